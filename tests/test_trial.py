@@ -104,3 +104,20 @@ def test_code_task_trial_logs_vulnerability_metrics_and_judged_samples(make_spec
     samples = (store.path(eval0) / "samples.jsonl").read_text().splitlines()
     assert len(samples) == 2 * spec.eval.n_prompts
     assert all('"verdict"' in s for s in samples)
+
+
+def test_a_two_worker_plan_trains_the_backdoor_under_ray_train_with_zero(make_spec):
+    import ray
+
+    spec = make_spec(resources={"cpus_per_trial": 1, "plan": {"workers": 2, "zero_stage": 3}}, backdoor__steps=12)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        store, results, logged, events = run_trial(spec)
+    finally:
+        ray.shutdown()
+    info = json.loads((store.path(trial_mod.backdoor_step(spec, spec.trials()[0])) / "info.json").read_text())
+    assert info["plan"]["workers"] == 2 and info["plan"]["zero_stage"] == 3 and info["plan"]["grad_accum"] * 2 * info["plan"]["micro_batch"] == 8
+    sharded = json.loads((store.path(trial_mod.backdoor_step(spec, spec.trials()[0])) / "sharded_run.json").read_text())
+    assert sharded["workers"] == 2 and sharded["zero_stage"] == 3
+    assert sorted(logged) == [0, 4, 8]  # the consolidated model was evaluated and safety-trained like any other
+    assert any("under Ray Train" in e for e in events)

