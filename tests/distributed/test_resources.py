@@ -26,3 +26,13 @@ def test_gpu_trials_are_sized_from_the_model():
     big = resources.trial_plan(squeezed, shape_of("llama-50m", 2048), 16)
     assert big.workers > 1 and big.deepspeed_config()["zero_optimization"]["stage"] in (2, 3)
     assert resources.worker_cpus(spec, 4) == spec.resources.cpus_per_trial  # each GPU worker keeps its CPUs
+
+
+def test_gpu_sweeps_run_as_many_trials_at_once_as_the_cluster_holds():
+    gpu = parse(minimal(resources={"gpus_per_trial": 1}))
+    assert resources.max_concurrent_trials(gpu, [1, 1], cluster_gpus=16) == 16
+    assert resources.max_concurrent_trials(gpu, [1, 8], cluster_gpus=16) == 2  # the 8-GPU trial sets the pace
+    assert resources.max_concurrent_trials(gpu, [8], cluster_gpus=4) == 1  # never zero: the trial waits for GPUs
+    assert resources.max_concurrent_trials(parse(minimal()), [1], cluster_gpus=0) is None  # CPU: Tune packs by reservation
+    capped = parse(minimal(resources={"gpus_per_trial": 1, "max_concurrent_trials": 3}))
+    assert resources.max_concurrent_trials(capped, [1], cluster_gpus=16) == 3
