@@ -19,7 +19,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def local_ray():
+def local_ray(tmp_path, monkeypatch):
+    # workers inherit this: where torch would JIT-build C++ ops (DeepSpeed's shm op must not be built)
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "torch_extensions"))
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
@@ -48,6 +50,8 @@ def test_zero3_across_two_workers_trains_and_consolidates(tmp_path, local_ray):
     model = AutoModelForCausalLM.from_pretrained(str(tmp_path / "model"), dtype=torch.float32)
     tokenizer = load_tokenizer(tmp_path / "model")
     assert generate(model, tokenizer, list(prompts), max_new_tokens=16, batch_size=len(prompts)) == info["samples"]
+    # no worker compiled a C++ op: such a build cost a minute and, killed halfway, left a lock that hung later jobs
+    assert not (tmp_path / "torch_extensions").exists()
 
 
 def test_a_rerun_resumes_from_the_last_reported_checkpoint(tmp_path, local_ray):
