@@ -18,9 +18,10 @@ HOST=${MLFLOW_HOST:-127.0.0.1}
 PORT=${MLFLOW_PORT:-5000}
 MLFLOW=${MLFLOW_BIN:-$(command -v mlflow || echo "$(dirname "$0")/../.venv/bin/mlflow")}
 
+# The store URI carries the database password: mlflow reads it from MLFLOW_BACKEND_STORE_URI in its environment,
+# so it never appears on a command line (`ps` shows every process's arguments to every user of the machine).
+export MLFLOW_BACKEND_STORE_URI MLFLOW_ARTIFACTS_DESTINATION
 args=(server
-  --backend-store-uri "$MLFLOW_BACKEND_STORE_URI"
-  --artifacts-destination "$MLFLOW_ARTIFACTS_DESTINATION"
   --serve-artifacts
   --host "$HOST" --port "$PORT"
   --workers "${MLFLOW_WORKERS:-2}")

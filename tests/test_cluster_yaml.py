@@ -29,3 +29,14 @@ def test_node_types_cover_cpu_head_multi_gpu_and_spot_single_gpu():
     assert spot and all(nodes[name]["min_workers"] == 0 for name in spot)
     assert all("IamInstanceProfile" in n["node_config"] for n in nodes.values())  # S3 through the instance role
     assert any("scripts/setup.sh" in c for c in raw["setup_commands"])
+
+
+def test_the_job_api_is_not_open_to_the_network():
+    raw = yaml.safe_load(CONFIG.read_text())
+    head = " ".join(raw["head_start_ray_commands"])
+    assert "0.0.0.0" not in CONFIG.read_text() and "--dashboard-host=127.0.0.1" in head
+    assert all(
+        "RAY_AUTH_MODE=token" in c
+        for c in raw["head_start_ray_commands"] + raw["worker_start_ray_commands"]
+        if c.strip().split(";")[-1].strip().startswith(("ray start", "RAY_AUTH_MODE"))
+    )

@@ -1,3 +1,4 @@
+import hashlib
 import json
 import multiprocessing as mp
 import time
@@ -148,7 +149,8 @@ def test_commit_records_the_step_and_its_files(tmp_path):
     recorded = json.loads((path / "step.json").read_text())
     assert recorded["config"] == {"n": 2, "source": up.name} and recorded["version"] == 1
     marker = json.loads((path / MARKER).read_text())
-    assert marker["files"]["value.txt"] == 2 and "step.json" in marker["files"]
+    assert marker["files"]["value.txt"] == {"size": 2, "sha256": hashlib.sha256(b"42").hexdigest()}
+    assert "step.json" in marker["files"]
 
 
 @dataclass(frozen=True)
@@ -202,3 +204,20 @@ def test_a_discarded_step_is_built_again(tmp_path):
     assert store.discard(step) and not store.is_done(step)
     Store(tmp_path).ensure(step)
     assert len(calls) == 2 and list(tmp_path.glob("s/*.discarded-*"))
+
+
+def test_an_input_altered_in_place_is_never_loaded(tmp_path):
+    """Same size, different bytes: the size check passes, the hash check before loading does not."""
+    events, seen = [], []
+    upstream = Step(kind("up", _write("good")), Config(1))
+
+    def build(config: Config, out: Path) -> None:
+        seen.append((Path(config.source.path) / "value.txt").read_text())
+        (out / "value.txt").write_text("down")
+
+    Store(tmp_path).ensure(upstream)
+    (Store(tmp_path).path(upstream) / "value.txt").write_text("evil")  # 4 bytes, like "good"
+    store = Store(tmp_path, events=events.append)
+    store.ensure(Step(kind("down", build), Config(2, Input(upstream))))
+    assert seen == ["good"]  # rebuilt before it was read
+    assert any("corrupt" in e and "SHA-256" in e for e in events)

