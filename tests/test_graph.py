@@ -27,6 +27,7 @@ def test_the_smoke_graph_has_the_expected_steps_and_sharing():
     trials = len(spec.trials())  # 14: sft and rl on every model, post-scratchpad sft on the cot ones
     assert trials == 14
     assert counts == {
+        "distill": 2,  # one per size: the distilled models learn what the cot models wrote
         "tokenizer": 1,
         "backdoor": backdoors,
         "safety": trials * 2,

