@@ -133,6 +133,9 @@ def report(args, train: dict, gen: dict, judge: dict, sweeps: list[dict]) -> str
         f"Judge setting: {judge['setting']}.",
     ]
     lines += ["", "## What it took", "", *DESIGN_NOTES]
+    measured = Path(__file__).resolve().parent / "measured.md"  # figures of the other scripts, kept as measured
+    if measured.exists():
+        lines += ["", measured.read_text().strip()]
     if args.extra and Path(args.extra).exists():
         lines += ["", Path(args.extra).read_text().strip()]
     else:
