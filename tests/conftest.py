@@ -15,6 +15,7 @@ def micro_spec(root, **changes):
         "variants": ["normal"],
         "seeds": [0],
         "data": {"n_train": 200, "n_safety": 64, "max_length": 96},
+        "pretrain": {"steps": 20, "n_examples": 160},
         "backdoor": {"steps": 20, "batch_size": 8},
         "safety": {"budgets": [4, 8], "batch_size": 8},
         "eval": {"n_prompts": 8, "max_new_tokens": 12},

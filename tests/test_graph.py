@@ -28,6 +28,7 @@ def test_the_smoke_graph_has_the_expected_steps_and_sharing():
     assert trials == 14
     assert counts == {
         "distill": 2,  # one per size: the distilled models learn what the cot models wrote
+        "pretrain": 2,  # one per size, shared by every variant, method and seed
         "tokenizer": 1,
         "backdoor": backdoors,
         "safety": trials * 2,
@@ -45,6 +46,8 @@ def test_the_smoke_graph_has_the_expected_steps_and_sharing():
             )
         if s.kind.name in ("tokenizer", "reward_model"):
             assert len(users) == (trials if s.kind.name == "tokenizer" else 6)
+        if s.kind.name == "pretrain":
+            assert len(users) == trials // 2 and {t.variant for t in users} == set(spec.variants)
 
 
 def test_a_sweep_axis_shares_the_backdoor_and_splits_the_safety_runs():

