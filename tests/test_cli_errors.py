@@ -55,6 +55,8 @@ CASES = [
     ("quote in tag", ["trends", "--root", "{tmp}/runs", "--tag", "a'b=c"], "--tag"),
     ("plots where nothing can be written", ["trends", "--root", "{tmp}/runs", "--plots", "/proc/nope"], "--plots"),
     ("no store to read", ["trends", "--root", "{tmp}/nothing-here"], "no MLflow store"),
+    ("report before any run", ["report", "smoke", "--root", "{tmp}/nothing-here"], "run the sweep first"),
+    ("report of a sweep not in the store", ["report", "smoke", "--root", "{tmp}/runs"], "no finished trials of sweep"),
     ("dead tracking server for trends", ["trends", "--uri", DEAD], "no MLflow server answers"),
     (
         "dead tracking server for run",

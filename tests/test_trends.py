@@ -125,6 +125,17 @@ def test_cli_prints_the_table_and_writes_csv_json_and_plots(store, tmp_path, cap
         assert image.size[0] > 400 and image.size[1] > 300
 
 
+def test_a_sweep_whose_backdoors_never_took_plots_no_persistence_and_does_not_fail(tmp_path, capsys):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    log_trial(uri, "e", size="llama-1m", n_params=1, variant="normal", seed=0, curve={0: 0.0, 32: 0.0})
+    summary = trends.summarize(trends.runs_frame(uri, trends.Selection(["e"])))
+    assert trends.plot_persistence_vs_size(summary, tmp_path / "p.png") is False
+    assert not (tmp_path / "p.png").exists()
+    assert main(["trends", "--root", str(tmp_path), "--plots", str(tmp_path / "plots")]) == 0
+    assert "defect_vs_steps.png" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["defect_vs_steps.png"]
+
+
 def test_cli_errors_are_clear(store, tmp_path, capsys):
     assert main(["trends", "--root", str(tmp_path), "--experiment", "nope"]) == 2
     assert "no experiment named nope" in capsys.readouterr().err
