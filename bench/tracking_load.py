@@ -110,24 +110,15 @@ def run_load(uri: str, n_trials: int = 120, threads: int = 8) -> dict:
 
 
 def main() -> None:
-    import boto3
 
-    from tests.services import S3_KEYS, mlflow_server, postgres, s3_server
+    from tests.services import team_tracking_server
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=120)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
-    with s3_server() as endpoint, postgres() as backend:
-        boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id=S3_KEYS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=S3_KEYS["AWS_SECRET_ACCESS_KEY"],
-            region_name="us-east-1",
-        ).create_bucket(Bucket="load")
-        with mlflow_server(backend, "s3://load/artifacts", endpoint) as uri:
-            print(json.dumps(run_load(uri, args.trials, args.threads), indent=2))
+    with team_tracking_server("load") as (uri, _):
+        print(json.dumps(run_load(uri, args.trials, args.threads), indent=2))
 
 
 if __name__ == "__main__":

