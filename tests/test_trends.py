@@ -166,3 +166,17 @@ def test_cli_errors_are_clear(store, tmp_path, capsys):
     assert "no MLflow store at" in capsys.readouterr().err
     assert main(["trends", "--root", str(tmp_path), "--tag", "oops"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_a_band_is_the_seed_interval_with_seeds_and_the_runs_own_interval_with_one():
+    line = pd.DataFrame(
+        {
+            "n": [1, 3],
+            "defect/triggered": [0.5, 0.6],
+            "defect/triggered:ci": [None, 0.1],
+            "defect/triggered/ci_low": [0.4, 0.55],
+            "defect/triggered/ci_high": [0.7, 0.65],
+        }
+    )
+    low, high = trends._band(line, "defect/triggered")
+    assert list(low) == pytest.approx([0.4, 0.5]) and list(high) == pytest.approx([0.7, 0.7])
