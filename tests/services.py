@@ -129,3 +129,33 @@ def team_tracking_server(bucket: str):
         s3_client(endpoint).create_bucket(Bucket=bucket)
         with mlflow_server(backend, f"s3://{bucket}/artifacts", endpoint) as uri:
             yield uri, endpoint
+
+
+@contextlib.contextmanager
+def local_mlflow_server(backend_db: Path, artifacts: Path, port: int | None = None):
+    """`mlflow server` on a SQLite file with local artifacts, on loopback; yields (URL, process)."""
+    port = port or free_port()
+    proc = spawn(
+        [
+            str(BIN / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{backend_db}",
+            "--artifacts-destination",
+            str(artifacts),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        start_new_session=True,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", proc)
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, 15)
+        proc.wait(30)
