@@ -159,3 +159,20 @@ def local_mlflow_server(backend_db: Path, artifacts: Path, port: int | None = No
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, 15)
         proc.wait(30)
+
+
+@contextlib.contextmanager
+def tmpfs(mount: Path, size: str):
+    """A real file system of `size` (e.g. "1m") at `mount`: what a full disk does, not a simulation of it. Skips the
+    test where mounting needs root."""
+    import pytest
+
+    mount.mkdir(parents=True, exist_ok=True)
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True
+    ).returncode:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)

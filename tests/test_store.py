@@ -225,15 +225,10 @@ def test_an_input_altered_in_place_is_never_loaded(tmp_path):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A real 1 MiB file system (tmpfs): what a full disk does to a build, not a simulation of it."""
-    import subprocess
+    from tests.services import tmpfs
 
-    mount = tmp_path / "small"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True).returncode:
-        pytest.skip("mounting a tmpfs needs root")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    with tmpfs(tmp_path / "small", "1m") as mount:
+        yield mount
 
 
 def test_a_build_that_fills_the_disk_says_so_and_names_the_folder(small_disk):

