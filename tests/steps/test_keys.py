@@ -11,9 +11,11 @@ def test_the_presets_steps_keep_the_keys_recorded_before_the_rework():
     problems = []
     for case, before in recorded.items():
         after = now.get(case, {"steps": [], "trials": {}})
-        gone, new = sorted(set(before["steps"]) - set(after["steps"])), sorted(set(after["steps"]) - set(before["steps"]))
+        gone = sorted(set(before["steps"]) - set(after["steps"]))
+        new = sorted(set(after["steps"]) - set(before["steps"]))
         if gone or new:
             problems.append(f"{case}: {len(gone)} step(s) no longer built, {len(new)} new, e.g. {(gone + new)[:3]}")
         elif before["trials"] != after["trials"]:
             problems.append(f"{case}: the same steps, but trials use them differently")
-    assert not problems, "\n".join(problems) + "\n(re-record only for a change meant to rebuild: python -m tests.steps.keys)"
+    hint = "\n(re-record only for a change meant to rebuild: python -m tests.steps.keys)"
+    assert not problems, "\n".join(problems) + hint
