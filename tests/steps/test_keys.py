@@ -1,4 +1,5 @@
-"""A run folder built before a refactor is reused after it: every step of the shipped presets keeps its key."""
+"""A run folder built before a refactor is reused after it: every step of the shipped presets keeps its key, and every
+trial finds its MLflow run again."""
 
 import json
 
@@ -17,5 +18,7 @@ def test_the_presets_steps_keep_the_keys_recorded_before_the_rework():
             problems.append(f"{case}: {len(gone)} step(s) no longer built, {len(new)} new, e.g. {(gone + new)[:3]}")
         elif before["trials"] != after["trials"]:
             problems.append(f"{case}: the same steps, but trials use them differently")
+        elif before["runs"] != after["runs"]:
+            problems.append(f"{case}: trials' metric steps differ or are in another order: new MLflow runs")
     hint = "\n(re-record only for a change meant to rebuild: python -m tests.steps.keys)"
     assert not problems, "\n".join(problems) + hint
