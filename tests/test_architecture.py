@@ -49,3 +49,13 @@ def test_a_pickled_trial_plan_holds_no_spec(make_spec, tmp_path):
     recorder.dump(graph_of(spec))
     models = sorted(t.__name__ for t in recorder.types if isinstance(t, type) and issubclass(t, BaseModel))
     assert models == [], f"a TrialPlan carries spec sections: {models}"
+
+
+def test_no_module_over_400_lines_and_no_function_over_60():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "sizes.py"
+    module_spec = importlib.util.spec_from_file_location("sizes", path)
+    sizes = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(sizes)
+    assert sizes.over() == []

