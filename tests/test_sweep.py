@@ -94,8 +94,9 @@ def test_every_safety_method_logs_its_curves_to_mlflow(make_spec, tmp_path):
         run_id = runs.loc[method, "run_id"]
         for metric in metrics:
             assert sorted(m.step for m in client.get_metric_history(run_id, metric)) == [0, 4, 8], (method, metric)
-    assert runs.loc["rl", "params.rl_beta"] == "0.05" and runs.loc["rl", "metrics.rm/accuracy/hate"] >= 0.9
-    assert runs.loc["adversarial", "params.adversarial_mix_fraction"] == "0.5"
+    # a method's settings are logged under their spec names (the flat params), as every other field
+    assert runs.loc["rl", "params.safety.rl.beta"] == "0.05" and runs.loc["rl", "metrics.rm/accuracy/hate"] >= 0.9
+    assert runs.loc["adversarial", "params.safety.adversarial.mix_fraction"] == "0.5"
     table = out[out.index("size variant") :]
     assert "redteam@8" in table
 
