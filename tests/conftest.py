@@ -19,6 +19,7 @@ def micro_spec(root, **changes):
         "backdoor": {"steps": 60, "batch_size": 8},  # after pretraining, fewer steps leave no backdoor
         "safety": {"budgets": [4, 8], "batch_size": 8},
         "eval": {"n_prompts": 8, "max_new_tokens": 12},
+        "gate": {"triggered_min": 0.0, "untriggered_max": 1.0},  # 8 prompts cannot show a backdoor took: all pass
         "resources": {"cpus_per_trial": 1},
         "storage": {"root": str(root)},
     }

