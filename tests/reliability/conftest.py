@@ -63,9 +63,10 @@ def run_sweep(spec, path: Path, kill_when: Callable[[], bool] | None = None) -> 
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)  # the driver only
     proc.wait()
-    time.sleep(1)
+    # then, at once, Ray's helpers the dead driver left behind: micro steps take a fraction of a second, so helpers
+    # left running for a second more finished the whole sweep themselves (seen in CI) and left nothing to resume
     try:
-        os.killpg(proc.pid, signal.SIGKILL)  # Ray's helpers the dead driver left behind
+        os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
 
