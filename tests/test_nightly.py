@@ -111,3 +111,18 @@ def test_real_nightly_against_a_lowered_baseline_exits_nonzero(tmp_path):
     report = (spec.root / "nightly" / "2026-11-02" / "report.md").read_text()
     assert "baseline: the night of 2026-11-01" in report and "±0.15 | **REGRESSION** |" in report
     assert (spec.root / "nightly" / "2026-11-02" / "defect_vs_steps.png").exists()
+
+
+def test_a_backdoor_that_did_not_take_tonight_is_named_and_not_checked(tmp_path):
+    spec = night_spec(tmp_path)
+    nightly.judge(log_night(spec, "2026-11-01", 1.0), "2026-11-01")
+    night = log_night(spec, "2026-11-02", 1.0)
+    tags = {"sweep_id": night.spec_hash, "nightly_date": "2026-11-02", "backdoor_took": "false"}
+    log_trial(
+        night.tracking.uri, night.tracking.experiment, size="llama-0.5m", n_params=500_000, variant="normal",
+        seed=1, curve={0: 0.1, 4: 0.1, 8: 0.1}, tags=tags,
+    )  # fmt: skip
+    verdict = nightly.judge(night, "2026-11-02")
+    assert verdict.untaken == ["llama-0.5m/normal/sft/seed1"]
+    assert verdict.status == "ok" and not verdict.regressions  # its 10% would be a regression if it were counted
+    assert "## Backdoors that did not take tonight" in verdict.report.read_text()

@@ -2,7 +2,9 @@
 
 A run folder is reused only while its steps' keys stay the same, so a refactor of the graph, the spec or the step
 configs must leave every key of an unchanged builder as it was. The record was made on main at 8313dfd, before
-the plan/plug-in rework; re-record only for a change that is meant to rebuild (a version bump, a new config field):
+the plan/plug-in rework, except the smoke-lora and smoke-code cases, re-recorded at 4d96a4e when those presets'
+backdoors went from 400 to 800 steps; re-record only for a change that is meant to rebuild (a version bump, a new
+config field, a preset's training change):
 
     .venv/bin/python -m tests.steps.keys
 """
