@@ -135,7 +135,10 @@ def test_sigterm_while_another_process_holds_the_store_lock_journals_the_killed_
         started = time.monotonic()
         launch.proc.send_signal(signal.SIGTERM)
         code, out, err = launch.end()
-        assert time.monotonic() - started < 45  # bounded, though the store never answered
+        took = time.monotonic() - started
+        # bounded, though the store never answered (once in CI it took 65 s: the 60 s the lock was held, cause not
+        # yet found; the output tails are here for the next time)
+        assert took < 45, f"SIGTERM exit took {took:.0f}s\nstdout: {out[-1500:]}\nstderr: {err[-1500:]}"
     finally:
         holder.kill()
         holder.wait()
