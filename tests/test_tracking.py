@@ -124,3 +124,33 @@ def test_a_lock_released_within_the_retry_window_needs_no_journal(tmp_path):
         holder.wait()
     assert client.get_run(child).info.status == "KILLED"
     assert not (tmp_path / "journal" / tracking_journal.KILLS_FILE).exists()
+
+
+def test_a_journal_read_while_another_launch_writes_it_sends_complete_lines_only(tmp_path):
+    """Two launches of one sweep share the journal folder: one may read a line the other is still writing, or the
+    `.sent` marker while it is being replaced (an empty file once failed a launch in CI)."""
+    import json
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    MlflowClient(uri).create_experiment("j")
+    journal = tmp_path / "journal" / "k1.jsonl"
+    run = tracking_journal.JournaledRun(
+        journal, uri=uri, experiment="j", trial_key="k1", run_name="t/normal/sft/seed0", tags={}
+    )
+    run.log_metrics(0, {"defect/triggered": 1.0})
+    line = json.dumps({"call": "log_metrics", "args": [8, {"defect/triggered": 0.25}]}) + "\n"
+    with open(journal, "a") as f:
+        f.write(line[:20])  # the other launch is mid-write
+    journal.with_suffix(".sent").write_text("")  # and mid-replace of the marker
+
+    assert tracking_journal.replay_journals(journal.parent, uri) == 1  # resent, idempotently; no error
+
+    def history() -> dict:
+        return {m.step: m.value for m in MlflowClient(uri).get_metric_history(run.run_id, "defect/triggered")}
+
+    assert history() == {0: 1.0}  # the partial line waits
+    with open(journal, "a") as f:
+        f.write(line[20:])
+    assert tracking_journal.replay_journals(journal.parent, uri) == 1
+    assert history() == {0: 1.0, 8: 0.25}
+    assert tracking_journal.replay_journals(journal.parent, uri) == 0

