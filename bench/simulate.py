@@ -99,6 +99,8 @@ def run(nodes: int = 2, gpus_per_node: int = 8, seconds_per_hour: float = 6.0, s
         running += delta
         peak = max(peak, running)
     multi = [s for s in steps if s["workers"] > 1]
+    overhead = [(s["start"] - s["ready"]) + (s["end"] - s["start"] - s["seconds"]) for s in steps]
+    waits = [s["ready"] - s["requested"] for s in steps]
     return {
         "ok": outcome.ok,
         "errors": outcome.errors,
@@ -110,6 +112,10 @@ def run(nodes: int = 2, gpus_per_node: int = 8, seconds_per_hour: float = 6.0, s
         "critical_path_bound_s": critical,
         "ratio_to_critical_path": makespan / critical,
         "peak_concurrent_training_steps": peak,
+        "steps": len(steps),
+        "scheduling_overhead_s": {"total": sum(overhead), "mean": sum(overhead) / len(steps), "max": max(overhead)},
+        "waiting_for_gpus_s": {"total": sum(waits), "max": max(waits)},
+        "seconds_per_hour": seconds_per_hour,
         "multi_worker_steps": [
             {"kind": s["kind"], "workers": s["workers"], "nodes": len(set(s["nodes"]))} for s in multi
         ],

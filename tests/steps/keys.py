@@ -44,7 +44,8 @@ def current() -> dict[str, dict]:
 
     out = {}
     for case, (preset, overrides) in CASES.items():
-        graphs = sweep_graphs(spec_mod.load(preset, overrides))
+        # hf: the keys these were recorded with; `auto` would pick vllm for the GPU presets wherever it is installed
+        graphs = sweep_graphs(spec_mod.load(preset, [*overrides, "generation.backend=hf"]))
         names = {g.trial.name: sorted(s.name for s in g.steps()) for g in graphs}
         # the ordered metric steps: a trial's MLflow run is found again by their keys (tracking.trial_key)
         metric_steps = {g.trial.name: [s.key for steps in g.metric_steps.values() for s in steps] for g in graphs}
