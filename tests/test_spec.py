@@ -174,7 +174,7 @@ def test_a_list_for_a_single_valued_field_sweeps_it(tmp_path):
 @pytest.mark.parametrize(
     "sweep,expected",
     [
-        ({"safety.learning_rate": [1e-4, -1]}, "sweep.safety.learning_rate: value -1"),
+        ({"safety.learning_rate": [1e-4, -1]}, "safety.learning_rate (swept, in sweep: or by a --set list): value -1"),
         ({"safety.nope": [1, 2]}, "sweep.safety.nope: not a spec field that can be swept"),
         ({"models": [["llama-1m"]]}, "sweep.models: models is a list already"),
         ({"backdoor.steps": []}, "sweep.backdoor.steps: give a non-empty list"),

