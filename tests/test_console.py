@@ -15,13 +15,27 @@ from tests.conftest import micro_spec
 
 def test_the_eta_scales_the_plan_of_the_steps_left_by_how_the_finished_steps_went():
     printer = Printer(started=time.time() - 100, total=2, estimates={"a": 50.0, "b": 50.0, "c": 100.0})
-    assert printer.eta() == pytest.approx(200.0)  # nothing finished: the plan as it is
+    assert printer.eta() == pytest.approx(200.0)  # nothing measured: the plan as it is, and said to be a guess
+    assert "ETA ~0:03:20 (the planner's guess)" in printer.summary({})
+    printer.clock = {"first_start": 1000.0, "last_built": 1100.0}
     printer.steps = {"a": "built", "b": "running"}
-    assert printer.eta() == pytest.approx(150 * 100 / 50, rel=0.02)  # 'a' took twice its plan: so will the rest
+    assert printer.eta(now=1100.0) == pytest.approx(150 * 100 / 50)  # 'a' took twice its plan: so will the rest
     printer.steps = {"a": "built", "b": "reused", "c": "built"}
-    assert printer.eta() == pytest.approx(0.0)
+    assert printer.eta(now=1200.0) == pytest.approx(0.0)
     line = printer.summary({})
-    assert "steps 2 built, 1 reused, 0 running" in line
+    assert "steps 2 built, 1 reused, 0 running" in line and "guess" not in line
+
+
+def test_the_eta_falls_while_a_long_step_runs_and_never_grows_when_it_overruns():
+    """smoke-lora printed ETAs that grew by 40 minutes every 30 s while its pretraining step ran."""
+    printer = Printer(started=0.0, total=1, estimates={"tokenizer": 5.0, "pretrain": 600.0, "backdoor": 300.0})
+    printer.clock = {"first_start": 100.0, "last_built": 110.0}  # Ray took 100 s to start: not in the pace
+    printer.steps = {"tokenizer": "built", "pretrain": "running"}
+    etas = [printer.eta(now=110.0 + t) for t in range(0, 3000, 30)]
+    assert etas[0] == pytest.approx(900 * 2.0)  # the tokenizer took twice its plan
+    assert all(later <= earlier for earlier, later in zip(etas, etas[1:], strict=False))
+    assert etas[5] < etas[0]  # it falls while the step runs
+    assert etas[-1] == pytest.approx(300 * 2.0)  # overrun: held at what is left after it, not grown
 
 
 @pytest.mark.integration

@@ -156,3 +156,11 @@ def test_a_journal_read_while_another_launch_writes_it_sends_complete_lines_only
     assert tracking_journal.replay_journals(journal.parent, uri) == 1
     assert history() == {0: 1.0, 8: 0.25}
     assert tracking_journal.replay_journals(journal.parent, uri) == 0
+
+
+def test_links_to_the_ui_open_the_runs_table_not_the_genai_overview():
+    server = tracking.ui_link("http://user:secret@mlflow.example:5000/", "7")
+    assert server == "http://user:***@mlflow.example:5000/#/experiments/7?workflowType=machine_learning"
+    local = tracking.ui_link("sqlite:////data/runs/mlflow.db", "1")
+    assert "#/experiments/1?workflowType=machine_learning" in local
+    assert "mlflow ui --backend-store-uri sqlite:////data/runs/mlflow.db" in local
