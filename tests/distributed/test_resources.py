@@ -22,8 +22,9 @@ def test_gpu_trials_are_sized_from_the_model():
     spec = parse(minimal(resources={"gpus_per_trial": 1, "gpu_memory_gb": 80}))
     tiny = resources.trial_plan(spec.resources, spec.data.max_length, shape_of("llama-1m", 1024), 16)
     assert tiny.workers == 1 and tiny.dtype == "bf16"
-    squeezed = parse(minimal(resources={"gpus_per_trial": 1, "gpu_memory_gb": 0.05, "gpus_per_node": 8}))
-    big = resources.trial_plan(squeezed.resources, squeezed.data.max_length, shape_of("llama-50m", 2048), 16)
+    squeezed = parse(minimal(resources={"gpus_per_trial": 1, "gpu_memory_gb": 8, "gpus_per_node": 8}))
+    qwen = shape_of("Qwen/Qwen2.5-1.5B-Instruct", 151936)  # ~25 GB to fine-tune in bf16: more than one 8 GB GPU
+    big = resources.trial_plan(squeezed.resources, squeezed.data.max_length, qwen, 16)
     assert big.workers > 1 and big.deepspeed_config()["zero_optimization"]["stage"] in (2, 3)
     assert resources.worker_cpus(spec.resources, 4) == spec.resources.cpus_per_trial  # each GPU worker keeps its CPUs
 
