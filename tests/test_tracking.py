@@ -164,3 +164,21 @@ def test_links_to_the_ui_open_the_runs_table_not_the_genai_overview():
     local = tracking.ui_link("sqlite:////data/runs/mlflow.db", "1")
     assert "#/experiments/1?workflowType=machine_learning" in local
     assert "mlflow ui --backend-store-uri sqlite:////data/runs/mlflow.db" in local
+
+
+def test_the_commit_says_dirty_when_tracked_files_differ(tmp_path, monkeypatch):
+    import shutil
+
+    repo = tmp_path / "repo"
+    pkg = repo / "pkg"
+    pkg.mkdir(parents=True)
+    shutil.copy(tracking.__file__, pkg / "tracking.py")
+    run = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True)  # noqa: E731
+    run("init", "-q")
+    run("-c", "user.email=t@t", "-c", "user.name=t", "add", ".")
+    run("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "x")
+    monkeypatch.setattr(tracking, "__file__", str(pkg / "tracking.py"))
+    clean = tracking.git_sha()
+    assert len(clean) == 40 and not clean.endswith("-dirty")
+    (pkg / "tracking.py").write_text("# edited\n")
+    assert tracking.git_sha() == clean + "-dirty"

