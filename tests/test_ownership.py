@@ -261,3 +261,14 @@ def test_the_write_test_on_a_full_disk_leaves_nothing(tmp_path):
         with pytest.raises(preflight.PreflightError, match="the disk is full"):
             preflight.writable_folder(disk, "storage.root")
         assert sorted(p.name for p in disk.iterdir()) == ["filler"]
+
+
+def test_deepspeed_shards_are_ours_only_where_its_latest_file_names_them(tmp_path):
+    out = tmp_path / "model"
+    (out / "global_step40").mkdir(parents=True)
+    (out / "global_step7").mkdir()
+    (out / "latest").write_text("global_step40")
+    ownership.remove_tree(out / "global_step40", "zero-shards")
+    with pytest.raises(ownership.NotOurs):
+        ownership.remove_tree(out / "global_step7", "zero-shards")
+    assert sorted(p.name for p in out.iterdir()) == ["global_step7", "latest"]
