@@ -76,10 +76,12 @@ def run_load(uri: str, n_trials: int = 120, threads: int = 8) -> dict:
     tracking.ensure_experiment(uri, experiment)
     parent = tracking.SweepRun(uri, experiment, "load", "load", {"sweep_id": "load"})
     with tempfile.TemporaryDirectory() as tmp:
+        journals = Path(tmp) / "journal"  # the name a run folder gives its journals: the tool owns what is in it
+        journals.mkdir()
         started = time.perf_counter()
         with ThreadPoolExecutor(threads) as pool:
             futures = [
-                pool.submit(simulate_trial, uri, experiment, i, parent.run_id, Path(tmp)) for i in range(n_trials)
+                pool.submit(simulate_trial, uri, experiment, i, parent.run_id, journals) for i in range(n_trials)
             ]
             latencies = [x for f in futures for x in f.result()]
         wall = time.perf_counter() - started

@@ -1,6 +1,8 @@
 """S3 storage against a real S3 server on loopback (moto_server): stage outputs, Ray results, MLflow artifacts."""
 
+import contextlib
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -89,27 +91,45 @@ def test_a_key_that_escapes_the_folder_is_never_downloaded(s3, tmp_path):
     assert not list(tmp_path.rglob("escaped.txt"))
 
 
+def _forward_later(port: int, target: int, delay: float) -> threading.Event:
+    """After `delay` seconds, accept connections on `port` and relay each to `target`: an endpoint that is down
+    (connections refused), then up with its state already in place."""
+    ready = threading.Event()
+
+    def pipe(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def serve() -> None:
+        time.sleep(delay)
+        listener = socket.create_server(("127.0.0.1", port))
+        ready.set()
+        while True:
+            client, _ = listener.accept()
+            upstream = socket.create_connection(("127.0.0.1", target))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return ready
+
+
 def test_transient_connection_errors_are_retried(monkeypatch, tmp_path):
     for key, value in S3_KEYS.items():
         monkeypatch.setenv(key, value)
     port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    mirror = S3Mirror("s3://late/runs", endpoint)  # the server is not up yet: the first attempts are refused
-    (tmp_path / "f").write_text("x")
-    ready = threading.Event()
-
-    def start_late():
-        time.sleep(1.5)
-        with s3_server(port):
-            boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="late")
-            ready.set()
-            time.sleep(30)
-
-    threading.Thread(target=start_late, daemon=True).start()
-    started = time.monotonic()
-    mirror.upload_folder(tmp_path, "stage")  # would raise EndpointConnectionError without retries
-    assert time.monotonic() - started > 1 and ready.is_set()
-    assert mirror.exists("stage/f")
+    with s3_server() as real:
+        boto3.client("s3", endpoint_url=real).create_bucket(Bucket="late")
+        ready = _forward_later(port, int(real.rsplit(":", 1)[1]), delay=1.5)
+        mirror = S3Mirror("s3://late/runs", f"http://127.0.0.1:{port}")  # refused until the forwarder is up
+        (tmp_path / "f").write_text("x")
+        started = time.monotonic()
+        mirror.upload_folder(tmp_path, "stage")  # would raise EndpointConnectionError without retries
+        assert time.monotonic() - started > 1 and ready.is_set()
+        assert mirror.exists("stage/f")
 
 
 SHARDED = {"cpus_per_trial": 1, "plan": {"workers": 2, "zero_stage": 2}}
