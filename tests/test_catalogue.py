@@ -42,6 +42,8 @@ def test_trends_nightly_and_the_table_take_their_lists_from_it():
         "defect/redteam": "redteam",
         "defect/triggered/after_return": "trig+ret",
         "defect/triggered/control_after_return": "ctl+ret",
+        "defect/triggered/base": "trig base",
+        "defect/untriggered/base": "untrig base",
     }
     assert sweep_table.catalogue is catalogue
     base = {"name": "n", "models": ["llama-0.5m"]}

