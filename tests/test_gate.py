@@ -53,7 +53,9 @@ def test_a_default_gate_leaves_the_sweep_id_as_before_and_a_set_one_changes_it(m
     before = default.model_dump(exclude={"storage", "tracking", "resources", "nightly", *added_later})
     for field in ("generation", "vllm_gpu_memory_utilization"):  # likewise the fields added to safety.rl
         del before["safety"]["rl"][field]
+    del before["eval"]["compare_base"]  # and to eval
     assert default.spec_hash() == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:12]
+    assert default.spec_hash() != make_spec(eval={**default.eval.model_dump(), "compare_base": True}).spec_hash()
     assert default.spec_hash() != make_spec(gate={"keep_untaken": True}).spec_hash()
     assert default.spec_hash() != make_spec(gate={"triggered_min": 0.5}).spec_hash()
 

