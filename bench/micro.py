@@ -54,6 +54,19 @@ def train_project(tok, data: list[dict]) -> float:
     return seconds
 
 
+def padded_batch(tok, encoded: list[tuple[list[int], list[int]]], step: int, size: int):
+    """The bare loop's `step`-th batch of `size` encoded examples (cycled), right-padded to its longest:
+    (input ids, labels, attention mask)."""
+    batch = [encoded[(step * size + i) % len(encoded)] for i in range(size)]
+    width = max(len(ids) for ids, _ in batch)
+    ids = torch.full((size, width), tok.pad_token_id)
+    labels = torch.full((size, width), -100)
+    mask = torch.zeros((size, width), dtype=torch.long)
+    for row, (x, y) in enumerate(batch):
+        ids[row, : len(x)], labels[row, : len(y)], mask[row, : len(x)] = torch.tensor(x), torch.tensor(y), 1
+    return ids, labels, mask
+
+
 def train_bare(tok, data: list[dict]) -> float:
     """Seconds for a plain loop: tokenize, shuffle, pad each batch to its longest, AdamW, grad clip 1.0."""
     model = load_model(TRAIN_MODEL, tok, seed=0)
@@ -63,13 +76,7 @@ def train_bare(tok, data: list[dict]) -> float:
     optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.0)
     model.train()
     for step in range(TRAIN_STEPS):
-        batch = [encoded[(step * BATCH + i) % len(encoded)] for i in range(BATCH)]
-        width = max(len(ids) for ids, _ in batch)
-        ids = torch.full((BATCH, width), tok.pad_token_id)
-        labels = torch.full((BATCH, width), -100)
-        mask = torch.zeros((BATCH, width), dtype=torch.long)
-        for row, (x, y) in enumerate(batch):
-            ids[row, : len(x)], labels[row, : len(y)], mask[row, : len(x)] = torch.tensor(x), torch.tensor(y), 1
+        ids, labels, mask = padded_batch(tok, encoded, step, BATCH)
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

