@@ -194,3 +194,10 @@ def test_no_module_imports_up_the_floors_of_docs_architecture():
     table = floors()
     assert [name for name, _ in table][:2] == ["1 foundation", "2 vocabulary"] and len(table) == 8
     assert upward(import_graph(), table) == []
+
+
+def test_every_package_of_the_library_has_its_test_folder():
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    tests = Path(__file__).resolve().parent
+    assert sorted(p for p in packages if not (tests / p / "__init__.py").exists()) == []
+    assert {"cli", "graph", "spec", "steps", "methods", "judge_rules"} <= packages

