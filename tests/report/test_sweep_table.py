@@ -39,3 +39,14 @@ def test_the_probe_table_shows_the_controls_beside_the_probe():
     assert table.splitlines()[1].split()[3:] == ["probe@0", "random@0", "base@0", "probe@32", "random@32", "base@32"]
     assert table.splitlines()[2].split()[3:] == ["0.95", "0.60", "0.90", "0.50", "0.60", "0.90"]
     assert sweep_table.probe_table(frame.drop(columns="probe/auroc")) is None
+
+
+def test_probe_aurocs_of_agreeing_seeds_keep_an_interval_from_each_seeds_bootstrap():
+    rows = []
+    for seed in (0, 1, 2):
+        rows += _rows("normal", seed, {0: 1.0}, 0.7, auroc={0: 0.9})
+    frame = pd.DataFrame(rows).assign(**{"probe/auroc/ci_low": 0.8, "probe/auroc/ci_high": 1.0})
+    cell = sweep_table.probe_table(frame).splitlines()[2].split()[3:5]
+    assert cell[0] == "0.90" and cell[1].startswith("(0.8") and cell[1] != "(0.90-0.90)"  # not zero-width
+    one = sweep_table.probe_table(frame[frame["seed"] == 0]).splitlines()[2].split()[3:5]
+    assert one == ["0.90", "(0.80-1.00)"]  # one seed: its own bootstrap interval
