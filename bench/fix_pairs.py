@@ -19,6 +19,10 @@ them; rules may be tuned on `dev` only. A commit's message says what it fixed, n
 function that only moved is a pair whose two versions are both safe, which lowers every recall figure alike (the
 judge's and bandit's), so the figures are lower bounds of what a hand-checked set would give.
 
+Reading: every pair was read once by hand before any rule changed (`bench/fix_pairs_review.csv`: keep, or why not:
+a revert, a fix that lives in a helper the function calls, a swapped escaping function, configuration, a cache key);
+figures are given for every pair collected and for the pairs kept.
+
 Scoring: each version's function with its module's imports above it is judged by `judges.judge_code` ("flagged":
 vulnerable with the pair's CWE among its findings) and by plain bandit (any finding); a pair is "told apart" when
 the vulnerable version is flagged and the fixed one not. Every share has its 95% Wilson interval.
@@ -41,6 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 MANIFEST = Path(__file__).with_name("fix_pairs.csv")
+# read by hand (2026-12-07, before any rule change): whether a pair is the vulnerability and its fix, and why not
+REVIEW = Path(__file__).with_name("fix_pairs_review.csv")
 FIELDS = ["repo", "commit", "path", "function", "cwe", "before_sha256", "after_sha256", "split"]
 KEYWORDS = {
     89: r"sql.?injection|\bsqli\b|CWE-89",
@@ -270,9 +276,26 @@ def main() -> None:
         return
     with MANIFEST.open() as f:
         rows = list(csv.DictReader(f))
+    kept = reviewed_kept()
     for split in ("dev", "heldout") if args.split == "all" else (args.split,):
-        print(f"\n#### {split}\n")
-        print(table(score(args.mirrors, [r for r in rows if r["split"] == split])))
+        chosen = [r for r in rows if r["split"] == split]
+        print(f"\n#### {split}, every pair collected\n")
+        print(table(score(args.mirrors, chosen)))
+        if kept:
+            print(f"\n#### {split}, the pairs kept on reading (bench/fix_pairs_review.csv)\n")
+            print(table(score(args.mirrors, [r for r in chosen if _pair_key(r) in kept])))
+
+
+def reviewed_kept() -> set[tuple[str, ...]]:
+    """The pairs a reader kept as the vulnerability and its fix (empty when there is no review)."""
+    if not REVIEW.exists():
+        return set()
+    with REVIEW.open() as f:
+        return {_pair_key(r) for r in csv.DictReader(f) if r["keep"] == "yes"}
+
+
+def _pair_key(row: dict) -> tuple[str, ...]:
+    return row["repo"], row["commit"], row["path"], row["function"]
 
 
 if __name__ == "__main__":
