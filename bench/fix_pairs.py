@@ -156,23 +156,13 @@ def _changed_lines(old: str, new: str) -> str:
 
 
 def _same_code(old: str, new: str) -> bool:
-    """Whether two versions differ only in comments, docstrings or formatting (their ASTs match)."""
+    """Whether two versions differ only in comments, docstrings or formatting (their code is the same)."""
+    from tests.steps.fingerprint import code_without_docstrings  # the step fingerprints' own reading of code
+
     try:
-        strip = [ast.parse(v) for v in (old, new)]
+        return code_without_docstrings(ast.parse(old)) == code_without_docstrings(ast.parse(new))
     except SyntaxError:
         return False
-    for tree in strip:
-        for node in ast.walk(tree):
-            body = getattr(node, "body", None)
-            if (
-                isinstance(body, list)
-                and body
-                and isinstance(body[0], ast.Expr)
-                and isinstance(getattr(body[0], "value", None), ast.Constant)
-                and isinstance(body[0].value.value, str)
-            ):
-                node.body = body[1:] or [ast.Pass()]
-    return ast.dump(strip[0]) == ast.dump(strip[1])
 
 
 def collect(mirrors: Path) -> list[dict]:

@@ -56,7 +56,7 @@ def _imports(tree: ast.AST, module: str, is_package: bool) -> set[str]:
     return {m for m in found if m == PACKAGE or m.startswith(PACKAGE + ".")}
 
 
-def _code(tree: ast.AST) -> str:
+def code_without_docstrings(tree: ast.AST) -> str:
     """The module's code without docstrings (comments and formatting are not in the tree)."""
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
@@ -83,7 +83,7 @@ def closure(module: str) -> dict[str, str]:
         if path is None:
             continue
         tree = ast.parse(path.read_text())
-        seen[name] = _code(tree)
+        seen[name] = code_without_docstrings(tree)
         todo += sorted(_imports(tree, name, path.name == "__init__.py") - set(seen))
     return seen
 
