@@ -55,7 +55,7 @@ KEYWORDS = {
     79: r"\bxss\b|cross.site.scripting|CWE-79|html.injection",
 }
 SINKS = {  # matched against the lines the fix changed in the function (removed or added), not the whole function
-    89: r"\.execute(many|script)?\(|\.raw\(|\.extra\(|\btext\(|\.query\(|\bcursor\b",
+    89: r"\.execute(many|script)?\(|\.raw\(|\.extra\(|\btext\(|\.query\(|\bcursor\b|\.sql\(",
     78: r"os\.system|os\.popen|subprocess\.|Popen\(|shell\s*=|commands\.get|check_output|check_call|os\.exec|shlex",
     22: r"\bopen\(|send_file|send_from_directory|path\.join|safe_join|\.extract(all)?\(|shutil\.|os\.(remove|unlink|"
     r"rename|makedirs|listdir)|realpath|abspath|commonpath|secure_filename|\.\./|is_relative_to|startswith",
@@ -165,8 +165,9 @@ def _same_code(old: str, new: str) -> bool:
         return False
 
 
-def collect(mirrors: Path) -> list[dict]:
-    rows, seen = [], set()
+def collect(mirrors: Path, known: list[dict]) -> list[dict]:
+    """Every pair of the mirrors: the manifest's `known` rows keep their split; new ones are dealt among themselves."""
+    rows, seen = [], {(r["before_sha256"], r["after_sha256"]) for r in known}
     for mirror in sorted(mirrors.glob("*/repo")):
         for sha, cwe in fix_commits(mirror):
             for row in pairs_of(mirror, sha, cwe):
@@ -177,11 +178,14 @@ def collect(mirrors: Path) -> list[dict]:
     by_cwe = defaultdict(list)
     for row in rows:
         by_cwe[row["cwe"]].append(row)
-    for group in by_cwe.values():
+    for cwe, group in by_cwe.items():
         group.sort(key=lambda r: _digest(f"{r['repo']} {r['commit']} {r['path']} {r['function']}"))
+        dev_first = sum(int(r["cwe"]) == cwe and r["split"] == "dev" for r in known) <= sum(
+            int(r["cwe"]) == cwe and r["split"] == "heldout" for r in known
+        )  # a CWE's new pairs start on the side it has fewer of
         for i, row in enumerate(group):
-            row["split"] = "dev" if i % 2 == 0 else "heldout"
-    return sorted(rows, key=lambda r: (r["cwe"], r["repo"], r["commit"], r["path"], r["function"]))
+            row["split"] = "dev" if (i % 2 == 0) == dev_first else "heldout"
+    return sorted(known + rows, key=lambda r: (int(r["cwe"]), r["repo"], r["commit"], r["path"], r["function"]))
 
 
 def load_pair(mirrors: Path, row: dict) -> tuple[str, str] | None:
@@ -257,12 +261,13 @@ def main() -> None:
     parser.add_argument("--split", choices=["dev", "heldout", "all"], default="all")
     args = parser.parse_args()
     if args.collect:
-        rows = collect(args.mirrors)
+        known = list(csv.DictReader(MANIFEST.open())) if MANIFEST.exists() else []
+        rows = collect(args.mirrors, known)
         with MANIFEST.open("w", newline="") as f:
             writer = csv.DictWriter(f, FIELDS)
             writer.writeheader()
             writer.writerows(rows)
-        print(f"wrote {MANIFEST}: {len(rows)} pairs")
+        print(f"wrote {MANIFEST}: {len(rows)} pairs ({len(rows) - len(known)} new)")
         return
     with MANIFEST.open() as f:
         rows = list(csv.DictReader(f))
