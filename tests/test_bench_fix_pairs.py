@@ -57,7 +57,9 @@ def test_a_fix_commit_yields_the_function_it_changed_and_not_a_comment_only_chan
     _commit(repo, {"app/users.py": AFTER + "\n"}, "release 1.1", "Fixes an XSS (named in the body only)")
 
     assert fix_pairs.fix_commits(repo) == [(fix, 89)]
-    (pair,) = fix_pairs.collect(tmp_path)
+    (pair,) = fix_pairs.collect(tmp_path, known=[])
+    # a second collection keeps what the manifest has, split included, and adds nothing twice
+    assert fix_pairs.collect(tmp_path, known=[{**pair, "split": "heldout"}]) == [{**pair, "split": "heldout"}]
     assert (pair["repo"], pair["commit"], pair["path"], pair["function"], pair["cwe"]) == (
         "owner/project",
         fix,
