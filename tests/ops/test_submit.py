@@ -37,6 +37,7 @@ def ray_head(tmp_path):
             "--dashboard-host=127.0.0.1",
             f"--dashboard-port={dashboard}",
             f"--temp-dir={tempfile.mkdtemp(prefix='ray-')}",
+            f"--dashboard-agent-listen-port={free_port()}",  # not the default 52365 another Ray here may hold
         ],  # short: socket paths max 107 bytes
         start_new_session=True,
         env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"},
