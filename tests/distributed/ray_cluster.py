@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,18 @@ from tests.services import BIN, free_port, output_of, spawn, wait_http
 
 # token auth on every node and client (Ray turns it on by itself only for a local head), one token for all
 AUTH = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(Path.home() / ".ray" / "auth_token")}
+STATE_QUERY = """
+import json, sys
+from ray.util.state import list_actors, list_nodes
+address, what = sys.argv[1], sys.argv[2]
+if what == "nodes":
+    found = [{"id": n.node_id, "state": n.state, "resources": sorted(n.resources_total or {})}
+             for n in list_nodes(address=address, detail=True, limit=100)]
+else:  # Tune's function-trainable actors: one per trial attempt
+    trials = list_actors(address=address, filters=[("class_name", "=", "ImplicitFunc")], detail=True)
+    found = [a.node_id for a in trials]
+print(json.dumps(found))
+"""
 
 
 @dataclass
@@ -37,23 +50,29 @@ class Cluster:
             **AUTH,
         }
 
-    def node_of(self) -> dict[str, str]:
-        """Ray node id -> our node name, from the state API (alive or dead)."""
-        from ray.util.state import list_nodes
+    def state(self, what: str) -> list:
+        """Ray's state API, asked from a fresh process with this cluster's token: the test process's own Ray client
+        keeps whatever auth it first saw (an earlier test's), so it cannot be trusted to authenticate here."""
+        done = subprocess.run(
+            [sys.executable, "-c", STATE_QUERY, self.dashboard, what],
+            capture_output=True, text=True, timeout=120, env=self.env(self.homes["head"]),
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr.strip()[-1500:])
+        return json.loads(done.stdout.strip().splitlines()[-1])
 
+    def node_of(self) -> dict[str, str]:
+        """Ray node id -> our node name (alive or dead)."""
         out = {}
-        for node in list_nodes(address=self.dashboard, detail=True, limit=100):
-            names = [r.removeprefix("node_") for r in (node.resources_total or {}) if r.startswith("node_")]
-            out[node.node_id] = names[0] if names else "head"
+        for node in self.state("nodes"):
+            names = [r.removeprefix("node_") for r in node["resources"] if r.startswith("node_")]
+            out[node["id"]] = names[0] if names else "head"
         return out
 
     def trial_nodes(self) -> list[str]:
         """Our node name for every Tune trial actor the cluster ran (one per trial attempt)."""
-        from ray.util.state import list_actors
-
         where = self.node_of()
-        actors = list_actors(address=self.dashboard, filters=[("class_name", "=", "ImplicitFunc")], detail=True)
-        return [where.get(a.node_id, "?") for a in actors]
+        return [where.get(node_id, "?") for node_id in self.state("trials")]
 
     def kill(self, name: str) -> None:
         """A node lost: its raylet and every worker process on it, at once."""
@@ -71,8 +90,6 @@ def cluster(tmp_path: Path, workers: tuple[str, ...] = ("a", "b"), cpus: int = 1
         home.mkdir(parents=True, exist_ok=True)
     c = Cluster(f"127.0.0.1:{port}", f"http://127.0.0.1:{dashboard}", homes)
     ray = str(BIN / "ray")
-    saved = {k: os.environ.get(k) for k in AUTH}
-    os.environ.update(AUTH)  # this process's state API calls authenticate too
     try:
         c.procs["head"] = spawn(
             [ray, "start", "--head", "--block", f"--port={port}", "--num-cpus=0", "--node-ip-address=127.0.0.1",
@@ -91,11 +108,6 @@ def cluster(tmp_path: Path, workers: tuple[str, ...] = ("a", "b"), cpus: int = 1
             _wait_for_nodes(c, n)
         yield c
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         for proc in c.procs.values():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -113,17 +125,15 @@ def _agent_ports() -> list[str]:
 
 
 def _wait_for_nodes(c: Cluster, n: int, timeout: float = 120) -> None:
-    from ray.util.state import list_nodes
-
     deadline, last = time.time() + timeout, None
     while time.time() < deadline:
         for name, proc in c.procs.items():
             if proc.poll() is not None:
                 raise RuntimeError(f"node {name} exited with {proc.returncode}:\n{output_of(proc)}")
         try:
-            if sum(node.state == "ALIVE" for node in list_nodes(address=c.dashboard)) >= n:
+            if sum(node["state"] == "ALIVE" for node in c.state("nodes")) >= n:
                 return
-        except Exception as e:  # the dashboard not up yet; said if it never is
+        except RuntimeError as e:  # the dashboard not up yet; said if it never is
             last = e
         time.sleep(1)
     raise TimeoutError(f"{n} nodes did not join within {timeout:.0f}s (last state API error: {last!r})")
